@@ -1,0 +1,92 @@
+//! [`ActionCtx`]: what an action uses instead of the database.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{ConvexError, ErrorCode};
+use crate::rt::{Context, Kind};
+use crate::sys::{self, imports, HostFn};
+use crate::value::Value;
+
+/// The context of an action: it runs queries, mutations and other actions
+/// by path (each in its own transaction), since an action has no database
+/// of its own.
+///
+/// Take it as a parameter of an `#[action]` function (type `ActionCtx`); it
+/// is not a client argument.
+///
+/// ```no_run
+/// use convex_sdk::*;
+///
+/// #[action]
+/// async fn signup(ctx: ActionCtx, name: String, email: String) -> Result<DocumentId, ConvexError> {
+///     let existing: Option<Document> =
+///         ctx.run_query("users:by_email", json!({ "email": email.clone() })).await?;
+///     if existing.is_some() {
+///         return Err(ConvexError::app(json!({ "code": "EMAIL_TAKEN" })));
+///     }
+///     ctx.run_mutation("users:create_user", json!({ "name": name, "email": email })).await
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ActionCtx {
+    _private: (),
+}
+
+impl Context for ActionCtx {
+    fn __convex_new(_kind: Kind) -> ActionCtx {
+        ActionCtx { _private: () }
+    }
+}
+
+impl ActionCtx {
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A handle for native tests, backed by [`crate::testing`]'s fake host.
+    pub fn for_tests() -> ActionCtx {
+        ActionCtx { _private: () }
+    }
+
+    fn run<T: DeserializeOwned>(&self, f: HostFn, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
+        let args = match crate::to_value(&args)? {
+            Value::Null => Value::Object(Default::default()),
+            v @ Value::Object(_) => v,
+            other => {
+                return Err(ConvexError::coded(
+                    ErrorCode::InvalidArgument,
+                    format!("arguments of {path} must be an object, not {}", other.type_name()),
+                ))
+            }
+        };
+        let mut req = std::collections::BTreeMap::new();
+        req.insert("path".to_string(), Value::from(path));
+        req.insert("args".to_string(), args);
+        let result = sys::call(f, &Value::Object(req))?;
+        crate::from_value(result).map_err(|e| {
+            ConvexError::coded(
+                ErrorCode::InvalidValue,
+                format!("result of {path} has an unexpected type: {}", e.message()),
+            )
+        })
+    }
+
+    /// Runs the query at `path` (e.g. `"users:get_user"`) with `args` (an
+    /// object, or `()` for none) and converts its result to `T` (use
+    /// [`Value`] to keep it as is).
+    ///
+    /// A failure of the query is an `Err` carrying its message, and its data
+    /// for an application error.
+    pub async fn run_query<T: DeserializeOwned>(&self, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
+        self.run(imports::__convex_run_query, path, args)
+    }
+
+    /// Runs the mutation at `path` in its own transaction; see
+    /// [`run_query`](Self::run_query).
+    pub async fn run_mutation<T: DeserializeOwned>(&self, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
+        self.run(imports::__convex_run_mutation, path, args)
+    }
+
+    /// Runs the action at `path`; see [`run_query`](Self::run_query).
+    pub async fn run_action<T: DeserializeOwned>(&self, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
+        self.run(imports::__convex_run_action, path, args)
+    }
+}

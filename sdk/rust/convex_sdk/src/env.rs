@@ -1,0 +1,91 @@
+//! Logging, randomness and time.
+//!
+//! In queries and mutations randomness is seeded from the request id and
+//! the clock is frozen at the start of the call, so re-running a function
+//! gives the same result; in actions both are real. `std` works too:
+//! `println!`/`eprintln!` become log lines, `SystemTime::now()` reads the
+//! same clock, through the host's WASI subset.
+
+use crate::sys::{self, Level};
+
+/// The level of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `console.log`
+    Log,
+    /// `console.info`
+    Info,
+    /// `console.warn`
+    Warn,
+    /// `console.error`
+    Error,
+    /// `console.debug`
+    Debug,
+}
+
+/// Writes one log line at `level` (lines over 32 KiB are cut by the host;
+/// the 1001st line of a call ends it).
+pub fn log_line(level: LogLevel, line: &str) {
+    let level = match level {
+        LogLevel::Log => Level::Log,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
+        LogLevel::Debug => Level::Debug,
+    };
+    sys::log(level, line);
+}
+
+/// Logs a formatted line, like `console.log` (`log!("n = {}", n)`).
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => { $crate::log_line($crate::LogLevel::Log, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at INFO level.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log_line($crate::LogLevel::Info, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at WARN level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log_line($crate::LogLevel::Warn, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at ERROR level.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log_line($crate::LogLevel::Error, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at DEBUG level.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log_line($crate::LogLevel::Debug, &::std::format!($($arg)*)) };
+}
+
+/// Fills `buf` with random bytes (deterministic per request in queries and
+/// mutations).
+pub fn random_bytes(buf: &mut [u8]) {
+    sys::random_bytes(buf);
+}
+
+/// A random `u64`.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    random_bytes(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// A random `f64` in `[0, 1)`, like `Math.random()`.
+pub fn random_f64() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Milliseconds since the Unix epoch, like `Date.now()` (frozen for the
+/// call in queries and mutations).
+pub fn now_ms() -> f64 {
+    sys::now_ms()
+}

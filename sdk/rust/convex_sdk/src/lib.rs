@@ -1,0 +1,267 @@
+//! Write [Convex](https://convex.dev)-compatible backend functions in Rust
+//! for **cvx**: queries, mutations and actions compiled to `wasm32-wasip1`
+//! and run sandboxed by the cvx server.
+//!
+//! ```no_run
+//! // src/lib.rs of a crate named `users` (crate-type = ["cdylib", "rlib"])
+//! use convex_sdk::*;
+//!
+//! #[query]
+//! async fn get_user(db: Database, id: String) -> Result<Option<Document>, ConvexError> {
+//!     db.get(id.into()).await
+//! }
+//!
+//! #[mutation]
+//! async fn create_user(
+//!     db: Database,
+//!     name: String,
+//!     email: String,
+//! ) -> Result<DocumentId, ConvexError> {
+//!     db.insert("users", json!({ "name": name, "email": email })).await
+//! }
+//!
+//! #[action]
+//! async fn send_webhook(url: String, data: String) -> Result<(), ConvexError> {
+//!     let response = fetch(&url, FetchOptions::new()
+//!         .method("POST")
+//!         .header("Content-Type", "application/json")
+//!         .body(data.into_bytes())).await?;
+//!
+//!     if response.status == 200 {
+//!         Ok(())
+//!     } else {
+//!         Err(ConvexError::Unknown("Webhook failed".to_string()))
+//!     }
+//! }
+//! ```
+//!
+//! A web app then calls `api.users.get_user`, `api.users.create_user` and
+//! `api.users.send_webhook` with the unmodified `convex` npm client.
+//!
+//! # Functions
+//!
+//! [`#[query]`](query), [`#[mutation]`](mutation) and [`#[action]`](action)
+//! turn an `async fn` (or a plain `fn`) into a Convex function:
+//!
+//! - **Path.** `<module>:<name>`: `<name>` is the Rust name (or
+//!   `#[query(name = "...")]`); `<module>` is the Rust module path without
+//!   the crate name, `::` written `/`, or the crate name for functions at
+//!   the crate root. In crate `app`, `app::admin::users::list` is
+//!   `admin/users:list` (`api.admin.users.list`).
+//! - **Arguments** are the parameters, by name: the client passes an object
+//!   `{ "name": ..., "email": ... }`. Any `serde::Deserialize` type works;
+//!   `Option<T>` arguments may be left out. Parameters of type [`Database`]
+//!   (queries, mutations) and [`ActionCtx`] (actions) are not arguments:
+//!   the SDK supplies them.
+//! - **Result**: any `serde::Serialize` type, or a `Result<T, E>` where `E`
+//!   converts into [`ConvexError`]. An `Err` reaches the client as an error
+//!   with its message, and with `data` for [`ConvexError::Application`].
+//!   A panic ends the call with `Uncaught Error: <message>` and its source
+//!   location.
+//! - **Visibility.** `#[mutation(internal)]` functions can be called by
+//!   other functions and the admin CLI, not by clients.
+//!
+//! # Values
+//!
+//! [`Value`] is a Convex value. Rust types convert to values through serde
+//! ([`to_value`], [`from_value`]) and [`json!`]; the one rule to remember is
+//! that only 64-bit integer types (`i64`, `u64`, `usize` …) become `Int64`
+//! (a JavaScript `bigint`), while every other number, including an integer
+//! literal in `json!`, becomes `Float64` (a JavaScript `number`).
+//!
+//! # Native tests
+//!
+//! On non-wasm targets the host is a fake that runs in the test process
+//! (see [`testing`]), so functions can be unit-tested with `cargo test`.
+//!
+//! # The ABI
+//!
+//! Everything the host and a guest exchange is specified in cvx's
+//! `docs/abi.md` (ABI version 1, host module `cvx_1`).
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+// The macros name `::convex_sdk`; this makes that path work in this crate's
+// own tests and doc examples.
+#[allow(unused_extern_crates)]
+extern crate self as convex_sdk;
+
+mod action;
+mod base64;
+mod db;
+mod de;
+mod document;
+mod env;
+mod error;
+mod function;
+mod http;
+mod json;
+mod meta;
+mod rt;
+mod ser;
+mod sys;
+mod value;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+pub use crate::action::ActionCtx;
+pub use crate::db::{Database, Expr, FilterBuilder, IndexRange, Order, PaginationResult, Query};
+pub use crate::de::from_value;
+pub use crate::document::{Bytes, Document, DocumentId};
+pub use crate::env::{log_line, now_ms, random_bytes, random_f64, random_u64, LogLevel};
+pub use crate::error::{ConvexError, ErrorCode};
+pub use crate::function::{ConvexFunction, FunctionKind};
+pub use crate::http::{fetch, FetchOptions, HttpResponse};
+pub use crate::ser::to_value;
+pub use crate::value::Value;
+
+/// Makes an `async fn` (or `fn`) a Convex **query**: it reads the database
+/// through a [`Database`] parameter, cannot write, and is deterministic
+/// (cached and reactive on the server).
+///
+/// Options: `#[query(name = "other_name")]` sets the Convex name (default:
+/// the Rust name); `#[query(internal)]` hides it from clients.
+///
+/// ```no_run
+/// use convex_sdk::*;
+///
+/// #[query]
+/// async fn list(db: Database, limit: Option<f64>) -> Result<Vec<Document>, ConvexError> {
+///     db.query("users").order(Order::Desc).take(limit.unwrap_or(50.0) as usize).await
+/// }
+/// ```
+///
+/// See the [crate documentation](crate#functions) for paths, arguments and
+/// results.
+pub use convex_sdk_macros::query;
+
+/// Makes an `async fn` (or `fn`) a Convex **mutation**: it reads and writes
+/// the database through a [`Database`] parameter in one atomic transaction
+/// (an `Err` or a panic writes nothing).
+///
+/// Options as for [`query`](macro@query): `name = "..."`, `internal`.
+///
+/// ```no_run
+/// use convex_sdk::*;
+///
+/// #[mutation(internal)]
+/// async fn purge(db: Database, id: DocumentId) -> Result<(), ConvexError> {
+///     db.delete(id).await
+/// }
+/// ```
+pub use convex_sdk_macros::mutation;
+
+/// Makes an `async fn` (or `fn`) a Convex **action**: it may call the
+/// outside world with [`fetch`] and run queries, mutations and actions
+/// through an [`ActionCtx`] parameter; it has no [`Database`].
+///
+/// Options as for [`query`](macro@query): `name = "..."`, `internal`.
+///
+/// ```no_run
+/// use convex_sdk::*;
+///
+/// #[action]
+/// async fn count_users(ctx: ActionCtx) -> Result<f64, ConvexError> {
+///     let users: Vec<Document> = ctx.run_query("users:list", json!({})).await?;
+///     Ok(users.len() as f64)
+/// }
+/// ```
+pub use convex_sdk_macros::action;
+
+/// Builds a [`Value`] from JSON-like syntax.
+///
+/// Keys are string literals (or any expression in parentheses); values are
+/// `null`, nested `{..}`/`[..]`, literals, or any Rust expression whose type
+/// is `serde::Serialize` (converted with [`to_value`], panicking if that
+/// fails, e.g. for a `u64` above `i64::MAX`).
+///
+/// Literals follow JSON: a number literal is a `Float64` — `json!(1)` is
+/// `Float64(1.0)`, like the JSON text `1` — unless it has the suffix `i64`
+/// (`5i64` is `Int64(5)`). Byte-string literals (`b"..."`) are `Bytes`.
+/// Expressions convert by type: an `i64` variable is an `Int64`.
+///
+/// ```
+/// use convex_sdk::{json, Value};
+///
+/// let name = "Ada";
+/// let visits: i64 = 3;
+/// let v = json!({ "name": name, "n": 1, "big": 2i64, "visits": visits, "tags": ["a", null] });
+/// assert_eq!(v["n"], Value::Float64(1.0));
+/// assert_eq!(v["big"], Value::Int64(2));
+/// assert_eq!(v["visits"], Value::Int64(3));
+/// assert_eq!(v.to_json(), r#"{"big":{"$integer":"AgAAAAAAAAA="},"n":1,"name":"Ada","tags":["a",null],"visits":{"$integer":"AwAAAAAAAAA="}}"#);
+/// ```
+pub use convex_sdk_macros::json;
+
+/// Declares the database schema: tables, their field types and indexes.
+///
+/// ```
+/// convex_sdk::schema! {
+///     users {
+///         name: String,
+///         email: String,
+///         age: Option<f64>,
+///         role: "admin" | "member",
+///         manager: Option<Id<users>>,
+///     }
+///     index by_email(email);
+///     index by_role_age(role, age);
+///
+///     messages {
+///         author: Id<users>,
+///         body: String,
+///         meta: { pinned: bool, tags: Vec<String> },
+///     }
+///     index by_author(author);
+///
+///     // No field list: any documents.
+///     audit_log;
+/// }
+/// ```
+///
+/// The schema is emitted at compile time into the wasm custom section
+/// `cvx.schema` (ABI §4); the server checks every write against it.
+///
+/// **Tables** are `name { field: Type, ... }` (or `name;` for a table
+/// without field rules), each followed by its `index name(field, ...);`
+/// lines. Every table also has the indexes `by_id` and `by_creation_time`,
+/// and every index ends with `_creationTime`, `_id`.
+///
+/// **Types** are Rust types, mapped as for function arguments: `String` →
+/// string, `f64`/`f32`/`i32`/`u32`/… → float64, `i64`/`u64`/`usize` →
+/// int64, `bool`, `Bytes` → bytes, `Vec<T>` → array, `Option<T>` →
+/// optional (the field may be absent or null), `BTreeMap<String, T>` /
+/// `HashMap<String, T>` → record, `Value` → any. Also: `Id<table>` (the id
+/// of a document in `table`), `{ field: Type, ... }` (a nested object),
+/// `"literal"` / `1.5` / `true` (a literal), `A | B` (a union), `Null`,
+/// `Any`.
+///
+/// **Options** go first, as `#![strict = false]`: `strict` (default `true`)
+/// is the record's `"strict"` flag (ABI §4), by which the server enforces
+/// the field types on writes; `false` declares tables and indexes without
+/// enforcing fields.
+///
+/// Declare the schema once per crate (the host accepts at most one).
+pub use convex_sdk_macros::schema;
+
+/// Implementation details of the macros. Not public API: no stability
+/// guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::function::{path_bytes, path_len, path_str};
+    pub use crate::meta::{fn_meta_len, fn_meta_record, FnMeta};
+    pub use crate::rt::{block_on, run_function, Args, Context, Kind, Out, OutPlain, OutResult};
+    pub use serde;
+
+    use crate::Value;
+
+    /// `json!`'s conversion of a Rust expression.
+    #[track_caller]
+    pub fn json_expr<T: serde::Serialize + ?Sized>(v: &T) -> Value {
+        match crate::to_value(v) {
+            Ok(v) => v,
+            Err(e) => panic!("json!: value cannot be converted to a Convex value: {}", e.message()),
+        }
+    }
+}

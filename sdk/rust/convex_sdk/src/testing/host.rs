@@ -1,0 +1,428 @@
+//! The fake host's implementation of the `cvx_1` imports (native builds).
+//!
+//! Same names and argument meanings as the wasm imports, as plain Rust
+//! functions over raw pointers into this process's memory. A guest-side
+//! contract violation (reading the wrong length, too many log lines) is a
+//! trap on the real host; here it is a panic, which the export turns into a
+//! failed call the same way.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::store::Store;
+use crate::error::{ConvexError, ErrorCode};
+use crate::function::FunctionKind;
+use crate::value::Value;
+use crate::{HttpResponse, LogLevel};
+
+/// Lines a call may log before it is ended (ABI §3, the default limit).
+const LOG_LINE_LIMIT: usize = 1000;
+/// Log lines longer than this are cut.
+const LOG_LINE_MAX: usize = 32768;
+
+/// A request that reached [`set_fetch_handler`](super::set_fetch_handler)'s
+/// handler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The URL.
+    pub url: String,
+    /// The method.
+    pub method: String,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, if one was set.
+    pub body: Option<Vec<u8>>,
+}
+
+type FetchHandler = Rc<dyn Fn(&FetchRequest) -> Result<HttpResponse, ConvexError>>;
+
+/// Everything the fake host knows, per thread.
+pub(crate) struct State {
+    pending: Option<Vec<u8>>,
+    output: Option<(i32, Vec<u8>)>,
+    panic: Option<Value>,
+    pub(crate) last_panic: Option<Value>,
+    pub(crate) logs: Vec<(LogLevel, String)>,
+    /// The kinds of the calls in progress (innermost last) and their log
+    /// line counts.
+    calls: Vec<(FunctionKind, usize)>,
+    pub(crate) now_ms: f64,
+    pub(crate) rng: u64,
+    pub(crate) store: Store,
+    pub(crate) fetch: Option<FetchHandler>,
+    pub(crate) functions: HashMap<String, (FunctionKind, extern "C" fn(i32) -> i32)>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            pending: None,
+            output: None,
+            panic: None,
+            last_panic: None,
+            logs: Vec::new(),
+            calls: Vec::new(),
+            now_ms: 1_700_000_000_000.0,
+            rng: 0x5eed,
+            store: Store::default(),
+            fetch: None,
+            functions: HashMap::new(),
+        }
+    }
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+/// Runs `f` on this thread's state. Never call back into guest code inside.
+pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// Marks a call of `kind` as running until the guard drops.
+pub(crate) struct CallGuard;
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        with(|s| s.calls.pop());
+    }
+}
+
+/// Called by the export when a function starts.
+pub(crate) fn enter(kind: FunctionKind) -> CallGuard {
+    with(|s| s.calls.push((kind, 0)));
+    CallGuard
+}
+
+fn current_kind() -> Option<FunctionKind> {
+    with(|s| s.calls.last().map(|c| c.0))
+}
+
+/// Stores a result (or an error) in the pending buffer and returns the ABI
+/// return value.
+fn respond(result: Result<Value, ConvexError>) -> i64 {
+    with(|s| match result {
+        Ok(v) => {
+            let bytes = v.to_json().into_bytes();
+            let n = bytes.len() as i64;
+            s.pending = Some(bytes);
+            n
+        }
+        Err(e) => {
+            s.pending = Some(e.to_abi_json().into_bytes());
+            -(e.code().code() as i64)
+        }
+    })
+}
+
+/// Reads a request the guest passed.
+///
+/// # Safety
+/// `ptr..ptr+len` must be readable.
+unsafe fn request(ptr: *const u8, len: i32) -> Result<Value, ConvexError> {
+    let bytes = std::slice::from_raw_parts(ptr, len as usize);
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ConvexError::coded(ErrorCode::InvalidArgument, "request is not UTF-8"))?;
+    Value::from_json(text)
+}
+
+// ---- call plumbing -------------------------------------------------------
+
+pub(crate) unsafe fn __convex_read(dst: *mut u8, len: i32) -> i32 {
+    let bytes = with(|s| s.pending.take());
+    let Some(bytes) = bytes else {
+        panic!("function trapped: __convex_read: nothing is pending")
+    };
+    if bytes.len() != len as usize {
+        panic!(
+            "function trapped: __convex_read: {len} bytes requested, {} pending",
+            bytes.len()
+        );
+    }
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+    len
+}
+
+pub(crate) unsafe fn __convex_pending_len() -> i32 {
+    with(|s| s.pending.as_ref().map_or(0, |p| p.len() as i32))
+}
+
+pub(crate) unsafe fn __convex_output(kind: i32, ptr: *const u8, len: i32) -> i32 {
+    let bytes = std::slice::from_raw_parts(ptr, len as usize).to_vec();
+    with(|s| s.output = Some((kind, bytes)));
+    0
+}
+
+pub(crate) unsafe fn __convex_panic(ptr: *const u8, len: i32) -> i32 {
+    let v = request(ptr, len).unwrap_or(Value::Null);
+    with(|s| {
+        s.panic = Some(v.clone());
+        s.last_panic = Some(v);
+    });
+    0
+}
+
+pub(crate) unsafe fn __convex_log(level: i32, ptr: *const u8, len: i32) -> i32 {
+    let bytes = std::slice::from_raw_parts(ptr, len as usize);
+    let mut line = String::from_utf8_lossy(&bytes[..bytes.len().min(LOG_LINE_MAX)]).into_owned();
+    if bytes.len() > LOG_LINE_MAX {
+        line.push_str(" (truncated)");
+    }
+    let level = match level {
+        1 => LogLevel::Info,
+        2 => LogLevel::Warn,
+        3 => LogLevel::Error,
+        4 => LogLevel::Debug,
+        _ => LogLevel::Log,
+    };
+    let over = with(|s| {
+        let count = s.calls.last_mut().map(|c| {
+            c.1 += 1;
+            c.1
+        });
+        if count.is_some_and(|n| n > LOG_LINE_LIMIT) {
+            return true;
+        }
+        s.logs.push((level, line));
+        false
+    });
+    if over {
+        panic!("function exceeded its log line limit ({LOG_LINE_LIMIT} lines)");
+    }
+    0
+}
+
+// ---- determinism ---------------------------------------------------------
+
+pub(crate) unsafe fn __convex_random_bytes(dst: *mut u8, len: i32) -> i32 {
+    let out = std::slice::from_raw_parts_mut(dst, len as usize);
+    with(|s| {
+        for chunk in out.chunks_mut(8) {
+            // splitmix64: small, and good enough for a test double.
+            s.rng = s.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s.rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    });
+    0
+}
+
+pub(crate) unsafe fn __convex_now_ms() -> f64 {
+    with(|s| s.now_ms)
+}
+
+// ---- database ------------------------------------------------------------
+
+/// Runs a database request, enforcing the kind rules of ABI §3.
+unsafe fn db(
+    ptr: *const u8,
+    len: i32,
+    write: bool,
+    f: impl FnOnce(&mut Store, Value, f64) -> Result<Value, ConvexError>,
+) -> i64 {
+    let kind = current_kind();
+    let result = (|| {
+        match kind {
+            Some(FunctionKind::Action) => {
+                return Err(ConvexError::coded(
+                    ErrorCode::Forbidden,
+                    "actions cannot use the database directly; use ctx.run_query / ctx.run_mutation",
+                ))
+            }
+            Some(FunctionKind::Query) if write => {
+                return Err(ConvexError::coded(
+                    ErrorCode::Forbidden,
+                    "queries cannot write; use a mutation",
+                ))
+            }
+            _ => {}
+        }
+        let req = request(ptr, len)?;
+        with(|s| {
+            let now = s.now_ms;
+            f(&mut s.store, req, now)
+        })
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_db_get(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, false, |st, req, _| st.get(&req))
+}
+
+pub(crate) unsafe fn __convex_db_insert(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, true, |st, req, now| st.insert(&req, now))
+}
+
+pub(crate) unsafe fn __convex_db_patch(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, true, |st, req, _| st.patch(&req))
+}
+
+pub(crate) unsafe fn __convex_db_replace(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, true, |st, req, _| st.replace(&req))
+}
+
+pub(crate) unsafe fn __convex_db_delete(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, true, |st, req, _| st.delete(&req))
+}
+
+pub(crate) unsafe fn __convex_db_query(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, false, |st, req, _| st.query(&req))
+}
+
+pub(crate) unsafe fn __convex_db_count(ptr: *const u8, len: i32) -> i64 {
+    db(ptr, len, false, |st, req, _| st.count(&req))
+}
+
+// ---- actions -------------------------------------------------------------
+
+unsafe fn run(ptr: *const u8, len: i32, want: FunctionKind) -> i64 {
+    let result = (|| {
+        if let Some(kind) = current_kind().filter(|k| *k != FunctionKind::Action) {
+            return Err(super::forbidden(&format!("running a {} by path", want.as_str()), kind));
+        }
+        let req = request(ptr, len)?;
+        let path = req.get("path").and_then(Value::as_str).unwrap_or_default().to_string();
+        let args = req.get("args").cloned().unwrap_or(Value::Null);
+        let found = with(|s| s.functions.get(&path).copied());
+        let Some((kind, export)) = found else {
+            return Err(ConvexError::coded(
+                ErrorCode::NoFunction,
+                format!("Could not find function \"{path}\" (register it with testing::register)"),
+            ));
+        };
+        if kind != want {
+            return Err(ConvexError::coded(
+                ErrorCode::InvalidArgument,
+                format!("\"{path}\" is a {}, not a {}", kind.as_str(), want.as_str()),
+            ));
+        }
+        call_export(kind, export, args).map_err(|e| match e {
+            // A nested failure reaches the caller as UNCAUGHT or APPLICATION.
+            ConvexError::Application(data) => ConvexError::Coded {
+                code: ErrorCode::Application,
+                message: ConvexError::Application(data.clone()).message(),
+                data: Some(data),
+            },
+            e => ConvexError::coded(ErrorCode::Uncaught, e.message()),
+        })
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_run_query(ptr: *const u8, len: i32) -> i64 {
+    run(ptr, len, FunctionKind::Query)
+}
+
+pub(crate) unsafe fn __convex_run_mutation(ptr: *const u8, len: i32) -> i64 {
+    run(ptr, len, FunctionKind::Mutation)
+}
+
+pub(crate) unsafe fn __convex_run_action(ptr: *const u8, len: i32) -> i64 {
+    run(ptr, len, FunctionKind::Action)
+}
+
+pub(crate) unsafe fn __convex_http_fetch(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        if let Some(kind) = current_kind().filter(|k| *k != FunctionKind::Action) {
+            return Err(super::forbidden("fetch", kind));
+        }
+        let req = request(ptr, len)?;
+        let headers = req
+            .get("headers")
+            .and_then(Value::as_array)
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h[0].as_str().unwrap_or("").to_string(),
+                            h[1].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fr = FetchRequest {
+            url: req.get("url").and_then(Value::as_str).unwrap_or_default().to_string(),
+            method: req.get("method").and_then(Value::as_str).unwrap_or("GET").to_string(),
+            headers,
+            body: req.get("body").and_then(Value::as_bytes).map(<[u8]>::to_vec),
+        };
+        let handler = with(|s| s.fetch.clone());
+        let Some(handler) = handler else {
+            return Err(ConvexError::coded(
+                ErrorCode::Http,
+                format!(
+                    "fetch {}: no network in tests (set one with testing::set_fetch_handler)",
+                    fr.url
+                ),
+            ));
+        };
+        let resp = handler(&fr)?;
+        let headers = resp
+            .headers
+            .into_iter()
+            .map(|(k, v)| Value::Array(vec![k.into(), v.into()]))
+            .collect();
+        Ok([
+            ("status", Value::Float64(resp.status.into())),
+            ("headers", Value::Array(headers)),
+            ("body", Value::Bytes(resp.body)),
+        ]
+        .into_iter()
+        .collect())
+    })();
+    respond(result)
+}
+
+// ---- calling exports -----------------------------------------------------
+
+/// Calls an export as the host does and turns its outcome into a result.
+pub(crate) fn call_export(
+    kind: FunctionKind,
+    export: extern "C" fn(i32) -> i32,
+    args: Value,
+) -> Result<Value, ConvexError> {
+    let args = args.to_json().into_bytes();
+    let len = args.len() as i32;
+    // Nested calls (an action running a query) keep the outer call's buffers.
+    let (saved, snapshot) = with(|s| {
+        let saved = (s.pending.replace(args), s.output.take(), s.panic.take());
+        let snapshot = (kind == FunctionKind::Mutation).then(|| s.store.clone());
+        (saved, snapshot)
+    });
+    export(len);
+    let (output, panic) = with(|s| {
+        let out = (s.output.take(), s.panic.take());
+        (s.pending, s.output, s.panic) = saved;
+        out
+    });
+    let result = match (output, panic) {
+        (_, Some(p)) => Err(ConvexError::coded(
+            ErrorCode::Panic,
+            format!(
+                "Uncaught Error: {}",
+                p.get("message").and_then(Value::as_str).unwrap_or("panic")
+            ),
+        )),
+        (Some((0, bytes)), None) => Value::from_json(std::str::from_utf8(&bytes).unwrap_or("")),
+        (Some((_, bytes)), None) => {
+            let v = Value::from_json(std::str::from_utf8(&bytes).unwrap_or("")).unwrap_or(Value::Null);
+            let message = v.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+            Err(match v.get("data") {
+                Some(data) => ConvexError::Application(data.clone()),
+                None => ConvexError::Unknown(message),
+            })
+        }
+        (None, None) => Err(ConvexError::coded(ErrorCode::Internal, "function returned no result")),
+    };
+    if let (Err(_), Some(snapshot)) = (&result, snapshot) {
+        with(|s| s.store = snapshot);
+    }
+    result
+}

@@ -1,0 +1,146 @@
+/*
+ * abi — the cvx guest ABI, version 1 (docs/abi.md).
+ *
+ * Owns: the host functions a guest imports from `cvx_1` and the
+ * deterministic WASI subset, each going through one bounds-checking path
+ * (cvx_instance_mem); the pending-buffer protocol; reading a module's
+ * metadata (custom sections cvx.fn and cvx.schema) into a cvx_app_t without
+ * running it; checking ABI versions and required exports; validating call
+ * arguments against the declared types; invoking one exported function.
+ *
+ * What a host function may do depends on the call's kind (query, mutation,
+ * action) and is decided here, not in the guest: a query that writes gets
+ * CVX_E_FORBIDDEN whatever the SDK does.
+ *
+ * Nothing here is Rust-specific: any guest that follows docs/abi.md works.
+ */
+#ifndef CVX_ABI_H
+#define CVX_ABI_H
+
+#include "store/store.h"
+#include "util/util.h"
+#include "value/value.h"
+#include "wasm/wasm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CVX_ABI_VERSION 1
+#define CVX_ABI_MODULE "cvx_1"
+
+typedef enum {
+    CVX_KIND_QUERY = 1,
+    CVX_KIND_MUTATION = 2,
+    CVX_KIND_ACTION = 3,
+} cvx_kind_t;
+
+const char *cvx_kind_name(cvx_kind_t k); /* "query", "mutation", "action" */
+
+/* Registers every cvx_1 and WASI host function with the engine. Call once
+ * per engine, before loading modules. */
+int cvx_abi_register(cvx_engine_t *e, cvx_err_t *err);
+
+/* ---- deployed code ----------------------------------------------------------- */
+
+/* One function as declared in the module's metadata. Strings and values
+ * live as long as the app. */
+typedef struct {
+    const char *path;        /* "users:get_user" */
+    const char *module;      /* "users" */
+    const char *name;        /* "get_user" */
+    cvx_kind_t kind;
+    bool internal;
+    const char *export_name; /* wasm export */
+    const cvx_value_t *args; /* array of {"name","type"} */
+    const cvx_value_t *returns;
+    const char *file;
+    int64_t line;
+    const char *meta_json;   /* the raw metadata record */
+} cvx_fn_t;
+
+typedef struct cvx_app cvx_app_t;
+
+/* Loads a module and analyses it: ABI version, metadata records, exports,
+ * schema. Errors are CVX_E_BAD_MODULE with a message naming the problem
+ * ("module has no cvx.fn metadata section: was it built with convex_sdk?",
+ * "function users:get declares export cvx:users::get, which the module does
+ * not export", "module imports ABI version 2 (cvx_2); this server supports
+ * version 1"). Returns one reference. */
+int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err);
+void cvx_app_retain(cvx_app_t *app);
+void cvx_app_release(cvx_app_t *app);
+
+size_t cvx_app_functions(const cvx_app_t *app, const cvx_fn_t **out);
+/* Finds a function by Convex path; "mod" means "mod:default"; a leading
+ * "/"-free path only. NULL when absent. */
+const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len);
+/* The cvx.schema record (NULL when the module declares none). */
+const cvx_value_t *cvx_app_schema(const cvx_app_t *app);
+/* The schema as store table definitions (valid as long as the app). */
+size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out);
+cvx_module_t *cvx_app_module(const cvx_app_t *app);
+/* The whole metadata as one JSON document {"functions":[...],"schema":...}
+ * (for codegen and `cvx build`). */
+const char *cvx_app_metadata_json(const cvx_app_t *app);
+
+/* Checks `args` (an object) against fn's declared argument types. Errors
+ * are CVX_E_ARGS naming the field and the expected type, e.g.
+ * `ArgumentValidationError: Object is missing the required field "email"
+ * (expected string)`. Unknown extra fields are errors too. */
+int cvx_abi_validate_args(const cvx_fn_t *fn, const cvx_value_t *args, cvx_err_t *err);
+/* Same check for a value against one type descriptor (exported for tests
+ * and schema validation). `path` names the value in messages. */
+int cvx_abi_check_type(const cvx_value_t *type, const cvx_value_t *v, const char *path, cvx_err_t *err);
+
+/* ---- one invocation --------------------------------------------------------- */
+
+/* Services an action may call back into (run_query etc.); provided by the
+ * exec layer so abi does not depend on it. Each returns a status and fills
+ * `out` with the result value's JSON or, on failure, the error JSON
+ * {"message", "data"?}. */
+typedef struct {
+    void *ctx;
+    int (*run_function)(void *ctx, cvx_kind_t kind, const char *path, size_t path_len, const char *args_json,
+                        size_t args_len, cvx_buf_t *out);
+} cvx_abi_services_t;
+
+typedef struct {
+    cvx_kind_t kind;
+    cvx_txn_t *txn;            /* queries and mutations; NULL for actions */
+    const char *request_id;    /* seeds the RNG of queries and mutations */
+    double now_ms;             /* frozen time of queries and mutations */
+    uint32_t max_log_lines;    /* default 1000 */
+    const cvx_abi_services_t *services; /* actions; may be NULL */
+    bool allow_private_fetch;  /* fetch to loopback/private addresses */
+} cvx_abi_call_config_t;
+
+/* The outcome of one invocation. Zero-initialise; cvx_abi_result_free
+ * releases. */
+typedef struct {
+    int status;               /* CVX_OK or the failure's code */
+    cvx_buf_t value;          /* success: the result's JSON */
+    cvx_buf_t message;        /* failure: the error message */
+    cvx_buf_t data;           /* failure with application data: its JSON */
+    bool has_data;
+    cvx_buf_t logs;           /* JSON array of log lines ("[LOG] ...") */
+    uint32_t nlogs;
+    uint64_t fuel_used;
+    uint64_t memory_bytes;    /* linear memory at the end of the call */
+} cvx_abi_result_t;
+
+void cvx_abi_result_free(cvx_abi_result_t *r);
+void cvx_abi_result_reset(cvx_abi_result_t *r);
+
+/* Runs fn in a fresh instance with args_json (an object) and `limits`.
+ * Every outcome — success, guest error, panic, trap, limit — is reported in
+ * `res`; the return value equals res->status. Panics carry the guest's
+ * message and file:line; limits name themselves ("function exceeded its
+ * fuel limit (10000000000 units)"). */
+int cvx_abi_invoke(cvx_app_t *app, const cvx_fn_t *fn, const cvx_abi_call_config_t *cfg, const cvx_limits_t *limits,
+                   const char *args_json, size_t args_len, cvx_abi_result_t *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

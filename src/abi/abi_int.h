@@ -1,0 +1,43 @@
+/* Private to the abi layer. */
+#ifndef CVX_ABI_INT_H
+#define CVX_ABI_INT_H
+
+#include "abi/abi.h"
+
+/* The host side of one running invocation: everything host functions
+ * need, reachable from the instance's host pointer. */
+typedef struct {
+    const cvx_abi_call_config_t *cfg;
+    cvx_abi_result_t *res;
+    const char *fn_path;
+    cvx_buf_t pending;        /* host -> guest bytes (docs/abi.md §2) */
+    bool has_output;
+    int output_kind;          /* 0 success, 1 error */
+    cvx_buf_t output;
+    bool panicked;
+    cvx_buf_t panic;          /* the guest's panic JSON */
+    cvx_chacha_t rng;
+    bool deterministic;
+    cvx_buf_t line[2];        /* unfinished stdout / stderr lines */
+    cvx_arena_t *arena;       /* scratch for one host call; reset each time */
+    int fatal_code;           /* a limit hit inside a host call: the call fails */
+    cvx_buf_t fatal_msg;
+} cvx__call_t;
+
+/* host.c */
+extern const cvx_hostfn_t cvx__abi_hostfns[];
+extern const size_t cvx__abi_nhostfns;
+/* wasi.c */
+extern const cvx_hostfn_t cvx__wasi_hostfns[];
+extern const size_t cvx__wasi_nhostfns;
+
+/* Appends one log line with a level prefix, enforcing the per-call limit.
+ * Returns non-zero (after recording a trap) when the limit is exceeded. */
+int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len);
+/* Flushes unfinished stdout/stderr lines at the end of a call. */
+void cvx__flush_lines(cvx_instance_t *inst, cvx__call_t *c);
+/* Random bytes for the guest: seeded ChaCha for queries and mutations. */
+void cvx__random(cvx__call_t *c, void *out, size_t n);
+double cvx__now_ms(const cvx__call_t *c);
+
+#endif

@@ -1,0 +1,317 @@
+/* Module analysis: what a deployed module contains, read from its custom
+ * sections without running it (docs/abi.md §4).
+ *
+ * The checks here are the ones a user needs a precise message for at deploy
+ * time: the ABI version (from the import module names), the metadata
+ * records, the export each record names, duplicate paths, the schema. The
+ * wasm layer has already checked imports and signatures. */
+#include "abi/abi_int.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cvx_app {
+    atomic_int refs;
+    cvx_module_t *module;
+    cvx_arena_t *arena;
+    cvx_fn_t *fns; /* sorted by path */
+    size_t nfns;
+    const cvx_value_t *schema;
+    cvx_table_def_t *tables;
+    size_t ntables;
+    char *metadata_json;
+};
+
+const char *cvx_kind_name(cvx_kind_t k) {
+    switch (k) {
+    case CVX_KIND_QUERY: return "query";
+    case CVX_KIND_MUTATION: return "mutation";
+    case CVX_KIND_ACTION: return "action";
+    }
+    return "function";
+}
+
+int cvx_abi_register(cvx_engine_t *e, cvx_err_t *err) {
+    int rc = cvx_engine_define(e, cvx__abi_hostfns, cvx__abi_nhostfns, err);
+    if (!rc) rc = cvx_engine_define(e, cvx__wasi_hostfns, cvx__wasi_nhostfns, err);
+    return rc;
+}
+
+/* The ABI version is the number in the import module name (cvx_<N>). */
+static int check_abi_version(const uint8_t *wasm, size_t len, cvx_err_t *err) {
+    cvx_wasm_import_t *im;
+    size_t n;
+    int rc = cvx_wasm_imports(wasm, len, &im, &n, err);
+    if (rc) return rc;
+    bool has_v1 = false;
+    for (size_t i = 0; i < n && rc == CVX_OK; i++) {
+        if (im[i].module_len > 4 && memcmp(im[i].module, "cvx_", 4) == 0) {
+            if (im[i].module_len == strlen(CVX_ABI_MODULE) && memcmp(im[i].module, CVX_ABI_MODULE, im[i].module_len) == 0)
+                has_v1 = true;
+            else
+                rc = cvx_err_set(err, CVX_E_BAD_MODULE,
+                                 "module imports ABI version %.*s (%.*s.%.*s); this server supports version %d",
+                                 (int)im[i].module_len - 4, im[i].module + 4, (int)im[i].module_len, im[i].module,
+                                 (int)im[i].name_len, im[i].name, CVX_ABI_VERSION);
+        }
+    }
+    cvx_free(im);
+    if (rc == CVX_OK && !has_v1)
+        rc = cvx_err_set(err, CVX_E_BAD_MODULE,
+                         "module imports nothing from %s: it was not built with a cvx SDK (convex_sdk)",
+                         CVX_ABI_MODULE);
+    return rc;
+}
+
+static const char *str_field(const cvx_value_t *obj, const char *name) {
+    const cvx_value_t *v = cvx_obj_get_cstr(obj, name);
+    return v && v->type == CVX_T_STRING ? v->u.str.ptr : NULL;
+}
+
+/* Splits framed records: u32 little-endian length, then that many bytes. */
+typedef int (*record_fn)(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err);
+
+static int each_record(cvx_app_t *app, const char *section, record_fn fn, size_t *count, cvx_err_t *err) {
+    const cvx_custom_section_t *secs;
+    size_t nsecs = cvx_module_custom_sections(app->module, &secs);
+    size_t index = 0;
+    for (size_t s = 0; s < nsecs; s++) {
+        if (secs[s].name_len != strlen(section) || memcmp(secs[s].name, section, secs[s].name_len) != 0) continue;
+        const uint8_t *p = secs[s].data, *end = secs[s].data + secs[s].len;
+        while (p < end) {
+            if (end - p < 4)
+                return cvx_err_set(err, CVX_E_BAD_MODULE, "custom section %s: truncated record header", section);
+            uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            p += 4;
+            if ((size_t)(end - p) < n)
+                return cvx_err_set(err, CVX_E_BAD_MODULE, "custom section %s: record %zu is truncated", section, index);
+            int rc = fn(app, (const char *)p, n, index, err);
+            if (rc) return rc;
+            p += n;
+            index++;
+        }
+    }
+    *count = index;
+    return CVX_OK;
+}
+
+static int parse_fn(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
+    cvx_value_t *rec;
+    if (cvx_json_parse(app->arena, json, len, &rec, err)) {
+        cvx_err_prefix(err, "function metadata record %zu is not valid JSON", index);
+        err->code = CVX_E_BAD_MODULE;
+        return CVX_E_BAD_MODULE;
+    }
+    const cvx_value_t *abi = rec->type == CVX_T_OBJECT ? cvx_obj_get_cstr(rec, "abi") : NULL;
+    double version = abi ? (abi->type == CVX_T_FLOAT64 ? abi->u.f : abi->type == CVX_T_INT64 ? (double)abi->u.i : -1) : -1;
+    if (version != CVX_ABI_VERSION)
+        return cvx_err_set(err, CVX_E_BAD_MODULE,
+                           "function metadata record %zu declares ABI version %g; this server supports version %d",
+                           index, version, CVX_ABI_VERSION);
+    cvx_fn_t *f = &app->fns[app->nfns];
+    memset(f, 0, sizeof *f);
+    f->path = str_field(rec, "path");
+    f->export_name = str_field(rec, "export");
+    const char *kind = str_field(rec, "kind");
+    const char *vis = str_field(rec, "visibility");
+    f->args = cvx_obj_get_cstr(rec, "args");
+    f->returns = cvx_obj_get_cstr(rec, "returns");
+    f->file = str_field(rec, "file");
+    const cvx_value_t *line = cvx_obj_get_cstr(rec, "line");
+    f->line = line && line->type == CVX_T_FLOAT64 ? (int64_t)line->u.f : line && line->type == CVX_T_INT64 ? line->u.i : 0;
+    if (!f->path || !f->export_name || !kind || !f->args || f->args->type != CVX_T_ARRAY)
+        return cvx_err_set(err, CVX_E_BAD_MODULE,
+                           "function metadata record %zu lacks \"path\", \"export\", \"kind\" or \"args\"", index);
+    if (strcmp(kind, "query") == 0) f->kind = CVX_KIND_QUERY;
+    else if (strcmp(kind, "mutation") == 0) f->kind = CVX_KIND_MUTATION;
+    else if (strcmp(kind, "action") == 0) f->kind = CVX_KIND_ACTION;
+    else return cvx_err_set(err, CVX_E_BAD_MODULE, "function %s has unknown kind \"%s\"", f->path, kind);
+    f->internal = vis && strcmp(vis, "internal") == 0;
+    if (vis && !f->internal && strcmp(vis, "public") != 0)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "function %s has unknown visibility \"%s\"", f->path, vis);
+    const char *colon = strchr(f->path, ':');
+    if (!colon || colon == f->path || !colon[1] || strchr(colon + 1, ':'))
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "function path \"%s\" is not of the form module:function", f->path);
+    f->module = cvx_arena_strndup(app->arena, f->path, (size_t)(colon - f->path));
+    f->name = colon + 1;
+    f->meta_json = cvx_arena_strndup(app->arena, json, len);
+    if (!f->module || !f->meta_json) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!cvx_module_has_func(app->module, f->export_name, "i", "i"))
+        return cvx_err_set(err, CVX_E_BAD_MODULE,
+                           "function %s declares export \"%s\" (i32) -> i32, which the module does not export",
+                           f->path, f->export_name);
+    app->nfns++;
+    return CVX_OK;
+}
+
+static int count_fn(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) { return CVX_OK; }
+
+static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
+    if (index > 0) return cvx_err_set(err, CVX_E_BAD_MODULE, "module declares more than one schema");
+    cvx_value_t *rec;
+    if (cvx_json_parse(app->arena, json, len, &rec, err)) {
+        cvx_err_prefix(err, "schema record is not valid JSON");
+        err->code = CVX_E_BAD_MODULE;
+        return CVX_E_BAD_MODULE;
+    }
+    const cvx_value_t *tables = rec->type == CVX_T_OBJECT ? cvx_obj_get_cstr(rec, "tables") : NULL;
+    if (!tables || tables->type != CVX_T_ARRAY)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "schema record lacks a \"tables\" array");
+    app->schema = rec;
+    app->tables = cvx_arena_alloc(app->arena, (tables->u.arr.len + 1) * sizeof *app->tables);
+    if (!app->tables) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < tables->u.arr.len; i++) {
+        const cvx_value_t *t = tables->u.arr.items[i];
+        const char *name = t->type == CVX_T_OBJECT ? str_field(t, "name") : NULL;
+        if (!name || !cvx_table_name_valid(name, strlen(name)) || name[0] == '_')
+            return cvx_err_set(err, CVX_E_BAD_MODULE, "schema table %zu has an invalid name", i);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(app->tables[k].name, name) == 0)
+                return cvx_err_set(err, CVX_E_BAD_MODULE, "schema declares table \"%s\" twice", name);
+        cvx_table_def_t *td = &app->tables[app->ntables++];
+        td->name = name;
+        td->nindexes = 0;
+        const cvx_value_t *idx = cvx_obj_get_cstr(t, "indexes");
+        size_t nidx = idx && idx->type == CVX_T_ARRAY ? idx->u.arr.len : 0;
+        cvx_index_def_t *defs = cvx_arena_alloc(app->arena, (nidx + 1) * sizeof *defs);
+        if (!defs) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        for (size_t k = 0; k < nidx; k++) {
+            const cvx_value_t *ix = idx->u.arr.items[k];
+            const char *iname = ix->type == CVX_T_OBJECT ? str_field(ix, "name") : NULL;
+            const cvx_value_t *fields = iname ? cvx_obj_get_cstr(ix, "fields") : NULL;
+            if (!iname || !fields || fields->type != CVX_T_ARRAY || fields->u.arr.len == 0 || fields->u.arr.len > 16)
+                return cvx_err_set(err, CVX_E_BAD_MODULE,
+                                   "schema index %zu of table \"%s\" needs a name and 1..16 fields", k, name);
+            if (strcmp(iname, CVX_INDEX_BY_ID) == 0 || strcmp(iname, CVX_INDEX_BY_CREATION) == 0)
+                return cvx_err_set(err, CVX_E_BAD_MODULE, "index name \"%s\" on table \"%s\" is reserved", iname,
+                                   name);
+            const char **fl = cvx_arena_alloc(app->arena, fields->u.arr.len * sizeof *fl);
+            if (!fl) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            for (size_t f = 0; f < fields->u.arr.len; f++) {
+                const cvx_value_t *fv = fields->u.arr.items[f];
+                if (fv->type != CVX_T_STRING || fv->u.str.len == 0)
+                    return cvx_err_set(err, CVX_E_BAD_MODULE, "index \"%s\" on table \"%s\" has a non-string field",
+                                       iname, name);
+                fl[f] = fv->u.str.ptr;
+            }
+            defs[k].name = iname;
+            defs[k].fields = fl;
+            defs[k].nfields = fields->u.arr.len;
+            td->nindexes++;
+        }
+        td->indexes = defs;
+    }
+    return CVX_OK;
+}
+
+static int cmp_fn(const void *a, const void *b) {
+    return strcmp(((const cvx_fn_t *)a)->path, ((const cvx_fn_t *)b)->path);
+}
+
+static int build_metadata_json(cvx_app_t *app, cvx_err_t *err) {
+    cvx_buf_t b = {0};
+    cvx_buf_append_str(&b, "{\"functions\":[");
+    for (size_t i = 0; i < app->nfns; i++) {
+        if (i) cvx_buf_append_char(&b, ',');
+        cvx_buf_append_str(&b, app->fns[i].meta_json);
+    }
+    cvx_buf_append_str(&b, "],\"schema\":");
+    if (app->schema) cvx_json_write(&b, app->schema);
+    else cvx_buf_append_str(&b, "null");
+    cvx_buf_printf(&b, ",\"hash\":\"%s\"}", cvx_module_hash(app->module));
+    if (b.oom) {
+        cvx_buf_free(&b);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    app->metadata_json = cvx_buf_detach(&b, NULL);
+    return CVX_OK;
+}
+
+int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err) {
+    *out = NULL;
+    int rc = check_abi_version(wasm, len, err);
+    if (rc) return rc;
+    cvx_app_t *app = cvx_calloc(1, sizeof *app);
+    if (!app) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    atomic_init(&app->refs, 1);
+    app->arena = cvx_arena_new(16384);
+    if (!app->arena) {
+        cvx_free(app);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    rc = cvx_module_load(e, wasm, len, &app->module, err);
+    size_t count = 0;
+    if (!rc) rc = each_record(app, "cvx.fn", count_fn, &count, err);
+    if (!rc && count == 0)
+        rc = cvx_err_set(err, CVX_E_BAD_MODULE,
+                         "module has no cvx.fn metadata section: it declares no functions (was it built with "
+                         "convex_sdk and does it use #[query] / #[mutation] / #[action]?)");
+    if (!rc) {
+        app->fns = cvx_arena_alloc(app->arena, count * sizeof *app->fns);
+        if (!app->fns) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    if (!rc) rc = each_record(app, "cvx.fn", parse_fn, &count, err);
+    if (!rc) {
+        qsort(app->fns, app->nfns, sizeof *app->fns, cmp_fn);
+        for (size_t i = 1; i < app->nfns && !rc; i++)
+            if (strcmp(app->fns[i - 1].path, app->fns[i].path) == 0)
+                rc = cvx_err_set(err, CVX_E_BAD_MODULE, "two functions are both named %s", app->fns[i].path);
+    }
+    if (!rc) rc = each_record(app, "cvx.schema", parse_schema, &count, err);
+    if (!rc) rc = build_metadata_json(app, err);
+    if (rc) {
+        cvx_app_release(app);
+        return rc;
+    }
+    *out = app;
+    return CVX_OK;
+}
+
+void cvx_app_retain(cvx_app_t *app) { atomic_fetch_add(&app->refs, 1); }
+
+void cvx_app_release(cvx_app_t *app) {
+    if (!app || atomic_fetch_sub(&app->refs, 1) != 1) return;
+    cvx_module_release(app->module);
+    cvx_arena_free(app->arena);
+    cvx_free(app->metadata_json);
+    cvx_free(app);
+}
+
+size_t cvx_app_functions(const cvx_app_t *app, const cvx_fn_t **out) {
+    *out = app->fns;
+    return app->nfns;
+}
+
+const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len) {
+    char buf[512];
+    if (len == 0 || len + sizeof ":default" > sizeof buf) return NULL;
+    memcpy(buf, path, len);
+    buf[len] = '\0';
+    if (!memchr(path, ':', len)) memcpy(buf + len, ":default", sizeof ":default");
+    /* Clients may send "users.js:get" style names for JS modules; strip a
+     * trailing ".js" from the module part to match. */
+    char *colon = strchr(buf, ':');
+    if (colon - buf > 3 && memcmp(colon - 3, ".js", 3) == 0) memmove(colon - 3, colon, strlen(colon) + 1);
+    size_t lo = 0, hi = app->nfns;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(app->fns[mid].path, buf);
+        if (c == 0) return &app->fns[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+const cvx_value_t *cvx_app_schema(const cvx_app_t *app) { return app->schema; }
+
+size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out) {
+    *out = app->tables;
+    return app->ntables;
+}
+
+cvx_module_t *cvx_app_module(const cvx_app_t *app) { return app->module; }
+
+const char *cvx_app_metadata_json(const cvx_app_t *app) { return app->metadata_json; }

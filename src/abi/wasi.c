@@ -1,0 +1,213 @@
+/* The deterministic WASI subset (docs/abi.md §3, "WASI").
+ *
+ * A wasm32-wasip1 guest imports a handful of WASI functions even when it
+ * never touches a file. cvx implements them itself instead of linking a
+ * general WASI: stdout and stderr become log lines, randomness and clocks
+ * come from the call's deterministic sources, and everything that would
+ * reach the filesystem, the environment or the network reports that it does
+ * not exist. Also here: log-line accounting shared with __convex_log. */
+#include "abi/abi_int.h"
+
+#include <string.h>
+
+enum { WASI_ESUCCESS = 0, WASI_EBADF = 8, WASI_EINVAL = 28, WASI_ENOSYS = 52, WASI_ENOTSUP = 58 };
+
+#define MAX_LOG_LINE 32768
+
+static const char *const level_prefix[] = {"[LOG] ", "[INFO] ", "[WARN] ", "[ERROR] ", "[DEBUG] "};
+
+int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len) {
+    uint32_t limit = c->cfg->max_log_lines ? c->cfg->max_log_lines : 1000;
+    if (c->res->nlogs >= limit) {
+        return cvx_instance_trap(inst, CVX_E_LOG_LIMIT, "function exceeded its log line limit (%u lines per call)",
+                                 (unsigned)limit);
+    }
+    if (level < 0 || level > 4) level = 0;
+    if (len > MAX_LOG_LINE) {
+        /* Cut at the limit, backing up so no UTF-8 sequence is split: the
+         * first byte left out must not be a continuation byte. */
+        len = MAX_LOG_LINE;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
+    }
+    cvx_buf_t *logs = &c->res->logs;
+    if (logs->len == 0) cvx_buf_append_char(logs, '[');
+    else logs->data[logs->len - 1] = ','; /* replace the closing ']' */
+    cvx_buf_t line = {0};
+    cvx_buf_append_str(&line, level_prefix[level]);
+    cvx_buf_append(&line, text, len);
+    cvx_buf_append_json_string(logs, line.data, line.len);
+    cvx_buf_free(&line);
+    cvx_buf_append_char(logs, ']');
+    c->res->nlogs++;
+    if (logs->oom) return cvx_instance_trap(inst, CVX_E_NOMEM, "out of memory storing log lines");
+    return 0;
+}
+
+void cvx__flush_lines(cvx_instance_t *inst, cvx__call_t *c) {
+    for (int fd = 0; fd < 2; fd++) {
+        if (c->line[fd].len > 0) {
+            cvx__log_line(inst, c, fd == 0 ? 0 : 3, c->line[fd].data, c->line[fd].len);
+            cvx_buf_reset(&c->line[fd]);
+        }
+    }
+}
+
+void cvx__random(cvx__call_t *c, void *out, size_t n) {
+    if (c->deterministic) cvx_chacha_fill(&c->rng, out, n);
+    else if (cvx_os_random(out, n) != CVX_OK) cvx_chacha_fill(&c->rng, out, n);
+}
+
+double cvx__now_ms(const cvx__call_t *c) {
+    if (c->deterministic) return c->cfg->now_ms;
+    return (double)cvx_now_ns() / 1e6;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* fd_write(fd, iovs, iovs_len, nwritten) -> errno */
+static int w_fd_write(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = cvx_instance_host(inst);
+    int fd = a[0].i32;
+    if (fd != 1 && fd != 2) {
+        r[0].i32 = WASI_EBADF;
+        return 0;
+    }
+    if (a[2].i32 < 0 || a[2].i32 > 1024) {
+        r[0].i32 = WASI_EINVAL;
+        return 0;
+    }
+    uint8_t *iovs = cvx_instance_mem(inst, a[1].i32, a[2].i32 * 8, "fd_write");
+    if (!iovs) return 1;
+    uint32_t total = 0;
+    cvx_buf_t *line = &c->line[fd - 1];
+    for (int i = 0; i < a[2].i32; i++) {
+        uint32_t ptr = get_u32(iovs + 8 * i), len = get_u32(iovs + 8 * i + 4);
+        uint8_t *p = cvx_instance_mem(inst, (int32_t)ptr, (int32_t)len, "fd_write");
+        if (!p) return 1;
+        for (uint32_t k = 0; k < len; k++) {
+            if (p[k] == '\n') {
+                if (cvx__log_line(inst, c, fd == 1 ? 0 : 3, line->data ? line->data : "", line->len)) return 1;
+                cvx_buf_reset(line);
+            } else if (line->len < MAX_LOG_LINE) {
+                cvx_buf_append_char(line, (char)p[k]);
+            }
+        }
+        total += len;
+        /* iovs may alias memory that a log call could not move, but memory
+         * pointers are re-derived per iov anyway. */
+        iovs = cvx_instance_mem(inst, a[1].i32, a[2].i32 * 8, "fd_write");
+        if (!iovs) return 1;
+    }
+    uint8_t *nw = cvx_instance_mem(inst, a[3].i32, 4, "fd_write");
+    if (!nw) return 1;
+    put_u32(nw, total);
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+static int w_random_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, "random_get");
+    if (!p) return 1;
+    cvx__random(cvx_instance_host(inst), p, (size_t)a[1].i32);
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+/* clock_time_get(id, precision, out) -> errno. Every clock reads the call's
+ * clock: frozen for queries and mutations. */
+static int w_clock_time_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = cvx_instance_host(inst);
+    uint8_t *p = cvx_instance_mem(inst, a[2].i32, 8, "clock_time_get");
+    if (!p) return 1;
+    if (a[0].i32 < 0 || a[0].i32 > 3) {
+        r[0].i32 = WASI_EINVAL;
+        return 0;
+    }
+    put_u64(p, (uint64_t)(cvx__now_ms(c) * 1e6));
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+static int w_clock_res_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    uint8_t *p = cvx_instance_mem(inst, a[1].i32, 8, "clock_res_get");
+    if (!p) return 1;
+    put_u64(p, 1000000); /* 1 ms: time is reported in milliseconds */
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+/* environ_sizes_get / args_sizes_get(count_out, bufsize_out): both zero. */
+static int w_sizes_zero(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    uint8_t *n = cvx_instance_mem(inst, a[0].i32, 4, "environ/args sizes");
+    if (!n) return 1;
+    put_u32(n, 0);
+    uint8_t *s = cvx_instance_mem(inst, a[1].i32, 4, "environ/args sizes");
+    if (!s) return 1;
+    put_u32(s, 0);
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+static int w_success(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
+static int w_ebadf(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    r[0].i32 = WASI_EBADF;
+    return 0;
+}
+
+static int w_enosys(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    r[0].i32 = WASI_ENOSYS;
+    return 0;
+}
+
+static int w_enotsup(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    r[0].i32 = WASI_ENOTSUP;
+    return 0;
+}
+
+static int w_proc_exit(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    return cvx_instance_trap(inst, CVX_E_TRAP, "function called exit with status %d", (int)a[0].i32);
+}
+
+#define W "wasi_snapshot_preview1"
+const cvx_hostfn_t cvx__wasi_hostfns[] = {
+    {W, "fd_write", "iiii", "i", w_fd_write, NULL},
+    {W, "random_get", "ii", "i", w_random_get, NULL},
+    {W, "clock_time_get", "iIi", "i", w_clock_time_get, NULL},
+    {W, "clock_res_get", "ii", "i", w_clock_res_get, NULL},
+    {W, "environ_get", "ii", "i", w_success, NULL},
+    {W, "environ_sizes_get", "ii", "i", w_sizes_zero, NULL},
+    {W, "args_get", "ii", "i", w_success, NULL},
+    {W, "args_sizes_get", "ii", "i", w_sizes_zero, NULL},
+    {W, "proc_exit", "i", "", w_proc_exit, NULL},
+    {W, "sched_yield", "", "i", w_success, NULL},
+    {W, "fd_close", "i", "i", w_ebadf, NULL},
+    {W, "fd_fdstat_get", "ii", "i", w_ebadf, NULL},
+    {W, "fd_fdstat_set_flags", "ii", "i", w_ebadf, NULL},
+    {W, "fd_filestat_get", "ii", "i", w_ebadf, NULL},
+    {W, "fd_prestat_get", "ii", "i", w_ebadf, NULL},
+    {W, "fd_prestat_dir_name", "iii", "i", w_ebadf, NULL},
+    {W, "fd_read", "iiii", "i", w_ebadf, NULL},
+    {W, "fd_seek", "iIii", "i", w_ebadf, NULL},
+    {W, "fd_tell", "ii", "i", w_ebadf, NULL},
+    {W, "fd_sync", "i", "i", w_ebadf, NULL},
+    {W, "path_open", "iiiiiIIii", "i", w_ebadf, NULL},
+    {W, "path_filestat_get", "iiiii", "i", w_ebadf, NULL},
+    {W, "poll_oneoff", "iiii", "i", w_enotsup, NULL},
+    {W, "sock_accept", "iii", "i", w_enosys, NULL},
+};
+#undef W
+const size_t cvx__wasi_nhostfns = CVX_ARRAY_LEN(cvx__wasi_hostfns);

@@ -1,0 +1,313 @@
+/* `cvx build`: compile a functions crate to wasm32-wasip1 and analyse it.
+ *
+ * Toolchain choice (docs/cli.md): $CVX_CARGO if set; else a rustc that
+ * already has the wasm32-wasip1 standard library; else Debian's rustc-web
+ * with build-std (the only route on machines where rustup cannot download
+ * the target). Either way the crate is built as a cdylib with panic=abort
+ * and line tables, so panics and traps map back to Rust file:line. */
+#include "cli/cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Runs argv with extra environment entries. With `capture`, stdout and
+ * stderr go into it; otherwise stdout is redirected to stderr (cargo's
+ * progress belongs on stderr). Returns the exit status, or -1. */
+static int run_cmd(char *const argv[], char *const extra_env[], cvx_buf_t *capture) {
+    int fds[2] = {-1, -1};
+    if (capture && pipe(fds) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (capture) {
+            dup2(fds[1], 1);
+            dup2(fds[1], 2);
+            close(fds[0]);
+            close(fds[1]);
+        } else {
+            dup2(2, 1);
+        }
+        for (size_t i = 0; extra_env && extra_env[i]; i++) putenv(extra_env[i]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (capture) {
+        close(fds[1]);
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+            if (n > 0) cvx_buf_append(capture, buf, (size_t)n);
+        close(fds[0]);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Does `rustc` (from PATH) have the wasm32-wasip1 standard library? */
+static bool native_has_wasip1(void) {
+    cvx_buf_t out = {0};
+    char *argv[] = {"rustc", "--print", "target-libdir", "--target", "wasm32-wasip1", NULL};
+    int rc = run_cmd(argv, NULL, &out);
+    bool ok = false;
+    if (rc == 0 && out.len > 0) {
+        while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r')) out.data[--out.len] = 0;
+        DIR *d = opendir(out.data);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (strncmp(e->d_name, "libstd-", 7) == 0) ok = true;
+            closedir(d);
+        }
+    }
+    cvx_buf_free(&out);
+    return ok;
+}
+
+typedef struct {
+    const char *cargo;
+    bool build_std; /* Debian rustc-web route */
+    char *env[8];
+} toolchain_t;
+
+static int choose_toolchain(toolchain_t *t, cvx_err_t *err) {
+    memset(t, 0, sizeof *t);
+    static char env_profile_debug[] = "CARGO_PROFILE_RELEASE_DEBUG=1";
+    static char env_panic[] = "CARGO_PROFILE_RELEASE_PANIC=abort";
+    static char env_rustc[] = "RUSTC=/usr/bin/rustc";
+    static char env_bootstrap[] = "RUSTC_BOOTSTRAP=1";
+    size_t n = 0;
+    t->env[n++] = env_profile_debug;
+    t->env[n++] = env_panic;
+    const char *forced = getenv("CVX_CARGO");
+    if (forced && *forced) {
+        t->cargo = forced;
+        t->build_std = getenv("CVX_BUILD_STD") && strcmp(getenv("CVX_BUILD_STD"), "1") == 0;
+    } else if (native_has_wasip1()) {
+        t->cargo = "cargo";
+    } else if (file_exists("/usr/bin/cargo") && file_exists("/usr/bin/rustc") && file_exists("/usr/bin/wasm-ld") &&
+               file_exists("/usr/lib/wasm32-wasi")) {
+        t->cargo = "/usr/bin/cargo";
+        t->build_std = true;
+    } else {
+        return cvx_err_set(err, CVX_E_UNSUPPORTED,
+                           "no Rust toolchain here can build for wasm32-wasip1. Either add the target "
+                           "(`rustup target add wasm32-wasip1`) or run ./setup, which installs Debian's "
+                           "rustc-web, rust-web-src, lld and wasi-libc");
+    }
+    if (t->build_std) {
+        t->env[n++] = env_rustc;
+        t->env[n++] = env_bootstrap;
+    }
+    t->env[n] = NULL;
+    return CVX_OK;
+}
+
+/* Reads `cargo metadata` to find the target directory and the library's
+ * crate name (dashes become underscores in the artifact). */
+static int crate_layout(const toolchain_t *t, const char *manifest, cvx_buf_t *target_dir, cvx_buf_t *lib_name,
+                        cvx_err_t *err) {
+    cvx_buf_t out = {0};
+    char *argv[] = {(char *)t->cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
+                    "--manifest-path", (char *)manifest, NULL};
+    int rc = run_cmd(argv, t->env, &out);
+    if (rc != 0) {
+        /* --offline fails before the first fetch of dependencies. */
+        cvx_buf_reset(&out);
+        argv[5] = "--quiet";
+        rc = run_cmd(argv, t->env, &out);
+    }
+    if (rc != 0) {
+        cvx_err_set(err, CVX_E_IO, "cargo metadata failed for %s:\n%s", manifest, out.data ? out.data : "");
+        cvx_buf_free(&out);
+        return CVX_E_IO;
+    }
+    /* cargo may print warnings before the JSON line. */
+    const char *json = out.data;
+    const char *brace = strstr(json, "{\"packages\"");
+    if (brace) json = brace;
+    cvx_arena_t *a = cvx_arena_new(1 << 16);
+    cvx_value_t *meta = NULL;
+    rc = a ? cvx_json_parse(a, json, strlen(json), &meta, err) : CVX_E_NOMEM;
+    if (rc == CVX_OK) {
+        const cvx_value_t *td = cvx_obj_get_cstr(meta, "target_directory");
+        const cvx_value_t *pkgs = cvx_obj_get_cstr(meta, "packages");
+        if (td && td->type == CVX_T_STRING) cvx_buf_append(target_dir, td->u.str.ptr, td->u.str.len);
+        /* The package whose manifest is ours. */
+        char real[4096];
+        if (!realpath(manifest, real)) snprintf(real, sizeof real, "%s", manifest);
+        for (size_t i = 0; pkgs && pkgs->type == CVX_T_ARRAY && i < pkgs->u.arr.len && lib_name->len == 0; i++) {
+            const cvx_value_t *p = pkgs->u.arr.items[i];
+            const cvx_value_t *mp = cvx_obj_get_cstr(p, "manifest_path");
+            if (!mp || mp->type != CVX_T_STRING || strcmp(mp->u.str.ptr, real) != 0) continue;
+            const cvx_value_t *targets = cvx_obj_get_cstr(p, "targets");
+            for (size_t k = 0; targets && targets->type == CVX_T_ARRAY && k < targets->u.arr.len; k++) {
+                const cvx_value_t *tg = targets->u.arr.items[k];
+                const cvx_value_t *kinds = cvx_obj_get_cstr(tg, "kind");
+                const cvx_value_t *name = cvx_obj_get_cstr(tg, "name");
+                bool is_lib = false;
+                for (size_t j = 0; kinds && kinds->type == CVX_T_ARRAY && j < kinds->u.arr.len; j++) {
+                    const cvx_value_t *kd = kinds->u.arr.items[j];
+                    if (kd->type == CVX_T_STRING && (strcmp(kd->u.str.ptr, "lib") == 0 || strcmp(kd->u.str.ptr, "cdylib") == 0 ||
+                                                     strcmp(kd->u.str.ptr, "rlib") == 0))
+                        is_lib = true;
+                }
+                if (is_lib && name && name->type == CVX_T_STRING) {
+                    for (size_t c = 0; c < name->u.str.len; c++)
+                        cvx_buf_append_char(lib_name, name->u.str.ptr[c] == '-' ? '_' : name->u.str.ptr[c]);
+                    break;
+                }
+            }
+        }
+        if (target_dir->len == 0 || lib_name->len == 0)
+            rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
+                             "%s has no library target: a functions crate needs src/lib.rs", manifest);
+    }
+    cvx_arena_free(a);
+    cvx_buf_free(&out);
+    return rc;
+}
+
+int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_path, cvx_err_t *err) {
+    char manifest[4096];
+    snprintf(manifest, sizeof manifest, "%s/Cargo.toml", dir);
+    if (!file_exists(manifest))
+        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s not found: `cvx build` needs the directory of a functions crate",
+                           manifest);
+    toolchain_t t;
+    int rc = choose_toolchain(&t, err);
+    if (rc) return rc;
+    cvx_buf_t target_dir = {0}, lib = {0};
+    rc = crate_layout(&t, manifest, &target_dir, &lib, err);
+    if (rc) {
+        cvx_buf_free(&target_dir);
+        cvx_buf_free(&lib);
+        return rc;
+    }
+    char *argv[24];
+    size_t n = 0;
+    argv[n++] = (char *)t.cargo;
+    argv[n++] = "rustc";
+    argv[n++] = "--manifest-path";
+    argv[n++] = manifest;
+    argv[n++] = "--lib";
+    argv[n++] = "--release";
+    argv[n++] = "--target";
+    argv[n++] = "wasm32-wasip1";
+    argv[n++] = "--crate-type";
+    argv[n++] = "cdylib";
+    if (o && o->quiet) argv[n++] = "--quiet";
+    if (t.build_std) {
+        argv[n++] = "-Zbuild-std=std,panic_abort";
+        argv[n++] = "--config";
+        argv[n++] = "target.wasm32-wasip1.linker=\"wasm-ld\"";
+        argv[n++] = "--config";
+        argv[n++] = "target.wasm32-wasip1.rustflags=[\"-C\",\"link-self-contained=no\",\"-L\",\"/usr/lib/wasm32-wasi\"]";
+    }
+    argv[n] = NULL;
+    cvx_buf_t out = {0};
+    int status = run_cmd(argv, t.env, o && o->quiet ? &out : NULL);
+    if (status != 0) {
+        rc = cvx_err_set(err, CVX_E_BAD_MODULE, "cargo failed to build %s (exit %d)%s%s", dir, status,
+                         out.len ? ":\n" : "", out.len ? out.data : "");
+    } else {
+        cvx_buf_printf(wasm_path, "%s/wasm32-wasip1/release/%s.wasm", target_dir.data, lib.data);
+        if (!file_exists(wasm_path->data))
+            rc = cvx_err_set(err, CVX_E_IO, "cargo succeeded but %s is missing", wasm_path->data);
+    }
+    cvx_buf_free(&out);
+    cvx_buf_free(&target_dir);
+    cvx_buf_free(&lib);
+    return rc;
+}
+
+static void build_usage(FILE *out) {
+    fprintf(out,
+            "usage: cvx build [DIR] [--quiet] [--json]\n\n"
+            "Compiles the functions crate in DIR (default: .) to wasm32-wasip1, checks the module the way a\n"
+            "server would at deploy, and lists the functions it found.\n\n"
+            "  --quiet   show cargo's output only if the build fails\n"
+            "  --json    print the module's metadata as JSON instead of a list\n\n"
+            "Toolchain: $CVX_CARGO if set; otherwise a rustc with the wasm32-wasip1 target; otherwise\n"
+            "Debian's rustc-web with -Zbuild-std (installed by ./setup).\n"
+            "Exit codes: 0 ok, 2 usage, 3 build failed or module rejected, 4 system error.\n");
+}
+
+int cvx_cmd_build(int argc, char **argv) {
+    cvx_opt_t opts[] = {{"quiet", false, NULL}, {"json", false, NULL}};
+    const char *pos[1];
+    size_t npos;
+    bool help;
+    int rc = cvx_parse_opts(argc, argv, opts, 2, pos, 1, &npos, &help);
+    if (rc) return rc;
+    if (help) {
+        build_usage(stdout);
+        return CVX_EXIT_OK;
+    }
+    const char *dir = npos ? pos[0] : ".";
+    bool json = cvx_opt(opts, 2, "json") != NULL;
+    cvx_build_opts_t bo = {.quiet = cvx_opt(opts, 2, "quiet") != NULL, .release = true};
+    cvx_err_t err;
+    cvx_buf_t wasm_path = {0};
+    uint64_t t0 = cvx_monotonic_ns();
+    if (cvx_build_crate(dir, &bo, &wasm_path, &err)) {
+        fprintf(stderr, "cvx build: %s\n", err.msg);
+        cvx_buf_free(&wasm_path);
+        return err.code == CVX_E_BAD_MODULE || err.code == CVX_E_INVALID_ARGUMENT || err.code == CVX_E_UNSUPPORTED
+                   ? CVX_EXIT_BUILD
+                   : CVX_EXIT_SYSTEM;
+    }
+    double build_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
+    cvx_buf_t bytes = {0};
+    cvx_engine_t *engine = NULL;
+    cvx_app_t *app = NULL;
+    int exit_code = CVX_EXIT_OK;
+    if (cvx_read_file(wasm_path.data, &bytes, &err) || cvx_cli_engine(&engine, &err)) {
+        fprintf(stderr, "cvx build: %s\n", err.msg);
+        exit_code = CVX_EXIT_SYSTEM;
+    } else if (cvx_app_load(engine, (const uint8_t *)bytes.data, bytes.len, &app, &err)) {
+        fprintf(stderr, "cvx build: %s was built but would be rejected at deploy: %s\n", wasm_path.data, err.msg);
+        exit_code = CVX_EXIT_BUILD;
+    } else if (json) {
+        printf("%s\n", cvx_app_metadata_json(app));
+    } else {
+        const cvx_fn_t *fns;
+        size_t n = cvx_app_functions(app, &fns);
+        printf("built %s (%zu KiB) in %.1f s; %s in %.1f ms\n", wasm_path.data, bytes.len / 1024, build_ms / 1000,
+               cvx_module_from_cache(cvx_app_module(app)) ? "loaded compiled module from cache" : "compiled",
+               cvx_module_load_ms(cvx_app_module(app)));
+        printf("%zu function%s:\n", n, n == 1 ? "" : "s");
+        cvx_print_functions(stdout, app);
+        const cvx_table_def_t *tables;
+        size_t nt = cvx_app_tables(app, &tables);
+        if (nt) {
+            printf("schema: %zu table%s\n", nt, nt == 1 ? "" : "s");
+            for (size_t i = 0; i < nt; i++) {
+                printf("  %s", tables[i].name);
+                for (size_t k = 0; k < tables[i].nindexes; k++) printf("%s%s", k ? ", " : " (indexes: ", tables[i].indexes[k].name);
+                printf("%s\n", tables[i].nindexes ? ")" : "");
+            }
+        }
+    }
+    cvx_app_release(app);
+    cvx_engine_free(engine);
+    cvx_buf_free(&bytes);
+    cvx_buf_free(&wasm_path);
+    return exit_code;
+}

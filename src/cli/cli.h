@@ -1,0 +1,59 @@
+/*
+ * cli — the `cvx` command. main.c dispatches to one cvx_cmd_<name> per
+ * command; each parses its own options, prints --help, and returns an exit
+ * code from the list below (also in docs/cli.md).
+ */
+#ifndef CVX_CLI_H
+#define CVX_CLI_H
+
+#include "abi/abi.h"
+#include "exec/exec.h"
+#include "util/util.h"
+
+enum {
+    CVX_EXIT_OK = 0,
+    CVX_EXIT_FUNCTION = 1, /* the function ran and failed */
+    CVX_EXIT_USAGE = 2,    /* bad command line */
+    CVX_EXIT_BUILD = 3,    /* the functions crate did not build or was rejected */
+    CVX_EXIT_SYSTEM = 4,   /* anything else: I/O, database, network */
+};
+
+int cvx_cmd_build(int argc, char **argv);
+int cvx_cmd_run(int argc, char **argv);
+
+/* ---- shared helpers (common.c, build.c) ---------------------------------- */
+
+/* A tiny getopt_long wrapper: options are "--name value", "--name=value" or
+ * flags. Positional arguments are collected in order. */
+typedef struct {
+    const char *name;  /* without dashes */
+    bool takes_value;
+    const char *value; /* set when present (flags get "1") */
+} cvx_opt_t;
+
+/* Returns 0, or prints an error and returns CVX_EXIT_USAGE. `help` is set
+ * when -h/--help was given. */
+int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
+                   size_t *npos, bool *help);
+const char *cvx_opt(const cvx_opt_t *opts, size_t nopts, const char *name);
+
+/* ~/.cache/cvx (or $CVX_CACHE_DIR); static storage. */
+const char *cvx_cache_dir(void);
+
+/* Creates the shared engine with the abi registered and the module cache
+ * enabled. */
+int cvx_cli_engine(cvx_engine_t **out, cvx_err_t *err);
+
+typedef struct {
+    bool quiet;       /* hide cargo's output unless it fails */
+    bool release;     /* default true */
+} cvx_build_opts_t;
+
+/* Builds the functions crate in `dir` to wasm with the right toolchain
+ * (docs/cli.md) and appends the path of the .wasm to `wasm_path`. */
+int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_path, cvx_err_t *err);
+
+/* Prints the functions of an app, one per line. */
+void cvx_print_functions(FILE *out, const cvx_app_t *app);
+
+#endif

@@ -1,0 +1,111 @@
+/* Helpers shared by the commands: option parsing, the cache directory and
+ * the engine every command uses. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
+                   size_t *npos, bool *help) {
+    *npos = 0;
+    *help = false;
+    bool only_positional = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_positional && strcmp(a, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
+        if (!only_positional && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            *help = true;
+            continue;
+        }
+        /* "-" alone and negative numbers / JSON are positional. */
+        if (!only_positional && a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+            cvx_opt_t *o = NULL;
+            for (size_t k = 0; k < nopts; k++)
+                if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0) o = &opts[k];
+            if (!o) {
+                fprintf(stderr, "%s: unknown option '--%.*s' (try --help)\n", argv[0], (int)nlen, name);
+                return CVX_EXIT_USAGE;
+            }
+            if (o->takes_value) {
+                if (eq) o->value = eq + 1;
+                else if (i + 1 < argc) o->value = argv[++i];
+                else {
+                    fprintf(stderr, "%s: option '--%s' needs a value\n", argv[0], o->name);
+                    return CVX_EXIT_USAGE;
+                }
+            } else {
+                if (eq) {
+                    fprintf(stderr, "%s: option '--%s' takes no value\n", argv[0], o->name);
+                    return CVX_EXIT_USAGE;
+                }
+                o->value = "1";
+            }
+            continue;
+        }
+        if (*npos >= max_pos) {
+            fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", argv[0], a);
+            return CVX_EXIT_USAGE;
+        }
+        pos[(*npos)++] = a;
+    }
+    return 0;
+}
+
+const char *cvx_opt(const cvx_opt_t *opts, size_t nopts, const char *name) {
+    for (size_t i = 0; i < nopts; i++)
+        if (strcmp(opts[i].name, name) == 0) return opts[i].value;
+    return NULL;
+}
+
+const char *cvx_cache_dir(void) {
+    static char dir[4096];
+    if (dir[0]) return dir;
+    const char *env = getenv("CVX_CACHE_DIR");
+    const char *home = getenv("HOME");
+    if (env && *env) snprintf(dir, sizeof dir, "%s", env);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/cvx", home);
+    else snprintf(dir, sizeof dir, "/tmp/cvx-cache");
+    return dir;
+}
+
+int cvx_cli_engine(cvx_engine_t **out, cvx_err_t *err) {
+    cvx_engine_config_t cfg;
+    cvx_engine_config_default(&cfg);
+    char modules[4200];
+    snprintf(modules, sizeof modules, "%s/modules", cvx_cache_dir());
+    const char *nocache = getenv("CVX_NO_MODULE_CACHE");
+    cfg.cache_dir = nocache && *nocache ? NULL : modules;
+    int rc = cvx_engine_new(&cfg, out, err);
+    if (rc) return rc;
+    rc = cvx_abi_register(*out, err);
+    if (rc) {
+        cvx_engine_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void cvx_print_functions(FILE *out, const cvx_app_t *app) {
+    const cvx_fn_t *fns;
+    size_t n = cvx_app_functions(app, &fns);
+    for (size_t i = 0; i < n; i++) {
+        const cvx_fn_t *f = &fns[i];
+        cvx_buf_t sig = {0};
+        for (size_t k = 0; k < f->args->u.arr.len; k++) {
+            const cvx_value_t *a = f->args->u.arr.items[k];
+            const cvx_value_t *name = cvx_obj_get_cstr(a, "name");
+            if (k) cvx_buf_append_str(&sig, ", ");
+            if (name && name->type == CVX_T_STRING) cvx_buf_append(&sig, name->u.str.ptr, name->u.str.len);
+        }
+        fprintf(out, "  %-9s %s(%s)%s  %s:%lld\n", cvx_kind_name(f->kind), f->path, sig.data ? sig.data : "",
+                f->internal ? " [internal]" : "", f->file ? f->file : "?", (long long)f->line);
+        cvx_buf_free(&sig);
+    }
+}

@@ -1,0 +1,46 @@
+/* cvx — entry point: dispatch to a command. Everything else is in libcvx. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"build", cvx_cmd_build, "compile a functions crate to wasm and list its functions"},
+    {"run", cvx_cmd_run, "run one function and print its result"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "cvx %s — a self-hosted Convex-compatible backend running Rust functions in WebAssembly\n\n"
+            "usage: cvx <command> [options]\n\ncommands:\n",
+            CVX_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun `cvx <command> --help` for a command's options.\n"
+                 "Exit codes: 0 ok, 1 the function failed, 2 usage error, 3 build error, 4 system error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CVX_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CVX_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("cvx %s (wasmtime %s, guest ABI %d)\n", CVX_VERSION, CVX_WASMTIME_VERSION, CVX_ABI_VERSION);
+        return CVX_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "cvx: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return CVX_EXIT_USAGE;
+}

@@ -1,0 +1,198 @@
+/* `cvx run`: build a functions crate (or take a .wasm), deploy it to a local
+ * store and run one function, printing its log lines and result. The store
+ * persists in DIR/.cvx/data, so a mutation's writes are there for the next
+ * run. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void run_usage(FILE *out) {
+    fprintf(out,
+            "usage: cvx run [DIR] FUNCTION [ARGS_JSON] [options]\n\n"
+            "Runs one function of the functions crate in DIR (default: .) against a local database and\n"
+            "prints its result as convex-encoded JSON. Log lines go to stderr.\n\n"
+            "  FUNCTION          module:function, e.g. users:create_user (\"module\" alone means module:default)\n"
+            "  ARGS_JSON         the arguments object, e.g. '{\"name\":\"Ada\"}' (default {})\n"
+            "  --data DIR        database directory (default: DIR/.cvx/data)\n"
+            "  --wasm FILE       run a prebuilt module instead of building DIR\n"
+            "  --fuel N          fuel limit (default 10000000000 for queries/mutations, 10x for actions; 0 = none)\n"
+            "  --memory MIB      memory limit in MiB (default 256, actions 512)\n"
+            "  --timeout MS      wall-time limit in ms (default 30000, actions 300000; 0 = none)\n"
+            "  --request-id ID   request id (seeds the random generator of queries and mutations)\n"
+            "  --json            print the whole response as JSON: status, value, errorMessage, errorData, logLines\n\n"
+            "Exit codes: 0 the function succeeded, 1 it failed, 2 usage, 3 build error, 4 system error.\n");
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s) return false;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || s[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+static void print_logs(const cvx_abi_result_t *r) {
+    if (!r->logs.len) return;
+    /* The logs are a JSON array of strings: print each on its own line. */
+    cvx_arena_t *a = cvx_arena_new(4096);
+    cvx_value_t *v = NULL;
+    cvx_err_t err;
+    if (a && cvx_json_parse(a, r->logs.data, r->logs.len, &v, &err) == CVX_OK && v->type == CVX_T_ARRAY)
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            if (v->u.arr.items[i]->type == CVX_T_STRING) fprintf(stderr, "%s\n", v->u.arr.items[i]->u.str.ptr);
+    cvx_arena_free(a);
+}
+
+int cvx_cmd_run(int argc, char **argv) {
+    cvx_opt_t opts[] = {{"data", true, NULL},    {"wasm", true, NULL},       {"fuel", true, NULL},
+                        {"memory", true, NULL},  {"timeout", true, NULL},    {"request-id", true, NULL},
+                        {"json", false, NULL}};
+    size_t nopts = CVX_ARRAY_LEN(opts);
+    const char *pos[3];
+    size_t npos;
+    bool help;
+    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 3, &npos, &help);
+    if (rc) return rc;
+    if (help) {
+        run_usage(stdout);
+        return CVX_EXIT_OK;
+    }
+    const char *dir = ".", *fn = NULL, *args = "{}";
+    if (npos == 3) {
+        dir = pos[0];
+        fn = pos[1];
+        args = pos[2];
+    } else if (npos == 2) {
+        /* Either DIR FUNCTION or FUNCTION ARGS. */
+        if (strchr(pos[0], ':') || pos[1][0] == '{') {
+            fn = pos[0];
+            args = pos[1];
+        } else {
+            dir = pos[0];
+            fn = pos[1];
+        }
+    } else if (npos == 1) {
+        fn = pos[0];
+    }
+    if (!fn) {
+        run_usage(stderr);
+        return CVX_EXIT_USAGE;
+    }
+
+    cvx_exec_limits_t limits;
+    cvx_exec_limits_default(&limits);
+    uint64_t v;
+    const char *o;
+    if ((o = cvx_opt(opts, nopts, "fuel"))) {
+        if (!parse_u64(o, &v)) {
+            fprintf(stderr, "cvx run: --fuel needs a non-negative integer\n");
+            return CVX_EXIT_USAGE;
+        }
+        for (int k = 1; k <= 3; k++) limits.fuel[k] = v;
+    }
+    if ((o = cvx_opt(opts, nopts, "memory"))) {
+        if (!parse_u64(o, &v) || v == 0 || v > 65536) {
+            fprintf(stderr, "cvx run: --memory needs a size in MiB between 1 and 65536\n");
+            return CVX_EXIT_USAGE;
+        }
+        for (int k = 1; k <= 3; k++) limits.memory_bytes[k] = v << 20;
+    }
+    if ((o = cvx_opt(opts, nopts, "timeout"))) {
+        if (!parse_u64(o, &v)) {
+            fprintf(stderr, "cvx run: --timeout needs milliseconds\n");
+            return CVX_EXIT_USAGE;
+        }
+        for (int k = 1; k <= 3; k++) limits.timeout_ms[k] = v;
+    }
+
+    cvx_err_t err;
+    cvx_buf_t wasm_path = {0}, bytes = {0}, data_dir = {0};
+    const char *wasm_opt = cvx_opt(opts, nopts, "wasm");
+    if (wasm_opt) {
+        cvx_buf_append_str(&wasm_path, wasm_opt);
+    } else {
+        cvx_build_opts_t bo = {.quiet = true, .release = true};
+        if (cvx_build_crate(dir, &bo, &wasm_path, &err)) {
+            fprintf(stderr, "cvx run: %s\n", err.msg);
+            cvx_buf_free(&wasm_path);
+            return CVX_EXIT_BUILD;
+        }
+    }
+    const char *data_opt = cvx_opt(opts, nopts, "data");
+    if (data_opt) cvx_buf_append_str(&data_dir, data_opt);
+    else cvx_buf_printf(&data_dir, "%s/.cvx/data", dir);
+
+    int exit_code = CVX_EXIT_SYSTEM;
+    cvx_engine_t *engine = NULL;
+    cvx_store_t *store = NULL;
+    cvx_runtime_t *rt = NULL;
+    cvx_app_t *app = NULL;
+    cvx_store_config_t scfg;
+    cvx_store_config_default(&scfg);
+    if (cvx_read_file(wasm_path.data, &bytes, &err) || cvx_cli_engine(&engine, &err) ||
+        cvx_mkdirs(data_dir.data, &err) || cvx_store_open(data_dir.data, &scfg, &store, &err)) {
+        fprintf(stderr, "cvx run: %s\n", err.msg);
+        goto out;
+    }
+    if (cvx_app_load(engine, (const uint8_t *)bytes.data, bytes.len, &app, &err)) {
+        fprintf(stderr, "cvx run: %s: %s\n", wasm_path.data, err.msg);
+        exit_code = CVX_EXIT_BUILD;
+        goto out;
+    }
+    cvx_runtime_config_t rcfg = {.engine = engine, .store = store, .limits = limits};
+    if (cvx_runtime_new(&rcfg, &rt, &err) || cvx_runtime_deploy(rt, app, NULL, NULL, &err)) {
+        fprintf(stderr, "cvx run: %s\n", err.msg);
+        goto out;
+    }
+    cvx_request_t req = {.path = fn,
+                         .args_json = args,
+                         .args_len = strlen(args),
+                         .request_id = cvx_opt(opts, nopts, "request-id"),
+                         .allow_internal = true};
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    rc = cvx_exec_call(rt, &req, &resp);
+    if (cvx_opt(opts, nopts, "json")) {
+        cvx_buf_t j = {0};
+        cvx_buf_append_str(&j, "{\"status\":");
+        cvx_buf_append_str(&j, rc == CVX_OK ? "\"success\"" : "\"error\"");
+        if (rc == CVX_OK) {
+            cvx_buf_append_str(&j, ",\"value\":");
+            cvx_buf_append(&j, resp.r.value.data, resp.r.value.len);
+        } else {
+            cvx_buf_printf(&j, ",\"code\":\"%s\",\"errorMessage\":", cvx_code_name(rc));
+            cvx_buf_append_json_string(&j, resp.r.message.data ? resp.r.message.data : "", resp.r.message.len);
+            if (resp.r.has_data) {
+                cvx_buf_append_str(&j, ",\"errorData\":");
+                cvx_buf_append(&j, resp.r.data.data, resp.r.data.len);
+            }
+        }
+        cvx_buf_append_str(&j, ",\"logLines\":");
+        cvx_buf_append_str(&j, resp.r.logs.len ? resp.r.logs.data : "[]");
+        cvx_buf_append_char(&j, '}');
+        printf("%s\n", j.data);
+        cvx_buf_free(&j);
+    } else {
+        print_logs(&resp.r);
+        if (rc == CVX_OK) {
+            printf("%s\n", resp.r.value.data ? resp.r.value.data : "null");
+        } else {
+            fprintf(stderr, "error (%s): %s\n", cvx_code_name(rc), resp.r.message.data ? resp.r.message.data : "");
+            if (resp.r.has_data) printf("%s\n", resp.r.data.data);
+        }
+    }
+    exit_code = rc == CVX_OK ? CVX_EXIT_OK : CVX_EXIT_FUNCTION;
+    cvx_response_free(&resp);
+out:
+    cvx_runtime_free(rt);
+    cvx_app_release(app);
+    cvx_store_close(store);
+    cvx_engine_free(engine);
+    cvx_buf_free(&bytes);
+    cvx_buf_free(&wasm_path);
+    cvx_buf_free(&data_dir);
+    return exit_code;
+}

@@ -1,0 +1,323 @@
+/* Running calls: resolve, validate, run in the right transaction, retry
+ * mutations on conflict, shape the error a client sees.
+ *
+ * The deployed app is swapped under a mutex but used through a reference:
+ * a call holds the app it started with until it ends, so a deploy never
+ * changes code under a running call and old code is freed when its last
+ * call finishes. */
+#include "exec/exec.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+struct cvx_runtime {
+    cvx_engine_t *engine;
+    cvx_store_t *store;
+    cvx_exec_limits_t limits;
+    pthread_mutex_t mu;
+    cvx_app_t *app;
+    atomic_uint_fast64_t generation;
+    atomic_uint_fast64_t calls[4];
+    atomic_uint_fast64_t retries;
+    atomic_uint_fast64_t failures;
+};
+
+void cvx_exec_limits_default(cvx_exec_limits_t *l) {
+    memset(l, 0, sizeof *l);
+    l->fuel[CVX_KIND_QUERY] = l->fuel[CVX_KIND_MUTATION] = 10000000000ull;
+    l->fuel[CVX_KIND_ACTION] = 100000000000ull;
+    l->memory_bytes[CVX_KIND_QUERY] = l->memory_bytes[CVX_KIND_MUTATION] = 256ull << 20;
+    l->memory_bytes[CVX_KIND_ACTION] = 512ull << 20;
+    l->timeout_ms[CVX_KIND_QUERY] = l->timeout_ms[CVX_KIND_MUTATION] = 30000;
+    l->timeout_ms[CVX_KIND_ACTION] = 300000;
+    l->max_log_lines = 1000;
+    l->max_mutation_attempts = 16;
+    l->max_call_depth = 8;
+}
+
+int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_err_t *err) {
+    *out = NULL;
+    cvx_runtime_t *rt = cvx_calloc(1, sizeof *rt);
+    if (!rt) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    rt->engine = cfg->engine;
+    rt->store = cfg->store;
+    rt->limits = cfg->limits;
+    if (rt->limits.max_mutation_attempts == 0) rt->limits.max_mutation_attempts = 16;
+    if (rt->limits.max_call_depth == 0) rt->limits.max_call_depth = 8;
+    pthread_mutex_init(&rt->mu, NULL);
+    *out = rt;
+    return CVX_OK;
+}
+
+void cvx_runtime_free(cvx_runtime_t *rt) {
+    if (!rt) return;
+    cvx_app_release(rt->app);
+    pthread_mutex_destroy(&rt->mu);
+    cvx_free(rt);
+}
+
+cvx_store_t *cvx_runtime_store(cvx_runtime_t *rt) { return rt->store; }
+const cvx_exec_limits_t *cvx_runtime_limits(cvx_runtime_t *rt) { return &rt->limits; }
+
+int cvx_runtime_deploy(cvx_runtime_t *rt, cvx_app_t *app, void (*progress)(void *, const char *), void *progress_ctx,
+                       cvx_err_t *err) {
+    if (rt->store) {
+        const cvx_table_def_t *tables;
+        size_t n = cvx_app_tables(app, &tables);
+        int rc = cvx_store_apply_indexes(rt->store, tables, n, progress, progress_ctx, err);
+        if (rc) return rc;
+    }
+    cvx_app_retain(app);
+    pthread_mutex_lock(&rt->mu);
+    cvx_app_t *old = rt->app;
+    rt->app = app;
+    atomic_fetch_add(&rt->generation, 1);
+    pthread_mutex_unlock(&rt->mu);
+    cvx_app_release(old);
+    return CVX_OK;
+}
+
+cvx_app_t *cvx_runtime_app(cvx_runtime_t *rt) {
+    pthread_mutex_lock(&rt->mu);
+    cvx_app_t *app = rt->app;
+    if (app) cvx_app_retain(app);
+    pthread_mutex_unlock(&rt->mu);
+    return app;
+}
+
+uint64_t cvx_runtime_generation(cvx_runtime_t *rt) { return atomic_load(&rt->generation); }
+
+void cvx_response_free(cvx_response_t *resp) {
+    cvx_abi_result_free(&resp->r);
+    cvx_readset_free(resp->readset);
+    resp->readset = NULL;
+}
+
+void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out) {
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < 4; i++) out->calls[i] = atomic_load(&rt->calls[i]);
+    out->mutation_retries = atomic_load(&rt->retries);
+    out->failures = atomic_load(&rt->failures);
+}
+
+/* Sets a system error on resp with the "[Request ID]" header clients show. */
+static int sys_error(cvx_response_t *resp, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int sys_error(cvx_response_t *resp, int code, const char *fmt, ...) {
+    char msg[CVX_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    resp->r.status = code;
+    cvx_buf_reset(&resp->r.message);
+    cvx_buf_printf(&resp->r.message, "[Request ID: %s] Server Error\n%s", resp->request_id, msg);
+    return code;
+}
+
+/* Adds the request-id header to a failure reported by the guest layer
+ * (application errors keep their message: it is the user's). */
+static void decorate_failure(cvx_response_t *resp) {
+    if (resp->r.status == CVX_OK || resp->r.status == CVX_E_APPLICATION) return;
+    cvx_buf_t msg = {0};
+    cvx_buf_printf(&msg, "[Request ID: %s] Server Error\n", resp->request_id);
+    cvx_buf_append(&msg, resp->r.message.data ? resp->r.message.data : "", resp->r.message.len);
+    cvx_buf_free(&resp->r.message);
+    resp->r.message = msg;
+}
+
+static void new_request_id(char out[40]) {
+    uint8_t b[8];
+    if (cvx_os_random(b, sizeof b) != CVX_OK) {
+        uint64_t t = cvx_monotonic_ns();
+        memcpy(b, &t, sizeof b);
+    }
+    cvx_hex(b, sizeof b, out);
+}
+
+typedef struct {
+    cvx_runtime_t *rt;
+    cvx_app_t *app;
+    uint32_t depth;
+} nested_ctx_t;
+
+static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth);
+
+/* run_query / run_mutation / run_action from an action. */
+static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_len, const char *args_json,
+                      size_t args_len, cvx_buf_t *out) {
+    nested_ctx_t *n = ctx;
+    cvx_request_t req = {.path = path,
+                         .path_len = path_len,
+                         .args_json = args_json,
+                         .args_len = args_len,
+                         .expect_kind = kind,
+                         .allow_internal = true,
+                         .app = n->app};
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    int rc = call_depth(n->rt, &req, &resp, n->depth + 1);
+    cvx_buf_reset(out);
+    if (rc == CVX_OK) {
+        cvx_buf_append(out, resp.r.value.data, resp.r.value.len);
+    } else {
+        cvx_buf_append_str(out, "{\"message\":");
+        cvx_buf_append_json_string(out, resp.r.message.data ? resp.r.message.data : "", resp.r.message.len);
+        if (resp.r.has_data) {
+            cvx_buf_append_str(out, ",\"data\":");
+            cvx_buf_append(out, resp.r.data.data, resp.r.data.len);
+        }
+        cvx_buf_append_char(out, '}');
+        /* Nested logs are the caller's logs too. */
+    }
+    cvx_response_free(&resp);
+    return rc == CVX_OK ? CVX_OK : rc == CVX_E_APPLICATION ? CVX_E_APPLICATION : CVX_E_UNCAUGHT;
+}
+
+static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
+                     const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
+    cvx_err_t err;
+    cvx_txn_t *txn = NULL;
+    if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
+    int rc = cvx_txn_begin(rt->store, CVX_TXN_READ, req->snapshot_ts, &txn, &err);
+    if (rc) return sys_error(resp, rc, "%s", err.msg);
+    resp->ts = cvx_txn_snapshot_ts(txn);
+    cfg->txn = txn;
+    cfg->now_ms = (double)cvx_now_ns() / 1e6;
+    rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
+    if (req->want_readset) resp->readset = cvx_txn_readset(txn);
+    cvx_txn_abort(txn);
+    return rc;
+}
+
+static int run_mutation(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
+                        const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
+    if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
+    uint32_t max = rt->limits.max_mutation_attempts;
+    for (uint32_t attempt = 1;; attempt++) {
+        cvx_err_t err;
+        cvx_txn_t *txn = NULL;
+        resp->attempts = attempt;
+        int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, &err);
+        if (rc) return sys_error(resp, rc, "%s", err.msg);
+        cfg->txn = txn;
+        cfg->now_ms = (double)cvx_now_ns() / 1e6;
+        rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
+        if (rc != CVX_OK) {
+            /* A failed mutation writes nothing. */
+            cvx_txn_abort(txn);
+            return rc;
+        }
+        uint64_t ts = 0;
+        rc = cvx_txn_commit(txn, &ts, &err);
+        if (rc == CVX_OK) {
+            resp->ts = ts;
+            return CVX_OK;
+        }
+        if (rc != CVX_E_CONFLICT) return sys_error(resp, rc, "%s", err.msg);
+        atomic_fetch_add(&rt->retries, 1);
+        if (attempt >= max)
+            return sys_error(resp, CVX_E_CONFLICT,
+                             "mutation %s conflicted with concurrent writes %u times in a row; giving up. Reduce "
+                             "contention on the documents it reads (%s)",
+                             fn->path, attempt, err.msg);
+    }
+}
+
+static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth) {
+    uint64_t t0 = cvx_monotonic_ns();
+    cvx_abi_result_reset(&resp->r);
+    resp->kind = 0;
+    resp->ts = 0;
+    resp->attempts = 0;
+    if (req->request_id) snprintf(resp->request_id, sizeof resp->request_id, "%s", req->request_id);
+    else new_request_id(resp->request_id);
+
+    size_t path_len = req->path_len ? req->path_len : (req->path ? strlen(req->path) : 0);
+    cvx_app_t *app = req->app;
+    if (app) cvx_app_retain(app);
+    else app = cvx_runtime_app(rt);
+    if (!app) return sys_error(resp, CVX_E_NO_FUNCTION, "No functions are deployed yet; run `cvx deploy` or `cvx dev`");
+
+    int rc;
+    const cvx_fn_t *fn = cvx_app_find(app, req->path, path_len);
+    if (!fn || (fn->internal && !req->allow_internal)) {
+        rc = sys_error(resp, CVX_E_NO_FUNCTION, "Could not find public function for '%.*s'. Did you forget to run `cvx deploy`?",
+                       (int)path_len, req->path ? req->path : "");
+        goto done;
+    }
+    resp->kind = fn->kind;
+    if (req->expect_kind && req->expect_kind != fn->kind) {
+        rc = sys_error(resp, CVX_E_NO_FUNCTION, "Trying to execute %s as %s, but it is defined as %s.", fn->path,
+                       req->expect_kind == CVX_KIND_ACTION ? "an action" : req->expect_kind == CVX_KIND_QUERY ? "a query" : "a mutation",
+                       fn->kind == CVX_KIND_ACTION ? "an action" : fn->kind == CVX_KIND_QUERY ? "a query" : "a mutation");
+        goto done;
+    }
+    if (depth > rt->limits.max_call_depth) {
+        rc = sys_error(resp, CVX_E_LIMIT, "function calls nest deeper than %u levels", rt->limits.max_call_depth);
+        goto done;
+    }
+    atomic_fetch_add(&rt->calls[fn->kind], 1);
+
+    /* Validate the arguments before any guest code runs. */
+    const char *args = req->args_json ? req->args_json : "{}";
+    size_t args_len = req->args_json ? req->args_len : 2;
+    if (args_len > CVX_MAX_ARGS_SIZE) {
+        rc = sys_error(resp, CVX_E_ARGS, "Arguments are %zu bytes, over the limit of %u bytes", args_len, CVX_MAX_ARGS_SIZE);
+        goto done;
+    }
+    cvx_arena_t *arena = cvx_arena_new(4096);
+    if (!arena) {
+        rc = sys_error(resp, CVX_E_NOMEM, "out of memory");
+        goto done;
+    }
+    cvx_value_t *argv = NULL;
+    cvx_err_t err;
+    rc = cvx_json_parse(arena, args, args_len, &argv, &err);
+    if (rc == CVX_OK) rc = cvx_abi_validate_args(fn, argv, &err);
+    else err.code = rc = CVX_E_ARGS;
+    cvx_arena_free(arena);
+    if (rc) {
+        rc = sys_error(resp, rc, "%s", err.msg);
+        goto done;
+    }
+
+    cvx_limits_t lim = {.fuel = rt->limits.fuel[fn->kind],
+                        .memory_bytes = rt->limits.memory_bytes[fn->kind],
+                        .timeout_ms = rt->limits.timeout_ms[fn->kind]};
+    nested_ctx_t nctx = {rt, app, depth};
+    cvx_abi_services_t services = {&nctx, nested_run};
+    cvx_abi_call_config_t cfg = {.kind = fn->kind,
+                                 .request_id = resp->request_id,
+                                 .max_log_lines = rt->limits.max_log_lines,
+                                 .services = &services,
+                                 .allow_private_fetch = rt->limits.allow_private_fetch};
+    cvx_request_t with_args = *req;
+    with_args.args_json = args;
+    with_args.args_len = args_len;
+    switch (fn->kind) {
+    case CVX_KIND_QUERY: rc = run_query(rt, app, fn, &with_args, &lim, &cfg, resp); break;
+    case CVX_KIND_MUTATION: rc = run_mutation(rt, app, fn, &with_args, &lim, &cfg, resp); break;
+    default:
+        cfg.now_ms = (double)cvx_now_ns() / 1e6;
+        rc = cvx_abi_invoke(app, fn, &cfg, &lim, args, args_len, &resp->r);
+        break;
+    }
+    /* Guest-layer failures get the request-id header here; system errors
+     * raised above already have it. */
+    if (rc != CVX_OK && resp->r.message.data && strncmp(resp->r.message.data, "[Request ID:", 12) != 0)
+        decorate_failure(resp);
+
+done:
+    if (rc != CVX_OK) atomic_fetch_add(&rt->failures, 1);
+    resp->r.status = rc;
+    resp->duration_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
+    cvx_app_release(app);
+    return rc;
+}
+
+int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
+    return call_depth(rt, req, resp, 0);
+}

@@ -1,0 +1,107 @@
+/*
+ * exec — running one function call end to end.
+ *
+ * Owns: the deployed code (an atomically swapped cvx_app_t: calls in flight
+ * finish on the code they started with), per-kind limits, request ids,
+ * argument validation, transactions around queries (one snapshot) and
+ * mutations (OCC with bounded retries: a conflict re-runs the mutation from
+ * scratch), actions and the functions they call, and the error messages a
+ * client sees ("[Request ID: 1f0c…] Server Error\nUncaught Error: boom").
+ *
+ * Threads: cvx_exec_call is safe to call from many threads at once.
+ */
+#ifndef CVX_EXEC_H
+#define CVX_EXEC_H
+
+#include "abi/abi.h"
+#include "store/store.h"
+#include "util/util.h"
+#include "wasm/wasm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cvx_runtime cvx_runtime_t;
+
+/* Indexed by cvx_kind_t (1 query, 2 mutation, 3 action). */
+typedef struct {
+    uint64_t fuel[4];
+    uint64_t memory_bytes[4];
+    uint64_t timeout_ms[4];
+    uint32_t max_log_lines;
+    uint32_t max_mutation_attempts;
+    uint32_t max_call_depth;   /* actions calling actions */
+    bool allow_private_fetch;  /* let fetch reach loopback / private nets */
+} cvx_exec_limits_t;
+
+/* The seed's limits: fuel 10^10 / 10^10 / 10^11, memory 256 / 256 / 512
+ * MiB, 30 s / 30 s / 5 min, 1000 log lines, 16 mutation attempts. */
+void cvx_exec_limits_default(cvx_exec_limits_t *l);
+
+typedef struct {
+    cvx_engine_t *engine; /* shared, not owned; abi registered on it */
+    cvx_store_t *store;   /* not owned */
+    cvx_exec_limits_t limits;
+} cvx_runtime_config_t;
+
+int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_err_t *err);
+/* Releases the current app. The engine and store are the caller's. */
+void cvx_runtime_free(cvx_runtime_t *rt);
+cvx_store_t *cvx_runtime_store(cvx_runtime_t *rt);
+const cvx_exec_limits_t *cvx_runtime_limits(cvx_runtime_t *rt);
+
+/* Makes `app` the deployed code: applies its schema's indexes to the store
+ * (backfilling), then swaps it in atomically. Takes a new reference to app;
+ * the caller keeps its own. On error the old code stays deployed. */
+int cvx_runtime_deploy(cvx_runtime_t *rt, cvx_app_t *app, void (*progress)(void *, const char *), void *progress_ctx,
+                       cvx_err_t *err);
+/* The deployed app with a reference the caller must release, or NULL. */
+cvx_app_t *cvx_runtime_app(cvx_runtime_t *rt);
+/* Incremented by every deploy. */
+uint64_t cvx_runtime_generation(cvx_runtime_t *rt);
+
+typedef struct {
+    const char *path;       /* "users:get_user" */
+    size_t path_len;        /* 0 = strlen(path) */
+    const char *args_json;  /* an object; NULL = {} */
+    size_t args_len;
+    const char *request_id; /* NULL = a fresh random id */
+    cvx_kind_t expect_kind; /* 0 = any; else the call must be of this kind */
+    bool allow_internal;    /* admin / CLI / other functions */
+    uint64_t snapshot_ts;   /* queries: read at this ts (0 = latest) */
+    bool want_readset;      /* queries: keep the read set (sync) */
+    cvx_app_t *app;         /* run against this app instead of the deployed one */
+} cvx_request_t;
+
+typedef struct {
+    cvx_abi_result_t r;       /* status, value / message / data, logs */
+    cvx_kind_t kind;          /* of the function that ran (0 if none) */
+    uint64_t ts;              /* mutation: commit ts; query: snapshot ts */
+    uint32_t attempts;        /* mutation runs (1 + retries) */
+    char request_id[40];
+    cvx_readset_t *readset;   /* with want_readset; owned, may be NULL */
+    double duration_ms;
+} cvx_response_t;
+
+/* Runs a call. Every outcome lands in resp (its status is returned too):
+ * unknown function (CVX_E_NO_FUNCTION, "Could not find public function for
+ * 'users:nope'"), wrong kind, bad arguments (CVX_E_ARGS), guest errors and
+ * limits. Messages of system errors carry "[Request ID: <id>] Server
+ * Error". Zero-initialise resp; cvx_response_free releases it. */
+int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
+void cvx_response_free(cvx_response_t *resp);
+
+/* Counters for tests and metrics. */
+typedef struct {
+    uint64_t calls[4];
+    uint64_t mutation_retries;
+    uint64_t failures;
+} cvx_exec_stats_t;
+
+void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

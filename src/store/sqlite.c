@@ -1,0 +1,373 @@
+/* The SQLite backend: versioned rows in two WITHOUT ROWID tables.
+ *
+ *   cvx_documents(id, ts, table_number, deleted, value)   PK (id, ts)
+ *   cvx_index_entries(index_id, key, ts, id, deleted)      PK (index_id, key, ts)
+ *
+ * WAL mode with synchronous=FULL: a commit is on disk when COMMIT returns,
+ * and readers never block the writer. Each reader is its own connection
+ * with its own prepared statements; one writer connection applies batches
+ * under the store's commit lock. Readers need no SQLite transaction: every
+ * row they may see has ts <= their snapshot, and a snapshot is only handed
+ * out after its commit is durable. */
+#include "store/store_int.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+
+typedef struct reader {
+    struct reader *next;
+    sqlite3 *db;
+    sqlite3_stmt *get;
+    sqlite3_stmt *scan[2][2]; /* [desc][bounded] */
+} reader_t;
+
+typedef struct {
+    char *path;
+    sqlite3 *writer;
+    sqlite3_stmt *ins_doc, *ins_entry, *ins_table, *ins_index, *drop_index, *del_entries, *set_max_ts;
+    pthread_mutex_t pool_mu;
+    reader_t *free_readers;
+    int nreaders;
+    bool synchronous_off;
+    uint64_t max_ts;
+} sq_t;
+
+static int sq_error(sqlite3 *db, cvx_err_t *err, const char *what) {
+    return cvx_err_set(err, CVX_E_STORE, "SQLite: %s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, cvx_err_t *err) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        cvx_err_set(err, CVX_E_STORE, "SQLite: %s (in: %.80s)", msg ? msg : "error", sql);
+        sqlite3_free(msg);
+        return CVX_E_STORE;
+    }
+    return CVX_OK;
+}
+
+static int open_db(const char *path, sqlite3 **db, bool synchronous_off, cvx_err_t *err) {
+    *db = NULL;
+    int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int code = cvx_err_set(err, CVX_E_STORE, "cannot open database %s: %s", path,
+                               *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+        sqlite3_close(*db);
+        *db = NULL;
+        return code;
+    }
+    sqlite3_busy_timeout(*db, 10000);
+    sqlite3_extended_result_codes(*db, 1);
+    if (exec_sql(*db, "PRAGMA journal_mode=WAL", err) ||
+        exec_sql(*db, synchronous_off ? "PRAGMA synchronous=OFF" : "PRAGMA synchronous=FULL", err) ||
+        exec_sql(*db, "PRAGMA cache_size=-16384", err)) {
+        sqlite3_close(*db);
+        *db = NULL;
+        return CVX_E_STORE;
+    }
+    return CVX_OK;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, cvx_err_t *err) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return sq_error(db, err, "prepare");
+    return CVX_OK;
+}
+
+static const char *const scan_sql[2][2] = {
+    {"SELECT key, ts, id, deleted FROM cvx_index_entries WHERE index_id=?1 AND key>=?2 AND ts<=?4 "
+     "ORDER BY key ASC, ts DESC",
+     "SELECT key, ts, id, deleted FROM cvx_index_entries WHERE index_id=?1 AND key>=?2 AND key<?3 AND ts<=?4 "
+     "ORDER BY key ASC, ts DESC"},
+    {"SELECT key, ts, id, deleted FROM cvx_index_entries WHERE index_id=?1 AND key>=?2 AND ts<=?4 "
+     "ORDER BY key DESC, ts DESC",
+     "SELECT key, ts, id, deleted FROM cvx_index_entries WHERE index_id=?1 AND key>=?2 AND key<?3 AND ts<=?4 "
+     "ORDER BY key DESC, ts DESC"},
+};
+
+static void reader_free(reader_t *r) {
+    if (!r) return;
+    sqlite3_finalize(r->get);
+    for (int d = 0; d < 2; d++)
+        for (int b = 0; b < 2; b++) sqlite3_finalize(r->scan[d][b]);
+    sqlite3_close(r->db);
+    cvx_free(r);
+}
+
+static int reader_new(sq_t *q, reader_t **out, cvx_err_t *err) {
+    reader_t *r = cvx_calloc(1, sizeof *r);
+    if (!r) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    int rc = open_db(q->path, &r->db, q->synchronous_off, err);
+    if (!rc)
+        rc = prepare(r->db,
+                     "SELECT ts, deleted, table_number, value FROM cvx_documents WHERE id=?1 AND ts<=?2 "
+                     "ORDER BY ts DESC LIMIT 1",
+                     &r->get, err);
+    for (int d = 0; d < 2 && !rc; d++)
+        for (int b = 0; b < 2 && !rc; b++) rc = prepare(r->db, scan_sql[d][b], &r->scan[d][b], err);
+    if (rc) {
+        reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return CVX_OK;
+}
+
+static void sq_close(void *state) {
+    sq_t *q = state;
+    if (!q) return;
+    while (q->free_readers) {
+        reader_t *n = q->free_readers->next;
+        reader_free(q->free_readers);
+        q->free_readers = n;
+    }
+    sqlite3_stmt *sts[] = {q->ins_doc, q->ins_entry, q->ins_table, q->ins_index, q->drop_index, q->del_entries, q->set_max_ts};
+    for (size_t i = 0; i < CVX_ARRAY_LEN(sts); i++) sqlite3_finalize(sts[i]);
+    if (q->writer) {
+        /* Fold the WAL back into the main file on a clean shutdown. */
+        sqlite3_exec(q->writer, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        sqlite3_close(q->writer);
+    }
+    pthread_mutex_destroy(&q->pool_mu);
+    cvx_free(q->path);
+    cvx_free(q);
+}
+
+static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state, cvx_err_t *err) {
+    *state = NULL;
+    sq_t *q = cvx_calloc(1, sizeof *q);
+    if (!q) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    pthread_mutex_init(&q->pool_mu, NULL);
+    cvx_buf_t path = {0};
+    cvx_buf_printf(&path, "%s/cvx.sqlite3", dir);
+    q->path = cvx_buf_detach(&path, NULL);
+    q->synchronous_off = cfg->synchronous_off;
+    int rc = q->path ? open_db(q->path, &q->writer, q->synchronous_off, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc)
+        rc = exec_sql(q->writer,
+                      "CREATE TABLE IF NOT EXISTS cvx_meta(key TEXT PRIMARY KEY, value) ;"
+                      "CREATE TABLE IF NOT EXISTS cvx_tables(number INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+                      "CREATE TABLE IF NOT EXISTS cvx_indexes(id INTEGER PRIMARY KEY, table_number INTEGER NOT NULL,"
+                      " name TEXT NOT NULL, fields TEXT NOT NULL);"
+                      "CREATE TABLE IF NOT EXISTS cvx_documents(id BLOB NOT NULL, ts INTEGER NOT NULL,"
+                      " table_number INTEGER NOT NULL, deleted INTEGER NOT NULL, value BLOB,"
+                      " PRIMARY KEY(id, ts)) WITHOUT ROWID;"
+                      "CREATE TABLE IF NOT EXISTS cvx_index_entries(index_id INTEGER NOT NULL, key BLOB NOT NULL,"
+                      " ts INTEGER NOT NULL, id BLOB NOT NULL, deleted INTEGER NOT NULL,"
+                      " PRIMARY KEY(index_id, key, ts)) WITHOUT ROWID;"
+                      "INSERT OR IGNORE INTO cvx_meta(key, value) VALUES ('schema_version', 1);"
+                      "INSERT OR IGNORE INTO cvx_meta(key, value) VALUES ('max_ts', 0);",
+                      err);
+    if (!rc) {
+        sqlite3_stmt *st = NULL;
+        rc = prepare(q->writer, "SELECT (SELECT value FROM cvx_meta WHERE key='schema_version'),"
+                                " (SELECT value FROM cvx_meta WHERE key='max_ts')", &st, err);
+        if (!rc && sqlite3_step(st) == SQLITE_ROW) {
+            int64_t version = sqlite3_column_int64(st, 0);
+            q->max_ts = (uint64_t)sqlite3_column_int64(st, 1);
+            if (version != SCHEMA_VERSION)
+                rc = cvx_err_set(err, CVX_E_STORE,
+                                 "database %s has format version %lld; this cvx reads version %d", q->path,
+                                 (long long)version, SCHEMA_VERSION);
+        }
+        sqlite3_finalize(st);
+    }
+    if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_documents(id, ts, table_number, deleted, value) VALUES (?1,?2,?3,?4,?5)", &q->ins_doc, err);
+    if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_index_entries(index_id, key, ts, id, deleted) VALUES (?1,?2,?3,?4,?5)", &q->ins_entry, err);
+    if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_tables(number, name) VALUES (?1, ?2)", &q->ins_table, err);
+    if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_indexes(id, table_number, name, fields) VALUES (?1,?2,?3,?4)", &q->ins_index, err);
+    if (!rc) rc = prepare(q->writer, "DELETE FROM cvx_indexes WHERE id=?1", &q->drop_index, err);
+    if (!rc) rc = prepare(q->writer, "DELETE FROM cvx_index_entries WHERE index_id=?1", &q->del_entries, err);
+    if (!rc) rc = prepare(q->writer, "UPDATE cvx_meta SET value=?1 WHERE key='max_ts'", &q->set_max_ts, err);
+    if (rc) {
+        sq_close(q);
+        return rc;
+    }
+    *state = q;
+    return CVX_OK;
+}
+
+static int sq_reader_acquire(void *state, void **out, cvx_err_t *err) {
+    sq_t *q = state;
+    pthread_mutex_lock(&q->pool_mu);
+    reader_t *r = q->free_readers;
+    if (r) q->free_readers = r->next;
+    pthread_mutex_unlock(&q->pool_mu);
+    if (!r) {
+        int rc = reader_new(q, &r, err);
+        if (rc) return rc;
+    }
+    *out = r;
+    return CVX_OK;
+}
+
+static void sq_reader_release(void *state, void *reader) {
+    sq_t *q = state;
+    reader_t *r = reader;
+    if (!r) return;
+    pthread_mutex_lock(&q->pool_mu);
+    r->next = q->free_readers;
+    q->free_readers = r;
+    pthread_mutex_unlock(&q->pool_mu);
+}
+
+static int sq_get(void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted, uint32_t *table,
+                  cvx_buf_t *value, cvx_err_t *err) {
+    reader_t *r = reader;
+    sqlite3_stmt *st = r->get;
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)at);
+    int rc = sqlite3_step(st);
+    *found = false;
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        *deleted = sqlite3_column_int(st, 1) != 0;
+        *table = (uint32_t)sqlite3_column_int64(st, 2);
+        const void *v = sqlite3_column_blob(st, 3);
+        int n = sqlite3_column_bytes(st, 3);
+        if (v && n > 0 && cvx_buf_append(value, v, (size_t)n)) {
+            sqlite3_reset(st);
+            return cvx_err_set(err, CVX_E_NOMEM, "out of memory reading a document");
+        }
+        rc = SQLITE_DONE;
+    }
+    int out = rc == SQLITE_DONE ? CVX_OK : sq_error(r->db, err, "reading a document");
+    sqlite3_reset(st);
+    return out;
+}
+
+static int sq_scan(void *reader, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                   bool desc, uint64_t at, cvx__scan_cb cb, void *ctx, cvx_err_t *err) {
+    reader_t *r = reader;
+    sqlite3_stmt *st = r->scan[desc][hi != NULL];
+    sqlite3_bind_int64(st, 1, (int64_t)index_id);
+    sqlite3_bind_blob(st, 2, lo ? (const void *)lo : "", (int)lo_len, SQLITE_STATIC);
+    if (hi) sqlite3_bind_blob(st, 3, hi, (int)hi_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)at);
+    int out = CVX_OK;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            out = sq_error(r->db, err, "scanning an index");
+            break;
+        }
+        const uint8_t *key = sqlite3_column_blob(st, 0);
+        size_t key_len = (size_t)sqlite3_column_bytes(st, 0);
+        uint64_t ts = (uint64_t)sqlite3_column_int64(st, 1);
+        const uint8_t *id = sqlite3_column_blob(st, 2);
+        if (!id || sqlite3_column_bytes(st, 2) != 16) {
+            out = cvx_err_set(err, CVX_E_STORE, "corrupt index entry in index %llu", (unsigned long long)index_id);
+            break;
+        }
+        bool deleted = sqlite3_column_int(st, 3) != 0;
+        int c = cb(ctx, key ? key : (const uint8_t *)"", key_len, id, ts, deleted);
+        if (c == 1) break;
+        if (c != 0) {
+            out = c;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
+}
+
+static int step_done(sq_t *q, sqlite3_stmt *st, cvx_err_t *err, const char *what) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CVX_OK : sq_error(q->writer, err, what);
+}
+
+static int sq_commit(void *state, const cvx__batch_t *b, cvx_err_t *err) {
+    sq_t *q = state;
+    int rc = exec_sql(q->writer, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+    for (size_t i = 0; i < b->nnew_tables && !rc; i++) {
+        sqlite3_bind_int64(q->ins_table, 1, b->new_tables[i].number);
+        sqlite3_bind_text(q->ins_table, 2, b->new_tables[i].name, -1, SQLITE_STATIC);
+        rc = step_done(q, q->ins_table, err, "creating a table");
+    }
+    for (size_t i = 0; i < b->ndropped_indexes && !rc; i++) {
+        sqlite3_bind_int64(q->drop_index, 1, (int64_t)b->dropped_indexes[i]);
+        rc = step_done(q, q->drop_index, err, "dropping an index");
+        sqlite3_bind_int64(q->del_entries, 1, (int64_t)b->dropped_indexes[i]);
+        if (!rc) rc = step_done(q, q->del_entries, err, "dropping an index");
+    }
+    for (size_t i = 0; i < b->nnew_indexes && !rc; i++) {
+        const cvx__index_row_t *ix = &b->new_indexes[i];
+        sqlite3_bind_int64(q->ins_index, 1, (int64_t)ix->id);
+        sqlite3_bind_int64(q->ins_index, 2, ix->table);
+        sqlite3_bind_text(q->ins_index, 3, ix->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q->ins_index, 4, ix->fields_json, -1, SQLITE_STATIC);
+        rc = step_done(q, q->ins_index, err, "creating an index");
+    }
+    for (size_t i = 0; i < b->ndocs && !rc; i++) {
+        const cvx__doc_write_t *d = &b->docs[i];
+        sqlite3_bind_blob(q->ins_doc, 1, d->id, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(q->ins_doc, 2, (int64_t)b->ts);
+        sqlite3_bind_int64(q->ins_doc, 3, d->table);
+        sqlite3_bind_int(q->ins_doc, 4, d->deleted);
+        if (d->value) sqlite3_bind_blob(q->ins_doc, 5, d->value, (int)d->value_len, SQLITE_STATIC);
+        else sqlite3_bind_null(q->ins_doc, 5);
+        rc = step_done(q, q->ins_doc, err, "writing a document");
+    }
+    for (size_t i = 0; i < b->nentries && !rc; i++) {
+        const cvx__index_write_t *e = &b->entries[i];
+        sqlite3_bind_int64(q->ins_entry, 1, (int64_t)e->index_id);
+        sqlite3_bind_blob(q->ins_entry, 2, e->key, (int)e->key_len, SQLITE_STATIC);
+        sqlite3_bind_int64(q->ins_entry, 3, (int64_t)b->ts);
+        sqlite3_bind_blob(q->ins_entry, 4, e->id, 16, SQLITE_STATIC);
+        sqlite3_bind_int(q->ins_entry, 5, e->deleted);
+        rc = step_done(q, q->ins_entry, err, "writing an index entry");
+    }
+    if (!rc) {
+        sqlite3_bind_int64(q->set_max_ts, 1, (int64_t)b->ts);
+        rc = step_done(q, q->set_max_ts, err, "recording the commit timestamp");
+    }
+    if (!rc) rc = exec_sql(q->writer, "COMMIT", err);
+    if (rc) {
+        sqlite3_exec(q->writer, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    q->max_ts = b->ts;
+    return CVX_OK;
+}
+
+static int sq_load_catalog(void *state, int (*on_table)(void *, uint32_t, const char *),
+                           int (*on_index)(void *, const cvx__index_row_t *), void *ctx, cvx_err_t *err) {
+    sq_t *q = state;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(q->writer, "SELECT number, name FROM cvx_tables ORDER BY number", &st, err);
+    while (!rc && sqlite3_step(st) == SQLITE_ROW)
+        rc = on_table(ctx, (uint32_t)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    rc = prepare(q->writer, "SELECT id, table_number, name, fields FROM cvx_indexes ORDER BY id", &st, err);
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        cvx__index_row_t row = {(uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+                                (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3)};
+        rc = on_index(ctx, &row);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static uint64_t sq_max_ts(void *state) { return ((sq_t *)state)->max_ts; }
+
+const cvx_store_backend_t cvx__sqlite_backend = {
+    .version = 1,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .reader_acquire = sq_reader_acquire,
+    .reader_release = sq_reader_release,
+    .get = sq_get,
+    .scan = sq_scan,
+    .commit = sq_commit,
+    .load_catalog = sq_load_catalog,
+    .max_ts = sq_max_ts,
+};

@@ -1,0 +1,231 @@
+/*
+ * store — the multi-version document store.
+ *
+ * Model (Convex's): an append-only log of document revisions and index
+ * entries, each stamped with the commit timestamp that wrote it. A reader at
+ * snapshot ts S sees, for every document and index key, the newest entry
+ * with ts <= S. Index keys are the order-preserving encoding of the indexed
+ * field values (value layer), followed by _creationTime and _id, so SQLite's
+ * byte order is Convex's value order and an index range is a key range.
+ *
+ * Transactions: a read transaction reads at one snapshot. A write
+ * transaction also buffers its writes (and sees them); commit checks, under
+ * the commit lock, that no transaction committed after the snapshot wrote a
+ * key inside this transaction's read set (serializable OCC). On conflict
+ * commit returns CVX_E_CONFLICT and the caller re-runs the mutation.
+ * Commits are durable when cvx_txn_commit returns (SQLite WAL with
+ * synchronous=FULL). Timestamps are nanoseconds since the Unix epoch,
+ * strictly increasing, also across restarts.
+ *
+ * Read sets are lists of index key ranges. They drive OCC and are exported
+ * (cvx_txn_readset) so the sync layer can re-run exactly the subscriptions a
+ * commit touches (cvx_store_on_commit).
+ *
+ * Threads: a cvx_store_t is shared; each cvx_txn_t is used by one thread at
+ * a time. Reads run in parallel on a pool of SQLite connections; commits are
+ * serialised.
+ *
+ * Backends: SQLite (embedded, default). The backend is reached through a
+ * table of function pointers (cvx_store_backend_t in store_int.h) so that a
+ * fault-injecting backend and PostgreSQL can sit behind the same API.
+ */
+#ifndef CVX_STORE_H
+#define CVX_STORE_H
+
+#include "util/util.h"
+#include "value/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cvx_store cvx_store_t;
+typedef struct cvx_txn cvx_txn_t;
+
+/* ---- opening -------------------------------------------------------------- */
+
+typedef struct {
+    /* Per-transaction limits (0 = default). Convex's: 32000 documents
+     * read / 16 MiB read, 16000 written / 16 MiB written. */
+    uint64_t max_docs_read;
+    uint64_t max_bytes_read;
+    uint64_t max_docs_written;
+    uint64_t max_bytes_written;
+    int read_connections; /* size of the read pool; default 4 */
+    bool synchronous_off; /* benchmarks of the non-durable path only */
+} cvx_store_config_t;
+
+void cvx_store_config_default(cvx_store_config_t *cfg);
+
+/* Opens (creating if needed) the store in directory `dir` (file
+ * dir/cvx.sqlite3). *out is NULL on failure. */
+int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t **out, cvx_err_t *err);
+/* Waits for no transaction to be open is the caller's job; closes files. */
+void cvx_store_close(cvx_store_t *s);
+
+/* The newest committed timestamp (the default snapshot for new reads). */
+uint64_t cvx_store_latest_ts(cvx_store_t *s);
+
+/* ---- tables and indexes ---------------------------------------------------- */
+
+#define CVX_INDEX_BY_ID "by_id"
+#define CVX_INDEX_BY_CREATION "by_creation_time"
+
+typedef struct {
+    const char *name;
+    size_t nfields;
+    const char *const *fields; /* dotted field paths */
+} cvx_index_def_t;
+
+typedef struct {
+    const char *name;
+    size_t nindexes;
+    const cvx_index_def_t *indexes; /* user indexes (system ones implied) */
+} cvx_table_def_t;
+
+/* Makes the store's user indexes match `tables` exactly: creates tables
+ * that do not exist, creates missing indexes and backfills them from the
+ * current documents, drops indexes no longer declared. Tables are never
+ * dropped. Atomic: on error nothing changed. `progress` (may be NULL) is
+ * called with a line of text during long backfills. */
+int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables,
+                            void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err);
+
+/* Table names, sorted, as a JSON array of {"name","number","documents"}. */
+int cvx_store_list_tables(cvx_store_t *s, cvx_buf_t *out_json, cvx_err_t *err);
+
+/* ---- transactions ---------------------------------------------------------- */
+
+typedef enum {
+    CVX_TXN_READ = 1,  /* queries: writes fail with CVX_E_FORBIDDEN */
+    CVX_TXN_WRITE = 2, /* mutations */
+} cvx_txn_mode_t;
+
+/* Begins a transaction at snapshot `ts` (0 = latest committed). A snapshot
+ * older than the retained history fails with CVX_E_INVALID_ARGUMENT. */
+int cvx_txn_begin(cvx_store_t *s, cvx_txn_mode_t mode, uint64_t ts, cvx_txn_t **out, cvx_err_t *err);
+uint64_t cvx_txn_snapshot_ts(const cvx_txn_t *t);
+/* Ends a transaction without committing (frees it). NULL is a no-op. */
+void cvx_txn_abort(cvx_txn_t *t);
+/* Commits (write transactions) and frees the transaction in every case.
+ * *commit_ts gets the commit timestamp (for a transaction that wrote
+ * nothing: its snapshot ts). CVX_E_CONFLICT when another commit after the
+ * snapshot touched the read set. */
+int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err);
+
+/* Every read and write below appends convex-encoded JSON to `out`.
+ *
+ * Reads record their key ranges in the read set. Limits (documents / bytes
+ * read or written) fail with CVX_E_LIMIT and the limit's name. */
+
+/* Appends the document (with _id and _creationTime) or `null`. A malformed
+ * id is CVX_E_INVALID_VALUE; an id of a table that does not exist reads as
+ * null. */
+int cvx_txn_get(cvx_txn_t *t, const char *id, size_t id_len, cvx_buf_t *out, cvx_err_t *err);
+
+/* Inserts `value` (an object without system fields, checked as a
+ * document) into `table` (created on first insert). Appends the new id as a
+ * JSON string. */
+int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_value_t *value, cvx_buf_t *out,
+                   cvx_err_t *err);
+/* Shallow merge of `fields` into the document, then removes the fields
+ * named in `remove`. System fields may appear only with their current
+ * values. CVX_E_NOT_FOUND when the document does not exist (or was deleted). */
+int cvx_txn_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields,
+                  const char *const *remove, size_t nremove, cvx_err_t *err);
+/* Replaces the whole body (system fields kept). */
+int cvx_txn_replace(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *value, cvx_err_t *err);
+int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err);
+
+/* ---- queries --------------------------------------------------------------- */
+
+typedef enum { CVX_OP_EQ = 1, CVX_OP_GT, CVX_OP_GTE, CVX_OP_LT, CVX_OP_LTE } cvx_range_op_t;
+
+typedef struct {
+    const char *field;
+    cvx_range_op_t op;
+    const cvx_value_t *value;
+} cvx_range_t;
+
+typedef struct {
+    const char *table;
+    const char *index;          /* NULL = by_creation_time */
+    const cvx_range_t *range;   /* in index-field order (see docs/abi.md) */
+    size_t nrange;
+    const cvx_value_t *filter;  /* expression tree as in docs/abi.md, or NULL */
+    bool desc;
+    int64_t limit;              /* < 0 = no limit */
+    const char *cursor;         /* continueCursor of the previous page or NULL */
+} cvx_query_t;
+
+/* Runs a query. Appends {"page":[...],"isDone":bool,"continueCursor":str}.
+ * The read set gets exactly the key interval scanned: up to the last
+ * document returned when the page is full, the whole range when done. An
+ * unknown table reads as empty; an unknown index or a malformed range is
+ * CVX_E_INVALID_ARGUMENT naming it. */
+int cvx_txn_query(cvx_txn_t *t, const cvx_query_t *q, cvx_buf_t *out, cvx_err_t *err);
+/* Counts the documents the query would return (ignores limit and cursor). */
+int cvx_txn_count(cvx_txn_t *t, const cvx_query_t *q, uint64_t *count, cvx_err_t *err);
+
+/* Evaluates a filter expression (docs/abi.md) against a document; used by
+ * the query engine and by tests. */
+int cvx_filter_eval(cvx_arena_t *a, const cvx_value_t *expr, const cvx_value_t *doc, bool *match, cvx_err_t *err);
+
+/* ---- read sets and commit notifications ----------------------------------- */
+
+/* A key interval [lo, hi) of one index, in encoded-key space. hi_len == 0
+ * with hi_inf means "to the end of the index". */
+typedef struct {
+    uint64_t index_id;
+    uint8_t *lo;
+    size_t lo_len;
+    uint8_t *hi;
+    size_t hi_len;
+    bool hi_inf;
+} cvx_key_range_t;
+
+typedef struct cvx_readset cvx_readset_t;
+
+/* Takes a copy of the transaction's read set (owned by the caller; free
+ * with cvx_readset_free). Call before commit/abort. */
+cvx_readset_t *cvx_txn_readset(const cvx_txn_t *t);
+void cvx_readset_free(cvx_readset_t *r);
+size_t cvx_readset_len(const cvx_readset_t *r);
+
+/* A commit's written keys, as handed to commit listeners. */
+typedef struct {
+    uint64_t index_id;
+    const uint8_t *key;
+    size_t key_len;
+} cvx_written_key_t;
+
+typedef struct {
+    uint64_t ts;
+    const cvx_written_key_t *keys;
+    size_t nkeys;
+} cvx_commit_info_t;
+
+/* Does any written key of `c` fall inside `r`? */
+bool cvx_readset_overlaps(const cvx_readset_t *r, const cvx_commit_info_t *c);
+
+/* Registers a listener called after each commit is durable, on the
+ * committing thread, in ts order, while the commit lock is held (keep it
+ * short: queue work). Returns a handle for cvx_store_unlisten. */
+typedef void (*cvx_commit_cb)(void *ctx, const cvx_commit_info_t *c);
+int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx);
+void cvx_store_unlisten(cvx_store_t *s, int handle);
+
+/* ---- statistics ------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t commits;
+    uint64_t conflicts;
+    uint64_t docs_read, docs_written;
+} cvx_store_stats_t;
+
+void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+/* Private to the store layer: the backend interface and the structs behind
+ * the handles.
+ *
+ * The MVCC rules, OCC, the catalog cache and index-key computation live in
+ * the generic layer (txn.c, query.c, commit.c, catalog.c). A backend only
+ * stores and returns versioned rows: document revisions keyed (id, ts) and
+ * index entries keyed (index_id, key, ts). SQLite is the default backend;
+ * faulty.c wraps any backend to inject write failures in tests. Backends
+ * are versioned structs of function pointers (SQLite VFS style) so new
+ * operations can be appended without breaking old ones. */
+#ifndef CVX_STORE_INT_H
+#define CVX_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+/* ---- backend ---------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t index_id;
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *id; /* 16 bytes */
+    bool deleted;
+} cvx__index_write_t;
+
+typedef struct {
+    const uint8_t *id; /* 16 bytes */
+    uint32_t table;
+    bool deleted;
+    const char *value; /* JSON with system fields; NULL when deleted */
+    size_t value_len;
+} cvx__doc_write_t;
+
+typedef struct {
+    uint32_t number;
+    const char *name;
+} cvx__table_row_t;
+
+typedef struct {
+    uint64_t id;
+    uint32_t table;
+    const char *name;
+    const char *fields_json; /* JSON array of field paths */
+} cvx__index_row_t;
+
+/* Everything one commit writes, applied atomically and durably. */
+typedef struct {
+    uint64_t ts;
+    const cvx__doc_write_t *docs;
+    size_t ndocs;
+    const cvx__index_write_t *entries;
+    size_t nentries;
+    const cvx__table_row_t *new_tables;
+    size_t nnew_tables;
+    const cvx__index_row_t *new_indexes;
+    size_t nnew_indexes;
+    const uint64_t *dropped_indexes; /* entries are deleted too */
+    size_t ndropped_indexes;
+} cvx__batch_t;
+
+/* Index scan callback: one raw row, newest first within a key. Return 0 to
+ * continue, 1 to stop, or an error code. */
+typedef int (*cvx__scan_cb)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *id, uint64_t ts,
+                            bool deleted);
+
+typedef struct cvx_store_backend {
+    int version; /* 1 */
+    const char *name;
+    int (*open)(const char *dir, const cvx_store_config_t *cfg, void **state, cvx_err_t *err);
+    void (*close)(void *state);
+    /* A reader is a handle usable by one thread at a time. */
+    int (*reader_acquire)(void *state, void **reader, cvx_err_t *err);
+    void (*reader_release)(void *state, void *reader);
+    /* Newest revision of document `id` with ts <= at. *found false when
+     * none; `value` gets the JSON (empty for a deletion). */
+    int (*get)(void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted, uint32_t *table,
+               cvx_buf_t *value, cvx_err_t *err);
+    /* Rows of index `index_id` with lo <= key < hi (hi NULL = no upper
+     * bound) and ts <= at, ordered by key (desc reverses it) then ts
+     * descending. */
+    int (*scan)(void *reader, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                bool desc, uint64_t at, cvx__scan_cb cb, void *ctx, cvx_err_t *err);
+    /* Applies a batch atomically and durably. Called under the commit lock. */
+    int (*commit)(void *state, const cvx__batch_t *b, cvx_err_t *err);
+    /* Catalog and clock at open. */
+    int (*load_catalog)(void *state, int (*on_table)(void *ctx, uint32_t number, const char *name),
+                        int (*on_index)(void *ctx, const cvx__index_row_t *row), void *ctx, cvx_err_t *err);
+    uint64_t (*max_ts)(void *state);
+} cvx_store_backend_t;
+
+extern const cvx_store_backend_t cvx__sqlite_backend;
+
+/* Test hook: wraps the next cvx_store_open's backend so that its nth
+ * commit (1-based) and, if sticky, every later one fails with CVX_E_IO
+ * before anything is written. 0 disables. */
+void cvx__store_fail_commit(uint64_t nth, bool sticky);
+
+/* ---- catalog ------------------------------------------------------------------- */
+
+typedef struct cvx__index {
+    uint64_t id;
+    char *name;
+    char **fields; /* user fields; _creationTime and _id are appended */
+    size_t nfields;
+    bool system;   /* by_id / by_creation_time */
+} cvx__index_t;
+
+typedef struct cvx__table {
+    uint32_t number;
+    char *name;
+    cvx__index_t *indexes; /* [0] by_id, [1] by_creation_time, then user */
+    size_t nindexes;
+} cvx__table_t;
+
+/* An immutable snapshot of the catalog; replaced (copy-on-write) when a
+ * table or index is created, so readers never lock. */
+typedef struct cvx__catalog {
+    atomic_int refs;
+    cvx__table_t *tables;
+    size_t ntables;
+    uint32_t next_table;
+    uint64_t next_index;
+} cvx__catalog_t;
+
+cvx__catalog_t *cvx__catalog_acquire(cvx_store_t *s);
+void cvx__catalog_release(cvx__catalog_t *c);
+const cvx__table_t *cvx__catalog_table(const cvx__catalog_t *c, const char *name, size_t len);
+const cvx__table_t *cvx__catalog_table_by_number(const cvx__catalog_t *c, uint32_t number);
+const cvx__index_t *cvx__table_index(const cvx__table_t *t, const char *name);
+/* Copies the catalog (with one reference) for modification. */
+cvx__catalog_t *cvx__catalog_clone(const cvx__catalog_t *c);
+int cvx__catalog_add_table(cvx__catalog_t *c, const char *name, size_t len, uint32_t number, uint64_t by_id,
+                           uint64_t by_creation);
+int cvx__catalog_add_index(cvx__catalog_t *c, uint32_t table, uint64_t id, const char *name, const char *const *fields,
+                           size_t nfields);
+void cvx__catalog_drop_index(cvx__catalog_t *c, uint64_t id);
+/* Installs `c` as the current catalog (takes its reference). */
+void cvx__catalog_publish(cvx_store_t *s, cvx__catalog_t *c);
+
+/* Appends the index key of `doc` (a parsed stored document) in index `ix`. */
+int cvx__index_key(const cvx__index_t *ix, const cvx_value_t *doc, cvx_buf_t *out);
+/* Appends the by_id key for an id string. */
+int cvx__id_key(const char *id, size_t len, cvx_buf_t *out);
+
+/* ---- the store --------------------------------------------------------------- */
+
+typedef struct commit_entry commit_entry_t;
+typedef struct listener listener_t;
+
+struct cvx_store {
+    const cvx_store_backend_t *be;
+    void *be_state;
+    cvx_store_config_t cfg;
+    char *dir;
+
+    pthread_mutex_t catalog_mu; /* guards `catalog` pointer swaps */
+    cvx__catalog_t *catalog;
+
+    pthread_mutex_t commit_mu;   /* serialises commits */
+    atomic_uint_fast64_t latest; /* newest durable commit ts */
+    uint64_t last_ts;            /* newest assigned ts (commit_mu) */
+    commit_entry_t *log_head, *log_tail; /* recent commits, oldest first */
+    size_t log_len;
+    uint64_t log_horizon;        /* every commit with ts > horizon is in the log */
+
+    _Atomic double last_creation_ms;
+
+    pthread_mutex_t listen_mu;
+    listener_t *listeners;
+    int next_listener;
+
+    atomic_uint_fast64_t commits, conflicts, docs_read, docs_written;
+};
+
+/* A range in the read set. */
+typedef struct {
+    uint64_t index_id;
+    cvx_buf_t lo, hi;
+    bool hi_inf;
+} cvx__range_t;
+
+struct cvx_readset {
+    cvx__range_t *ranges;
+    size_t n;
+};
+
+/* One document touched by a write transaction: its state at the snapshot
+ * and its pending state. */
+typedef struct {
+    uint8_t id[16];
+    char id_text[CVX_ID_MAX_LEN + 1];
+    uint32_t table;
+    bool existed;   /* at the snapshot */
+    char *old_json; /* at the snapshot (NULL if it did not exist) */
+    size_t old_len;
+    bool deleted;   /* pending state */
+    char *new_json; /* pending (NULL when deleted) */
+    size_t new_len;
+    const char *new_table_name; /* for a table created by this txn */
+} cvx__pending_t;
+
+struct cvx_txn {
+    cvx_store_t *s;
+    cvx_txn_mode_t mode;
+    uint64_t ts;
+    void *reader;
+    cvx__catalog_t *catalog; /* pinned for the transaction */
+    cvx__catalog_t *own_catalog; /* tables created by this txn (clone) */
+    cvx_arena_t *arena;          /* scratch, reset per operation */
+    struct cvx_readset reads;
+    cvx__pending_t *pending;
+    size_t npending, cap_pending;
+    uint32_t *slots; /* open-addressing index into pending (value+1), 0 empty */
+    size_t nslots;
+    uint64_t docs_read, bytes_read, docs_written, bytes_written;
+};
+
+const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t);
+int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                        size_t hi_len, bool hi_inf);
+cvx__pending_t *cvx__txn_pending(const cvx_txn_t *t, const uint8_t id[16]);
+int cvx__txn_count_read(cvx_txn_t *t, size_t bytes, cvx_err_t *err);
+/* Latest visible state of a document in this transaction: from the pending
+ * writes, else the backend at the snapshot. *json NULL when absent. The
+ * returned JSON lives until the next call (buffer `tmp`). */
+int cvx__txn_load(cvx_txn_t *t, const uint8_t id[16], uint32_t table, const char **json, size_t *len,
+                  cvx_buf_t *tmp, cvx_err_t *err);
+
+/* Smallest byte string greater than every string with prefix p (in place;
+ * returns false when p is all 0xff: no such string). */
+bool cvx__prefix_successor(cvx_buf_t *p);
+
+#endif

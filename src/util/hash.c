@@ -1,0 +1,16 @@
+/* SHA-256 (OpenSSL's libcrypto) and hex. Used for module cache keys, blob
+ * digests and RNG seeding. */
+#include "util/util.h"
+
+#include <openssl/sha.h>
+
+void cvx_sha256(const void *data, size_t n, uint8_t out[32]) { SHA256(data, n, out); }
+
+void cvx_hex(const uint8_t *in, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

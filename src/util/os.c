@@ -1,0 +1,121 @@
+/* Clocks, OS randomness and whole-file I/O. */
+#define _GNU_SOURCE
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t cvx_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cvx_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int cvx_os_random(void *out, size_t n) {
+    uint8_t *p = out;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return CVX_E_IO;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return CVX_OK;
+}
+
+int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && cvx_buf_reserve(out, (size_t)st.st_size)) {
+        close(fd);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory reading %s", path);
+    }
+    for (;;) {
+        if (cvx_buf_reserve(out, 65536)) {
+            close(fd);
+            return cvx_err_set(err, CVX_E_NOMEM, "out of memory reading %s", path);
+        }
+        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            return cvx_err_set(err, CVX_E_IO, "cannot read %s: %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        out->len += (size_t)n;
+    }
+    out->data[out->len] = '\0';
+    close(fd);
+    return CVX_OK;
+}
+
+int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return cvx_err_set(err, CVX_E_IO, "cannot write %s: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return cvx_err_set(err, CVX_E_IO, "cannot fsync %s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cvx_err_set(err, CVX_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+    }
+    return CVX_OK;
+}
+
+int cvx_mkdirs(const char *path, cvx_err_t *err) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "bad directory path '%s'", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return cvx_err_set(err, CVX_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            buf[i] = c;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cvx_err_set(err, CVX_E_IO, "%s exists and is not a directory", path);
+    return CVX_OK;
+}

@@ -1,0 +1,187 @@
+/*
+ * util — the small vocabulary every cvx layer shares: error codes and error
+ * messages, byte slices and growable buffers, per-call arenas, the
+ * replaceable allocator, base64, SHA-256, a seeded ChaCha20 generator and
+ * clocks.
+ *
+ * Contract
+ *  - Functions that can fail return an int status: 0 (CVX_OK) on success or
+ *    a positive cvx_code_t, and fill a caller-provided cvx_err_t with a
+ *    message a user can act on. `err` may be NULL when the caller does not
+ *    want the text.
+ *  - Out-of-memory is an error (CVX_E_NOMEM), never abort(): every allocation
+ *    goes through cvx_malloc/cvx_realloc so tests can make the Nth one fail.
+ *  - Ownership is stated at each declaration. Arena memory is freed all at
+ *    once by cvx_arena_free/cvx_arena_reset; never free() it piecemeal.
+ */
+#ifndef CVX_UTIL_H
+#define CVX_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes (generated from errors.def) ---------------------------- */
+
+typedef enum {
+#define CVX_ERR(name, num, msg) CVX_E_##name = num,
+#include "util/errors.def"
+#undef CVX_ERR
+    CVX_E__COUNT
+} cvx_code_t;
+
+#define CVX_OK CVX_E_OK
+
+/* Static strings; never NULL ("UNKNOWN" / "unknown error" for bad codes). */
+const char *cvx_code_name(int code);
+const char *cvx_code_message(int code);
+
+/* An error carried out of a call: the code and a message for the user. */
+#define CVX_ERR_MSG_MAX 1024
+typedef struct {
+    int code;
+    char msg[CVX_ERR_MSG_MAX];
+} cvx_err_t;
+
+/* Sets err (if non-NULL) and returns `code`, so callers can write
+ * `return cvx_err_set(err, CVX_E_NOT_FOUND, "no table %s", name);`. */
+int cvx_err_set(cvx_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cvx_err_vset(cvx_err_t *err, int code, const char *fmt, va_list ap);
+/* Prefixes an existing message: "<prefix>: <old message>". */
+int cvx_err_prefix(cvx_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cvx_err_clear(cvx_err_t *err);
+
+/* ---- allocation ---------------------------------------------------------- */
+
+/* All cvx allocations go through these. They return NULL on failure. */
+void *cvx_malloc(size_t n);
+void *cvx_calloc(size_t count, size_t size);
+void *cvx_realloc(void *p, size_t n);
+void cvx_free(void *p);
+char *cvx_strndup(const char *s, size_t n);
+char *cvx_strdup(const char *s);
+
+/* Fault injection for tests: make the nth allocation from now (1-based) and,
+ * if `sticky`, every later one fail. 0 disables. Returns allocations counted
+ * since the last call. Thread-safe; meant for single-threaded tests. */
+uint64_t cvx_alloc_fail_after(uint64_t nth, bool sticky);
+
+/* ---- slices and buffers -------------------------------------------------- */
+
+/* A borrowed pointer + length; never owns. */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} cvx_slice_t;
+
+static inline cvx_slice_t cvx_slice(const char *p, size_t n) {
+    cvx_slice_t s = {p, n};
+    return s;
+}
+cvx_slice_t cvx_slice_cstr(const char *s);
+bool cvx_slice_eq(cvx_slice_t a, cvx_slice_t b);
+bool cvx_slice_eq_cstr(cvx_slice_t a, const char *s);
+
+/* A growable byte buffer. Zero-initialise ({0}) to start; cvx_buf_free
+ * releases it. `data` is always NUL-terminated when len > 0 or after any
+ * append, so text can be used as a C string. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool oom; /* set once an append failed; later appends are no-ops */
+} cvx_buf_t;
+
+int cvx_buf_reserve(cvx_buf_t *b, size_t extra);
+int cvx_buf_append(cvx_buf_t *b, const void *p, size_t n);
+int cvx_buf_append_str(cvx_buf_t *b, const char *s);
+int cvx_buf_append_char(cvx_buf_t *b, char c);
+int cvx_buf_printf(cvx_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal (with quotes and escapes). */
+int cvx_buf_append_json_string(cvx_buf_t *b, const char *s, size_t n);
+void cvx_buf_reset(cvx_buf_t *b); /* len = 0, keeps capacity */
+void cvx_buf_free(cvx_buf_t *b);
+/* Hands the bytes to the caller (free with cvx_free) and empties b. */
+char *cvx_buf_detach(cvx_buf_t *b, size_t *len);
+
+/* ---- arenas -------------------------------------------------------------- */
+
+/* A bump allocator for things that live exactly as long as one request or
+ * one parse. Allocation failure returns NULL. */
+typedef struct cvx_arena cvx_arena_t;
+
+cvx_arena_t *cvx_arena_new(size_t first_block);
+void *cvx_arena_alloc(cvx_arena_t *a, size_t n); /* 8-byte aligned */
+char *cvx_arena_strndup(cvx_arena_t *a, const char *s, size_t n);
+/* Frees every block but the first, keeping it for reuse. */
+void cvx_arena_reset(cvx_arena_t *a);
+void cvx_arena_free(cvx_arena_t *a);
+size_t cvx_arena_used(const cvx_arena_t *a);
+
+/* ---- encodings and hashes ------------------------------------------------ */
+
+/* Standard alphabet with '=' padding. */
+size_t cvx_base64_encoded_len(size_t n);
+int cvx_base64_encode(cvx_buf_t *out, const void *data, size_t n);
+/* Decodes into out (appends). Rejects bad characters, bad padding and
+ * non-canonical trailing bits with CVX_E_INVALID_VALUE. */
+int cvx_base64_decode(cvx_buf_t *out, const char *s, size_t n, cvx_err_t *err);
+
+void cvx_sha256(const void *data, size_t n, uint8_t out[32]);
+void cvx_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
+
+/* ---- deterministic random numbers ---------------------------------------- */
+
+/* ChaCha20 keystream generator (RFC 8439 block function). The same seed
+ * gives the same bytes on every machine: queries and mutations seed it from
+ * the request id. */
+typedef struct {
+    uint32_t key[8];
+    uint32_t nonce[3];
+    uint32_t counter;
+    uint8_t block[64];
+    size_t used; /* bytes of `block` already handed out */
+} cvx_chacha_t;
+
+void cvx_chacha_init(cvx_chacha_t *r, const uint8_t key[32], const uint8_t nonce[12]);
+/* Seeds from an arbitrary byte string (SHA-256 of it is the key). */
+void cvx_chacha_seed(cvx_chacha_t *r, const void *seed, size_t n);
+void cvx_chacha_fill(cvx_chacha_t *r, void *out, size_t n);
+uint64_t cvx_chacha_u64(cvx_chacha_t *r);
+/* Raw block function, exposed for the RFC test vector. */
+void cvx_chacha_block(const uint32_t key[8], uint32_t counter, const uint32_t nonce[3],
+                      uint8_t out[64]);
+
+/* Fills out with bytes from the OS generator; 0 or CVX_E_IO. */
+int cvx_os_random(void *out, size_t n);
+
+/* ---- clocks -------------------------------------------------------------- */
+
+uint64_t cvx_now_ns(void);       /* CLOCK_REALTIME, ns since the Unix epoch */
+uint64_t cvx_monotonic_ns(void); /* CLOCK_MONOTONIC */
+
+/* ---- files --------------------------------------------------------------- */
+
+/* Reads a whole file into out (appends). CVX_E_IO with path and strerror. */
+int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err);
+/* Writes atomically: temp file in the same directory, fsync, rename. */
+int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err);
+/* mkdir -p. */
+int cvx_mkdirs(const char *path, cvx_err_t *err);
+
+#define CVX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CVX_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CVX_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#ifdef __cplusplus
+}
+#endif
+#endif
