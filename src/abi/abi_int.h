@@ -31,6 +31,9 @@ extern const size_t cvx__abi_nhostfns;
 extern const cvx_hostfn_t cvx__wasi_hostfns[];
 extern const size_t cvx__wasi_nhostfns;
 
+/* fetch.c: __convex_http_fetch */
+int cvx__h_http_fetch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+
 /* Appends one log line with a level prefix, enforcing the per-call limit.
  * Returns non-zero (after recording a trap) when the limit is exceeded. */
 int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len);

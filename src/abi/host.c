@@ -401,6 +401,7 @@ const cvx_hostfn_t cvx__abi_hostfns[] = {
     {M, "__convex_db_delete", "ii", "I", h_db_delete, NULL},
     {M, "__convex_db_query", "ii", "I", h_db_query, NULL},
     {M, "__convex_db_count", "ii", "I", h_db_count, NULL},
+    {M, "__convex_http_fetch", "ii", "I", cvx__h_http_fetch, NULL},
     {M, "__convex_run_query", "ii", "I", h_run_query, NULL},
     {M, "__convex_run_mutation", "ii", "I", h_run_mutation, NULL},
     {M, "__convex_run_action", "ii", "I", h_run_action, NULL},

@@ -6,6 +6,8 @@
 #ifndef CVX_CLI_H
 #define CVX_CLI_H
 
+#include <stdio.h>
+
 #include "abi/abi.h"
 #include "exec/exec.h"
 #include "util/util.h"

@@ -167,6 +167,10 @@ struct cvx_store {
     uint64_t log_horizon;        /* every commit with ts > horizon is in the log */
 
     _Atomic double last_creation_ms;
+    /* Numbers handed to tables and indexes created by running transactions
+     * (reserved at first insert, made durable by the commit). */
+    atomic_uint_fast32_t next_table;
+    atomic_uint_fast64_t next_index;
 
     pthread_mutex_t listen_mu;
     listener_t *listeners;
@@ -174,6 +178,12 @@ struct cvx_store {
 
     atomic_uint_fast64_t commits, conflicts, docs_read, docs_written;
 };
+
+/* Pseudo index 0: the table namespace. A read of a table that does not
+ * exist yet, or the creation of one, is a point on this index keyed by the
+ * table's name, so creating a table conflicts with (and invalidates) readers
+ * that saw it missing. */
+#define CVX__TABLES_INDEX 0
 
 /* A range in the read set. */
 typedef struct {

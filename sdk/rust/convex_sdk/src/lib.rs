@@ -87,6 +87,8 @@
 extern crate self as convex_sdk;
 
 mod action;
+#[cfg(target_arch = "wasm32")]
+mod alloc;
 mod base64;
 mod db;
 mod de;

@@ -1,0 +1,411 @@
+/* Queries: an index range scanned in key order at the snapshot, merged with
+ * the transaction's own pending writes, filtered, limited, paginated.
+ *
+ * The scan uses the index (never a table scan plus sort): the range
+ * conditions become a byte interval [lo, hi) of encoded keys. The backend
+ * returns every version of each key newest-first; the first row of a key
+ * is the version visible at the snapshot. The read set records exactly the
+ * interval consumed, so a page that stopped early does not conflict with
+ * (or get invalidated by) writes past its end. */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ranges ------------------------------------------------------------------ */
+
+static const char *field_at(const cvx__index_t *ix, size_t i) {
+    if (ix->system) return strcmp(ix->name, CVX_INDEX_BY_ID) == 0 ? "_id" : (i == 0 ? "_creationTime" : "_id");
+    if (i < ix->nfields) return ix->fields[i];
+    return i == ix->nfields ? "_creationTime" : "_id";
+}
+
+static size_t field_count(const cvx__index_t *ix) {
+    if (ix->system) return strcmp(ix->name, CVX_INDEX_BY_ID) == 0 ? 1 : 2;
+    return ix->nfields + 2;
+}
+
+static const char *op_name(cvx_range_op_t op) {
+    switch (op) {
+    case CVX_OP_EQ: return "eq";
+    case CVX_OP_GT: return "gt";
+    case CVX_OP_GTE: return "gte";
+    case CVX_OP_LT: return "lt";
+    case CVX_OP_LTE: return "lte";
+    }
+    return "?";
+}
+
+/* Builds [lo, hi) from the range conditions: eq on a prefix of the index
+ * fields, then at most one lower and one upper bound on the next field. */
+static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cvx_query_t *q, cvx_buf_t *lo,
+                       cvx_buf_t *hi, bool *hi_inf, cvx_err_t *err) {
+    size_t i = 0, nf = field_count(ix);
+    cvx_buf_t prefix = {0};
+    for (; i < q->nrange && q->range[i].op == CVX_OP_EQ; i++) {
+        if (i >= nf || strcmp(q->range[i].field, field_at(ix, i)) != 0) {
+            cvx_buf_free(&prefix);
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
+                               "index range on %s.%s: condition %zu is on \"%s\" but the next index field is \"%s\"; "
+                               "conditions must follow the index's fields in order",
+                               tbl->name, ix->name, i, q->range[i].field, i < nf ? field_at(ix, i) : "(none)");
+        }
+        cvx_key_append(&prefix, q->range[i].value);
+    }
+    const cvx_range_t *lower = NULL, *upper = NULL;
+    size_t pos = i; /* the index field the bounds apply to */
+    for (; i < q->nrange; i++) {
+        const cvx_range_t *r = &q->range[i];
+        if (pos >= nf || strcmp(r->field, field_at(ix, pos)) != 0 || r->op == CVX_OP_EQ) {
+            cvx_buf_free(&prefix);
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
+                               "index range on %s.%s: %s(\"%s\") is not allowed here; after eq conditions only one "
+                               "lower (gt/gte) and one upper (lt/lte) bound on \"%s\" may follow",
+                               tbl->name, ix->name, op_name(r->op), r->field, pos < nf ? field_at(ix, pos) : "(none)");
+        }
+        bool is_lower = r->op == CVX_OP_GT || r->op == CVX_OP_GTE;
+        if ((is_lower && lower) || (!is_lower && upper)) {
+            cvx_buf_free(&prefix);
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "index range on %s.%s has two %s bounds on \"%s\"",
+                               tbl->name, ix->name, is_lower ? "lower" : "upper", r->field);
+        }
+        if (is_lower) lower = r;
+        else upper = r;
+    }
+    cvx_buf_append(lo, prefix.data, prefix.len);
+    if (lower) {
+        cvx_key_append(lo, lower->value);
+        if (lower->op == CVX_OP_GT && !cvx__prefix_successor(lo)) {
+            /* Nothing is greater: an empty range. */
+            cvx_buf_reset(hi);
+            cvx_buf_append(hi, lo->data, lo->len);
+            cvx_buf_free(&prefix);
+            *hi_inf = false;
+            return hi->oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
+        }
+    }
+    if (upper) {
+        cvx_buf_append(hi, prefix.data, prefix.len);
+        cvx_key_append(hi, upper->value);
+        *hi_inf = false;
+        if (upper->op == CVX_OP_LTE && !cvx__prefix_successor(hi)) *hi_inf = true;
+    } else {
+        cvx_buf_append(hi, prefix.data, prefix.len);
+        *hi_inf = !cvx__prefix_successor(hi);
+    }
+    int oom = prefix.oom || lo->oom || hi->oom;
+    cvx_buf_free(&prefix);
+    return oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
+}
+
+/* ---- cursors: base64(u64 index id LE ‖ flag ‖ key) ----------------------------- */
+
+enum { CURSOR_AFTER = 0, CURSOR_END = 1 };
+
+static void cursor_write(cvx_buf_t *out, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
+    cvx_buf_t raw = {0};
+    uint8_t head[9];
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)(index_id >> (8 * i));
+    head[8] = (uint8_t)flag;
+    cvx_buf_append(&raw, head, 9);
+    cvx_buf_append(&raw, key, len);
+    cvx_buf_append_char(out, '"');
+    cvx_base64_encode(out, raw.data, raw.len);
+    cvx_buf_append_char(out, '"');
+    cvx_buf_free(&raw);
+}
+
+static int cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf_t *key, cvx_err_t *err) {
+    cvx_buf_t raw = {0};
+    cvx_err_t e2;
+    if (cvx_base64_decode(&raw, cursor, strlen(cursor), &e2) || raw.len < 9) {
+        cvx_buf_free(&raw);
+        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid pagination cursor");
+    }
+    uint64_t id = 0;
+    for (int i = 7; i >= 0; i--) id = id << 8 | (uint8_t)raw.data[i];
+    if (id != index_id) {
+        cvx_buf_free(&raw);
+        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
+                           "pagination cursor belongs to a different query (another index or table)");
+    }
+    *flag = (uint8_t)raw.data[8];
+    cvx_buf_append(key, raw.data + 9, raw.len - 9);
+    cvx_buf_free(&raw);
+    return CVX_OK;
+}
+
+/* ---- the scan ---------------------------------------------------------------- */
+
+typedef struct {
+    cvx_buf_t key;
+    const cvx__pending_t *p;
+} pend_item_t;
+
+typedef struct {
+    cvx_txn_t *t;
+    const cvx_query_t *q;
+    const cvx__table_t *tbl;
+    const cvx__index_t *ix;
+    bool counting;
+    uint64_t count;
+    cvx_buf_t *out;
+    size_t emitted;
+    bool full;                /* limit reached */
+    cvx_buf_t last_key;       /* last key emitted or skipped by filter */
+    cvx_buf_t prev_row_key;   /* dedup of versions */
+    bool have_prev;
+    pend_item_t *pend;
+    size_t npend, next_pend;
+    cvx_buf_t doc;            /* scratch */
+    cvx_arena_t *arena;
+    cvx_err_t *err;
+} scan_t;
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
+    size_t m = CVX_MIN(al, bl);
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+/* Considers one visible document: filter, count, append. Returns 1 when
+ * the page is full. */
+static int emit(scan_t *s, const uint8_t *key, size_t key_len, const char *json, size_t len) {
+    int rc = cvx__txn_count_read(s->t, len, s->err);
+    if (rc) return rc;
+    cvx_buf_reset(&s->last_key);
+    cvx_buf_append(&s->last_key, key, key_len);
+    if (s->q->filter) {
+        cvx_arena_reset(s->arena);
+        cvx_value_t *doc;
+        bool match = false;
+        rc = cvx_json_parse(s->arena, json, len, &doc, s->err);
+        if (!rc) rc = cvx_filter_eval(s->arena, s->q->filter, doc, &match, s->err);
+        if (rc) return rc;
+        if (!match) return 0;
+    }
+    if (s->counting) {
+        s->count++;
+        return 0;
+    }
+    if (s->emitted) cvx_buf_append_char(s->out, ',');
+    cvx_buf_append(s->out, json, len);
+    s->emitted++;
+    if (s->out->oom) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+    if (!s->counting && s->q->limit >= 0 && (int64_t)s->emitted >= s->q->limit) {
+        s->full = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Emits pending documents that come before `key` in scan order (all of
+ * them when key is NULL). */
+static int flush_pending(scan_t *s, const uint8_t *key, size_t key_len) {
+    while (s->next_pend < s->npend) {
+        pend_item_t *it = &s->pend[s->next_pend];
+        if (key) {
+            int c = key_cmp((const uint8_t *)it->key.data, it->key.len, key, key_len);
+            if (s->q->desc ? c < 0 : c > 0) break;
+        }
+        s->next_pend++;
+        int rc = emit(s, (const uint8_t *)it->key.data, it->key.len, it->p->new_json, it->p->new_len);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int on_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *id, uint64_t ts, bool deleted) {
+    scan_t *s = ctx;
+    if (s->have_prev && key_cmp(key, key_len, (const uint8_t *)s->prev_row_key.data, s->prev_row_key.len) == 0)
+        return 0; /* an older version of a key already decided */
+    cvx_buf_reset(&s->prev_row_key);
+    cvx_buf_append(&s->prev_row_key, key, key_len);
+    s->have_prev = true;
+    if (deleted) return 0;
+    if (cvx__txn_pending(s->t, id)) return 0; /* the pending state decides */
+    int rc = flush_pending(s, key, key_len);
+    if (rc) return rc;
+    bool found = false, gone = false;
+    uint32_t table = 0;
+    cvx_buf_reset(&s->doc);
+    rc = s->t->s->be->get(s->t->reader, id, s->t->ts, &found, &gone, &table, &s->doc, s->err);
+    if (rc) return rc;
+    if (!found || gone)
+        return cvx_err_set(s->err, CVX_E_STORE, "index %s.%s points at a missing document", s->tbl->name, s->ix->name);
+    return emit(s, key, key_len, s->doc.data, s->doc.len);
+}
+
+static int cmp_pend_asc(const void *a, const void *b) {
+    const pend_item_t *x = a, *y = b;
+    return key_cmp((const uint8_t *)x->key.data, x->key.len, (const uint8_t *)y->key.data, y->key.len);
+}
+
+static int cmp_pend_desc(const void *a, const void *b) { return cmp_pend_asc(b, a); }
+
+static bool key_in(const cvx_buf_t *k, const cvx_buf_t *lo, const cvx_buf_t *hi, bool hi_inf) {
+    if (key_cmp((const uint8_t *)k->data, k->len, (const uint8_t *)lo->data, lo->len) < 0) return false;
+    return hi_inf || key_cmp((const uint8_t *)k->data, k->len, (const uint8_t *)hi->data, hi->len) < 0;
+}
+
+/* The transaction's own live documents of this table inside [lo, hi), with
+ * their keys in this index, sorted in scan order. */
+static int collect_pending(scan_t *s, const cvx_buf_t *lo, const cvx_buf_t *hi, bool hi_inf) {
+    cvx_txn_t *t = s->t;
+    for (size_t i = 0; i < t->npending; i++) {
+        const cvx__pending_t *p = &t->pending[i];
+        if (p->deleted || p->table != s->tbl->number) continue;
+        if (!s->pend) {
+            s->pend = cvx_calloc(t->npending, sizeof *s->pend);
+            if (!s->pend) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+        }
+        cvx_arena_reset(s->arena);
+        cvx_value_t *doc;
+        int rc = cvx_json_parse(s->arena, p->new_json, p->new_len, &doc, s->err);
+        if (rc) return rc;
+        pend_item_t *it = &s->pend[s->npend];
+        memset(it, 0, sizeof *it);
+        if (cvx__index_key(s->ix, doc, &it->key) || it->key.oom) {
+            cvx_buf_free(&it->key);
+            return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+        }
+        if (!key_in(&it->key, lo, hi, hi_inf)) {
+            cvx_buf_free(&it->key);
+            continue;
+        }
+        it->p = p;
+        s->npend++;
+    }
+    if (s->npend) qsort(s->pend, s->npend, sizeof *s->pend, s->q->desc ? cmp_pend_desc : cmp_pend_asc);
+    return CVX_OK;
+}
+
+static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out, uint64_t *count, cvx_err_t *err) {
+    const cvx__catalog_t *cat = cvx__txn_catalog(t);
+    size_t tlen = strlen(q->table);
+    const cvx__table_t *tbl = cvx__catalog_table(cat, q->table, tlen);
+    if (!tbl) {
+        if (!cvx_table_name_valid(q->table, tlen))
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid table name \"%.80s\"", q->table);
+        /* An empty result that a later table creation invalidates. */
+        cvx_buf_t key = {0}, hi = {0};
+        cvx__id_key(q->table, tlen, &key);
+        cvx_buf_append(&hi, key.data, key.len);
+        cvx_buf_append_char(&hi, '\0');
+        int rc = cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len, (const uint8_t *)hi.data,
+                                     hi.len, false);
+        cvx_buf_free(&key);
+        cvx_buf_free(&hi);
+        if (rc) return cvx_err_set(err, rc, "out of memory");
+        if (counting) *count = 0;
+        else cvx_buf_append_str(out, "{\"page\":[],\"isDone\":true,\"continueCursor\":\"\"}");
+        return CVX_OK;
+    }
+    const char *iname = q->index ? q->index : CVX_INDEX_BY_CREATION;
+    const cvx__index_t *ix = cvx__table_index(tbl, iname);
+    if (!ix) {
+        cvx_buf_t names = {0};
+        for (size_t i = 0; i < tbl->nindexes; i++) cvx_buf_printf(&names, "%s%s", i ? ", " : "", tbl->indexes[i].name);
+        cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "table \"%s\" has no index \"%s\" (it has: %s)", tbl->name, iname,
+                    names.data ? names.data : "");
+        cvx_buf_free(&names);
+        return CVX_E_INVALID_ARGUMENT;
+    }
+    scan_t s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    s.q = q;
+    s.tbl = tbl;
+    s.ix = ix;
+    s.counting = counting;
+    s.out = out;
+    s.err = err;
+    cvx_buf_t lo = {0}, hi = {0};
+    bool hi_inf = false;
+    int flag = CURSOR_AFTER;
+    int rc = build_range(tbl, ix, q, &lo, &hi, &hi_inf, err);
+    cvx_buf_t ck = {0};
+    if (!rc && q->cursor && *q->cursor && !counting) {
+        rc = cursor_read(q->cursor, ix->id, &flag, &ck, err);
+        if (!rc && flag == CURSOR_AFTER) {
+            if (!q->desc) {
+                cvx_buf_append_char(&ck, '\0'); /* strictly after the key */
+                if (key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)lo.data, lo.len) > 0) {
+                    cvx_buf_reset(&lo);
+                    cvx_buf_append(&lo, ck.data, ck.len);
+                }
+            } else if (hi_inf || key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)hi.data, hi.len) < 0) {
+                cvx_buf_reset(&hi);
+                cvx_buf_append(&hi, ck.data, ck.len);
+                hi_inf = false;
+            }
+        }
+    }
+    s.arena = rc ? NULL : cvx_arena_new(8192);
+    if (!rc && !s.arena) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    bool done_by_cursor = !rc && flag == CURSOR_END && !counting;
+    if (!rc && !counting) cvx_buf_append_str(out, "{\"page\":[");
+    if (!rc && !done_by_cursor && t->npending) rc = collect_pending(&s, &lo, &hi, hi_inf);
+    if (!rc && !done_by_cursor && !(q->limit == 0 && !counting)) {
+        rc = t->s->be->scan(t->reader, ix->id, (const uint8_t *)lo.data, lo.len, hi_inf ? NULL : (const uint8_t *)hi.data,
+                            hi.len, q->desc, t->ts, on_row, &s, err);
+        if (rc == 1) rc = CVX_OK;
+        if (!rc && !s.full) rc = flush_pending(&s, NULL, 0);
+        if (rc == 1) rc = CVX_OK;
+    }
+    if (!rc) {
+        /* The read set: the whole range, or up to the last key seen when
+         * the page stopped early. */
+        if (s.full && !q->desc) {
+            cvx_buf_t end = {0};
+            cvx_buf_append(&end, s.last_key.data, s.last_key.len);
+            cvx_buf_append_char(&end, '\0');
+            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)end.data, end.len, false);
+            cvx_buf_free(&end);
+        } else if (s.full) {
+            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)s.last_key.data, s.last_key.len,
+                                     (const uint8_t *)hi.data, hi.len, hi_inf);
+        } else if (!done_by_cursor) {
+            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len, hi_inf);
+        }
+        if (rc) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    if (!rc && !counting) {
+        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":", s.full ? "false" : "true");
+        if (s.full) cursor_write(out, ix->id, CURSOR_AFTER, (const uint8_t *)s.last_key.data, s.last_key.len);
+        else cursor_write(out, ix->id, CURSOR_END, NULL, 0);
+        cvx_buf_append_char(out, '}');
+        if (out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    if (counting) *count = s.count;
+    for (size_t i = 0; i < s.npend; i++) cvx_buf_free(&s.pend[i].key);
+    cvx_free(s.pend);
+    cvx_buf_free(&s.last_key);
+    cvx_buf_free(&s.prev_row_key);
+    cvx_buf_free(&s.doc);
+    cvx_arena_free(s.arena);
+    cvx_buf_free(&lo);
+    cvx_buf_free(&hi);
+    cvx_buf_free(&ck);
+    return rc;
+}
+
+int cvx_txn_query(cvx_txn_t *t, const cvx_query_t *q, cvx_buf_t *out, cvx_err_t *err) {
+    size_t start = out->len;
+    int rc = run(t, q, false, out, NULL, err);
+    if (rc) {
+        out->len = start; /* no half-written page */
+        if (out->data) out->data[start] = '\0';
+    }
+    return rc;
+}
+
+int cvx_txn_count(cvx_txn_t *t, const cvx_query_t *q, uint64_t *count, cvx_err_t *err) {
+    cvx_query_t all = *q;
+    all.limit = -1;
+    all.cursor = NULL;
+    *count = 0;
+    return run(t, &all, true, NULL, count, err);
+}

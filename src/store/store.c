@@ -1,0 +1,755 @@
+/* Opening the store, committing, listeners, and schema (index) changes.
+ *
+ * Commits are serialised by one lock. Under it: the OCC check against the
+ * in-memory log of recent commits, the timestamp, the index maintenance
+ * (computed with the catalog current at commit time, so an index created
+ * while a transaction ran is still maintained), the durable write, the
+ * publication of the new timestamp, and the listeners. A snapshot is handed
+ * to readers only after its commit is durable. */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MAX_ENTRIES 20000
+#define LOG_MAX_AGE_NS (120ull * 1000000000ull)
+
+struct commit_entry {
+    commit_entry_t *next;
+    uint64_t ts;
+    cvx_buf_t bytes;          /* all key bytes */
+    cvx_written_key_t *keys;  /* point into bytes */
+    size_t nkeys;
+};
+
+struct listener {
+    listener_t *next;
+    int handle;
+    cvx_commit_cb cb;
+    void *ctx;
+};
+
+static _Atomic uint64_t fail_commit_at;
+static _Atomic bool fail_commit_sticky;
+static _Atomic uint64_t commit_attempts;
+
+void cvx__store_fail_commit(uint64_t nth, bool sticky) {
+    atomic_store(&commit_attempts, 0);
+    atomic_store(&fail_commit_sticky, sticky);
+    atomic_store(&fail_commit_at, nth);
+}
+
+/* The fault-injecting wrapper around the backend's commit (tests only):
+ * fails before anything reaches the backend, as a full disk would. */
+static int backend_commit(cvx_store_t *s, const cvx__batch_t *b, cvx_err_t *err) {
+    uint64_t at = atomic_load(&fail_commit_at);
+    if (at) {
+        uint64_t n = atomic_fetch_add(&commit_attempts, 1) + 1;
+        if (n == at || (n > at && atomic_load(&fail_commit_sticky)))
+            return cvx_err_set(err, CVX_E_IO, "injected write failure (commit %llu)", (unsigned long long)n);
+    }
+    return s->be->commit(s->be_state, b, err);
+}
+
+void cvx_store_config_default(cvx_store_config_t *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_docs_read = 32000;
+    cfg->max_bytes_read = 16u << 20;
+    cfg->max_docs_written = 16000;
+    cfg->max_bytes_written = 16u << 20;
+    cfg->read_connections = 4;
+}
+
+static int load_table(void *ctx, uint32_t number, const char *name) {
+    return cvx__catalog_add_table(ctx, name, strlen(name), number, 0, 0);
+}
+
+static int load_index(void *ctx, const cvx__index_row_t *row) {
+    cvx__catalog_t *c = ctx;
+    cvx_arena_t *a = cvx_arena_new(1024);
+    if (!a) return CVX_E_NOMEM;
+    cvx_value_t *fields = NULL;
+    cvx_err_t err;
+    int rc = cvx_json_parse(a, row->fields_json, strlen(row->fields_json), &fields, &err);
+    if (!rc && fields->type != CVX_T_ARRAY) rc = CVX_E_STORE;
+    const char *names[16];
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < fields->u.arr.len && i < 16; i++)
+        if (fields->u.arr.items[i]->type == CVX_T_STRING) names[n++] = fields->u.arr.items[i]->u.str.ptr;
+    if (!rc) rc = cvx__catalog_add_index(c, row->table, row->id, row->name, names, n);
+    cvx_arena_free(a);
+    return rc;
+}
+
+int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t **out, cvx_err_t *err) {
+    *out = NULL;
+    cvx_store_t *s = cvx_calloc(1, sizeof *s);
+    if (!s) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    cvx_store_config_default(&s->cfg);
+    if (cfg) {
+        s->cfg = *cfg;
+        cvx_store_config_t d;
+        cvx_store_config_default(&d);
+        if (!s->cfg.max_docs_read) s->cfg.max_docs_read = d.max_docs_read;
+        if (!s->cfg.max_bytes_read) s->cfg.max_bytes_read = d.max_bytes_read;
+        if (!s->cfg.max_docs_written) s->cfg.max_docs_written = d.max_docs_written;
+        if (!s->cfg.max_bytes_written) s->cfg.max_bytes_written = d.max_bytes_written;
+    }
+    s->be = &cvx__sqlite_backend;
+    pthread_mutex_init(&s->catalog_mu, NULL);
+    pthread_mutex_init(&s->commit_mu, NULL);
+    pthread_mutex_init(&s->listen_mu, NULL);
+    s->dir = cvx_strdup(dir);
+    int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) rc = s->be->open(dir, &s->cfg, &s->be_state, err);
+    cvx__catalog_t *c = rc ? NULL : cvx_calloc(1, sizeof *c);
+    if (!rc && !c) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) {
+        atomic_init(&c->refs, 1);
+        c->next_table = CVX_FIRST_USER_TABLE;
+        c->next_index = 1;
+        rc = s->be->load_catalog(s->be_state, load_table, load_index, c, err);
+        if (rc && !err->msg[0]) cvx_err_set(err, rc, "cannot load the catalog of %s", dir);
+        s->catalog = c;
+    }
+    if (rc) {
+        cvx_store_close(s);
+        return rc;
+    }
+    atomic_init(&s->next_table, c->next_table);
+    atomic_init(&s->next_index, c->next_index);
+    s->last_ts = s->be->max_ts(s->be_state);
+    atomic_init(&s->latest, s->last_ts);
+    s->log_horizon = s->last_ts;
+    atomic_init(&s->last_creation_ms, (double)(s->last_ts / 1000) / 1000.0);
+    *out = s;
+    return CVX_OK;
+}
+
+static void free_entry(commit_entry_t *e) {
+    cvx_buf_free(&e->bytes);
+    cvx_free(e->keys);
+    cvx_free(e);
+}
+
+void cvx_store_close(cvx_store_t *s) {
+    if (!s) return;
+    if (s->be_state) s->be->close(s->be_state);
+    cvx__catalog_release(s->catalog);
+    while (s->log_head) {
+        commit_entry_t *n = s->log_head->next;
+        free_entry(s->log_head);
+        s->log_head = n;
+    }
+    while (s->listeners) {
+        listener_t *n = s->listeners->next;
+        cvx_free(s->listeners);
+        s->listeners = n;
+    }
+    pthread_mutex_destroy(&s->catalog_mu);
+    pthread_mutex_destroy(&s->commit_mu);
+    pthread_mutex_destroy(&s->listen_mu);
+    cvx_free(s->dir);
+    cvx_free(s);
+}
+
+uint64_t cvx_store_latest_ts(cvx_store_t *s) { return atomic_load(&s->latest); }
+
+void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out) {
+    out->commits = atomic_load(&s->commits);
+    out->conflicts = atomic_load(&s->conflicts);
+    out->docs_read = atomic_load(&s->docs_read);
+    out->docs_written = atomic_load(&s->docs_written);
+}
+
+int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx) {
+    listener_t *l = cvx_calloc(1, sizeof *l);
+    if (!l) return -1;
+    l->cb = cb;
+    l->ctx = ctx;
+    pthread_mutex_lock(&s->listen_mu);
+    l->handle = ++s->next_listener;
+    l->next = s->listeners;
+    s->listeners = l;
+    pthread_mutex_unlock(&s->listen_mu);
+    return l->handle;
+}
+
+void cvx_store_unlisten(cvx_store_t *s, int handle) {
+    pthread_mutex_lock(&s->listen_mu);
+    for (listener_t **p = &s->listeners; *p; p = &(*p)->next) {
+        if ((*p)->handle == handle) {
+            listener_t *l = *p;
+            *p = l->next;
+            cvx_free(l);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->listen_mu);
+}
+
+/* ---- commit ---------------------------------------------------------------------- */
+
+static uint64_t next_ts(cvx_store_t *s) {
+    uint64_t now = cvx_now_ns();
+    uint64_t ts = now > s->last_ts ? now : s->last_ts + 1;
+    s->last_ts = ts;
+    return ts;
+}
+
+/* Collects written keys (offsets first; pointers fixed up at the end since
+ * the byte buffer may move while it grows). */
+typedef struct {
+    cvx_buf_t bytes;
+    struct {
+        uint64_t index_id;
+        size_t off, len;
+    } *keys;
+    size_t n, cap;
+} keyset_t;
+
+static int keyset_add(keyset_t *k, uint64_t index_id, const char *key, size_t len) {
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 16;
+        void *p = cvx_realloc(k->keys, cap * sizeof *k->keys);
+        if (!p) return CVX_E_NOMEM;
+        k->keys = p;
+        k->cap = cap;
+    }
+    k->keys[k->n].index_id = index_id;
+    k->keys[k->n].off = k->bytes.len;
+    k->keys[k->n].len = len;
+    k->n++;
+    return cvx_buf_append(&k->bytes, key, len);
+}
+
+static void log_trim(cvx_store_t *s, uint64_t now_ts) {
+    while (s->log_head && (s->log_len > LOG_MAX_ENTRIES || s->log_head->ts + LOG_MAX_AGE_NS < now_ts)) {
+        commit_entry_t *e = s->log_head;
+        s->log_head = e->next;
+        if (!s->log_head) s->log_tail = NULL;
+        s->log_horizon = e->ts;
+        s->log_len--;
+        free_entry(e);
+    }
+}
+
+static bool conflicts(cvx_store_t *s, const cvx_txn_t *t, uint64_t *with_ts) {
+    if (t->ts < s->log_horizon) {
+        *with_ts = s->log_horizon;
+        return true; /* too old to check precisely */
+    }
+    for (commit_entry_t *e = s->log_head; e; e = e->next) {
+        if (e->ts <= t->ts) continue;
+        cvx_commit_info_t info = {e->ts, e->keys, e->nkeys};
+        if (cvx_readset_overlaps(&t->reads, &info)) {
+            *with_ts = e->ts;
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct {
+    cvx__doc_write_t *docs;
+    size_t ndocs;
+    cvx__index_write_t *entries;
+    size_t nentries, cap_entries;
+    cvx_buf_t entry_keys; /* bytes of entry keys */
+    size_t *entry_off;
+} batch_build_t;
+
+static int add_entry(batch_build_t *b, uint64_t index_id, const cvx_buf_t *key, const uint8_t *id, bool deleted) {
+    if (b->nentries == b->cap_entries) {
+        size_t cap = b->cap_entries ? b->cap_entries * 2 : 16;
+        cvx__index_write_t *e = cvx_realloc(b->entries, cap * sizeof *e);
+        size_t *o = e ? cvx_realloc(b->entry_off, cap * sizeof *o) : NULL;
+        if (e) b->entries = e;
+        if (!o) return CVX_E_NOMEM;
+        b->entry_off = o;
+        b->cap_entries = cap;
+    }
+    b->entries[b->nentries] = (cvx__index_write_t){index_id, NULL, key->len, id, deleted};
+    b->entry_off[b->nentries] = b->entry_keys.len;
+    b->nentries++;
+    return cvx_buf_append(&b->entry_keys, key->data, key->len);
+}
+
+static const cvx__table_t *commit_table(const cvx__catalog_t *cur, const cvx_txn_t *t, uint32_t number) {
+    const cvx__table_t *tbl = cvx__catalog_table_by_number(cur, number);
+    if (!tbl && t->own_catalog) tbl = cvx__catalog_table_by_number(t->own_catalog, number);
+    return tbl;
+}
+
+/* Index maintenance for one pending document: every index's old and new
+ * key are "written" (a reader of either range must see the change); the
+ * stored entries change only where a key changed. */
+static int maintain(const cvx__table_t *tbl, const cvx__pending_t *p, cvx_arena_t *a, batch_build_t *b, keyset_t *ks,
+                    cvx_err_t *err) {
+    cvx_arena_reset(a);
+    cvx_value_t *old_doc = NULL, *new_doc = NULL;
+    if (p->existed && cvx_json_parse(a, p->old_json, p->old_len, &old_doc, err))
+        return cvx_err_set(err, CVX_E_STORE, "corrupt stored document %s", p->id_text);
+    if (!p->deleted && cvx_json_parse(a, p->new_json, p->new_len, &new_doc, err))
+        return cvx_err_set(err, CVX_E_STORE, "corrupt pending document %s", p->id_text);
+    cvx_buf_t ok = {0}, nk = {0};
+    int rc = CVX_OK;
+    for (size_t i = 0; i < tbl->nindexes && !rc; i++) {
+        const cvx__index_t *ix = &tbl->indexes[i];
+        cvx_buf_reset(&ok);
+        cvx_buf_reset(&nk);
+        if (old_doc) rc = cvx__index_key(ix, old_doc, &ok);
+        if (!rc && new_doc) rc = cvx__index_key(ix, new_doc, &nk);
+        if (rc || ok.oom || nk.oom) {
+            rc = CVX_E_NOMEM;
+            break;
+        }
+        bool same = old_doc && new_doc && ok.len == nk.len && memcmp(ok.data, nk.data, ok.len) == 0;
+        if (old_doc) rc = keyset_add(ks, ix->id, ok.data, ok.len);
+        if (!rc && new_doc && !same) rc = keyset_add(ks, ix->id, nk.data, nk.len);
+        if (!rc && old_doc && !same) rc = add_entry(b, ix->id, &ok, p->id, true);
+        if (!rc && new_doc && !same) rc = add_entry(b, ix->id, &nk, p->id, false);
+    }
+    cvx_buf_free(&ok);
+    cvx_buf_free(&nk);
+    return rc ? cvx_err_set(err, rc, "out of memory") : CVX_OK;
+}
+
+static void notify(cvx_store_t *s, const cvx_commit_info_t *info) {
+    pthread_mutex_lock(&s->listen_mu);
+    for (listener_t *l = s->listeners; l; l = l->next) l->cb(l->ctx, info);
+    pthread_mutex_unlock(&s->listen_mu);
+}
+
+/* Appends a commit to the OCC log and tells the listeners. */
+static int record_commit(cvx_store_t *s, uint64_t ts, keyset_t *ks) {
+    commit_entry_t *e = cvx_calloc(1, sizeof *e);
+    cvx_written_key_t *keys = e ? cvx_calloc(ks->n ? ks->n : 1, sizeof *keys) : NULL;
+    if (!keys) {
+        cvx_free(e);
+        /* Without a log entry concurrent transactions cannot be checked:
+         * make all of them conflict instead. */
+        s->log_horizon = ts;
+        return CVX_E_NOMEM;
+    }
+    e->ts = ts;
+    e->bytes = ks->bytes;
+    ks->bytes = (cvx_buf_t){0};
+    for (size_t i = 0; i < ks->n; i++)
+        keys[i] = (cvx_written_key_t){ks->keys[i].index_id, (const uint8_t *)e->bytes.data + ks->keys[i].off, ks->keys[i].len};
+    e->keys = keys;
+    e->nkeys = ks->n;
+    if (s->log_tail) s->log_tail->next = e;
+    else s->log_head = e;
+    s->log_tail = e;
+    s->log_len++;
+    cvx_commit_info_t info = {ts, e->keys, e->nkeys};
+    notify(s, &info);
+    log_trim(s, ts);
+    return CVX_OK;
+}
+
+int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
+    cvx_store_t *s = t->s;
+    bool writes = false;
+    for (size_t i = 0; i < t->npending && !writes; i++) writes = t->pending[i].existed || !t->pending[i].deleted;
+    if (t->mode != CVX_TXN_WRITE || !writes) {
+        *commit_ts = t->ts;
+        cvx_txn_abort(t);
+        return CVX_OK;
+    }
+    pthread_mutex_lock(&s->commit_mu);
+    uint64_t with = 0;
+    if (conflicts(s, t, &with)) {
+        pthread_mutex_unlock(&s->commit_mu);
+        atomic_fetch_add(&s->conflicts, 1);
+        cvx_txn_abort(t);
+        return cvx_err_set(err, CVX_E_CONFLICT, "a transaction committed at %llu wrote data this one read",
+                           (unsigned long long)with);
+    }
+    cvx__catalog_t *cur = cvx__catalog_acquire(s);
+    uint64_t ts = next_ts(s);
+    batch_build_t b;
+    memset(&b, 0, sizeof b);
+    keyset_t ks;
+    memset(&ks, 0, sizeof ks);
+    cvx__table_row_t *new_tables = NULL;
+    cvx__index_row_t *new_indexes = NULL;
+    size_t nnew_tables = 0, nnew_indexes = 0;
+    cvx_arena_t *a = cvx_arena_new(16384);
+    b.docs = cvx_calloc(t->npending, sizeof *b.docs);
+    int rc = a && b.docs ? CVX_OK : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+
+    /* Tables this transaction created. */
+    if (!rc && t->own_catalog) {
+        size_t extra = t->own_catalog->ntables;
+        new_tables = cvx_calloc(extra + 1, sizeof *new_tables);
+        new_indexes = cvx_calloc(2 * extra + 1, sizeof *new_indexes);
+        if (!new_tables || !new_indexes) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < extra; i++) {
+            const cvx__table_t *tbl = &t->own_catalog->tables[i];
+            if (cvx__catalog_table_by_number(cur, tbl->number)) continue;
+            bool used = false;
+            for (size_t k = 0; k < t->npending && !used; k++) used = t->pending[k].table == tbl->number && !t->pending[k].deleted;
+            if (!used) continue;
+            new_tables[nnew_tables++] = (cvx__table_row_t){tbl->number, tbl->name};
+            for (size_t k = 0; k < 2; k++)
+                new_indexes[nnew_indexes++] = (cvx__index_row_t){tbl->indexes[k].id, tbl->number, tbl->indexes[k].name,
+                                                                 k == 0 ? "[\"_id\"]" : "[\"_creationTime\"]"};
+            cvx_buf_t key = {0};
+            cvx__id_key(tbl->name, strlen(tbl->name), &key);
+            if (keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            cvx_buf_free(&key);
+        }
+    }
+    for (size_t i = 0; !rc && i < t->npending; i++) {
+        const cvx__pending_t *p = &t->pending[i];
+        if (!p->existed && p->deleted) continue; /* inserted then deleted, or a failed insert */
+        const cvx__table_t *tbl = commit_table(cur, t, p->table);
+        if (!tbl) {
+            rc = cvx_err_set(err, CVX_E_STORE, "table %u of document %s vanished", (unsigned)p->table, p->id_text);
+            break;
+        }
+        rc = maintain(tbl, p, a, &b, &ks, err);
+        b.docs[b.ndocs++] = (cvx__doc_write_t){p->id, p->table, p->deleted, p->new_json, p->new_len};
+    }
+    if (!rc && (ks.bytes.oom || b.entry_keys.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) {
+        for (size_t i = 0; i < b.nentries; i++) b.entries[i].key = (const uint8_t *)b.entry_keys.data + b.entry_off[i];
+        cvx__batch_t batch = {.ts = ts,
+                              .docs = b.docs,
+                              .ndocs = b.ndocs,
+                              .entries = b.entries,
+                              .nentries = b.nentries,
+                              .new_tables = new_tables,
+                              .nnew_tables = nnew_tables,
+                              .new_indexes = new_indexes,
+                              .nnew_indexes = nnew_indexes};
+        rc = backend_commit(s, &batch, err);
+    }
+    if (!rc && nnew_tables) {
+        cvx__catalog_t *next = cvx__catalog_clone(cur);
+        for (size_t i = 0; next && i < nnew_tables; i++) {
+            const cvx__table_t *tbl = cvx__catalog_table_by_number(t->own_catalog, new_tables[i].number);
+            if (cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
+                                       tbl->indexes[1].id)) {
+                cvx__catalog_release(next);
+                next = NULL;
+            }
+        }
+        /* The commit is durable; if memory is short the catalog is reloaded
+         * on the next open, and this process keeps the old view. */
+        if (next) cvx__catalog_publish(s, next);
+    }
+    if (!rc) {
+        atomic_store(&s->latest, ts);
+        atomic_fetch_add(&s->commits, 1);
+        atomic_fetch_add(&s->docs_written, b.ndocs);
+        record_commit(s, ts, &ks);
+        *commit_ts = ts;
+    }
+    pthread_mutex_unlock(&s->commit_mu);
+    cvx__catalog_release(cur);
+    cvx_arena_free(a);
+    cvx_free(b.docs);
+    cvx_free(b.entries);
+    cvx_free(b.entry_off);
+    cvx_buf_free(&b.entry_keys);
+    cvx_buf_free(&ks.bytes);
+    cvx_free(ks.keys);
+    cvx_free(new_tables);
+    cvx_free(new_indexes);
+    cvx_txn_abort(t);
+    return rc;
+}
+
+/* ---- schema: indexes ---------------------------------------------------------------- */
+
+static bool same_fields(const cvx__index_t *ix, const cvx_index_def_t *d) {
+    if (ix->nfields != d->nfields) return false;
+    for (size_t i = 0; i < d->nfields; i++)
+        if (strcmp(ix->fields[i], d->fields[i]) != 0) return false;
+    return true;
+}
+
+static const cvx_index_def_t *declared(const cvx_table_def_t *tables, size_t n, const char *table, const char *index) {
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(tables[i].name, table) != 0) continue;
+        for (size_t k = 0; k < tables[i].nindexes; k++)
+            if (strcmp(tables[i].indexes[k].name, index) == 0) return &tables[i].indexes[k];
+    }
+    return NULL;
+}
+
+typedef struct {
+    cvx_txn_t *t;
+    const cvx__index_t *ix;
+    batch_build_t *b;
+    cvx_arena_t *a;
+    cvx_buf_t doc, key;
+    cvx_buf_t prev;
+    bool have_prev;
+    uint64_t n;
+    void (*progress)(void *, const char *);
+    void *progress_ctx;
+    const char *table;
+    cvx_err_t *err;
+} backfill_t;
+
+static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *id, uint64_t ts, bool deleted) {
+    backfill_t *bf = ctx;
+    if (bf->have_prev && bf->prev.len == key_len && memcmp(bf->prev.data, key, key_len) == 0) return 0;
+    cvx_buf_reset(&bf->prev);
+    cvx_buf_append(&bf->prev, key, key_len);
+    bf->have_prev = true;
+    if (deleted) return 0;
+    bool found = false, gone = false;
+    uint32_t table = 0;
+    cvx_buf_reset(&bf->doc);
+    int rc = bf->t->s->be->get(bf->t->reader, id, bf->t->ts, &found, &gone, &table, &bf->doc, bf->err);
+    if (rc || !found || gone) return rc;
+    cvx_arena_reset(bf->a);
+    cvx_value_t *doc;
+    if (cvx_json_parse(bf->a, bf->doc.data, bf->doc.len, &doc, bf->err)) return CVX_E_STORE;
+    cvx_buf_reset(&bf->key);
+    if (cvx__index_key(bf->ix, doc, &bf->key) || add_entry(bf->b, bf->ix->id, &bf->key, NULL, false))
+        return cvx_err_set(bf->err, CVX_E_NOMEM, "out of memory");
+    bf->n++;
+    if (bf->progress && bf->n % 10000 == 0) {
+        char line[256];
+        snprintf(line, sizeof line, "backfilling index %s.%s: %llu documents", bf->table, bf->ix->name,
+                 (unsigned long long)bf->n);
+        bf->progress(bf->progress_ctx, line);
+    }
+    /* Record the id: entry ids point into a dedicated id buffer. */
+    return cvx_buf_append(&bf->b->entry_keys, id, 16) ? CVX_E_NOMEM : 0;
+}
+
+int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables,
+                            void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err) {
+    for (size_t i = 0; i < ntables; i++) {
+        if (!cvx_table_name_valid(tables[i].name, strlen(tables[i].name)) || tables[i].name[0] == '_')
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "schema: invalid table name \"%s\"", tables[i].name);
+        for (size_t k = 0; k < tables[i].nindexes; k++) {
+            const cvx_index_def_t *d = &tables[i].indexes[k];
+            if (!d->name[0] || !strcmp(d->name, CVX_INDEX_BY_ID) || !strcmp(d->name, CVX_INDEX_BY_CREATION) ||
+                d->nfields == 0 || d->nfields > 16)
+                return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "schema: index \"%s\" on \"%s\" is invalid", d->name,
+                                   tables[i].name);
+        }
+    }
+    pthread_mutex_lock(&s->commit_mu);
+    cvx__catalog_t *cur = cvx__catalog_acquire(s);
+    cvx__catalog_t *next = cvx__catalog_clone(cur);
+    uint64_t *dropped = cvx_calloc(64, sizeof *dropped);
+    size_t ndropped = 0, cap_dropped = 64;
+    cvx__table_row_t *new_tables = cvx_calloc(ntables + 1, sizeof *new_tables);
+    size_t nnew_tables = 0, nnew_indexes = 0, cap_indexes = 16;
+    cvx__index_row_t *new_indexes = cvx_calloc(cap_indexes, sizeof *new_indexes);
+    cvx_buf_t fields_json[256];
+    size_t nfields_json = 0;
+    batch_build_t b;
+    memset(&b, 0, sizeof b);
+    int rc = next && dropped && new_tables && new_indexes ? CVX_OK : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    bool changed = false;
+
+    /* Drop user indexes that are gone or changed. */
+    for (size_t i = 0; !rc && i < next->ntables; i++) {
+        const cvx__table_t *tbl = &next->tables[i];
+        for (size_t k = 0; k < tbl->nindexes; k++) {
+            const cvx__index_t *ix = &tbl->indexes[k];
+            if (ix->system) continue;
+            const cvx_index_def_t *d = declared(tables, ntables, tbl->name, ix->name);
+            if (d && same_fields(ix, d)) continue;
+            if (ndropped == cap_dropped) {
+                uint64_t *p = cvx_realloc(dropped, 2 * cap_dropped * sizeof *p);
+                if (!p) {
+                    rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                    break;
+                }
+                dropped = p;
+                cap_dropped *= 2;
+            }
+            dropped[ndropped++] = ix->id;
+            if (progress) {
+                char line[256];
+                snprintf(line, sizeof line, "dropping index %s.%s", tbl->name, ix->name);
+                progress(progress_ctx, line);
+            }
+        }
+    }
+    for (size_t i = 0; i < ndropped; i++) cvx__catalog_drop_index(next, dropped[i]);
+    changed = ndropped > 0;
+
+    /* Create declared tables and indexes that do not exist. */
+    uint64_t ts = 0;
+    cvx_txn_t *reader = NULL;
+    for (size_t i = 0; !rc && i < ntables; i++) {
+        const cvx_table_def_t *td = &tables[i];
+        const cvx__table_t *tbl = cvx__catalog_table(next, td->name, strlen(td->name));
+        if (!tbl) {
+            uint32_t number = (uint32_t)atomic_fetch_add(&s->next_table, 1);
+            uint64_t ix = atomic_fetch_add(&s->next_index, 2);
+            if (cvx__catalog_add_table(next, td->name, strlen(td->name), number, ix, ix + 1)) {
+                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                break;
+            }
+            tbl = cvx__catalog_table(next, td->name, strlen(td->name));
+            new_tables[nnew_tables++] = (cvx__table_row_t){number, tbl->name};
+            if (nnew_indexes + 2 >= cap_indexes) {
+                cvx__index_row_t *p = cvx_realloc(new_indexes, 2 * cap_indexes * sizeof *p);
+                if (!p) {
+                    rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                    break;
+                }
+                new_indexes = p;
+                cap_indexes *= 2;
+            }
+            new_indexes[nnew_indexes++] = (cvx__index_row_t){ix, number, CVX_INDEX_BY_ID, "[\"_id\"]"};
+            new_indexes[nnew_indexes++] = (cvx__index_row_t){ix + 1, number, CVX_INDEX_BY_CREATION, "[\"_creationTime\"]"};
+            changed = true;
+        }
+        for (size_t k = 0; !rc && k < td->nindexes; k++) {
+            const cvx_index_def_t *d = &td->indexes[k];
+            tbl = cvx__catalog_table(next, td->name, strlen(td->name));
+            if (cvx__table_index(tbl, d->name)) continue;
+            if (nfields_json >= CVX_ARRAY_LEN(fields_json)) {
+                rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "schema: too many new indexes in one deploy (max %zu)",
+                                 CVX_ARRAY_LEN(fields_json));
+                break;
+            }
+            uint64_t id = atomic_fetch_add(&s->next_index, 1);
+            if (cvx__catalog_add_index(next, tbl->number, id, d->name, d->fields, d->nfields)) {
+                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                break;
+            }
+            cvx_buf_t *fj = &fields_json[nfields_json++];
+            memset(fj, 0, sizeof *fj);
+            cvx_buf_append_char(fj, '[');
+            for (size_t f = 0; f < d->nfields; f++) {
+                if (f) cvx_buf_append_char(fj, ',');
+                cvx_buf_append_json_string(fj, d->fields[f], strlen(d->fields[f]));
+            }
+            cvx_buf_append_char(fj, ']');
+            if (nnew_indexes + 1 >= cap_indexes) {
+                cvx__index_row_t *p = cvx_realloc(new_indexes, 2 * cap_indexes * sizeof *p);
+                if (!p) {
+                    rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                    break;
+                }
+                new_indexes = p;
+                cap_indexes *= 2;
+            }
+            tbl = cvx__catalog_table(next, td->name, strlen(td->name));
+            new_indexes[nnew_indexes++] = (cvx__index_row_t){id, tbl->number, cvx__table_index(tbl, d->name)->name, fj->data};
+            changed = true;
+            /* Backfill from the documents as of now (no commit can run:
+             * we hold the commit lock). */
+            if (!reader) rc = cvx_txn_begin(s, CVX_TXN_READ, 0, &reader, err);
+            if (rc) break;
+            const cvx__table_t *old_tbl = cvx__catalog_table(cur, td->name, strlen(td->name));
+            if (!old_tbl) continue; /* a new table has no documents */
+            backfill_t bf = {.t = reader, .ix = cvx__table_index(tbl, d->name), .b = &b, .a = cvx_arena_new(8192),
+                             .progress = progress, .progress_ctx = progress_ctx, .table = tbl->name, .err = err};
+            if (!bf.a) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            else
+                rc = s->be->scan(reader->reader, old_tbl->indexes[0].id, (const uint8_t *)"", 0, NULL, 0, false,
+                                 reader->ts, backfill_row, &bf, err);
+            if (!rc && progress && bf.n) {
+                char line[256];
+                snprintf(line, sizeof line, "backfilled index %s.%s: %llu documents", tbl->name, d->name,
+                         (unsigned long long)bf.n);
+                progress(progress_ctx, line);
+            }
+            cvx_arena_free(bf.a);
+            cvx_buf_free(&bf.doc);
+            cvx_buf_free(&bf.key);
+            cvx_buf_free(&bf.prev);
+        }
+    }
+    if (!rc && changed) {
+        /* Entry keys and ids are interleaved in entry_keys: key, then the
+         * 16-byte id (see backfill_row). */
+        size_t off = 0;
+        for (size_t i = 0; i < b.nentries; i++) {
+            b.entries[i].key = (const uint8_t *)b.entry_keys.data + b.entry_off[i];
+            off = b.entry_off[i] + b.entries[i].key_len;
+            b.entries[i].id = (const uint8_t *)b.entry_keys.data + off;
+        }
+        ts = next_ts(s);
+        cvx__batch_t batch = {.ts = ts,
+                              .entries = b.entries,
+                              .nentries = b.nentries,
+                              .new_tables = new_tables,
+                              .nnew_tables = nnew_tables,
+                              .new_indexes = new_indexes,
+                              .nnew_indexes = nnew_indexes,
+                              .dropped_indexes = dropped,
+                              .ndropped_indexes = ndropped};
+        rc = backend_commit(s, &batch, err);
+        if (!rc) {
+            cvx__catalog_publish(s, next);
+            next = NULL;
+            atomic_store(&s->latest, ts);
+            /* Readers of a table that did not exist must see it now. */
+            keyset_t ks;
+            memset(&ks, 0, sizeof ks);
+            for (size_t i = 0; i < nnew_tables; i++) {
+                cvx_buf_t key = {0};
+                cvx__id_key(new_tables[i].name, strlen(new_tables[i].name), &key);
+                keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len);
+                cvx_buf_free(&key);
+            }
+            record_commit(s, ts, &ks);
+            cvx_buf_free(&ks.bytes);
+            cvx_free(ks.keys);
+        }
+    }
+    cvx_txn_abort(reader);
+    pthread_mutex_unlock(&s->commit_mu);
+    cvx__catalog_release(cur);
+    cvx__catalog_release(next);
+    for (size_t i = 0; i < nfields_json; i++) cvx_buf_free(&fields_json[i]);
+    cvx_free(dropped);
+    cvx_free(new_tables);
+    cvx_free(new_indexes);
+    cvx_free(b.entries);
+    cvx_free(b.entry_off);
+    cvx_buf_free(&b.entry_keys);
+    return rc;
+}
+
+int cvx_store_list_tables(cvx_store_t *s, cvx_buf_t *out, cvx_err_t *err) {
+    cvx__catalog_t *c = cvx__catalog_acquire(s);
+    cvx_txn_t *t = NULL;
+    int rc = cvx_txn_begin(s, CVX_TXN_READ, 0, &t, err);
+    cvx_buf_append_char(out, '[');
+    /* Sorted by name for stable output. */
+    const cvx__table_t **sorted = cvx_calloc(c->ntables + 1, sizeof *sorted);
+    if (!sorted && !rc) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < c->ntables; i++) {
+        size_t k = i;
+        while (k > 0 && strcmp(sorted[k - 1]->name, c->tables[i].name) > 0) {
+            sorted[k] = sorted[k - 1];
+            k--;
+        }
+        sorted[k] = &c->tables[i];
+    }
+    for (size_t i = 0; !rc && i < c->ntables; i++) {
+        cvx_query_t q = {.table = sorted[i]->name, .index = CVX_INDEX_BY_ID, .limit = -1};
+        uint64_t n = 0;
+        rc = cvx_txn_count(t, &q, &n, err);
+        if (rc) break;
+        if (i) cvx_buf_append_char(out, ',');
+        cvx_buf_append_str(out, "{\"name\":");
+        cvx_buf_append_json_string(out, sorted[i]->name, strlen(sorted[i]->name));
+        cvx_buf_printf(out, ",\"number\":%u,\"documents\":%llu}", (unsigned)sorted[i]->number, (unsigned long long)n);
+    }
+    cvx_buf_append_char(out, ']');
+    cvx_free(sorted);
+    cvx_txn_abort(t);
+    cvx__catalog_release(c);
+    if (!rc && out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    return rc;
+}
