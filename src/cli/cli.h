@@ -22,6 +22,8 @@ enum {
 
 int cvx_cmd_build(int argc, char **argv);
 int cvx_cmd_run(int argc, char **argv);
+int cvx_cmd_serve(int argc, char **argv);
+int cvx_cmd_deploy(int argc, char **argv);
 
 /* ---- shared helpers (common.c, build.c) ---------------------------------- */
 
@@ -39,6 +41,10 @@ int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const c
                    size_t *npos, bool *help);
 const char *cvx_opt(const cvx_opt_t *opts, size_t nopts, const char *name);
 
+/* Applies --fuel / --memory / --timeout options (if present) to all kinds.
+ * Prints the problem and returns -1 on a bad value. */
+int cvx_cli_limits(const cvx_opt_t *opts, size_t nopts, cvx_exec_limits_t *limits);
+
 /* ~/.cache/cvx (or $CVX_CACHE_DIR); static storage. */
 const char *cvx_cache_dir(void);
 
@@ -54,6 +60,15 @@ typedef struct {
 /* Builds the functions crate in `dir` to wasm with the right toolchain
  * (docs/cli.md) and appends the path of the .wasm to `wasm_path`. */
 int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_path, cvx_err_t *err);
+
+/* client.c: HTTP to a running server. *status gets the HTTP status. */
+int cvx_cli_http(const char *method, const char *url, const char *admin_key, const void *body, size_t len,
+                 const char *content_type, cvx_buf_t *out, long *status, cvx_err_t *err);
+int cvx_gzip(const void *data, size_t len, cvx_buf_t *out, cvx_err_t *err);
+/* --admin-key, $CVX_ADMIN_KEY, or data_dir/admin_key (into buf). NULL if none. */
+const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, size_t cap);
+/* deploy.c: POSTs a module (gzip-compressed) to url/api/deploy. */
+int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t len, cvx_buf_t *resp, cvx_err_t *err);
 
 /* Prints the functions of an app, one per line. */
 void cvx_print_functions(FILE *out, const cvx_app_t *app);

@@ -109,3 +109,39 @@ void cvx_print_functions(FILE *out, const cvx_app_t *app) {
         cvx_buf_free(&sig);
     }
 }
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s) return false;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || s[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+int cvx_cli_limits(const cvx_opt_t *opts, size_t nopts, cvx_exec_limits_t *limits) {
+    uint64_t v;
+    const char *o;
+    if ((o = cvx_opt(opts, nopts, "fuel"))) {
+        if (!parse_u64(o, &v)) {
+            fprintf(stderr, "cvx: --fuel needs a non-negative integer\n");
+            return -1;
+        }
+        for (int k = 1; k <= 3; k++) limits->fuel[k] = v;
+    }
+    if ((o = cvx_opt(opts, nopts, "memory"))) {
+        if (!parse_u64(o, &v) || v == 0 || v > 65536) {
+            fprintf(stderr, "cvx: --memory needs a size in MiB between 1 and 65536\n");
+            return -1;
+        }
+        for (int k = 1; k <= 3; k++) limits->memory_bytes[k] = v << 20;
+    }
+    if ((o = cvx_opt(opts, nopts, "timeout"))) {
+        if (!parse_u64(o, &v)) {
+            fprintf(stderr, "cvx: --timeout needs milliseconds\n");
+            return -1;
+        }
+        for (int k = 1; k <= 3; k++) limits->timeout_ms[k] = v;
+    }
+    return 0;
+}

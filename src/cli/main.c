@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"build", cvx_cmd_build, "compile a functions crate to wasm and list its functions"},
     {"run", cvx_cmd_run, "run one function and print its result"},
+    {"serve", cvx_cmd_serve, "start the backend server"},
+    {"deploy", cvx_cmd_deploy, "build and push functions to a running server"},
 };
 
 static void usage(FILE *out) {

@@ -25,15 +25,6 @@ static void run_usage(FILE *out) {
             "Exit codes: 0 the function succeeded, 1 it failed, 2 usage, 3 build error, 4 system error.\n");
 }
 
-static bool parse_u64(const char *s, uint64_t *out) {
-    if (!s || !*s) return false;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || s[0] == '-') return false;
-    *out = v;
-    return true;
-}
-
 static void print_logs(const cvx_abi_result_t *r) {
     if (!r->logs.len) return;
     /* The logs are a JSON array of strings: print each on its own line. */
@@ -84,29 +75,7 @@ int cvx_cmd_run(int argc, char **argv) {
 
     cvx_exec_limits_t limits;
     cvx_exec_limits_default(&limits);
-    uint64_t v;
-    const char *o;
-    if ((o = cvx_opt(opts, nopts, "fuel"))) {
-        if (!parse_u64(o, &v)) {
-            fprintf(stderr, "cvx run: --fuel needs a non-negative integer\n");
-            return CVX_EXIT_USAGE;
-        }
-        for (int k = 1; k <= 3; k++) limits.fuel[k] = v;
-    }
-    if ((o = cvx_opt(opts, nopts, "memory"))) {
-        if (!parse_u64(o, &v) || v == 0 || v > 65536) {
-            fprintf(stderr, "cvx run: --memory needs a size in MiB between 1 and 65536\n");
-            return CVX_EXIT_USAGE;
-        }
-        for (int k = 1; k <= 3; k++) limits.memory_bytes[k] = v << 20;
-    }
-    if ((o = cvx_opt(opts, nopts, "timeout"))) {
-        if (!parse_u64(o, &v)) {
-            fprintf(stderr, "cvx run: --timeout needs milliseconds\n");
-            return CVX_EXIT_USAGE;
-        }
-        for (int k = 1; k <= 3; k++) limits.timeout_ms[k] = v;
-    }
+    if (cvx_cli_limits(opts, nopts, &limits) != 0) return CVX_EXIT_USAGE;
 
     cvx_err_t err;
     cvx_buf_t wasm_path = {0}, bytes = {0}, data_dir = {0};

@@ -320,7 +320,7 @@ int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_
         return cvx_err_set(err, CVX_E_INVALID_VALUE, "a document must be an object");
     rc = cvx_value_check(value, CVX_CHECK_DOCUMENT, err);
     if (rc) return rc;
-    const cvx__table_t *tbl;
+    const cvx__table_t *tbl = NULL;
     rc = ensure_table(t, table, table_len, &tbl, err);
     if (rc) return rc;
     cvx_id_t id;

@@ -29,13 +29,13 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 
 void tu_rmrf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
-const char *tu_example_wasm(const char *name) {
+const char *tu_guest_wasm(const char *name) {
     static char paths[8][4096];
-    static char names[8][64];
+    static char names[8][256];
     for (int i = 0; i < 8; i++)
         if (strcmp(names[i], name) == 0) return paths[i];
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/examples/%s", CVX_TEST_SOURCE_DIR, name);
+    snprintf(dir, sizeof dir, "%s/%s", CVX_TEST_SOURCE_DIR, name);
     /* One target dir for every test binary: std is built once. */
     char target[4096];
     snprintf(target, sizeof target, "%s/guest-target", CVX_TEST_BINARY_DIR);
@@ -51,7 +51,7 @@ const char *tu_example_wasm(const char *name) {
         cvx_buf_free(&out);
         return paths[i];
     }
-    fail_msg("too many examples");
+    fail_msg("too many guest crates");
     return NULL;
 }
 

@@ -9,6 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 /* cmocka needs these first */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "abi/abi.h"
@@ -23,9 +27,11 @@
 char *tu_tmpdir(const char *tag);
 void tu_rmrf(const char *path);
 
-/* Path of examples/<name> built to wasm (built once per process, with a
- * target dir shared by all test binaries). Fails the test on error. */
-const char *tu_example_wasm(const char *name);
+/* Path of the guest crate at `reldir` (relative to the source tree, e.g.
+ * "examples/hello" or "tests/fixtures/guest") built to wasm with the real
+ * toolchain: once per process, with a target dir shared by all test
+ * binaries. Fails the test on error. */
+const char *tu_guest_wasm(const char *reldir);
 /* Reads a file fully; fails the test on error. Caller frees the buffer. */
 void tu_read(const char *path, cvx_buf_t *out);
 

@@ -1,0 +1,272 @@
+/* The admin API, guarded by `Authorization: Convex <admin key>`:
+ *
+ *   POST /api/deploy                 body: the module (wasm, optionally gzip)
+ *   GET  /api/admin/functions        the deployed metadata (codegen)
+ *   GET  /api/admin/tables           tables with document counts
+ *   GET  /api/admin/documents?table=T&limit=N&cursor=C
+ *   GET  /api/admin/logs?after=SEQ   function calls and their log lines
+ *
+ * Plus the call log those last routes read: a ring of the last calls, kept
+ * in memory (logs are for watching, not an audit trail). */
+#include "server/server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define MAX_MODULE_SIZE (256u << 20)
+
+static bool path_is(h2o_iovec_t p, const char *s) { return h2o_memis(p.base, p.len, s, strlen(s)); }
+
+bool cvx__is_admin(cvx_server_t *s, h2o_req_t *req) {
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0) return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len < 7 || strncasecmp(v.base, "Convex ", 7) != 0) return false;
+    size_t klen = strlen(s->admin_key);
+    if (v.len - 7 != klen) return false;
+    /* Constant time: the key is a secret. */
+    unsigned char diff = 0;
+    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(v.base[7 + k] ^ s->admin_key[k]);
+    return diff == 0;
+}
+
+void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp) {
+    pthread_mutex_lock(&s->log_mu);
+    cvx__log_entry_t *e = &s->ring[s->next_seq % CVX__LOG_RING];
+    cvx_free(e->logs);
+    cvx_free(e->message);
+    memset(e, 0, sizeof *e);
+    e->seq = ++s->next_seq;
+    e->ts_ms = (double)(cvx_now_ns() / 1000) / 1000.0;
+    snprintf(e->request_id, sizeof e->request_id, "%s", resp->request_id);
+    snprintf(e->path, sizeof e->path, "%s", path);
+    e->kind = resp->kind;
+    e->status = resp->r.status;
+    e->duration_ms = resp->duration_ms;
+    e->logs = resp->r.logs.len ? cvx_strndup(resp->r.logs.data, resp->r.logs.len) : NULL;
+    e->message = resp->r.status && resp->r.message.data ? cvx_strndup(resp->r.message.data, resp->r.message.len) : NULL;
+    pthread_mutex_unlock(&s->log_mu);
+    if (s->cfg.log_calls || (resp->r.status != CVX_OK && resp->r.status != CVX_E_APPLICATION && resp->r.status != CVX_E_UNCAUGHT &&
+                             resp->r.status != CVX_E_ARGS && resp->r.status != CVX_E_NO_FUNCTION)) {
+        fprintf(s->log, "[%s] %s %s %.2fms %s\n", resp->request_id, resp->kind ? cvx_kind_name(resp->kind) : "call",
+                path, resp->duration_ms, resp->r.status ? cvx_code_name(resp->r.status) : "ok");
+        fflush(s->log);
+    }
+}
+
+static int inflate_all(const uint8_t *in, size_t len, cvx_buf_t *out, cvx_err_t *err) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return cvx_err_set(err, CVX_E_NOMEM, "cannot start decompression");
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int zr = Z_OK;
+    while (zr != Z_STREAM_END) {
+        if (cvx_buf_reserve(out, 1 << 20)) {
+            inflateEnd(&z);
+            return cvx_err_set(err, CVX_E_NOMEM, "out of memory decompressing the module");
+        }
+        z.next_out = (Bytef *)out->data + out->len;
+        z.avail_out = (uInt)(out->cap - out->len - 1);
+        size_t before = z.avail_out;
+        zr = inflate(&z, Z_NO_FLUSH);
+        out->len += before - z.avail_out;
+        if (zr != Z_OK && zr != Z_STREAM_END) {
+            inflateEnd(&z);
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "deploy body is not valid gzip data");
+        }
+        if (out->len > MAX_MODULE_SIZE) {
+            inflateEnd(&z);
+            return cvx_err_set(err, CVX_E_LIMIT, "module is larger than %u MiB", MAX_MODULE_SIZE >> 20);
+        }
+        if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            inflateEnd(&z);
+            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "deploy body is truncated gzip data");
+        }
+    }
+    inflateEnd(&z);
+    return CVX_OK;
+}
+
+static void run_deploy(cvx__job_t *j) {
+    cvx_err_t err;
+    cvx_buf_t wasm = {0};
+    const uint8_t *bytes = (const uint8_t *)j->input.data;
+    size_t len = j->input.len;
+    int rc = CVX_OK;
+    if (len >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
+        rc = inflate_all(bytes, len, &wasm, &err);
+        bytes = (const uint8_t *)wasm.data;
+        len = wasm.len;
+    }
+    cvx_buf_t summary = {0};
+    if (rc == CVX_OK) rc = cvx_server_deploy(j->srv, bytes, len, &summary, &err);
+    if (rc == CVX_OK) {
+        j->status = 200;
+        cvx_buf_append(&j->body, summary.data, summary.len);
+    } else {
+        j->status = 400;
+        cvx_buf_append_str(&j->body, "{\"code\":\"");
+        cvx_buf_append_str(&j->body, rc == CVX_E_BAD_MODULE ? "InvalidModule" : "DeployFailed");
+        cvx_buf_append_str(&j->body, "\",\"message\":");
+        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
+        cvx_buf_append_char(&j->body, '}');
+    }
+    cvx_buf_free(&summary);
+    cvx_buf_free(&wasm);
+}
+
+static void run_functions(cvx__job_t *j) {
+    cvx_app_t *app = cvx_runtime_app(j->srv->rt);
+    j->status = 200;
+    cvx_buf_append_str(&j->body, app ? cvx_app_metadata_json(app) : "{\"functions\":[],\"schema\":null}");
+    cvx_app_release(app);
+}
+
+static void run_tables(cvx__job_t *j) {
+    cvx_err_t err;
+    if (cvx_store_list_tables(j->srv->store, &j->body, &err)) {
+        cvx_buf_reset(&j->body);
+        j->status = 500;
+        cvx_buf_append_str(&j->body, "{\"code\":\"StoreError\",\"message\":");
+        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
+        cvx_buf_append_char(&j->body, '}');
+    } else {
+        j->status = 200;
+    }
+}
+
+static void run_documents(cvx__job_t *j) {
+    cvx_err_t err;
+    cvx_txn_t *t = NULL;
+    /* j->path = table, j->args = cursor (may be NULL), j->at_ts = limit */
+    cvx_query_t q = {.table = j->path, .limit = (int64_t)j->at_ts, .cursor = j->args};
+    int rc = cvx_txn_begin(j->srv->store, CVX_TXN_READ, 0, &t, &err);
+    if (!rc) rc = cvx_txn_query(t, &q, &j->body, &err);
+    cvx_txn_abort(t);
+    if (rc) {
+        cvx_buf_reset(&j->body);
+        j->status = 400;
+        cvx_buf_append_str(&j->body, "{\"code\":\"BadRequest\",\"message\":");
+        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
+        cvx_buf_append_char(&j->body, '}');
+    } else {
+        j->status = 200;
+    }
+}
+
+/* Reads ?name=value from the query string (no decoding beyond %XX). */
+static bool query_param(h2o_req_t *req, const char *name, char *out, size_t cap) {
+    if (req->query_at == SIZE_MAX) return false;
+    const char *q = req->path.base + req->query_at + 1;
+    const char *end = req->path.base + req->path.len;
+    size_t nlen = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            size_t o = 0;
+            for (const char *p = q + nlen + 1; p < stop && o + 1 < cap; p++) {
+                if (*p == '%' && stop - p >= 3) {
+                    char hex[3] = {p[1], p[2], 0};
+                    out[o++] = (char)strtol(hex, NULL, 16);
+                    p += 2;
+                } else {
+                    out[o++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[o] = '\0';
+            return true;
+        }
+        q = stop + 1;
+    }
+    return false;
+}
+
+static void send_logs(cvx_server_t *s, h2o_req_t *req) {
+    char after_s[32] = "0";
+    query_param(req, "after", after_s, sizeof after_s);
+    uint64_t after = strtoull(after_s, NULL, 10);
+    cvx_buf_t b = {0};
+    pthread_mutex_lock(&s->log_mu);
+    uint64_t first = s->next_seq > CVX__LOG_RING ? s->next_seq - CVX__LOG_RING + 1 : 1;
+    if (after + 1 > first) first = after + 1;
+    cvx_buf_printf(&b, "{\"next\":%llu,\"entries\":[", (unsigned long long)s->next_seq);
+    for (uint64_t seq = first; seq <= s->next_seq; seq++) {
+        const cvx__log_entry_t *e = &s->ring[(seq - 1) % CVX__LOG_RING];
+        if (seq != first) cvx_buf_append_char(&b, ',');
+        cvx_buf_printf(&b, "{\"seq\":%llu,\"ts\":%.3f,\"requestId\":\"%s\",\"path\":", (unsigned long long)e->seq, e->ts_ms,
+                       e->request_id);
+        cvx_buf_append_json_string(&b, e->path, strlen(e->path));
+        cvx_buf_printf(&b, ",\"kind\":\"%s\",\"status\":\"%s\",\"durationMs\":%.3f,\"logLines\":%s",
+                       e->kind ? cvx_kind_name(e->kind) : "call", e->status ? cvx_code_name(e->status) : "OK",
+                       e->duration_ms, e->logs ? e->logs : "[]");
+        if (e->message) {
+            cvx_buf_append_str(&b, ",\"errorMessage\":");
+            cvx_buf_append_json_string(&b, e->message, strlen(e->message));
+        }
+        cvx_buf_append_char(&b, '}');
+    }
+    pthread_mutex_unlock(&s->log_mu);
+    cvx_buf_append_str(&b, "]}");
+    cvx__send_json(req, 200, b.data, b.len);
+    cvx_buf_free(&b);
+}
+
+int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
+    bool deploy = path_is(path, "/api/deploy");
+    bool admin_route = path.len >= 11 && memcmp(path.base, "/api/admin/", 11) == 0;
+    if (!deploy && !admin_route) return -1;
+    if (!cvx__is_admin(s, req)) {
+        cvx__send_error(req, 401, "Unauthorized",
+                        "this route needs the admin key: Authorization: Convex <key> (see the data directory's admin_key)");
+        return 0;
+    }
+    cvx__job_t *j = cvx__job_new(s);
+    if (!j) {
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return 0;
+    }
+    if (deploy) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) || !req->entity.base) {
+            cvx__job_free(j);
+            cvx__send_error(req, 400, "BadRequest", "POST the module (wasm or gzip-compressed wasm) as the body");
+            return 0;
+        }
+        if (cvx_buf_append(&j->input, req->entity.base, req->entity.len)) {
+            cvx__job_free(j);
+            cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+            return 0;
+        }
+        j->run = run_deploy;
+    } else if (path_is(path, "/api/admin/functions")) {
+        j->run = run_functions;
+    } else if (path_is(path, "/api/admin/tables")) {
+        j->run = run_tables;
+    } else if (path_is(path, "/api/admin/documents")) {
+        char table[128], limit[32] = "100", cursor[1024];
+        if (!query_param(req, "table", table, sizeof table)) {
+            cvx__job_free(j);
+            cvx__send_error(req, 400, "BadRequest", "use /api/admin/documents?table=<name>[&limit=N][&cursor=C]");
+            return 0;
+        }
+        query_param(req, "limit", limit, sizeof limit);
+        j->path = cvx_strdup(table);
+        if (query_param(req, "cursor", cursor, sizeof cursor) && cursor[0]) j->args = cvx_strdup(cursor);
+        long n = strtol(limit, NULL, 10);
+        j->at_ts = (uint64_t)(n < 1 ? 1 : n > 10000 ? 10000 : n);
+        j->run = run_documents;
+    } else if (path_is(path, "/api/admin/logs")) {
+        cvx__job_free(j);
+        send_logs(s, req);
+        return 0;
+    } else {
+        cvx__job_free(j);
+        cvx__send_error(req, 404, "NotFound", "no such admin route");
+        return 0;
+    }
+    cvx__submit(s, req, j);
+    return 0;
+}

@@ -1,0 +1,206 @@
+/* The client API (§3 of shared/spec/convex-protocol.md):
+ *
+ *   POST /api/query | /api/mutation | /api/action   {path, format, args: [obj]}
+ *   POST /api/run/<dir/module/function>             {args: obj, format}
+ *   POST /api/query_ts                              like /api/query, plus "ts"
+ *   POST /api/query_at_ts                           {path, args, ts}
+ *   GET  /version, /instance_name
+ *
+ * Every function outcome is HTTP 200 with {"status": "success" | "error",
+ * ...}; malformed requests are 4xx with {"code", "message"}. */
+#include "server/server_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool path_is(h2o_iovec_t p, const char *s) { return h2o_memis(p.base, p.len, s, strlen(s)); }
+
+void cvx__call_response_json(const cvx_response_t *resp, bool want_ts, cvx_buf_t *out) {
+    const cvx_abi_result_t *r = &resp->r;
+    if (r->status == CVX_OK) {
+        cvx_buf_append_str(out, "{\"status\":\"success\",\"value\":");
+        cvx_buf_append(out, r->value.data ? r->value.data : "null", r->value.data ? r->value.len : 4);
+    } else {
+        cvx_buf_append_str(out, "{\"status\":\"error\",\"errorMessage\":");
+        cvx_buf_append_json_string(out, r->message.data ? r->message.data : "", r->message.len);
+        if (r->has_data) {
+            cvx_buf_append_str(out, ",\"errorData\":");
+            cvx_buf_append(out, r->data.data, r->data.len);
+        }
+    }
+    if (r->logs.len) {
+        cvx_buf_append_str(out, ",\"logLines\":");
+        cvx_buf_append(out, r->logs.data, r->logs.len);
+    }
+    if (want_ts) {
+        uint8_t ts[8];
+        for (int i = 0; i < 8; i++) ts[i] = (uint8_t)(resp->ts >> (8 * i));
+        cvx_buf_append_str(out, ",\"ts\":\"");
+        cvx_base64_encode(out, ts, 8);
+        cvx_buf_append_char(out, '"');
+    }
+    cvx_buf_append_char(out, '}');
+}
+
+/* Runs on a worker. */
+static void run_call(cvx__job_t *j) {
+    cvx_request_t req = {.path = j->path,
+                         .args_json = j->args,
+                         .args_len = j->args_len,
+                         .expect_kind = j->expect,
+                         .allow_internal = j->admin,
+                         .snapshot_ts = j->at_ts};
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    cvx_exec_call(j->srv->rt, &req, &resp);
+    cvx__log_call(j->srv, j->path, &resp);
+    j->status = 200;
+    cvx__call_response_json(&resp, j->want_ts, &j->body);
+    if (j->body.oom) {
+        cvx_buf_free(&j->body);
+        j->status = 500;
+        cvx_buf_append_str(&j->body, "{\"code\":\"OutOfMemory\",\"message\":\"out of memory\"}");
+    }
+    cvx_response_free(&resp);
+}
+
+/* Parses a call body. `fn_from_url` is set for /api/run/<path>. Returns 0
+ * and fills j, or sends a 400 and returns -1. */
+static int parse_call(h2o_req_t *req, cvx__job_t *j, const char *fn_from_url, bool with_ts) {
+    cvx_arena_t *a = cvx_arena_new(4096);
+    cvx_value_t *body = NULL;
+    cvx_err_t err;
+    int rc = -1;
+    if (!a) {
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return -1;
+    }
+    const char *text = req->entity.base ? req->entity.base : "";
+    size_t len = req->entity.base ? req->entity.len : 0;
+    if (cvx_json_parse(a, text, len, &body, &err) != CVX_OK) {
+        char msg[CVX_ERR_MSG_MAX + 32];
+        snprintf(msg, sizeof msg, "request body is not valid JSON: %s", err.msg);
+        cvx__send_error(req, 400, "BadJsonBody", msg);
+        goto out;
+    }
+    if (body->type != CVX_T_OBJECT) {
+        cvx__send_error(req, 400, "BadJsonBody", "request body must be a JSON object");
+        goto out;
+    }
+    const cvx_value_t *format = cvx_obj_get_cstr(body, "format");
+    if (format && format->type == CVX_T_STRING && strcmp(format->u.str.ptr, "convex_encoded_json") != 0 &&
+        strcmp(format->u.str.ptr, "json") != 0) {
+        cvx__send_error(req, 400, "BadJsonBody", "unsupported \"format\": use \"convex_encoded_json\"");
+        goto out;
+    }
+    if (fn_from_url) {
+        j->path = cvx_strdup(fn_from_url);
+    } else {
+        const cvx_value_t *path = cvx_obj_get_cstr(body, "path");
+        if (!path || path->type != CVX_T_STRING || path->u.str.len == 0 || path->u.str.len > 256) {
+            cvx__send_error(req, 400, "BadJsonBody", "request body needs \"path\": the function name, e.g. \"users:list\"");
+            goto out;
+        }
+        j->path = cvx_strndup(path->u.str.ptr, path->u.str.len);
+    }
+    /* args is [obj] (client) or obj (/api/run and older clients). */
+    const cvx_value_t *args = cvx_obj_get_cstr(body, "args");
+    if (args && args->type == CVX_T_ARRAY) {
+        if (args->u.arr.len > 1) {
+            cvx__send_error(req, 400, "BadJsonBody", "\"args\" must be an array with at most one object");
+            goto out;
+        }
+        args = args->u.arr.len ? args->u.arr.items[0] : NULL;
+    }
+    if (args && args->type != CVX_T_OBJECT && args->type != CVX_T_NULL) {
+        cvx__send_error(req, 400, "BadJsonBody", "function arguments must be an object");
+        goto out;
+    }
+    cvx_buf_t ab = {0};
+    if (args && args->type == CVX_T_OBJECT) cvx_json_write(&ab, args);
+    else cvx_buf_append_str(&ab, "{}");
+    j->args = cvx_buf_detach(&ab, &j->args_len);
+    if (with_ts) {
+        const cvx_value_t *ts = cvx_obj_get_cstr(body, "ts");
+        cvx_buf_t raw = {0};
+        if (!ts || ts->type != CVX_T_STRING || cvx_base64_decode(&raw, ts->u.str.ptr, ts->u.str.len, &err) || raw.len != 8) {
+            cvx_buf_free(&raw);
+            cvx__send_error(req, 400, "BadJsonBody", "\"ts\" must be a base64 u64 timestamp");
+            goto out;
+        }
+        for (int i = 7; i >= 0; i--) j->at_ts = j->at_ts << 8 | (uint8_t)raw.data[i];
+        cvx_buf_free(&raw);
+    }
+    if (!j->path || !j->args) {
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    cvx_arena_free(a);
+    return rc;
+}
+
+static int start_call(cvx_server_t *s, h2o_req_t *req, cvx_kind_t expect, const char *fn_from_url, bool want_ts,
+                      bool at_ts) {
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        cvx__send_error(req, 405, "MethodNotAllowed", "use POST");
+        return 0;
+    }
+    cvx__job_t *j = cvx__job_new(s);
+    if (!j) {
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return 0;
+    }
+    if (parse_call(req, j, fn_from_url, at_ts) != 0) {
+        cvx__job_free(j);
+        return 0;
+    }
+    j->expect = expect;
+    j->want_ts = want_ts;
+    j->admin = cvx__is_admin(s, req);
+    j->run = run_call;
+    cvx__submit(s, req, j);
+    return 0;
+}
+
+int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
+    if (path_is(path, "/api/query")) return start_call(s, req, CVX_KIND_QUERY, NULL, false, false);
+    if (path_is(path, "/api/mutation")) return start_call(s, req, CVX_KIND_MUTATION, NULL, false, false);
+    if (path_is(path, "/api/action")) return start_call(s, req, CVX_KIND_ACTION, NULL, false, false);
+    if (path_is(path, "/api/query_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, false);
+    if (path_is(path, "/api/query_at_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, true);
+    if (path.len > 9 && memcmp(path.base, "/api/run/", 9) == 0) {
+        /* /api/run/admin/users/list -> admin/users:list */
+        char fn[300];
+        size_t n = path.len - 9;
+        if (n >= sizeof fn) {
+            cvx__send_error(req, 400, "BadRequest", "function name too long");
+            return 0;
+        }
+        memcpy(fn, path.base + 9, n);
+        fn[n] = '\0';
+        char *slash = strrchr(fn, '/');
+        if (!slash || slash == fn || !slash[1]) {
+            cvx__send_error(req, 400, "BadRequest", "use /api/run/<module>/<function>");
+            return 0;
+        }
+        *slash = ':';
+        return start_call(s, req, 0, fn, false, false);
+    }
+    if (path_is(path, "/version")) {
+        req->res.status = 200;
+        req->res.reason = "OK";
+        cvx__add_cors(req);
+        h2o_send_inline(req, H2O_STRLIT("cvx " CVX_VERSION));
+        return 0;
+    }
+    if (path_is(path, "/instance_name")) {
+        req->res.status = 200;
+        req->res.reason = "OK";
+        cvx__add_cors(req);
+        h2o_send_inline(req, H2O_STRLIT("cvx-local"));
+        return 0;
+    }
+    return -1;
+}

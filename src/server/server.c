@@ -1,0 +1,191 @@
+/* Server lifetime: the data directory, the admin key, the engine, store and
+ * runtime, the deployed module that survives restarts, and a graceful stop.
+ *
+ * Deploys are serialised (deploy_mu) and atomic: the module is validated
+ * and analysed, its indexes applied, and only then swapped in; calls in
+ * flight keep the app they started with (reference counts), so none sees a
+ * mix of old and new code and the old module is freed after its last call. */
+#include "server/server_int.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cvx_server_config_default(cvx_server_config_t *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->port = 3210;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = n < 2 ? 2 : (int)n;
+    cvx_exec_limits_default(&cfg->limits);
+    cfg->max_body = 16u << 20;
+    cfg->max_connections = 20000;
+    cfg->request_timeout_ms = 10000;
+}
+
+static int load_admin_key(cvx_server_t *s, cvx_err_t *err) {
+    if (s->cfg.admin_key) {
+        snprintf(s->admin_key, sizeof s->admin_key, "%s", s->cfg.admin_key);
+        return CVX_OK;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/admin_key", s->data_dir);
+    cvx_buf_t b = {0};
+    cvx_err_t ignored;
+    if (cvx_read_file(path, &b, &ignored) == CVX_OK) {
+        size_t n = b.len;
+        while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' || b.data[n - 1] == ' ')) n--;
+        if (n == 0 || n >= sizeof s->admin_key) {
+            cvx_buf_free(&b);
+            return cvx_err_set(err, CVX_E_IO, "%s is empty or malformed; delete it to generate a new key", path);
+        }
+        memcpy(s->admin_key, b.data, n);
+        s->admin_key[n] = '\0';
+        cvx_buf_free(&b);
+        return CVX_OK;
+    }
+    uint8_t raw[24];
+    if (cvx_os_random(raw, sizeof raw)) return cvx_err_set(err, CVX_E_IO, "cannot read random bytes for the admin key");
+    char hex[49];
+    cvx_hex(raw, sizeof raw, hex);
+    snprintf(s->admin_key, sizeof s->admin_key, "cvx_admin_%s", hex);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot create %s", path);
+    size_t len = strlen(s->admin_key);
+    bool ok = write(fd, s->admin_key, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) return cvx_err_set(err, CVX_E_IO, "cannot write %s", path);
+    /* Printed once, when it is created. */
+    fprintf(s->log, "cvx: generated admin key (saved in %s):\n  %s\n", path, s->admin_key);
+    return CVX_OK;
+}
+
+int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_t *summary, cvx_err_t *err) {
+    pthread_mutex_lock(&s->deploy_mu);
+    cvx_app_t *app = NULL;
+    uint64_t t0 = cvx_monotonic_ns();
+    int rc = cvx_app_load(s->engine, wasm, len, &app, err);
+    if (!rc) rc = cvx_runtime_deploy(s->rt, app, NULL, NULL, err);
+    if (!rc) {
+        /* Persist so a restart serves the same code. */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
+        cvx_err_t werr;
+        if (cvx_write_file_atomic(path, wasm, len, &werr))
+            fprintf(s->log, "cvx: warning: deployed, but could not save the module: %s\n", werr.msg);
+        const cvx_fn_t *fns;
+        size_t n = cvx_app_functions(app, &fns);
+        if (summary)
+            cvx_buf_printf(summary, "{\"functions\":%zu,\"hash\":\"%s\",\"generation\":%llu,\"ms\":%.1f}", n,
+                           cvx_module_hash(cvx_app_module(app)), (unsigned long long)cvx_runtime_generation(s->rt),
+                           (double)(cvx_monotonic_ns() - t0) / 1e6);
+    }
+    cvx_app_release(app);
+    pthread_mutex_unlock(&s->deploy_mu);
+    return rc;
+}
+
+static void free_server(cvx_server_t *s) {
+    cvx_runtime_free(s->rt);
+    cvx_store_close(s->store);
+    cvx_engine_free(s->engine);
+    for (size_t i = 0; i < CVX__LOG_RING; i++) {
+        cvx_free(s->ring[i].logs);
+        cvx_free(s->ring[i].message);
+    }
+    pthread_mutex_destroy(&s->deploy_mu);
+    pthread_mutex_destroy(&s->jobs_mu);
+    pthread_cond_destroy(&s->jobs_cv);
+    pthread_mutex_destroy(&s->log_mu);
+    cvx_free(s->data_dir);
+    cvx_free(s);
+}
+
+int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err_t *err) {
+    *out = NULL;
+    if (!cfg->data_dir) return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "the server needs a data directory");
+    cvx_server_t *s = cvx_calloc(1, sizeof *s);
+    if (!s) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    s->cfg = *cfg;
+    if (!s->cfg.max_body) s->cfg.max_body = 16u << 20;
+    if (!s->cfg.max_connections) s->cfg.max_connections = 20000;
+    if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 10000;
+    s->nworkers = s->cfg.workers > 0 ? s->cfg.workers : 2;
+    s->log = cfg->log ? cfg->log : stderr;
+    pthread_mutex_init(&s->deploy_mu, NULL);
+    pthread_mutex_init(&s->jobs_mu, NULL);
+    pthread_cond_init(&s->jobs_cv, NULL);
+    pthread_mutex_init(&s->log_mu, NULL);
+    s->data_dir = cvx_strdup(cfg->data_dir);
+    int rc = s->data_dir ? cvx_mkdirs(s->data_dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) rc = load_admin_key(s, err);
+    if (!rc) {
+        cvx_engine_config_t ec;
+        cvx_engine_config_default(&ec);
+        char cache[4200];
+        snprintf(cache, sizeof cache, "%s/modules", s->data_dir);
+        ec.cache_dir = cache;
+        rc = cvx_engine_new(&ec, &s->engine, err);
+        if (!rc) rc = cvx_abi_register(s->engine, err);
+    }
+    if (!rc) {
+        cvx_store_config_t sc;
+        cvx_store_config_default(&sc);
+        rc = cvx_store_open(s->data_dir, &sc, &s->store, err);
+    }
+    if (!rc) {
+        cvx_runtime_config_t rcfg = {.engine = s->engine, .store = s->store, .limits = s->cfg.limits};
+        rc = cvx_runtime_new(&rcfg, &s->rt, err);
+    }
+    if (!rc) {
+        /* The last deployed module, if any. */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
+        cvx_buf_t wasm = {0};
+        cvx_err_t e2;
+        if (cvx_read_file(path, &wasm, &e2) == CVX_OK) {
+            cvx_app_t *app = NULL;
+            if (cvx_app_load(s->engine, (const uint8_t *)wasm.data, wasm.len, &app, &e2) ||
+                cvx_runtime_deploy(s->rt, app, NULL, NULL, &e2))
+                fprintf(s->log, "cvx: warning: the saved module %s was not loaded: %s\n", path, e2.msg);
+            cvx_app_release(app);
+        }
+        cvx_buf_free(&wasm);
+    }
+    if (!rc) rc = cvx__pool_start(s, err);
+    if (!rc) {
+        rc = cvx__http_start(s, err);
+        if (rc) cvx__pool_stop(s);
+    } else if (s->workers) {
+        cvx__pool_stop(s);
+    }
+    if (rc) {
+        free_server(s);
+        return rc;
+    }
+    *out = s;
+    return CVX_OK;
+}
+
+int cvx_server_port(const cvx_server_t *s) { return s->port; }
+const char *cvx_server_admin_key(const cvx_server_t *s) { return s->admin_key; }
+cvx_runtime_t *cvx_server_runtime(cvx_server_t *s) { return s->rt; }
+
+void cvx_server_stop(cvx_server_t *s) {
+    if (!s) return;
+    cvx__http_stop(s); /* returns once every in-flight call was answered */
+    cvx__pool_stop(s);
+    free_server(s);
+}
+
+void cvx_server_wait_for_signal(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig;
+    sigwait(&set, &sig);
+}

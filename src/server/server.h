@@ -1,0 +1,65 @@
+/*
+ * server — the HTTP API (and, with the sync layer, the WebSocket protocol)
+ * the official `convex` client speaks, plus the admin API `cvx deploy`,
+ * `cvx data` and `cvx logs` use.
+ *
+ * Threads: one event-loop thread (h2o on libuv) owns every connection and
+ * never runs guest code; a pool of worker threads runs function calls and
+ * deploys, and hands results back to the loop. A slow function therefore
+ * never stalls other connections.
+ *
+ * Lifetime: cvx_server_start returns once the server listens;
+ * cvx_server_stop stops accepting, lets in-flight calls finish and their
+ * responses go out, then closes the store. Every acknowledged write is
+ * already durable when its response is sent.
+ *
+ * Data directory layout: cvx.sqlite3 (the store), admin_key (0600),
+ * app.wasm (the deployed module, reloaded at start).
+ */
+#ifndef CVX_SERVER_H
+#define CVX_SERVER_H
+
+#include "exec/exec.h"
+#include "util/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cvx_server cvx_server_t;
+
+typedef struct {
+    const char *data_dir;   /* required */
+    const char *host;       /* default "127.0.0.1" */
+    int port;               /* default 3210; 0 = any free port */
+    int workers;            /* default: number of CPUs, at least 2 */
+    cvx_exec_limits_t limits;
+    size_t max_body;        /* default 16 MiB */
+    uint32_t max_connections; /* default 20000 */
+    uint32_t request_timeout_ms; /* receiving one request; default 10000 */
+    const char *admin_key;  /* NULL: read or create data_dir/admin_key */
+    bool log_calls;         /* one line per call on stderr */
+    FILE *log;              /* where server messages go; default stderr */
+} cvx_server_config_t;
+
+void cvx_server_config_default(cvx_server_config_t *cfg);
+
+/* Starts the server in background threads. *out is NULL on failure
+ * (address in use, data directory unusable, ...). */
+int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err_t *err);
+/* The port actually bound. */
+int cvx_server_port(const cvx_server_t *s);
+const char *cvx_server_admin_key(const cvx_server_t *s);
+cvx_runtime_t *cvx_server_runtime(cvx_server_t *s);
+/* Deploys a module in-process (what POST /api/deploy does). */
+int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_t *summary_json, cvx_err_t *err);
+/* Graceful stop (see above) and free. NULL is a no-op. */
+void cvx_server_stop(cvx_server_t *s);
+
+/* Blocks until SIGINT or SIGTERM, for `cvx serve`. */
+void cvx_server_wait_for_signal(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
