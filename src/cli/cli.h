@@ -24,6 +24,11 @@ int cvx_cmd_build(int argc, char **argv);
 int cvx_cmd_run(int argc, char **argv);
 int cvx_cmd_serve(int argc, char **argv);
 int cvx_cmd_deploy(int argc, char **argv);
+int cvx_cmd_dev(int argc, char **argv);
+int cvx_cmd_init(int argc, char **argv);
+int cvx_cmd_codegen(int argc, char **argv);
+int cvx_cmd_data(int argc, char **argv);
+int cvx_cmd_logs(int argc, char **argv);
 
 /* ---- shared helpers (common.c, build.c) ---------------------------------- */
 
@@ -69,6 +74,14 @@ int cvx_gzip(const void *data, size_t len, cvx_buf_t *out, cvx_err_t *err);
 const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, size_t cap);
 /* deploy.c: POSTs a module (gzip-compressed) to url/api/deploy. */
 int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t len, cvx_buf_t *resp, cvx_err_t *err);
+
+/* codegen.c: writes out_dir/api.js and api.d.ts from metadata JSON. */
+int cvx_codegen(const char *metadata_json, const char *out_dir, cvx_err_t *err);
+/* The TypeScript for a type descriptor (docs/abi.md §4). */
+void cvx_ts_type(const cvx_value_t *t, cvx_buf_t *out);
+/* DIR/convex when it holds the functions crate, else DIR; generated code
+ * goes to <crate>/_generated (generated may be NULL). */
+void cvx_project_dirs(const char *dir, cvx_buf_t *crate, cvx_buf_t *generated);
 
 /* Prints the functions of an app, one per line. */
 void cvx_print_functions(FILE *out, const cvx_app_t *app);

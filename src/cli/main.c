@@ -9,10 +9,15 @@ static const struct {
     int (*fn)(int, char **);
     const char *summary;
 } commands[] = {
+    {"init", cvx_cmd_init, "create a new app: a functions crate and a web page"},
+    {"dev", cvx_cmd_dev, "build, serve and redeploy on every change (local development)"},
     {"build", cvx_cmd_build, "compile a functions crate to wasm and list its functions"},
     {"run", cvx_cmd_run, "run one function and print its result"},
     {"serve", cvx_cmd_serve, "start the backend server"},
     {"deploy", cvx_cmd_deploy, "build and push functions to a running server"},
+    {"codegen", cvx_cmd_codegen, "write _generated/api.{js,d.ts} for a web app"},
+    {"data", cvx_cmd_data, "list tables or a table's documents"},
+    {"logs", cvx_cmd_logs, "follow function logs of a running server"},
 };
 
 static void usage(FILE *out) {

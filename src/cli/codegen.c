@@ -1,0 +1,310 @@
+/* `cvx codegen`: writes _generated/api.js and api.d.ts for a web app from a
+ * module's metadata (docs/abi.md §4), so `api.users.get_user` is a typed
+ * FunctionReference from the unmodified `convex` package. The module path
+ * "admin/users" becomes api.admin.users; Rust names are kept as written. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool ident_ok(const char *s, size_t n) {
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$')) return false;
+    }
+    return true;
+}
+
+static void key(cvx_buf_t *out, const char *s, size_t n) {
+    if (ident_ok(s, n)) cvx_buf_append(out, s, n);
+    else cvx_buf_append_json_string(out, s, n);
+}
+
+/* TypeScript for a type descriptor. */
+void cvx_ts_type(const cvx_value_t *t, cvx_buf_t *out) {
+    const cvx_value_t *tag = t && t->type == CVX_T_OBJECT ? cvx_obj_get_cstr(t, "type") : NULL;
+    const char *k = tag && tag->type == CVX_T_STRING ? tag->u.str.ptr : "any";
+    if (!strcmp(k, "string") || !strcmp(k, "id")) cvx_buf_append_str(out, "string");
+    else if (!strcmp(k, "float64")) cvx_buf_append_str(out, "number");
+    else if (!strcmp(k, "int64")) cvx_buf_append_str(out, "bigint");
+    else if (!strcmp(k, "boolean")) cvx_buf_append_str(out, "boolean");
+    else if (!strcmp(k, "bytes")) cvx_buf_append_str(out, "ArrayBuffer");
+    else if (!strcmp(k, "null")) cvx_buf_append_str(out, "null");
+    else if (!strcmp(k, "document")) cvx_buf_append_str(out, "{ _id: string; _creationTime: number; [field: string]: any }");
+    else if (!strcmp(k, "array")) {
+        cvx_buf_append_str(out, "Array<");
+        cvx_ts_type(cvx_obj_get_cstr(t, "items"), out);
+        cvx_buf_append_char(out, '>');
+    } else if (!strcmp(k, "optional")) {
+        cvx_ts_type(cvx_obj_get_cstr(t, "inner"), out);
+        cvx_buf_append_str(out, " | null");
+    } else if (!strcmp(k, "record")) {
+        cvx_buf_append_str(out, "Record<string, ");
+        cvx_ts_type(cvx_obj_get_cstr(t, "values"), out);
+        cvx_buf_append_char(out, '>');
+    } else if (!strcmp(k, "object")) {
+        const cvx_value_t *f = cvx_obj_get_cstr(t, "fields");
+        cvx_buf_append_str(out, "{ ");
+        for (size_t i = 0; f && f->type == CVX_T_OBJECT && i < f->u.obj.len; i++) {
+            const cvx_field_t *fd = &f->u.obj.fields[i];
+            const cvx_value_t *ft = cvx_obj_get_cstr(fd->value, "type");
+            bool opt = ft && ft->type == CVX_T_STRING && !strcmp(ft->u.str.ptr, "optional");
+            key(out, fd->name, fd->name_len);
+            cvx_buf_append_str(out, opt ? "?: " : ": ");
+            cvx_ts_type(fd->value, out);
+            cvx_buf_append_str(out, "; ");
+        }
+        cvx_buf_append_char(out, '}');
+    } else if (!strcmp(k, "union")) {
+        const cvx_value_t *v = cvx_obj_get_cstr(t, "variants");
+        for (size_t i = 0; v && v->type == CVX_T_ARRAY && i < v->u.arr.len; i++) {
+            if (i) cvx_buf_append_str(out, " | ");
+            cvx_ts_type(v->u.arr.items[i], out);
+        }
+        if (!v || v->type != CVX_T_ARRAY || v->u.arr.len == 0) cvx_buf_append_str(out, "never");
+    } else if (!strcmp(k, "literal")) {
+        const cvx_value_t *v = cvx_obj_get_cstr(t, "value");
+        if (v && (v->type == CVX_T_STRING || v->type == CVX_T_BOOL || v->type == CVX_T_FLOAT64)) cvx_json_write(out, v);
+        else cvx_buf_append_str(out, "any");
+    } else {
+        cvx_buf_append_str(out, "any");
+    }
+}
+
+/* One node of the module tree: "admin/users" is admin -> users. */
+typedef struct node {
+    char *name;
+    struct node *children;
+    size_t nchildren;
+    const cvx_value_t **fns; /* function records ending here */
+    size_t nfns;
+} node_t;
+
+static node_t *child(node_t *n, const char *name, size_t len) {
+    for (size_t i = 0; i < n->nchildren; i++)
+        if (strlen(n->children[i].name) == len && !memcmp(n->children[i].name, name, len)) return &n->children[i];
+    node_t *c = cvx_realloc(n->children, (n->nchildren + 1) * sizeof *c);
+    if (!c) return NULL;
+    n->children = c;
+    memset(&c[n->nchildren], 0, sizeof *c);
+    c[n->nchildren].name = cvx_strndup(name, len);
+    return &c[n->nchildren++];
+}
+
+static void node_free(node_t *n) {
+    for (size_t i = 0; i < n->nchildren; i++) node_free(&n->children[i]);
+    cvx_free(n->children);
+    cvx_free(n->fns);
+    cvx_free(n->name);
+}
+
+static void indent(cvx_buf_t *out, int depth) {
+    for (int i = 0; i < depth; i++) cvx_buf_append_str(out, "  ");
+}
+
+static void emit(const node_t *n, cvx_buf_t *out, int depth) {
+    for (size_t i = 0; i < n->nchildren; i++) {
+        indent(out, depth);
+        key(out, n->children[i].name, strlen(n->children[i].name));
+        cvx_buf_append_str(out, ": {\n");
+        emit(&n->children[i], out, depth + 1);
+        indent(out, depth);
+        cvx_buf_append_str(out, "};\n");
+    }
+    for (size_t i = 0; i < n->nfns; i++) {
+        const cvx_value_t *f = n->fns[i];
+        const cvx_value_t *path = cvx_obj_get_cstr(f, "path");
+        const char *colon = strchr(path->u.str.ptr, ':');
+        const cvx_value_t *kind = cvx_obj_get_cstr(f, "kind");
+        const cvx_value_t *vis = cvx_obj_get_cstr(f, "visibility");
+        const cvx_value_t *file = cvx_obj_get_cstr(f, "file");
+        const cvx_value_t *line = cvx_obj_get_cstr(f, "line");
+        indent(out, depth);
+        cvx_buf_printf(out, "/** `%s` (%s:%.0f) */\n", path->u.str.ptr,
+                       file && file->type == CVX_T_STRING ? file->u.str.ptr : "?",
+                       line && line->type == CVX_T_FLOAT64 ? line->u.f : 0.0);
+        indent(out, depth);
+        key(out, colon + 1, strlen(colon + 1));
+        cvx_buf_printf(out, ": FunctionReference<\"%s\", \"%s\", { ", kind->u.str.ptr,
+                       vis && vis->type == CVX_T_STRING ? vis->u.str.ptr : "public");
+        const cvx_value_t *args = cvx_obj_get_cstr(f, "args");
+        for (size_t a = 0; args && args->type == CVX_T_ARRAY && a < args->u.arr.len; a++) {
+            const cvx_value_t *arg = args->u.arr.items[a];
+            const cvx_value_t *name = cvx_obj_get_cstr(arg, "name");
+            const cvx_value_t *type = cvx_obj_get_cstr(arg, "type");
+            const cvx_value_t *tag = type ? cvx_obj_get_cstr(type, "type") : NULL;
+            bool opt = tag && tag->type == CVX_T_STRING && !strcmp(tag->u.str.ptr, "optional");
+            if (!name || name->type != CVX_T_STRING) continue;
+            key(out, name->u.str.ptr, name->u.str.len);
+            cvx_buf_append_str(out, opt ? "?: " : ": ");
+            cvx_ts_type(type, out);
+            cvx_buf_append_str(out, "; ");
+        }
+        cvx_buf_append_str(out, "}, ");
+        cvx_ts_type(cvx_obj_get_cstr(f, "returns"), out);
+        cvx_buf_append_str(out, ">;\n");
+    }
+}
+
+static int write_file(const char *dir, const char *name, const cvx_buf_t *b, cvx_err_t *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    /* Unchanged files are left alone so watchers (vite) do not reload. */
+    cvx_buf_t old = {0};
+    cvx_err_t ignored;
+    if (cvx_read_file(path, &old, &ignored) == CVX_OK && old.len == b->len && memcmp(old.data, b->data, b->len) == 0) {
+        cvx_buf_free(&old);
+        return CVX_OK;
+    }
+    cvx_buf_free(&old);
+    return cvx_write_file_atomic(path, b->data, b->len, err);
+}
+
+int cvx_codegen(const char *metadata_json, const char *out_dir, cvx_err_t *err) {
+    cvx_arena_t *a = cvx_arena_new(1 << 16);
+    if (!a) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    cvx_value_t *meta = NULL;
+    int rc = cvx_json_parse(a, metadata_json, strlen(metadata_json), &meta, err);
+    const cvx_value_t *fns = rc ? NULL : cvx_obj_get_cstr(meta, "functions");
+    if (!rc && (!fns || fns->type != CVX_T_ARRAY)) rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "metadata has no functions");
+    node_t pub = {0}, internal = {0};
+    for (size_t i = 0; !rc && i < fns->u.arr.len; i++) {
+        const cvx_value_t *f = fns->u.arr.items[i];
+        const cvx_value_t *path = cvx_obj_get_cstr(f, "path");
+        const cvx_value_t *vis = cvx_obj_get_cstr(f, "visibility");
+        const cvx_value_t *kind = cvx_obj_get_cstr(f, "kind");
+        if (!path || path->type != CVX_T_STRING || !strchr(path->u.str.ptr, ':') || !kind || kind->type != CVX_T_STRING)
+            continue;
+        node_t *n = vis && vis->type == CVX_T_STRING && !strcmp(vis->u.str.ptr, "internal") ? &internal : &pub;
+        const char *p = path->u.str.ptr, *colon = strchr(p, ':');
+        while (n && p < colon) {
+            const char *slash = memchr(p, '/', (size_t)(colon - p));
+            const char *end = slash ? slash : colon;
+            n = child(n, p, (size_t)(end - p));
+            p = end + (slash ? 1 : 0);
+            if (!slash) break;
+        }
+        if (!n) {
+            rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            break;
+        }
+        const cvx_value_t **fs = cvx_realloc(n->fns, (n->nfns + 1) * sizeof *fs);
+        if (!fs) {
+            rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            break;
+        }
+        n->fns = fs;
+        fs[n->nfns++] = f;
+    }
+    if (!rc) rc = cvx_mkdirs(out_dir, err);
+    if (!rc) {
+        cvx_buf_t js = {0}, dts = {0};
+        cvx_buf_append_str(&js, "/* eslint-disable */\n"
+                                "// Generated by `cvx codegen` from the functions' metadata. Do not edit.\n"
+                                "import { anyApi } from \"convex/server\";\n\n"
+                                "/** References to the public functions, e.g. `api.users.get_user`. */\n"
+                                "export const api = anyApi;\n"
+                                "/** References to the internal functions (callable from other functions only). */\n"
+                                "export const internal = anyApi;\n");
+        cvx_buf_append_str(&dts, "/* eslint-disable */\n"
+                                 "// Generated by `cvx codegen` from the functions' metadata. Do not edit.\n"
+                                 "import type { FunctionReference } from \"convex/server\";\n\n"
+                                 "export declare const api: {\n");
+        emit(&pub, &dts, 1);
+        cvx_buf_append_str(&dts, "};\n\nexport declare const internal: {\n");
+        emit(&internal, &dts, 1);
+        cvx_buf_append_str(&dts, "};\n");
+        if (js.oom || dts.oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        if (!rc) rc = write_file(out_dir, "api.js", &js, err);
+        if (!rc) rc = write_file(out_dir, "api.d.ts", &dts, err);
+        cvx_buf_free(&js);
+        cvx_buf_free(&dts);
+    }
+    node_free(&pub);
+    node_free(&internal);
+    cvx_arena_free(a);
+    return rc;
+}
+
+/* Where a project's functions crate and generated code live: DIR/convex
+ * when it holds the crate (an app made by `cvx init`), else DIR itself. */
+void cvx_project_dirs(const char *dir, cvx_buf_t *crate, cvx_buf_t *generated) {
+    char probe[4200];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/convex/Cargo.toml", dir);
+    if (stat(probe, &st) == 0) cvx_buf_printf(crate, "%s/convex", dir);
+    else cvx_buf_append_str(crate, dir);
+    if (generated) cvx_buf_printf(generated, "%s/_generated", crate->data);
+}
+
+static void codegen_usage(FILE *out) {
+    fprintf(out,
+            "usage: cvx codegen [DIR] [--out DIR] [--wasm FILE] [--url URL --admin-key KEY]\n\n"
+            "Writes _generated/api.js and api.d.ts (typed FunctionReferences for the `convex` package)\n"
+            "from the functions in DIR (default: .; DIR/convex when it holds the crate).\n\n"
+            "  --out DIR         where to write (default: <crate>/_generated)\n"
+            "  --wasm FILE       read the metadata from a built module instead of building\n"
+            "  --url URL         read the metadata of the code deployed on a server (needs the admin key)\n"
+            "  --admin-key KEY   (or $CVX_ADMIN_KEY)\n\n"
+            "Exit codes: 0 written, 2 usage, 3 build error, 4 system error.\n");
+}
+
+int cvx_cmd_codegen(int argc, char **argv) {
+    cvx_opt_t opts[] = {{"out", true, NULL}, {"wasm", true, NULL}, {"url", true, NULL}, {"admin-key", true, NULL}};
+    size_t nopts = CVX_ARRAY_LEN(opts);
+    const char *pos[1];
+    size_t npos;
+    bool help;
+    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 1, &npos, &help);
+    if (rc) return rc;
+    if (help) {
+        codegen_usage(stdout);
+        return CVX_EXIT_OK;
+    }
+    const char *dir = npos ? pos[0] : ".";
+    cvx_buf_t crate = {0}, gen = {0}, meta = {0}, wasm_path = {0}, bytes = {0};
+    cvx_project_dirs(dir, &crate, &gen);
+    const char *out = cvx_opt(opts, nopts, "out") ? cvx_opt(opts, nopts, "out") : gen.data;
+    cvx_err_t err;
+    int exit_code = CVX_EXIT_OK;
+    const char *url = cvx_opt(opts, nopts, "url");
+    if (url) {
+        char keybuf[256];
+        const char *k = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
+        cvx_buf_t u = {0};
+        long status = 0;
+        cvx_buf_printf(&u, "%s/api/admin/functions", url);
+        rc = cvx_cli_http("GET", u.data, k, NULL, 0, NULL, &meta, &status, &err);
+        cvx_buf_free(&u);
+        if (!rc && status != 200) rc = cvx_err_set(&err, CVX_E_AUTH, "server answered HTTP %ld: %s", status, meta.data ? meta.data : "");
+        if (rc) exit_code = CVX_EXIT_SYSTEM;
+    } else {
+        cvx_engine_t *engine = NULL;
+        cvx_app_t *app = NULL;
+        if (cvx_opt(opts, nopts, "wasm")) cvx_buf_append_str(&wasm_path, cvx_opt(opts, nopts, "wasm"));
+        cvx_build_opts_t bo = {.quiet = true, .release = true};
+        rc = wasm_path.len ? CVX_OK : cvx_build_crate(crate.data, &bo, &wasm_path, &err);
+        if (!rc) rc = cvx_read_file(wasm_path.data, &bytes, &err);
+        if (!rc) rc = cvx_cli_engine(&engine, &err);
+        if (!rc) rc = cvx_app_load(engine, (const uint8_t *)bytes.data, bytes.len, &app, &err);
+        if (!rc) cvx_buf_append_str(&meta, cvx_app_metadata_json(app));
+        if (rc) exit_code = err.code == CVX_E_IO || err.code == CVX_E_NOMEM ? CVX_EXIT_SYSTEM : CVX_EXIT_BUILD;
+        cvx_app_release(app);
+        cvx_engine_free(engine);
+    }
+    if (!rc) {
+        rc = cvx_codegen(meta.data, out, &err);
+        if (rc) exit_code = CVX_EXIT_SYSTEM;
+        else printf("wrote %s/api.js and %s/api.d.ts\n", out, out);
+    }
+    if (rc) fprintf(stderr, "cvx codegen: %s\n", err.msg);
+    cvx_buf_free(&crate);
+    cvx_buf_free(&gen);
+    cvx_buf_free(&meta);
+    cvx_buf_free(&wasm_path);
+    cvx_buf_free(&bytes);
+    return exit_code;
+}
