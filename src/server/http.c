@@ -68,6 +68,7 @@ static void on_req_dispose(void *p) {
 
 void cvx__submit(cvx_server_t *s, h2o_req_t *req, cvx__job_t *j) {
     j->req = req;
+    j->counted = true;
     j->ref = h2o_mem_alloc_shared(&req->pool, sizeof *j->ref, on_req_dispose);
     *j->ref = j;
     s->inflight++;
@@ -123,16 +124,27 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         cvx__send_error(req, 503, "ServerShuttingDown", "the server is shutting down");
         return 0;
     }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/sync")) ||
+        (path.len > 10 && !memcmp(path.base, "/api/", 5) && !memcmp(path.base + path.len - 5, "/sync", 5) &&
+         !memchr(path.base + 5, '/', path.len - 10)))
+        return cvx__ws_upgrade(s, req);
     if (cvx__route_api(s, req, path) == 0) return 0;
     if (cvx__route_admin(s, req, path) == 0) return 0;
     cvx__send_error(req, 404, "NotFound", "no such route");
     return 0;
 }
 
+/* h2o takes over the handle's `data` field, so the server is found
+ * through the struct that embeds the handle. */
+typedef struct {
+    uv_tcp_t tcp;
+    cvx_server_t *srv;
+} conn_t;
+
 static void on_close_conn(uv_handle_t *h) {
-    cvx_server_t *s = h->data;
-    s->connections--;
-    cvx_free(h);
+    conn_t *c = (conn_t *)h;
+    c->srv->connections--;
+    cvx_free(c);
 }
 
 static void on_close_rejected(uv_handle_t *h) { cvx_free(h); }
@@ -140,8 +152,10 @@ static void on_close_rejected(uv_handle_t *h) { cvx_free(h); }
 static void on_accept(uv_stream_t *listener, int status) {
     cvx_server_t *s = listener->data;
     if (status != 0) return;
-    uv_tcp_t *conn = cvx_calloc(1, sizeof *conn);
-    if (!conn) return;
+    conn_t *cc = cvx_calloc(1, sizeof *cc);
+    if (!cc) return;
+    cc->srv = s;
+    uv_tcp_t *conn = &cc->tcp;
     uv_tcp_init(listener->loop, conn);
     if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
         uv_close((uv_handle_t *)conn, on_close_rejected);
@@ -154,7 +168,6 @@ static void on_accept(uv_stream_t *listener, int status) {
         return;
     }
     uv_tcp_nodelay(conn, 1);
-    conn->data = s;
     s->connections++;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_close_conn);
     h2o_accept(&s->accept_ctx, sock);
@@ -190,6 +203,7 @@ static int setup(cvx_server_t *s, cvx_err_t *err) {
     s->accept_ctx.hosts = s->h2o_config.hosts;
     s->queue = h2o_multithread_create_queue(&s->loop);
     h2o_multithread_register_receiver(s->queue, &s->done_receiver, on_jobs_done);
+    cvx__ws_init(s);
     uv_async_init(&s->loop, &s->stop_async, on_stop);
     s->stop_async.data = s;
 
@@ -251,6 +265,7 @@ int cvx__http_start(cvx_server_t *s, cvx_err_t *err) {
 void cvx__http_stop(cvx_server_t *s) {
     uv_async_send(&s->stop_async);
     pthread_join(s->loop_thread, NULL);
+    cvx__ws_close_all(s);
     /* Closing the remaining connections lets h2o free their state. */
     h2o_context_dispose(&s->h2o_ctx);
     h2o_multithread_unregister_receiver(s->queue, &s->done_receiver);

@@ -14,6 +14,11 @@ static void *worker_main(void *arg) {
         }
         pthread_mutex_unlock(&s->jobs_mu);
         if (!j) return NULL; /* stopping and the queue is empty */
+        if (j->task) {
+            j->task(j->task_arg);
+            cvx_free(j);
+            continue;
+        }
         j->run(j);
         h2o_multithread_send_message(&s->done_receiver, &j->msg);
     }
@@ -50,4 +55,19 @@ void cvx__pool_stop(cvx_server_t *s) {
     cvx_free(s->workers);
     s->workers = NULL;
     s->nworkers = 0;
+}
+
+void cvx__pool_task(void *server, void (*fn)(void *), void *arg) {
+    cvx_server_t *s = server;
+    cvx__job_t *j = cvx_calloc(1, sizeof *j);
+    if (!j) {
+        /* Out of memory: run it here rather than lose it. The hook may be
+         * called with the sync lock held, so this is a last resort. */
+        fn(arg);
+        return;
+    }
+    j->srv = s;
+    j->task = fn;
+    j->task_arg = arg;
+    cvx__pool_push(s, j);
 }

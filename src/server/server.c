@@ -69,6 +69,7 @@ int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_
     uint64_t t0 = cvx_monotonic_ns();
     int rc = cvx_app_load(s->engine, wasm, len, &app, err);
     if (!rc) rc = cvx_runtime_deploy(s->rt, app, NULL, NULL, err);
+    if (!rc && s->sync) cvx_sync_code_changed(s->sync);
     if (!rc) {
         /* Persist so a restart serves the same code. */
         char path[4200];
@@ -88,7 +89,16 @@ int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_
     return rc;
 }
 
+static bool is_admin_key(void *ctx, const char *key, size_t len) {
+    cvx_server_t *s = ctx;
+    size_t klen = strlen(s->admin_key);
+    unsigned char diff = len != klen;
+    for (size_t i = 0; i < len && i < klen; i++) diff |= (unsigned char)(key[i] ^ s->admin_key[i]);
+    return diff == 0;
+}
+
 static void free_server(cvx_server_t *s) {
+    cvx_sync_free(s->sync);
     cvx_runtime_free(s->rt);
     cvx_store_close(s->store);
     cvx_engine_free(s->engine);
@@ -154,6 +164,10 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
             cvx_app_release(app);
         }
         cvx_buf_free(&wasm);
+    }
+    if (!rc) {
+        cvx_sync_hooks_t hooks = {.ctx = s, .submit = cvx__pool_task, .wake = cvx__ws_wake, .is_admin_key = is_admin_key};
+        rc = cvx_sync_new(s->rt, &hooks, NULL, &s->sync, err);
     }
     if (!rc) rc = cvx__pool_start(s, err);
     if (!rc) {

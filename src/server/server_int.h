@@ -10,8 +10,10 @@
 
 #include "server/server.h"
 #include "store/store.h"
+#include "sync/sync.h"
 
 typedef struct cvx__job cvx__job_t;
+typedef struct cvx__ws cvx__ws_t;
 
 /* Work handed from the loop to a worker and back. `req` is touched only on
  * the loop thread and becomes NULL if the client goes away first. */
@@ -22,6 +24,9 @@ struct cvx__job {
     h2o_req_t *req;
     cvx__job_t **ref;              /* slot in req's pool cleared on dispose */
     void (*run)(cvx__job_t *j);    /* on a worker */
+    bool counted;                  /* an HTTP request awaiting its answer */
+    void (*task)(void *arg);       /* a sync engine task (no request) */
+    void *task_arg;
     /* input */
     cvx_kind_t expect;
     bool admin;
@@ -90,6 +95,12 @@ struct cvx_server {
     cvx__job_t *jobs_head, *jobs_tail;
     bool workers_stop;
 
+    /* sync */
+    cvx_sync_t *sync;
+    h2o_multithread_receiver_t ws_receiver;
+    uv_timer_t ping_timer;
+    cvx__ws_t *sockets;
+
     /* call log for `cvx logs` */
     pthread_mutex_t log_mu;
     cvx__log_entry_t ring[CVX__LOG_RING];
@@ -114,9 +125,17 @@ int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
 bool cvx__is_admin(cvx_server_t *s, h2o_req_t *req);
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp);
 
+/* ws.c: the sync WebSocket */
+int cvx__ws_upgrade(cvx_server_t *s, h2o_req_t *req);
+void cvx__ws_wake(void *ctx, cvx_sync_client_t *c, void *conn);
+void cvx__ws_init(cvx_server_t *s);
+void cvx__ws_close_all(cvx_server_t *s);
+
 /* pool.c */
 int cvx__pool_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__pool_push(cvx_server_t *s, cvx__job_t *j);
+/* Runs fn(arg) on a worker (the sync engine's submit hook). */
+void cvx__pool_task(void *server, void (*fn)(void *), void *arg);
 void cvx__pool_stop(cvx_server_t *s);
 
 /* The response JSON of a function call (§3 of the protocol). */

@@ -1,0 +1,816 @@
+/* The sync engine (see sync.h for the contract).
+ *
+ * One mutex guards all state; work that runs guest code (query runs,
+ * mutations, actions) happens outside it on the host's workers.
+ *
+ * Validity argument. A subscription's result computed at snapshot S is
+ * valid at ts T >= S iff no commit in (S, T] wrote a key inside the read
+ * set of that run. Commits are seen in ts order through the store's commit
+ * listener: each commit marks touched results stale. A run that finishes
+ * checks the commits that happened since its snapshot (the recent-commit
+ * log) before its result is considered fresh. So "fresh" means valid at
+ * `latest_ts`, and a Transition at `latest_ts` built only from fresh
+ * results is one consistent snapshot. */
+#include "sync/sync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#define NBUCKETS 4096
+#define LOG_MAX 8192
+
+typedef struct sub {
+    struct sub *next; /* bucket chain */
+    uint64_t hash;
+    char *path;
+    char *args;
+    size_t args_len;
+    uint64_t refs;    /* client queries + a running task */
+    bool running, stale, has_result;
+    uint64_t gen;     /* code generation the result was computed with */
+    uint64_t seq;     /* bumped when the result changes */
+    bool ok;
+    cvx_buf_t value;  /* success: value JSON; failure: error message */
+    cvx_buf_t data;   /* failure: errorData JSON (empty when none) */
+    cvx_buf_t logs;   /* JSON array or empty */
+    cvx_readset_t *readset;
+    uint64_t snapshot;
+} sub_t;
+
+typedef struct {
+    uint32_t id;
+    sub_t *sub;
+    uint64_t seen; /* sub->seq last sent to this client (0 = never) */
+} cq_t;
+
+struct cvx_sync_client {
+    atomic_int refs;
+    cvx_sync_t *s;
+    void *conn;
+    cvx_sync_client_t *prev, *next;
+    char session[80];
+    bool admin;
+    uint32_t qs, ident;            /* applied versions */
+    uint32_t sent_qs, sent_ident;  /* versions in the last Transition */
+    uint64_t sent_ts;
+    cq_t *queries;
+    size_t nq, capq;
+    uint32_t *removed;
+    size_t nremoved, capremoved;
+    uint64_t need_ts; /* a mutation response promised a Transition >= this */
+    bool dirty;
+    char **out;
+    size_t *outlen;
+    size_t nout, capout, outbytes;
+    char close_reason[200];
+    bool closed;
+};
+
+typedef struct {
+    uint64_t ts;
+    cvx_buf_t bytes;
+    cvx_written_key_t *keys;
+    size_t nkeys;
+} logent_t;
+
+struct cvx_sync {
+    pthread_mutex_t mu;
+    cvx_runtime_t *rt;
+    cvx_sync_hooks_t hooks;
+    cvx_sync_config_t cfg;
+    int listener;
+    sub_t *buckets[NBUCKETS];
+    cvx_sync_client_t *clients;
+    uint64_t latest_ts;
+    uint64_t gen;
+    logent_t log[LOG_MAX]; /* ring of recent commits */
+    uint64_t nlog;         /* total ever appended */
+    uint64_t horizon;      /* commits with ts > horizon are all in the ring */
+    cvx_sync_stats_t stats;
+};
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint64_t fnv(const char *a, size_t n, uint64_t h) {
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)a[i]) * 1099511628211ull;
+    return h;
+}
+
+static void b64_u64(cvx_buf_t *b, uint64_t v) {
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(v >> (8 * i));
+    cvx_buf_append_char(b, '"');
+    cvx_base64_encode(b, le, 8);
+    cvx_buf_append_char(b, '"');
+}
+
+static void client_release(cvx_sync_client_t *c) {
+    if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+    for (size_t i = 0; i < c->nout; i++) cvx_free(c->out[i]);
+    cvx_free(c->out);
+    cvx_free(c->outlen);
+    cvx_free(c->queries);
+    cvx_free(c->removed);
+    cvx_free(c);
+}
+
+static void sub_free(sub_t *u) {
+    cvx_free(u->path);
+    cvx_free(u->args);
+    cvx_buf_free(&u->value);
+    cvx_buf_free(&u->data);
+    cvx_buf_free(&u->logs);
+    cvx_readset_free(u->readset);
+    cvx_free(u);
+}
+
+/* Drops one reference; unlinks and frees at zero. Under s->mu. */
+static void sub_unref(cvx_sync_t *s, sub_t *u) {
+    if (--u->refs > 0) return;
+    for (sub_t **p = &s->buckets[u->hash % NBUCKETS]; *p; p = &(*p)->next) {
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    }
+    s->stats.subscriptions--;
+    sub_free(u);
+}
+
+static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len) {
+    uint64_t h = fnv(args, args_len, fnv(path, path_len, 14695981039346656037ull) ^ 0xff);
+    for (sub_t *u = s->buckets[h % NBUCKETS]; u; u = u->next)
+        if (u->hash == h && strlen(u->path) == path_len && !memcmp(u->path, path, path_len) &&
+            u->args_len == args_len && !memcmp(u->args, args, args_len)) {
+            u->refs++;
+            return u;
+        }
+    sub_t *u = cvx_calloc(1, sizeof *u);
+    if (!u) return NULL;
+    u->path = cvx_strndup(path, path_len);
+    u->args = cvx_strndup(args, args_len);
+    if (!u->path || !u->args) {
+        sub_free(u);
+        return NULL;
+    }
+    u->args_len = args_len;
+    u->hash = h;
+    u->refs = 1;
+    u->next = s->buckets[h % NBUCKETS];
+    s->buckets[h % NBUCKETS] = u;
+    s->stats.subscriptions++;
+    return u;
+}
+
+/* Queues one outgoing message; closes the client when it falls too far
+ * behind. Takes ownership of msg. Under s->mu. */
+static void enqueue(cvx_sync_client_t *c, cvx_buf_t *msg) {
+    cvx_sync_t *s = c->s;
+    if (c->closed || c->close_reason[0]) {
+        cvx_buf_free(msg);
+        return;
+    }
+    if (msg->oom || c->nout >= s->cfg.max_outbox_msgs || c->outbytes + msg->len > s->cfg.max_outbox_bytes) {
+        snprintf(c->close_reason, sizeof c->close_reason,
+                 "client is too slow: %zu messages (%zu bytes) waiting to be sent", c->nout, c->outbytes);
+        s->stats.dropped_clients++;
+        cvx_buf_free(msg);
+        s->hooks.wake(s->hooks.ctx, c, c->conn);
+        return;
+    }
+    if (c->nout == c->capout) {
+        size_t cap = c->capout ? c->capout * 2 : 8;
+        char **o = cvx_realloc(c->out, cap * sizeof *o);
+        size_t *l = o ? cvx_realloc(c->outlen, cap * sizeof *l) : NULL;
+        if (o) c->out = o;
+        if (!l) {
+            snprintf(c->close_reason, sizeof c->close_reason, "server out of memory");
+            cvx_buf_free(msg);
+            s->hooks.wake(s->hooks.ctx, c, c->conn);
+            return;
+        }
+        c->outlen = l;
+        c->capout = cap;
+    }
+    size_t len;
+    c->out[c->nout] = cvx_buf_detach(msg, &len);
+    c->outlen[c->nout++] = len;
+    c->outbytes += len;
+    s->hooks.wake(s->hooks.ctx, c, c->conn);
+}
+
+static void fatal(cvx_sync_client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fatal(cvx_sync_client_t *c, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cvx_buf_t b = {0};
+    cvx_buf_append_str(&b, "{\"type\":\"FatalError\",\"error\":");
+    cvx_buf_append_json_string(&b, msg, strlen(msg));
+    cvx_buf_append_char(&b, '}');
+    enqueue(c, &b);
+    if (!c->close_reason[0]) snprintf(c->close_reason, sizeof c->close_reason, "protocol error: %.150s", msg);
+    c->s->hooks.wake(c->s->hooks.ctx, c, c->conn);
+}
+
+/* ---- transitions -------------------------------------------------------------- */
+
+static bool sub_fresh(const cvx_sync_t *s, const sub_t *u) {
+    return u->has_result && !u->running && !u->stale && u->gen == s->gen;
+}
+
+static void append_modification(cvx_buf_t *b, uint32_t qid, const sub_t *u) {
+    if (u->ok) {
+        cvx_buf_printf(b, "{\"type\":\"QueryUpdated\",\"queryId\":%u,\"value\":", qid);
+        cvx_buf_append(b, u->value.data, u->value.len);
+    } else {
+        cvx_buf_printf(b, "{\"type\":\"QueryFailed\",\"queryId\":%u,\"errorMessage\":", qid);
+        cvx_buf_append_json_string(b, u->value.data ? u->value.data : "", u->value.len);
+        if (u->data.len) {
+            cvx_buf_append_str(b, ",\"errorData\":");
+            cvx_buf_append(b, u->data.data, u->data.len);
+        }
+    }
+    cvx_buf_append_str(b, ",\"logLines\":");
+    cvx_buf_append_str(b, u->logs.len ? u->logs.data : "[]");
+    cvx_buf_append_str(b, ",\"journal\":null}");
+}
+
+/* Sends a Transition if the client needs one and all its queries are fresh
+ * at latest_ts. Under s->mu. */
+static void try_transition(cvx_sync_t *s, cvx_sync_client_t *c) {
+    if (c->closed || c->close_reason[0]) return;
+    for (size_t i = 0; i < c->nq; i++)
+        if (!sub_fresh(s, c->queries[i].sub)) return; /* wait: some result is being (re)computed */
+    if (s->latest_ts < c->need_ts) return;
+    bool changed = c->nremoved > 0;
+    for (size_t i = 0; i < c->nq && !changed; i++) changed = c->queries[i].seen != c->queries[i].sub->seq;
+    if (!changed && c->qs == c->sent_qs && c->ident == c->sent_ident && c->need_ts <= c->sent_ts) {
+        c->dirty = false;
+        return;
+    }
+    uint64_t ts = s->latest_ts > c->sent_ts ? s->latest_ts : c->sent_ts;
+    cvx_buf_t b = {0};
+    cvx_buf_printf(&b, "{\"type\":\"Transition\",\"startVersion\":{\"querySet\":%u,\"identity\":%u,\"ts\":", c->sent_qs,
+                   c->sent_ident);
+    b64_u64(&b, c->sent_ts);
+    cvx_buf_printf(&b, "},\"endVersion\":{\"querySet\":%u,\"identity\":%u,\"ts\":", c->qs, c->ident);
+    b64_u64(&b, ts);
+    cvx_buf_append_str(&b, "},\"modifications\":[");
+    bool first = true;
+    for (size_t i = 0; i < c->nremoved; i++) {
+        cvx_buf_printf(&b, "%s{\"type\":\"QueryRemoved\",\"queryId\":%u}", first ? "" : ",", c->removed[i]);
+        first = false;
+    }
+    for (size_t i = 0; i < c->nq; i++) {
+        cq_t *q = &c->queries[i];
+        if (q->seen == q->sub->seq) continue;
+        if (!first) cvx_buf_append_char(&b, ',');
+        append_modification(&b, q->id, q->sub);
+        q->seen = q->sub->seq;
+        first = false;
+    }
+    cvx_buf_append_str(&b, "]}");
+    c->nremoved = 0;
+    c->sent_qs = c->qs;
+    c->sent_ident = c->ident;
+    c->sent_ts = ts;
+    c->dirty = false;
+    s->stats.transitions++;
+    enqueue(c, &b);
+}
+
+static void run_sub_task(void *arg);
+
+typedef struct {
+    cvx_sync_t *s;
+    sub_t *u;
+} run_arg_t;
+
+/* Starts runs for subscriptions that need one, then sends what can be
+ * sent. Under s->mu. */
+static void pump(cvx_sync_t *s) {
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (sub_t *u = s->buckets[b]; u; u = u->next) {
+            if (u->running || (u->has_result && !u->stale && u->gen == s->gen)) continue;
+            run_arg_t *ra = cvx_malloc(sizeof *ra);
+            if (!ra) continue; /* retried on the next pump */
+            ra->s = s;
+            ra->u = u;
+            u->running = true;
+            u->stale = false;
+            u->refs++; /* held by the task */
+            s->hooks.submit(s->hooks.ctx, run_sub_task, ra);
+        }
+    for (cvx_sync_client_t *c = s->clients; c; c = c->next)
+        if (c->dirty) try_transition(s, c);
+}
+
+static void mark_all_dirty(cvx_sync_t *s) {
+    for (cvx_sync_client_t *c = s->clients; c; c = c->next) c->dirty = true;
+}
+
+/* ---- subscription runs ---------------------------------------------------------- */
+
+static bool touched_since(cvx_sync_t *s, const cvx_readset_t *r, uint64_t since) {
+    if (since < s->horizon) return true; /* the log no longer covers it */
+    uint64_t first = s->nlog > LOG_MAX ? s->nlog - LOG_MAX : 0;
+    for (uint64_t i = first; i < s->nlog; i++) {
+        const logent_t *e = &s->log[i % LOG_MAX];
+        if (e->ts <= since) continue;
+        cvx_commit_info_t info = {e->ts, e->keys, e->nkeys};
+        if (cvx_readset_overlaps(r, &info)) return true;
+    }
+    return false;
+}
+
+/* One run of a subscription's query, on a worker. */
+static void run_sub_task(void *arg) {
+    run_arg_t *ra = arg;
+    cvx_sync_t *s = ra->s;
+    sub_t *u = ra->u;
+    cvx_free(ra);
+    pthread_mutex_lock(&s->mu);
+    uint64_t gen = s->gen;
+    char *path = cvx_strdup(u->path);
+    char *args = cvx_strndup(u->args, u->args_len);
+    size_t args_len = u->args_len;
+    pthread_mutex_unlock(&s->mu);
+
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    if (path && args) {
+        cvx_request_t req = {.path = path, .args_json = args, .args_len = args_len, .expect_kind = CVX_KIND_QUERY,
+                             .want_readset = true};
+        cvx_exec_call(s->rt, &req, &resp);
+    } else {
+        resp.r.status = CVX_E_NOMEM;
+        cvx_buf_append_str(&resp.r.message, "out of memory");
+    }
+
+    pthread_mutex_lock(&s->mu);
+    u->running = false;
+    s->stats.query_runs++;
+    if (u->refs > 1) {
+        bool ok = resp.r.status == CVX_OK;
+        const cvx_buf_t *v = ok ? &resp.r.value : &resp.r.message;
+        bool same = u->has_result && u->ok == ok && u->value.len == v->len &&
+                    (v->len == 0 || !memcmp(u->value.data, v->data, v->len)) && u->data.len == resp.r.data.len &&
+                    (u->data.len == 0 || !memcmp(u->data.data, resp.r.data.data, u->data.len));
+        if (!same) {
+            cvx_buf_reset(&u->value);
+            cvx_buf_append(&u->value, v->data ? v->data : "", v->len);
+            cvx_buf_reset(&u->data);
+            if (!ok && resp.r.has_data) cvx_buf_append(&u->data, resp.r.data.data, resp.r.data.len);
+            u->ok = ok;
+            u->seq++;
+        }
+        cvx_buf_reset(&u->logs);
+        if (resp.r.logs.len) cvx_buf_append(&u->logs, resp.r.logs.data, resp.r.logs.len);
+        u->has_result = true;
+        u->gen = gen;
+        cvx_readset_free(u->readset);
+        u->readset = resp.readset;
+        resp.readset = NULL;
+        u->snapshot = resp.ts;
+        /* A failed run without a read set (unknown function) depends on
+         * nothing but the code: it stays until the next deploy. */
+        if (u->readset && touched_since(s, u->readset, resp.ts)) u->stale = true;
+        if (u->value.oom || u->logs.oom || u->data.oom) u->stale = true;
+        mark_all_dirty(s);
+    }
+    sub_unref(s, u);
+    pump(s);
+    pthread_mutex_unlock(&s->mu);
+    cvx_response_free(&resp);
+    cvx_free(path);
+    cvx_free(args);
+}
+
+/* ---- commits ------------------------------------------------------------------- */
+
+static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
+    cvx_sync_t *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->stats.commits_seen++;
+    if (ci->ts > s->latest_ts) s->latest_ts = ci->ts;
+    /* Remember the commit for runs that started before it. */
+    logent_t *e = &s->log[s->nlog % LOG_MAX];
+    if (s->nlog >= LOG_MAX) s->horizon = e->ts;
+    cvx_buf_free(&e->bytes);
+    cvx_free(e->keys);
+    memset(e, 0, sizeof *e);
+    e->ts = ci->ts;
+    e->keys = cvx_calloc(ci->nkeys ? ci->nkeys : 1, sizeof *e->keys);
+    size_t total = 0;
+    for (size_t i = 0; i < ci->nkeys; i++) total += ci->keys[i].key_len;
+    if (!e->keys || cvx_buf_reserve(&e->bytes, total)) {
+        /* Cannot remember it: treat every run as unverifiable. */
+        s->horizon = ci->ts;
+    } else {
+        for (size_t i = 0; i < ci->nkeys; i++) {
+            e->keys[i].index_id = ci->keys[i].index_id;
+            e->keys[i].key_len = ci->keys[i].key_len;
+            e->keys[i].key = (const uint8_t *)e->bytes.data + e->bytes.len;
+            cvx_buf_append(&e->bytes, ci->keys[i].key, ci->keys[i].key_len);
+        }
+        e->nkeys = ci->nkeys;
+    }
+    s->nlog++;
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (sub_t *u = s->buckets[b]; u; u = u->next)
+            if (u->has_result && !u->running && !u->stale && u->readset && cvx_readset_overlaps(u->readset, ci))
+                u->stale = true;
+    mark_all_dirty(s);
+    pump(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- mutations and actions ------------------------------------------------------- */
+
+typedef struct {
+    cvx_sync_client_t *c;
+    cvx_kind_t kind;
+    double request_id;
+    char *path;
+    char *args;
+    size_t args_len;
+    bool admin;
+} call_arg_t;
+
+static void run_call(void *arg) {
+    call_arg_t *ca = arg;
+    cvx_sync_client_t *c = ca->c;
+    cvx_sync_t *s = c->s;
+    cvx_request_t req = {.path = ca->path, .args_json = ca->args, .args_len = ca->args_len, .expect_kind = ca->kind,
+                         .allow_internal = ca->admin};
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    cvx_exec_call(s->rt, &req, &resp);
+    cvx_buf_t b = {0};
+    bool ok = resp.r.status == CVX_OK;
+    cvx_buf_printf(&b, "{\"type\":\"%s\",\"requestId\":%.0f,\"success\":%s,\"result\":",
+                   ca->kind == CVX_KIND_MUTATION ? "MutationResponse" : "ActionResponse", ca->request_id,
+                   ok ? "true" : "false");
+    if (ok) cvx_buf_append(&b, resp.r.value.data ? resp.r.value.data : "null", resp.r.value.data ? resp.r.value.len : 4);
+    else cvx_buf_append_json_string(&b, resp.r.message.data ? resp.r.message.data : "", resp.r.message.len);
+    if (ca->kind == CVX_KIND_MUTATION) {
+        cvx_buf_append_str(&b, ",\"ts\":");
+        if (ok) b64_u64(&b, resp.ts);
+        else cvx_buf_append_str(&b, "null");
+    }
+    if (!ok && resp.r.has_data) {
+        cvx_buf_append_str(&b, ",\"errorData\":");
+        cvx_buf_append(&b, resp.r.data.data, resp.r.data.len);
+    }
+    cvx_buf_append_str(&b, ",\"logLines\":");
+    cvx_buf_append_str(&b, resp.r.logs.len ? resp.r.logs.data : "[]");
+    cvx_buf_append_char(&b, '}');
+    pthread_mutex_lock(&s->mu);
+    enqueue(c, &b);
+    if (ok && ca->kind == CVX_KIND_MUTATION) {
+        /* The client may show the mutation's effect only after a
+         * Transition at or past its commit. */
+        if (resp.ts > c->need_ts) c->need_ts = resp.ts;
+        c->dirty = true;
+        try_transition(s, c);
+    }
+    pthread_mutex_unlock(&s->mu);
+    cvx_buf_free(&b);
+    cvx_response_free(&resp);
+    cvx_free(ca->path);
+    cvx_free(ca->args);
+    cvx_free(ca);
+    client_release(c);
+}
+
+/* ---- client messages ------------------------------------------------------------- */
+
+static const char *str(const cvx_value_t *o, const char *k) {
+    const cvx_value_t *v = cvx_obj_get_cstr(o, k);
+    return v && v->type == CVX_T_STRING ? v->u.str.ptr : NULL;
+}
+
+static bool num(const cvx_value_t *o, const char *k, double *out) {
+    const cvx_value_t *v = cvx_obj_get_cstr(o, k);
+    if (!v || v->type != CVX_T_FLOAT64 || v->u.f < 0 || v->u.f > 9007199254740991.0 || v->u.f != (double)(int64_t)v->u.f)
+        return false;
+    *out = v->u.f;
+    return true;
+}
+
+/* args: [obj] -> canonical JSON of obj ("{}" when absent). */
+static int args_json(const cvx_value_t *msg, cvx_buf_t *out) {
+    const cvx_value_t *args = cvx_obj_get_cstr(msg, "args");
+    if (args && args->type == CVX_T_ARRAY) {
+        if (args->u.arr.len > 1) return -1;
+        args = args->u.arr.len ? args->u.arr.items[0] : NULL;
+    }
+    if (args && args->type != CVX_T_OBJECT) return -1;
+    if (args) cvx_json_write(out, args);
+    else cvx_buf_append_str(out, "{}");
+    return out->oom ? -1 : 0;
+}
+
+static void remove_query(cvx_sync_t *s, cvx_sync_client_t *c, size_t i) {
+    sub_unref(s, c->queries[i].sub);
+    c->queries[i] = c->queries[--c->nq];
+}
+
+static void modify_query_set(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t *m) {
+    double base, next;
+    const cvx_value_t *mods = cvx_obj_get_cstr(m, "modifications");
+    if (!num(m, "baseVersion", &base) || !num(m, "newVersion", &next) || !mods || mods->type != CVX_T_ARRAY) {
+        fatal(c, "ModifyQuerySet needs baseVersion, newVersion and modifications");
+        return;
+    }
+    if ((uint32_t)base != c->qs) {
+        fatal(c, "ModifyQuerySet baseVersion %.0f does not match the query set version %u", base, c->qs);
+        return;
+    }
+    if (next <= base) {
+        fatal(c, "ModifyQuerySet newVersion %.0f must be greater than baseVersion %.0f", next, base);
+        return;
+    }
+    for (size_t i = 0; i < mods->u.arr.len; i++) {
+        const cvx_value_t *mod = mods->u.arr.items[i];
+        const char *type = mod->type == CVX_T_OBJECT ? str(mod, "type") : NULL;
+        double qid;
+        if (!type || !num(mod, "queryId", &qid)) {
+            fatal(c, "query set modification %zu needs a type and a queryId", i);
+            return;
+        }
+        size_t found = SIZE_MAX;
+        for (size_t k = 0; k < c->nq; k++)
+            if (c->queries[k].id == (uint32_t)qid) found = k;
+        if (!strcmp(type, "Add")) {
+            const char *path = str(mod, "udfPath");
+            cvx_buf_t args = {0};
+            if (found != SIZE_MAX) {
+                fatal(c, "query %.0f is already in the query set", qid);
+                return;
+            }
+            if (!path || args_json(mod, &args)) {
+                cvx_buf_free(&args);
+                fatal(c, "Add of query %.0f needs a udfPath and args: [object]", qid);
+                return;
+            }
+            if (c->nq == c->capq) {
+                size_t cap = c->capq ? c->capq * 2 : 8;
+                cq_t *q = cvx_realloc(c->queries, cap * sizeof *q);
+                if (!q) {
+                    cvx_buf_free(&args);
+                    fatal(c, "server out of memory");
+                    return;
+                }
+                c->queries = q;
+                c->capq = cap;
+            }
+            sub_t *u = sub_get(s, path, strlen(path), args.data, args.len);
+            cvx_buf_free(&args);
+            if (!u) {
+                fatal(c, "server out of memory");
+                return;
+            }
+            c->queries[c->nq++] = (cq_t){(uint32_t)qid, u, 0};
+            /* A result someone else already has is sent as is; seen = 0
+             * makes it count as changed for this client. */
+        } else if (!strcmp(type, "Remove")) {
+            if (found == SIZE_MAX) {
+                fatal(c, "query %.0f is not in the query set", qid);
+                return;
+            }
+            remove_query(s, c, found);
+            if (c->nremoved == c->capremoved) {
+                size_t cap = c->capremoved ? c->capremoved * 2 : 8;
+                uint32_t *r = cvx_realloc(c->removed, cap * sizeof *r);
+                if (!r) {
+                    fatal(c, "server out of memory");
+                    return;
+                }
+                c->removed = r;
+                c->capremoved = cap;
+            }
+            c->removed[c->nremoved++] = (uint32_t)qid;
+        } else {
+            fatal(c, "unknown query set modification \"%s\"", type);
+            return;
+        }
+    }
+    c->qs = (uint32_t)next;
+    c->dirty = true;
+}
+
+static void authenticate(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t *m) {
+    const char *type = str(m, "tokenType");
+    double base;
+    if (!type || !num(m, "baseVersion", &base)) {
+        fatal(c, "Authenticate needs tokenType and baseVersion");
+        return;
+    }
+    if (!strcmp(type, "Admin")) {
+        const char *key = str(m, "value");
+        if (!key || !s->hooks.is_admin_key || !s->hooks.is_admin_key(s->hooks.ctx, key, strlen(key))) {
+            cvx_buf_t b = {0};
+            cvx_buf_printf(&b, "{\"type\":\"AuthError\",\"error\":\"invalid admin key\",\"baseVersion\":%.0f,"
+                               "\"authUpdateAttempted\":true}",
+                           base);
+            enqueue(c, &b);
+            return;
+        }
+        c->admin = true;
+    } else if (!strcmp(type, "User")) {
+        cvx_buf_t b = {0};
+        cvx_buf_printf(&b, "{\"type\":\"AuthError\",\"error\":\"this server does not accept user tokens yet (no auth "
+                           "provider is configured)\",\"baseVersion\":%.0f,\"authUpdateAttempted\":true}",
+                       base);
+        enqueue(c, &b);
+        return;
+    } else if (!strcmp(type, "None")) {
+        c->admin = false;
+    } else {
+        fatal(c, "unknown tokenType \"%s\"", type);
+        return;
+    }
+    c->ident = (uint32_t)base + 1;
+    c->dirty = true;
+}
+
+static void start_call(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t *m, cvx_kind_t kind) {
+    double rid;
+    const char *path = str(m, "udfPath");
+    cvx_buf_t args = {0};
+    if (!num(m, "requestId", &rid) || !path || args_json(m, &args)) {
+        cvx_buf_free(&args);
+        fatal(c, "%s needs requestId, udfPath and args: [object]", kind == CVX_KIND_MUTATION ? "Mutation" : "Action");
+        return;
+    }
+    call_arg_t *ca = cvx_calloc(1, sizeof *ca);
+    if (!ca || !(ca->path = cvx_strdup(path))) {
+        cvx_free(ca);
+        cvx_buf_free(&args);
+        fatal(c, "server out of memory");
+        return;
+    }
+    ca->c = c;
+    ca->kind = kind;
+    ca->request_id = rid;
+    ca->args = cvx_buf_detach(&args, &ca->args_len);
+    ca->admin = c->admin;
+    atomic_fetch_add(&c->refs, 1);
+    s->hooks.submit(s->hooks.ctx, run_call, ca);
+}
+
+void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
+    cvx_sync_t *s = c->s;
+    cvx_arena_t *a = cvx_arena_new(4096);
+    cvx_value_t *m = NULL;
+    cvx_err_t err;
+    pthread_mutex_lock(&s->mu);
+    if (c->closed) goto out;
+    if (!a || cvx_json_parse(a, msg, len, &m, &err) != CVX_OK || m->type != CVX_T_OBJECT) {
+        fatal(c, "message is not a JSON object: %s", a ? err.msg : "out of memory");
+        goto out;
+    }
+    const char *type = str(m, "type");
+    if (!type) {
+        fatal(c, "message has no \"type\"");
+    } else if (!strcmp(type, "Connect")) {
+        const char *session = str(m, "sessionId");
+        snprintf(c->session, sizeof c->session, "%s", session ? session : "");
+    } else if (!strcmp(type, "ModifyQuerySet")) {
+        modify_query_set(s, c, m);
+    } else if (!strcmp(type, "Authenticate")) {
+        authenticate(s, c, m);
+    } else if (!strcmp(type, "Mutation")) {
+        start_call(s, c, m, CVX_KIND_MUTATION);
+    } else if (!strcmp(type, "Action")) {
+        start_call(s, c, m, CVX_KIND_ACTION);
+    } else if (!strcmp(type, "Event")) {
+        /* telemetry: ignored */
+    } else {
+        fatal(c, "unknown message type \"%s\"", type);
+    }
+    pump(s);
+out:
+    pthread_mutex_unlock(&s->mu);
+    cvx_arena_free(a);
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+int cvx_sync_new(cvx_runtime_t *rt, const cvx_sync_hooks_t *hooks, const cvx_sync_config_t *cfg, cvx_sync_t **out,
+                 cvx_err_t *err) {
+    *out = NULL;
+    cvx_sync_t *s = cvx_calloc(1, sizeof *s);
+    if (!s) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    s->rt = rt;
+    s->hooks = *hooks;
+    if (cfg) s->cfg = *cfg;
+    if (!s->cfg.max_outbox_bytes) s->cfg.max_outbox_bytes = 64u << 20;
+    if (!s->cfg.max_outbox_msgs) s->cfg.max_outbox_msgs = 10000;
+    s->latest_ts = cvx_store_latest_ts(cvx_runtime_store(rt));
+    s->horizon = s->latest_ts;
+    s->gen = cvx_runtime_generation(rt);
+    s->listener = cvx_store_listen(cvx_runtime_store(rt), on_commit, s);
+    if (s->listener < 0) {
+        pthread_mutex_destroy(&s->mu);
+        cvx_free(s);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    *out = s;
+    return CVX_OK;
+}
+
+void cvx_sync_free(cvx_sync_t *s) {
+    if (!s) return;
+    cvx_store_unlisten(cvx_runtime_store(s->rt), s->listener);
+    while (s->clients) cvx_sync_disconnect(s->clients);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        while (s->buckets[b]) {
+            sub_t *u = s->buckets[b];
+            s->buckets[b] = u->next;
+            sub_free(u);
+        }
+    for (size_t i = 0; i < LOG_MAX; i++) {
+        cvx_buf_free(&s->log[i].bytes);
+        cvx_free(s->log[i].keys);
+    }
+    pthread_mutex_destroy(&s->mu);
+    cvx_free(s);
+}
+
+void cvx_sync_code_changed(cvx_sync_t *s) {
+    pthread_mutex_lock(&s->mu);
+    s->gen = cvx_runtime_generation(s->rt);
+    mark_all_dirty(s);
+    pump(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+cvx_sync_client_t *cvx_sync_connect(cvx_sync_t *s, void *conn) {
+    cvx_sync_client_t *c = cvx_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    atomic_init(&c->refs, 1);
+    c->s = s;
+    c->conn = conn;
+    pthread_mutex_lock(&s->mu);
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->stats.clients++;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+void cvx_sync_disconnect(cvx_sync_client_t *c) {
+    cvx_sync_t *s = c->s;
+    pthread_mutex_lock(&s->mu);
+    c->closed = true;
+    while (c->nq) remove_query(s, c, c->nq - 1);
+    if (c->prev) c->prev->next = c->next;
+    else s->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->stats.clients--;
+    pthread_mutex_unlock(&s->mu);
+    client_release(c);
+}
+
+size_t cvx_sync_drain(cvx_sync_client_t *c, char ***out, size_t **lens) {
+    pthread_mutex_lock(&c->s->mu);
+    size_t n = c->nout;
+    *out = c->out;
+    *lens = c->outlen;
+    c->out = NULL;
+    c->outlen = NULL;
+    c->nout = c->capout = c->outbytes = 0;
+    pthread_mutex_unlock(&c->s->mu);
+    return n;
+}
+
+void cvx_sync_free_messages(char **msgs, size_t *lens, size_t n) {
+    for (size_t i = 0; i < n; i++) cvx_free(msgs[i]);
+    cvx_free(msgs);
+    cvx_free(lens);
+}
+
+const char *cvx_sync_should_close(cvx_sync_client_t *c) {
+    pthread_mutex_lock(&c->s->mu);
+    const char *r = c->close_reason[0] ? c->close_reason : NULL;
+    pthread_mutex_unlock(&c->s->mu);
+    return r;
+}
+
+void cvx_sync_stats(cvx_sync_t *s, cvx_sync_stats_t *out) {
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->mu);
+}
