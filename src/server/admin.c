@@ -5,6 +5,7 @@
  *   GET  /api/admin/tables           tables with document counts
  *   GET  /api/admin/documents?table=T&limit=N&cursor=C
  *   GET  /api/admin/logs?after=SEQ   function calls and their log lines
+ *   GET  /api/admin/stats            counters (subscription re-runs, retries, ...)
  *
  * Plus the call log those last routes read: a ring of the last calls, kept
  * in memory (logs are for watching, not an audit trail). */
@@ -258,6 +259,32 @@ int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
         long n = strtol(limit, NULL, 10);
         j->at_ts = (uint64_t)(n < 1 ? 1 : n > 10000 ? 10000 : n);
         j->run = run_documents;
+    } else if (path_is(path, "/api/admin/stats")) {
+        cvx__job_free(j);
+        cvx_sync_stats_t ss;
+        cvx_sync_stats(s->sync, &ss);
+        cvx_exec_stats_t es;
+        cvx_exec_stats(s->rt, &es);
+        cvx_store_stats_t st;
+        cvx_store_stats(s->store, &st);
+        cvx_buf_t b = {0};
+        cvx_buf_printf(&b,
+                       "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"
+                       "\"commitsSeen\":%llu,\"droppedClients\":%llu},"
+                       "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
+                       "\"failures\":%llu},"
+                       "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu},"
+                       "\"connections\":%u}",
+                       (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
+                       (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
+                       (unsigned long long)ss.commits_seen, (unsigned long long)ss.dropped_clients,
+                       (unsigned long long)es.calls[1], (unsigned long long)es.calls[2], (unsigned long long)es.calls[3],
+                       (unsigned long long)es.mutation_retries, (unsigned long long)es.failures,
+                       (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
+                       (unsigned long long)st.docs_written, s->connections);
+        cvx__send_json(req, 200, b.data, b.len);
+        cvx_buf_free(&b);
+        return 0;
     } else if (path_is(path, "/api/admin/logs")) {
         cvx__job_free(j);
         send_logs(s, req);

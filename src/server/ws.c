@@ -74,12 +74,12 @@ static void on_ws_msg(h2o_websocket_conn_t *conn, const struct wslay_event_on_ms
         ws_release(w);
         return;
     }
+    /* No sending from inside wslay's receive callback: replies are queued
+     * by the engine and flushed from the wake notification. */
     if (arg->opcode == WSLAY_TEXT_FRAME) {
         cvx_sync_receive(w->client, (const char *)arg->msg, arg->msg_length);
-        flush(w);
     } else if (arg->opcode == WSLAY_BINARY_FRAME) {
         wslay_event_queue_close(conn->ws_ctx, 1003, (const uint8_t *)"binary frames are not supported", 31);
-        h2o_websocket_proceed(conn);
     }
 }
 

@@ -62,6 +62,7 @@ struct cvx_sync_client {
     uint32_t *removed;
     size_t nremoved, capremoved;
     uint64_t need_ts; /* a mutation response promised a Transition >= this */
+    bool must_send;   /* a MutationResponse went out: a Transition must follow */
     bool dirty;
     char **out;
     size_t *outlen;
@@ -252,7 +253,7 @@ static void try_transition(cvx_sync_t *s, cvx_sync_client_t *c) {
     if (s->latest_ts < c->need_ts) return;
     bool changed = c->nremoved > 0;
     for (size_t i = 0; i < c->nq && !changed; i++) changed = c->queries[i].seen != c->queries[i].sub->seq;
-    if (!changed && c->qs == c->sent_qs && c->ident == c->sent_ident && c->need_ts <= c->sent_ts) {
+    if (!changed && !c->must_send && c->qs == c->sent_qs && c->ident == c->sent_ident && c->need_ts <= c->sent_ts) {
         c->dirty = false;
         return;
     }
@@ -283,6 +284,7 @@ static void try_transition(cvx_sync_t *s, cvx_sync_client_t *c) {
     c->sent_ident = c->ident;
     c->sent_ts = ts;
     c->dirty = false;
+    c->must_send = false;
     s->stats.transitions++;
     enqueue(c, &b);
 }
@@ -479,6 +481,10 @@ static void run_call(void *arg) {
         /* The client may show the mutation's effect only after a
          * Transition at or past its commit. */
         if (resp.ts > c->need_ts) c->need_ts = resp.ts;
+        /* The client resolves the mutation on the first Transition after
+         * the response whose ts reaches the commit: send one even when an
+         * earlier Transition already covered the commit's effects. */
+        c->must_send = true;
         c->dirty = true;
         try_transition(s, c);
     }

@@ -10,14 +10,14 @@ export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const cvx = process.env.CVX_BIN ?? path.join(repo, "build/cvx");
 const guestTarget = process.env.CARGO_TARGET_DIR ?? path.join(repo, "build/guest-target");
 
-export async function startServer({ app, args = [] } = {}) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), "cvx-e2e-"));
-  const proc = spawn(cvx, ["serve", "--data", dataDir, "--port", "0", ...args], {
+export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
+  dataDir ??= mkdtempSync(path.join(tmpdir(), "cvx-e2e-"));
+  const proc = spawn(cvx, ["serve", "--data", dataDir, "--port", String(port), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
   proc.stderr.on("data", (d) => (stderr += d));
-  const port = await new Promise((resolve, reject) => {
+  const boundPort = await new Promise((resolve, reject) => {
     let out = "";
     proc.stdout.on("data", (d) => {
       out += d;
@@ -26,11 +26,11 @@ export async function startServer({ app, args = [] } = {}) {
     });
     proc.on("exit", (code) => reject(new Error(`cvx serve exited with ${code}: ${stderr}`)));
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${boundPort}`;
   const adminKey = readFileSync(path.join(dataDir, "admin_key"), "utf8").trim();
   const server = {
     url,
-    port,
+    port: boundPort,
     adminKey,
     dataDir,
     proc,
@@ -43,15 +43,31 @@ export async function startServer({ app, args = [] } = {}) {
         stdio: ["ignore", "pipe", "pipe"],
       }).toString();
     },
-    async stop() {
-      if (proc.exitCode === null) {
+    async stats() {
+      const r = await fetch(`${url}/api/admin/stats`, { headers: { Authorization: `Convex ${adminKey}` } });
+      return r.json();
+    },
+    /** Stops the process; keeps the data directory when `keepData`. */
+    async stop({ keepData = false, signal = "SIGTERM" } = {}) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once("exit", r));
-        proc.kill("SIGTERM");
+        proc.kill(signal);
         await exited;
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   if (app) server.deploy(app);
   return server;
+}
+
+/** Resolves when `predicate()` is truthy, polling every 20 ms. */
+export async function until(predicate, { timeout = 10000, what = "condition" } = {}) {
+  const start = Date.now();
+  for (;;) {
+    const v = await predicate();
+    if (v) return v;
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -1,0 +1,122 @@
+// Reactive queries over the WebSocket sync protocol, with the unmodified
+// `convex` client (ConvexClient from convex/browser, `ws` as WebSocket).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { ConvexClient } from "convex/browser";
+import { makeFunctionReference } from "convex/server";
+import WebSocket from "ws";
+import { startServer, until } from "./helpers.js";
+
+const f = (name) => makeFunctionReference(name);
+const connect = (url) => new ConvexClient(url, { webSocketConstructor: WebSocket, unsavedChangesWarning: false });
+
+let server;
+before(async () => {
+  server = await startServer({ app: "examples/users" });
+});
+after(async () => {
+  await server?.stop();
+});
+
+test("onUpdate fires with the new result after another client's mutation", async () => {
+  const a = connect(server.url);
+  const b = connect(server.url);
+  try {
+    const seen = [];
+    a.onUpdate(f("users:list"), {}, (users) => seen.push(users.map((u) => u.email)));
+    await until(() => seen.length >= 1, { what: "the first result" });
+    const before = seen.at(-1).length;
+    await b.mutation(f("users:create_user"), { name: "Live", email: "live@sync.test" });
+    const latest = await until(() => seen.at(-1).includes("live@sync.test") && seen.at(-1), { what: "the update" });
+    assert.equal(latest.length, before + 1);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("a mutation's effect is visible to its own client right after it resolves", async () => {
+  const c = connect(server.url);
+  try {
+    let latest;
+    c.onUpdate(f("users:count"), {}, (n) => (latest = n));
+    await until(() => latest !== undefined);
+    const start = latest;
+    await c.mutation(f("users:create_user"), { name: "Own", email: "own@sync.test" });
+    // The protocol promises a Transition at or past the mutation's ts
+    // before the mutation resolves: the query result is already updated.
+    assert.equal(latest, start + 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("50 subscriptions on one client all resolve and update precisely", async () => {
+  const c = connect(server.url);
+  const writer = connect(server.url);
+  try {
+    const ids = [];
+    for (let i = 0; i < 50; i++) ids.push(await writer.mutation(f("users:create_user"), { name: `s${i}`, email: `s${i}@sync.test` }));
+    const values = new Map();
+    for (const id of ids) c.onUpdate(f("users:get_user"), { id }, (doc) => values.set(id, doc));
+    await until(() => values.size === 50 && [...values.values()].every((d) => d), { what: "50 results" });
+    await writer.mutation(f("users:update_email"), { id: ids[7], email: "changed@sync.test" });
+    await until(() => values.get(ids[7]).email === "changed@sync.test", { what: "the changed document" });
+    assert.equal(values.get(ids[8]).email, "s8@sync.test");
+  } finally {
+    await c.close();
+    await writer.close();
+  }
+});
+
+test("1000 subscriptions to different documents: one update re-runs one query", async () => {
+  const writer = connect(server.url);
+  const clients = Array.from({ length: 10 }, () => connect(server.url));
+  try {
+    const ids = [];
+    for (let i = 0; i < 1000; i += 100) {
+      const batch = await Promise.all(
+        Array.from({ length: 100 }, (_, k) => writer.mutation(f("users:create_user"), { name: `p${i + k}`, email: `p${i + k}@precision.test` })),
+      );
+      ids.push(...batch);
+    }
+    const got = new Map();
+    ids.forEach((id, i) => clients[i % 10].onUpdate(f("users:get_user"), { id }, (doc) => got.set(id, doc)));
+    await until(() => got.size === 1000, { timeout: 60000, what: "1000 results" });
+    // Let the system go quiet, then count runs around one update.
+    await new Promise((r) => setTimeout(r, 300));
+    const before = (await server.stats()).sync.queryRuns;
+    await writer.mutation(f("users:update_email"), { id: ids[500], email: "one@precision.test" });
+    await until(() => got.get(ids[500]).email === "one@precision.test", { what: "the update" });
+    await new Promise((r) => setTimeout(r, 300));
+    const after = (await server.stats()).sync.queryRuns;
+    assert.equal(after - before, 1, `expected exactly one re-run, got ${after - before}`);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await writer.close();
+  }
+});
+
+test("subscriptions resume after a server restart; a queued mutation applies once", async () => {
+  const s = await startServer({ app: "examples/users" });
+  const port = s.port;
+  const dataDir = s.dataDir;
+  let s2;
+  const c = connect(s.url);
+  try {
+    let latest;
+    c.onUpdate(f("users:count"), {}, (n) => (latest = n));
+    await until(() => latest === 0, { what: "count 0" });
+    await s.stop({ keepData: true });
+    // Issued while the server is down: the client queues it and sends it on reconnect.
+    const pending = c.mutation(f("users:create_user"), { name: "Queued", email: "queued@sync.test" });
+    s2 = await startServer({ dataDir, port });
+    await pending;
+    await until(() => latest === 1, { timeout: 30000, what: "the resumed subscription" });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(latest, 1);
+  } finally {
+    await c.close();
+    await (s2 ?? s).stop();
+  }
+});
