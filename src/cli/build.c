@@ -266,7 +266,11 @@ int cvx_cmd_build(int argc, char **argv) {
     cvx_err_t err;
     cvx_buf_t wasm_path = {0};
     uint64_t t0 = cvx_monotonic_ns();
-    if (cvx_build_crate(dir, &bo, &wasm_path, &err)) {
+    cvx_buf_t crate = {0};
+    cvx_project_dirs(dir, &crate, NULL);
+    rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
+    cvx_buf_free(&crate);
+    if (rc) {
         fprintf(stderr, "cvx build: %s\n", err.msg);
         cvx_buf_free(&wasm_path);
         return err.code == CVX_E_BAD_MODULE || err.code == CVX_E_INVALID_ARGUMENT || err.code == CVX_E_UNSUPPORTED

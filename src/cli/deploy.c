@@ -63,7 +63,11 @@ int cvx_cmd_deploy(int argc, char **argv) {
         cvx_buf_append_str(&wasm_path, cvx_opt(opts, nopts, "wasm"));
     } else {
         cvx_build_opts_t bo = {.quiet = false, .release = true};
-        if (cvx_build_crate(dir, &bo, &wasm_path, &err)) {
+        cvx_buf_t crate = {0};
+        cvx_project_dirs(dir, &crate, NULL);
+        rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
+        cvx_buf_free(&crate);
+        if (rc) {
             fprintf(stderr, "cvx deploy: %s\n", err.msg);
             exit_code = CVX_EXIT_BUILD;
             goto out;

@@ -84,7 +84,11 @@ int cvx_cmd_run(int argc, char **argv) {
         cvx_buf_append_str(&wasm_path, wasm_opt);
     } else {
         cvx_build_opts_t bo = {.quiet = true, .release = true};
-        if (cvx_build_crate(dir, &bo, &wasm_path, &err)) {
+        cvx_buf_t crate = {0};
+        cvx_project_dirs(dir, &crate, NULL);
+        rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
+        cvx_buf_free(&crate);
+        if (rc) {
             fprintf(stderr, "cvx run: %s\n", err.msg);
             cvx_buf_free(&wasm_path);
             return CVX_EXIT_BUILD;
