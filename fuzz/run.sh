@@ -1,8 +1,9 @@
 #!/bin/sh
-# Builds the value-layer fuzz targets with clang's libFuzzer (plus ASan and
-# UBSan) and runs each for the given number of seconds (default 60).
+# Builds the fuzz targets with clang's libFuzzer (plus ASan and UBSan) and
+# runs each for the given number of seconds (default 60).
 #
-#   fuzz/run.sh [seconds] [target...]      targets: json_parse key_decode id_parse
+#   fuzz/run.sh [seconds] [target...]
+#       targets: json_parse key_decode id_parse wasm_sections
 #
 # Seeds are read from fuzz/corpus/<name>/ and never modified: new inputs go
 # to $CVX_FUZZ_DIR/corpus-<target> (default dir ${TMPDIR:-/tmp}/cvx-fuzz),
@@ -12,7 +13,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json_parse key_decode id_parse"}
+targets=${*:-"json_parse key_decode id_parse wasm_sections"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -31,16 +32,20 @@ flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra
 
 status=0
 for t in $targets; do
+    # extra_src: sources beyond util/ and value/ (binary.c needs nothing
+    # from Wasmtime, so the wasm target links without it).
+    extra_src=
     case $t in
     json_parse) corpus=json; extra="-dict=$here/json.dict -max_len=8192" ;;
     key_decode) corpus=key; extra="-max_len=1024" ;;
     id_parse) corpus=id; extra="-max_len=64" ;;
+    wasm_sections) corpus=wasm; extra="-dict=$here/wasm.dict -max_len=4096"; extra_src="$root/src/wasm/binary.c" ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin="$work/${t}_fuzz"
     echo "== building $t"
     # shellcheck disable=SC2086
-    $cc $flags -I"$root/src" "$root"/src/util/*.c "$root"/src/value/*.c "$here/${t}_fuzz.c" \
+    $cc $flags -I"$root/src" "$root"/src/util/*.c "$root"/src/value/*.c $extra_src "$here/${t}_fuzz.c" \
         -lcrypto -lm -o "$bin"
     mkdir -p "$work/corpus-$t"
     echo "== running $t for ${seconds}s"

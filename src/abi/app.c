@@ -119,8 +119,11 @@ static int parse_fn(cvx_app_t *app, const char *json, size_t len, size_t index, 
     f->args = cvx_obj_get_cstr(rec, "args");
     f->returns = cvx_obj_get_cstr(rec, "returns");
     f->file = str_field(rec, "file");
+    /* A line number from the module: anything that is not a plausible
+     * line (negative, huge, NaN) is 0, never an out-of-range cast. */
     const cvx_value_t *line = cvx_obj_get_cstr(rec, "line");
-    f->line = line && line->type == CVX_T_FLOAT64 ? (int64_t)line->u.f : line && line->type == CVX_T_INT64 ? line->u.i : 0;
+    double ln = line && line->type == CVX_T_FLOAT64 ? line->u.f : line && line->type == CVX_T_INT64 ? (double)line->u.i : 0;
+    f->line = ln >= 1 && ln <= 1e9 ? (int64_t)ln : 0;
     if (!f->path || !f->export_name || !kind || !f->args || f->args->type != CVX_T_ARRAY)
         return cvx_err_set(err, CVX_E_BAD_MODULE,
                            "function metadata record %zu lacks \"path\", \"export\", \"kind\" or \"args\"", index);

@@ -53,8 +53,8 @@ static int mismatch(const cvx_value_t *type, const cvx_value_t *v, const char *p
         got.len = 77;
         cvx_buf_append_str(&got, "...");
     }
-    cvx_err_set(err, CVX_E_ARGS, "ArgumentValidationError: %s: expected %s, got %s %s", path, want.data,
-                cvx_type_name(v->type), got.data ? got.data : "");
+    cvx_err_set(err, CVX_E_ARGS, "ArgumentValidationError: %s: expected %s, got %s %s", path,
+                want.data ? want.data : "", cvx_type_name(v->type), got.data ? got.data : "");
     cvx_buf_free(&want);
     cvx_buf_free(&got);
     return CVX_E_ARGS;
@@ -84,7 +84,7 @@ static int check_object(const cvx_value_t *fields, const cvx_value_t *v, const c
             cvx_buf_t want = {0};
             describe(f->value, &want);
             cvx_err_set(err, CVX_E_ARGS, "ArgumentValidationError: Object is missing the required field \"%s\" (expected %s)%s%s",
-                        f->name, want.data, path[0] ? " in " : "", path);
+                        f->name, want.data ? want.data : "", path[0] ? " in " : "", path);
             cvx_buf_free(&want);
             return CVX_E_ARGS;
         }
@@ -189,7 +189,7 @@ int cvx_abi_validate_args(const cvx_fn_t *fn, const cvx_value_t *args, cvx_err_t
             cvx_buf_t want = {0};
             describe(type, &want);
             cvx_err_set(err, CVX_E_ARGS, "ArgumentValidationError: Object is missing the required field \"%s\" (expected %s)",
-                        name->u.str.ptr, want.data);
+                        name->u.str.ptr, want.data ? want.data : "");
             cvx_buf_free(&want);
             return CVX_E_ARGS;
         }

@@ -79,11 +79,13 @@ static const cvx_value_t *req_string(const cvx_value_t *req, const char *field) 
 
 static int h_read(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    if (a[1].i32 < 0 || (size_t)a[1].i32 != c->pending.len)
-        return cvx_instance_trap(inst, CVX_E_TRAP, "__convex_read: asked for %d bytes but %zu are pending",
-                                 (int)a[1].i32, c->pending.len);
+    /* The range is checked first: a bad pointer or a negative length is
+     * reported as such, whatever is pending. */
     uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, "__convex_read");
     if (!p) return 1;
+    if ((size_t)a[1].i32 != c->pending.len)
+        return cvx_instance_trap(inst, CVX_E_TRAP, "__convex_read: asked for %d bytes but %zu are pending",
+                                 (int)a[1].i32, c->pending.len);
     if (c->pending.len) memcpy(p, c->pending.data, c->pending.len);
     r[0].i32 = (int32_t)c->pending.len;
     cvx_buf_reset(&c->pending);
@@ -99,7 +101,10 @@ static int h_output(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval
     cvx__call_t *c = CALL(inst);
     if (a[0].i32 != 0 && a[0].i32 != 1)
         return cvx_instance_trap(inst, CVX_E_TRAP, "__convex_output: unknown kind %d", (int)a[0].i32);
-    if ((uint32_t)a[2].i32 > CVX_MAX_ARGS_SIZE)
+    /* Too large but inside memory is the result size limit; a negative
+     * length or a range outside memory is a bounds trap like anywhere. */
+    if (a[2].i32 > 0 && (uint32_t)a[2].i32 > CVX_MAX_ARGS_SIZE && a[1].i32 >= 0 &&
+        (uint64_t)(uint32_t)a[1].i32 + (uint32_t)a[2].i32 <= cvx_instance_memory_size(inst))
         return cvx_instance_trap(inst, CVX_E_LIMIT, "function result is larger than the limit of %u bytes",
                                  CVX_MAX_ARGS_SIZE);
     uint8_t *p = cvx_instance_mem(inst, a[1].i32, a[2].i32, "__convex_output");
@@ -115,7 +120,8 @@ static int h_output(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval
 
 static int h_panic(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    uint8_t *p = cvx_instance_mem(inst, a[0].i32, CVX_MIN(a[1].i32, 65536), "__convex_panic");
+    /* The whole range must be valid; only the first 64 KiB are kept. */
+    uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, "__convex_panic");
     if (!p) return 1;
     cvx_buf_reset(&c->panic);
     cvx_buf_append(&c->panic, p, (size_t)CVX_MIN(a[1].i32, 65536));

@@ -75,9 +75,12 @@ static int error_result(cvx__call_t *c, cvx_abi_result_t *res) {
     cvx_arena_reset(c->arena);
     cvx_value_t *e = NULL;
     cvx_err_t err;
-    if (cvx_json_parse(c->arena, c->output.data ? c->output.data : "", c->output.len, &e, &err) != CVX_OK ||
-        e->type != CVX_T_OBJECT)
+    if (cvx_json_parse(c->arena, c->output.data ? c->output.data : "", c->output.len, &e, &err) != CVX_OK)
         return fail(res, CVX_E_UNCAUGHT, "Uncaught Error: function returned a malformed error: %s", err.msg);
+    if (e->type != CVX_T_OBJECT)
+        return fail(res, CVX_E_UNCAUGHT,
+                    "Uncaught Error: function returned a malformed error: the error must be an object "
+                    "{\"message\": string, \"data\"?: value}");
     const cvx_value_t *msg = cvx_obj_get_cstr(e, "message");
     const cvx_value_t *data = cvx_obj_get_cstr(e, "data");
     const char *text = msg && msg->type == CVX_T_STRING ? msg->u.str.ptr : "error";

@@ -16,6 +16,39 @@ enum { WASI_ESUCCESS = 0, WASI_EBADF = 8, WASI_EINVAL = 28, WASI_ENOSYS = 52, WA
 
 static const char *const level_prefix[] = {"[LOG] ", "[INFO] ", "[WARN] ", "[ERROR] ", "[DEBUG] "};
 
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t k;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) k = 2;
+    else if (c >= 0xE0 && c <= 0xEF) k = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) k = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if (n < k || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return k;
+}
+
+/* Appends text with each invalid UTF-8 byte replaced by U+FFFD: log lines
+ * end up in JSON, which must stay valid whatever bytes the guest wrote. */
+static void append_utf8(cvx_buf_t *out, const char *text, size_t len) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t run = 0, i = 0;
+    while (i < len) {
+        size_t k = utf8_seq(s + i, len - i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        cvx_buf_append(out, text + run, i - run);
+        cvx_buf_append(out, "\xEF\xBF\xBD", 3);
+        run = ++i;
+    }
+    cvx_buf_append(out, text + run, len - run);
+}
+
 int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len) {
     uint32_t limit = c->cfg->max_log_lines ? c->cfg->max_log_lines : 1000;
     if (c->res->nlogs >= limit) {
@@ -25,16 +58,17 @@ int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *t
     if (level < 0 || level > 4) level = 0;
     if (len > MAX_LOG_LINE) {
         /* Cut at the limit, backing up so no UTF-8 sequence is split: the
-         * first byte left out must not be a continuation byte. */
+         * first byte left out must not be a continuation byte (a sequence
+         * has at most 3 of them; past that the bytes are not UTF-8). */
         len = MAX_LOG_LINE;
-        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
+        while (len > MAX_LOG_LINE - 3 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
     }
     cvx_buf_t *logs = &c->res->logs;
     if (logs->len == 0) cvx_buf_append_char(logs, '[');
     else logs->data[logs->len - 1] = ','; /* replace the closing ']' */
     cvx_buf_t line = {0};
     cvx_buf_append_str(&line, level_prefix[level]);
-    cvx_buf_append(&line, text, len);
+    append_utf8(&line, text, len);
     cvx_buf_append_json_string(logs, line.data, line.len);
     cvx_buf_free(&line);
     cvx_buf_append_char(logs, ']');
@@ -98,7 +132,9 @@ static int w_fd_write(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
             if (p[k] == '\n') {
                 if (cvx__log_line(inst, c, fd == 1 ? 0 : 3, line->data ? line->data : "", line->len)) return 1;
                 cvx_buf_reset(line);
-            } else if (line->len < MAX_LOG_LINE) {
+            } else if (line->len <= MAX_LOG_LINE) {
+                /* One byte past the limit is kept: cvx__log_line needs it
+                 * to cut the line at a character boundary. */
                 cvx_buf_append_char(line, (char)p[k]);
             }
         }
@@ -146,12 +182,13 @@ static int w_clock_res_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, c
     return 0;
 }
 
-/* environ_sizes_get / args_sizes_get(count_out, bufsize_out): both zero. */
+/* environ_sizes_get / args_sizes_get(count_out, bufsize_out): both zero.
+ * `d` is the function's name, for trap messages. */
 static int w_sizes_zero(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
-    uint8_t *n = cvx_instance_mem(inst, a[0].i32, 4, "environ/args sizes");
+    uint8_t *n = cvx_instance_mem(inst, a[0].i32, 4, d);
     if (!n) return 1;
     put_u32(n, 0);
-    uint8_t *s = cvx_instance_mem(inst, a[1].i32, 4, "environ/args sizes");
+    uint8_t *s = cvx_instance_mem(inst, a[1].i32, 4, d);
     if (!s) return 1;
     put_u32(s, 0);
     r[0].i32 = WASI_ESUCCESS;
@@ -189,9 +226,9 @@ const cvx_hostfn_t cvx__wasi_hostfns[] = {
     {W, "clock_time_get", "iIi", "i", w_clock_time_get, NULL},
     {W, "clock_res_get", "ii", "i", w_clock_res_get, NULL},
     {W, "environ_get", "ii", "i", w_success, NULL},
-    {W, "environ_sizes_get", "ii", "i", w_sizes_zero, NULL},
+    {W, "environ_sizes_get", "ii", "i", w_sizes_zero, (void *)"environ_sizes_get"},
     {W, "args_get", "ii", "i", w_success, NULL},
-    {W, "args_sizes_get", "ii", "i", w_sizes_zero, NULL},
+    {W, "args_sizes_get", "ii", "i", w_sizes_zero, (void *)"args_sizes_get"},
     {W, "proc_exit", "i", "", w_proc_exit, NULL},
     {W, "sched_yield", "", "i", w_success, NULL},
     {W, "fd_close", "i", "i", w_ebadf, NULL},

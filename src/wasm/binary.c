@@ -148,6 +148,9 @@ static int on_import(uint8_t id, reader_t *r, void *ctx, cvx_err_t *err) {
     if (id != 2) return CVX_OK;
     imports_t *im = ctx;
     uint32_t count;
+    /* The format allows one import section; a second one must not replace
+     * (and leak) the first before Wasmtime gets to reject the module. */
+    if (im->items) return cvx_err_set(err, CVX_E_BAD_MODULE, "malformed module: more than one import section");
     if (!read_u32(r, &count)) return cvx_err_set(err, CVX_E_BAD_MODULE, "malformed import section");
     if (count > (size_t)(r->end - r->p)) return cvx_err_set(err, CVX_E_BAD_MODULE, "malformed import section");
     im->items = cvx_calloc(count ? count : 1, sizeof *im->items);

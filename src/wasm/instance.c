@@ -157,8 +157,8 @@ uint8_t *cvx_instance_mem(cvx_instance_t *inst, int32_t ptr, int32_t len, const 
     uint64_t p = (uint32_t)ptr, n = (uint32_t)len;
     if (ptr < 0 || len < 0 || n > MAX_GUEST_RANGE || p + n > size) {
         cvx_instance_trap(inst, CVX_E_TRAP,
-                          "%s: pointer range [%lld, %lld) is outside guest memory (size %zu)", what, (long long)ptr,
-                          (long long)ptr + (long long)len, size);
+                          "function trapped: %s: pointer range [%lld, %lld) is outside guest memory (size %zu)", what,
+                          (long long)ptr, (long long)ptr + (long long)len, size);
         return NULL;
     }
     return wasmtime_memory_data(inst->ctx, &inst->memory) + p;

@@ -1022,6 +1022,20 @@ static void test_imports_handmade(void **state) {
     assert_int_equal(n, 0);
     cvx_free(im);
 
+    /* Two import sections (found by fuzzing: the second one leaked the
+     * first's array). The format allows one. */
+    header(&b);
+    cvx_buf_t one = {0};
+    leb(&one, 1);
+    import_entry(&one, "cvx_1", "__convex_log", "\x00\x00", 2);
+    add_section(&b, 2, one.data, one.len);
+    add_section(&b, 2, one.data, one.len);
+    im = (cvx_wasm_import_t *)1;
+    assert_int_equal(cvx_wasm_imports((const uint8_t *)b.data, b.len, &im, &n, &err), CVX_E_BAD_MODULE);
+    assert_null(im);
+    tu_assert_contains(err.msg, "more than one import section");
+    cvx_buf_free(&one);
+
     /* A real module from WAT agrees with Wasmtime's view. */
     wat("(module (import \"a\" \"b\" (func)) (import \"c\" \"d\" (memory 1)) (import \"e\" \"f\" (global i64))"
         " (import \"g\" \"h\" (table 2 externref)))",
