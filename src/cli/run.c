@@ -21,7 +21,9 @@ static void run_usage(FILE *out) {
             "  --memory MIB      memory limit in MiB (default 256, actions 512)\n"
             "  --timeout MS      wall-time limit in ms (default 30000, actions 300000; 0 = none)\n"
             "  --request-id ID   request id (seeds the random generator of queries and mutations)\n"
-            "  --json            print the whole response as JSON: status, value, errorMessage, errorData, logLines\n\n"
+            "  --json            print the whole response as JSON: status, value, errorMessage, errorData, logLines\n"
+            "  --url URL         run on a server instead (POST /api/run); no build, no local data\n"
+            "  --admin-key KEY   with --url: the admin key, to call internal functions (or $CVX_ADMIN_KEY)\n\n"
             "Exit codes: 0 the function succeeded, 1 it failed, 2 usage, 3 build error, 4 system error.\n");
 }
 
@@ -37,10 +39,67 @@ static void print_logs(const cvx_abi_result_t *r) {
     cvx_arena_free(a);
 }
 
+/* --url: the server runs it; the response is the HTTP API's JSON. */
+static int run_remote(const cvx_opt_t *opts, size_t nopts, const char *fn, const char *args) {
+    char keybuf[256];
+    const char *key = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
+    cvx_buf_t url = {0}, body = {0}, out = {0};
+    cvx_buf_printf(&url, "%s/api/run/", cvx_opt(opts, nopts, "url"));
+    for (const char *p = fn; *p; p++) cvx_buf_append_char(&url, *p == ':' ? '/' : *p);
+    if (!strchr(fn, ':')) cvx_buf_append_str(&url, "/default");
+    cvx_buf_printf(&body, "{\"args\":%s,\"format\":\"convex_encoded_json\"}", args);
+    cvx_err_t err;
+    long status = 0;
+    int rc = cvx_cli_http("POST", url.data, key, body.data, body.len, "application/json", &out, &status, &err);
+    int exit_code = CVX_EXIT_SYSTEM;
+    if (rc) {
+        fprintf(stderr, "cvx run: %s\n", err.msg);
+    } else if (status != 200) {
+        fprintf(stderr, "cvx run: the server answered HTTP %ld: %s\n", status, out.data ? out.data : "");
+        exit_code = status == 400 ? CVX_EXIT_USAGE : CVX_EXIT_SYSTEM;
+    } else if (cvx_opt(opts, nopts, "json")) {
+        printf("%s\n", out.data);
+        exit_code = strstr(out.data, "\"status\":\"success\"") ? CVX_EXIT_OK : CVX_EXIT_FUNCTION;
+    } else {
+        cvx_arena_t *a = cvx_arena_new(4096);
+        cvx_value_t *v = NULL;
+        if (a && cvx_json_parse(a, out.data, out.len, &v, &err) == CVX_OK && v->type == CVX_T_OBJECT) {
+            const cvx_value_t *logs = cvx_obj_get_cstr(v, "logLines");
+            for (size_t i = 0; logs && logs->type == CVX_T_ARRAY && i < logs->u.arr.len; i++)
+                if (logs->u.arr.items[i]->type == CVX_T_STRING) fprintf(stderr, "%s\n", logs->u.arr.items[i]->u.str.ptr);
+            const cvx_value_t *st = cvx_obj_get_cstr(v, "status");
+            bool ok = st && st->type == CVX_T_STRING && !strcmp(st->u.str.ptr, "success");
+            cvx_buf_t b = {0};
+            if (ok) {
+                cvx_json_write(&b, cvx_obj_get_cstr(v, "value"));
+                printf("%s\n", b.data);
+                exit_code = CVX_EXIT_OK;
+            } else {
+                const cvx_value_t *m = cvx_obj_get_cstr(v, "errorMessage");
+                const cvx_value_t *d = cvx_obj_get_cstr(v, "errorData");
+                fprintf(stderr, "error: %s\n", m && m->type == CVX_T_STRING ? m->u.str.ptr : "(no message)");
+                if (d) {
+                    cvx_json_write(&b, d);
+                    printf("%s\n", b.data);
+                }
+                exit_code = CVX_EXIT_FUNCTION;
+            }
+            cvx_buf_free(&b);
+        } else {
+            fprintf(stderr, "cvx run: unexpected response: %s\n", out.data ? out.data : "");
+        }
+        cvx_arena_free(a);
+    }
+    cvx_buf_free(&url);
+    cvx_buf_free(&body);
+    cvx_buf_free(&out);
+    return exit_code;
+}
+
 int cvx_cmd_run(int argc, char **argv) {
     cvx_opt_t opts[] = {{"data", true, NULL},    {"wasm", true, NULL},       {"fuel", true, NULL},
                         {"memory", true, NULL},  {"timeout", true, NULL},    {"request-id", true, NULL},
-                        {"json", false, NULL}};
+                        {"json", false, NULL},   {"url", true, NULL},        {"admin-key", true, NULL}};
     size_t nopts = CVX_ARRAY_LEN(opts);
     const char *pos[3];
     size_t npos;
@@ -72,6 +131,8 @@ int cvx_cmd_run(int argc, char **argv) {
         run_usage(stderr);
         return CVX_EXIT_USAGE;
     }
+
+    if (cvx_opt(opts, nopts, "url")) return run_remote(opts, nopts, fn, args);
 
     cvx_exec_limits_t limits;
     cvx_exec_limits_default(&limits);
