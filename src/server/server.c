@@ -138,6 +138,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         char cache[4200];
         snprintf(cache, sizeof cache, "%s/modules", s->data_dir);
         ec.cache_dir = cache;
+        ec.pooling = true;
         rc = cvx_engine_new(&ec, &s->engine, err);
         if (!rc) rc = cvx_abi_register(s->engine, err);
     }
