@@ -160,13 +160,14 @@ static int h_now_ms(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval
  * the request must not proceed. */
 static int db_allowed(cvx__call_t *c, bool write, int64_t *ret) {
     if (c->cfg->kind == CVX_KIND_ACTION || !c->cfg->txn) {
-        *ret = err_pending(c, CVX_E_FORBIDDEN,
+        *ret = fatal_pending(c, CVX_E_FORBIDDEN,
                            "the database is not available in actions; call a query or mutation with "
                            "run_query / run_mutation");
         return 1;
     }
     if (write && c->cfg->kind == CVX_KIND_QUERY) {
-        *ret = err_pending(c, CVX_E_FORBIDDEN, "queries cannot write to the database; use a mutation");
+        /* Ends the call whatever the guest does with the error. */
+        *ret = fatal_pending(c, CVX_E_FORBIDDEN, "queries cannot write to the database; use a mutation");
         return 1;
     }
     return 0;

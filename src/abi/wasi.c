@@ -8,6 +8,7 @@
  * not exist. Also here: log-line accounting shared with __convex_log. */
 #include "abi/abi_int.h"
 
+#include <math.h>
 #include <string.h>
 
 enum { WASI_ESUCCESS = 0, WASI_EBADF = 8, WASI_EINVAL = 28, WASI_ENOSYS = 52, WASI_ENOTSUP = 58 };
@@ -169,7 +170,9 @@ static int w_clock_time_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, 
         r[0].i32 = WASI_EINVAL;
         return 0;
     }
-    put_u64(p, (uint64_t)(cvx__now_ms(c) * 1e6));
+    /* Integer arithmetic: the frozen clock is whole milliseconds, and a
+     * double product would be off by up to ~128 ns. */
+    put_u64(p, c->deterministic ? (uint64_t)llround(c->cfg->now_ms) * 1000000ull : cvx_now_ns());
     r[0].i32 = WASI_ESUCCESS;
     return 0;
 }

@@ -7,10 +7,12 @@
  * call finishes. */
 #include "exec/exec.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct cvx_runtime {
     cvx_engine_t *engine;
@@ -22,6 +24,12 @@ struct cvx_runtime {
     atomic_uint_fast64_t calls[4];
     atomic_uint_fast64_t retries;
     atomic_uint_fast64_t failures;
+    /* Mutation attempts in flight, and mutations that conflicted too often
+     * and wait for (or have) a turn alone: see run_mutation. */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    uint32_t active, starving;
+    bool exclusive;
 };
 
 void cvx_exec_limits_default(cvx_exec_limits_t *l) {
@@ -47,6 +55,8 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
     if (rt->limits.max_mutation_attempts == 0) rt->limits.max_mutation_attempts = 16;
     if (rt->limits.max_call_depth == 0) rt->limits.max_call_depth = 8;
     pthread_mutex_init(&rt->mu, NULL);
+    pthread_mutex_init(&rt->gate_mu, NULL);
+    pthread_cond_init(&rt->gate_cv, NULL);
     *out = rt;
     return CVX_OK;
 }
@@ -55,6 +65,8 @@ void cvx_runtime_free(cvx_runtime_t *rt) {
     if (!rt) return;
     cvx_app_release(rt->app);
     pthread_mutex_destroy(&rt->mu);
+    pthread_mutex_destroy(&rt->gate_mu);
+    pthread_cond_destroy(&rt->gate_cv);
     cvx_free(rt);
 }
 
@@ -176,6 +188,11 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
     return rc == CVX_OK ? CVX_OK : rc == CVX_E_APPLICATION ? CVX_E_APPLICATION : CVX_E_UNCAUGHT;
 }
 
+/* The frozen clock of a query or mutation: whole milliseconds, like
+ * Date.now() in Convex, so that it converts exactly to the nanoseconds of
+ * WASI's clock_time_get and back. */
+static double frozen_now_ms(void) { return (double)(cvx_now_ns() / 1000000); }
+
 static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
                      const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
     cvx_err_t err;
@@ -185,10 +202,82 @@ static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, cons
     if (rc) return sys_error(resp, rc, "%s", err.msg);
     resp->ts = cvx_txn_snapshot_ts(txn);
     cfg->txn = txn;
-    cfg->now_ms = (double)cvx_now_ns() / 1e6;
+    cfg->now_ms = frozen_now_ms();
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
     if (req->want_readset) resp->readset = cvx_txn_readset(txn);
     cvx_txn_abort(txn);
+    return rc;
+}
+
+/* Before a mutation runs again after a conflict: a random pause whose
+ * bound doubles with each attempt (0.5 ms, 1 ms, ... up to 32 ms), so that
+ * mutations contending for the same documents spread out instead of
+ * colliding again. */
+static void conflict_backoff(uint32_t attempt) {
+    uint64_t bound_us = 250ull << CVX_MIN(attempt, 7u);
+    uint64_t r = 0;
+    if (cvx_os_random(&r, sizeof r) != CVX_OK) r = cvx_monotonic_ns();
+    uint64_t us = r % bound_us;
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Optimistic concurrency alone can starve a mutation: on a hot document
+ * the fastest attempts keep committing first. A mutation that conflicted
+ * STARVE_AFTER times runs its next attempts alone: new attempts of this
+ * runtime wait while one is starving, and the starving one waits for those
+ * in flight to finish. So it commits unless a writer outside this runtime
+ * interferes, and every mutation makes progress. */
+#define STARVE_AFTER 4
+
+static void attempt_begin(cvx_runtime_t *rt, bool alone) {
+    pthread_mutex_lock(&rt->gate_mu);
+    if (alone) {
+        while (rt->active > 0 || rt->exclusive) pthread_cond_wait(&rt->gate_cv, &rt->gate_mu);
+        rt->exclusive = true;
+    } else {
+        while (rt->starving > 0) pthread_cond_wait(&rt->gate_cv, &rt->gate_mu);
+        rt->active++;
+    }
+    pthread_mutex_unlock(&rt->gate_mu);
+}
+
+static void attempt_end(cvx_runtime_t *rt, bool alone) {
+    pthread_mutex_lock(&rt->gate_mu);
+    if (alone) rt->exclusive = false;
+    else rt->active--;
+    pthread_cond_broadcast(&rt->gate_cv);
+    pthread_mutex_unlock(&rt->gate_mu);
+}
+
+static void set_starving(cvx_runtime_t *rt, bool on) {
+    pthread_mutex_lock(&rt->gate_mu);
+    if (on) rt->starving++;
+    else rt->starving--;
+    pthread_cond_broadcast(&rt->gate_cv);
+    pthread_mutex_unlock(&rt->gate_mu);
+}
+
+/* One attempt: a write transaction around the guest, then the commit. */
+static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
+                            const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp,
+                            cvx_err_t *err) {
+    cvx_txn_t *txn = NULL;
+    int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, err);
+    if (rc) return sys_error(resp, rc, "%s", err->msg);
+    cfg->txn = txn;
+    cfg->now_ms = frozen_now_ms();
+    rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
+    if (rc != CVX_OK) {
+        /* A failed mutation writes nothing. */
+        cvx_txn_abort(txn);
+        return rc;
+    }
+    uint64_t ts = 0;
+    rc = cvx_txn_commit(txn, &ts, err);
+    if (rc == CVX_OK) resp->ts = ts;
+    else if (rc != CVX_E_CONFLICT) sys_error(resp, rc, "%s", err->msg);
     return rc;
 }
 
@@ -196,34 +285,31 @@ static int run_mutation(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, c
                         const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
     if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
     uint32_t max = rt->limits.max_mutation_attempts;
+    bool starving = false;
+    int rc;
     for (uint32_t attempt = 1;; attempt++) {
         cvx_err_t err;
-        cvx_txn_t *txn = NULL;
         resp->attempts = attempt;
-        int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, &err);
-        if (rc) return sys_error(resp, rc, "%s", err.msg);
-        cfg->txn = txn;
-        cfg->now_ms = (double)cvx_now_ns() / 1e6;
-        rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
-        if (rc != CVX_OK) {
-            /* A failed mutation writes nothing. */
-            cvx_txn_abort(txn);
-            return rc;
-        }
-        uint64_t ts = 0;
-        rc = cvx_txn_commit(txn, &ts, &err);
-        if (rc == CVX_OK) {
-            resp->ts = ts;
-            return CVX_OK;
-        }
-        if (rc != CVX_E_CONFLICT) return sys_error(resp, rc, "%s", err.msg);
+        attempt_begin(rt, starving);
+        rc = mutation_attempt(rt, app, fn, req, lim, cfg, resp, &err);
+        attempt_end(rt, starving);
+        if (rc != CVX_E_CONFLICT) break;
         atomic_fetch_add(&rt->retries, 1);
-        if (attempt >= max)
-            return sys_error(resp, CVX_E_CONFLICT,
-                             "mutation %s conflicted with concurrent writes %u times in a row; giving up. Reduce "
-                             "contention on the documents it reads (%s)",
-                             fn->path, attempt, err.msg);
+        if (attempt >= max) {
+            rc = sys_error(resp, CVX_E_CONFLICT,
+                           "mutation %s conflicted with concurrent writes %u times in a row; giving up. Reduce "
+                           "contention on the documents it reads (%s)",
+                           fn->path, attempt, err.msg);
+            break;
+        }
+        if (attempt >= STARVE_AFTER && !starving) {
+            starving = true;
+            set_starving(rt, true);
+        }
+        if (!starving) conflict_backoff(attempt);
     }
+    if (starving) set_starving(rt, false);
+    return rc;
 }
 
 static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth) {

@@ -103,23 +103,32 @@ static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cv
 
 enum { CURSOR_AFTER = 0, CURSOR_END = 1 };
 
-static void cursor_write(cvx_buf_t *out, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
+static int cursor_write(cvx_buf_t *out, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
     cvx_buf_t raw = {0};
     uint8_t head[9];
     for (int i = 0; i < 8; i++) head[i] = (uint8_t)(index_id >> (8 * i));
     head[8] = (uint8_t)flag;
     cvx_buf_append(&raw, head, 9);
     cvx_buf_append(&raw, key, len);
-    cvx_buf_append_char(out, '"');
-    cvx_base64_encode(out, raw.data, raw.len);
-    cvx_buf_append_char(out, '"');
+    int rc = raw.oom ? CVX_E_NOMEM : CVX_OK;
+    if (!rc) {
+        cvx_buf_append_char(out, '"');
+        cvx_base64_encode(out, raw.data, raw.len);
+        cvx_buf_append_char(out, '"');
+    }
     cvx_buf_free(&raw);
+    return rc;
 }
 
 static int cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf_t *key, cvx_err_t *err) {
     cvx_buf_t raw = {0};
     cvx_err_t e2;
-    if (cvx_base64_decode(&raw, cursor, strlen(cursor), &e2) || raw.len < 9) {
+    int rc = cvx_base64_decode(&raw, cursor, strlen(cursor), &e2);
+    if (rc == CVX_E_NOMEM || raw.oom) {
+        cvx_buf_free(&raw);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    if (rc || raw.len < 9) {
         cvx_buf_free(&raw);
         return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid pagination cursor");
     }
@@ -131,9 +140,9 @@ static int cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf
                            "pagination cursor belongs to a different query (another index or table)");
     }
     *flag = (uint8_t)raw.data[8];
-    cvx_buf_append(key, raw.data + 9, raw.len - 9);
+    rc = cvx_buf_append(key, raw.data + 9, raw.len - 9);
     cvx_buf_free(&raw);
-    return CVX_OK;
+    return rc ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
 }
 
 /* ---- the scan ---------------------------------------------------------------- */
@@ -170,13 +179,13 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
     return al < bl ? -1 : al > bl;
 }
 
-/* Considers one visible document: filter, count, append. Returns 1 when
- * the page is full. */
+/* Considers one visible document: filter, count, append. Returns
+ * CVX__SCAN_STOP when the page is full. */
 static int emit(scan_t *s, const uint8_t *key, size_t key_len, const char *json, size_t len) {
     int rc = cvx__txn_count_read(s->t, len, s->err);
     if (rc) return rc;
     cvx_buf_reset(&s->last_key);
-    cvx_buf_append(&s->last_key, key, key_len);
+    if (cvx_buf_append(&s->last_key, key, key_len)) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
     if (s->q->filter) {
         cvx_arena_reset(s->arena);
         cvx_value_t *doc;
@@ -196,7 +205,7 @@ static int emit(scan_t *s, const uint8_t *key, size_t key_len, const char *json,
     if (s->out->oom) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
     if (!s->counting && s->q->limit >= 0 && (int64_t)s->emitted >= s->q->limit) {
         s->full = true;
-        return 1;
+        return CVX__SCAN_STOP;
     }
     return 0;
 }
@@ -222,7 +231,7 @@ static int on_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *
     if (s->have_prev && key_cmp(key, key_len, (const uint8_t *)s->prev_row_key.data, s->prev_row_key.len) == 0)
         return 0; /* an older version of a key already decided */
     cvx_buf_reset(&s->prev_row_key);
-    cvx_buf_append(&s->prev_row_key, key, key_len);
+    if (cvx_buf_append(&s->prev_row_key, key, key_len)) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
     s->have_prev = true;
     if (deleted) return 0;
     if (cvx__txn_pending(s->t, id)) return 0; /* the pending state decides */
@@ -294,8 +303,9 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
         cvx__id_key(q->table, tlen, &key);
         cvx_buf_append(&hi, key.data, key.len);
         cvx_buf_append_char(&hi, '\0');
-        int rc = cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len, (const uint8_t *)hi.data,
-                                     hi.len, false);
+        int rc = key.oom || hi.oom ? CVX_E_NOMEM
+                                   : cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len,
+                                                         (const uint8_t *)hi.data, hi.len, false);
         cvx_buf_free(&key);
         cvx_buf_free(&hi);
         if (rc) return cvx_err_set(err, rc, "out of memory");
@@ -342,6 +352,7 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
                 hi_inf = false;
             }
         }
+        if (!rc && (ck.oom || lo.oom || hi.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
     s.arena = rc ? NULL : cvx_arena_new(8192);
     if (!rc && !s.arena) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -351,9 +362,9 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     if (!rc && !done_by_cursor && !(q->limit == 0 && !counting)) {
         rc = t->s->be->scan(t->reader, ix->id, (const uint8_t *)lo.data, lo.len, hi_inf ? NULL : (const uint8_t *)hi.data,
                             hi.len, q->desc, t->ts, on_row, &s, err);
-        if (rc == 1) rc = CVX_OK;
+        if (rc == CVX__SCAN_STOP) rc = CVX_OK;
         if (!rc && !s.full) rc = flush_pending(&s, NULL, 0);
-        if (rc == 1) rc = CVX_OK;
+        if (rc == CVX__SCAN_STOP) rc = CVX_OK;
     }
     if (!rc) {
         /* The read set: the whole range, or up to the last key seen when
@@ -362,7 +373,9 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
             cvx_buf_t end = {0};
             cvx_buf_append(&end, s.last_key.data, s.last_key.len);
             cvx_buf_append_char(&end, '\0');
-            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)end.data, end.len, false);
+            rc = end.oom ? CVX_E_NOMEM
+                         : cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)end.data,
+                                               end.len, false);
             cvx_buf_free(&end);
         } else if (s.full) {
             rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)s.last_key.data, s.last_key.len,
@@ -374,10 +387,10 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     }
     if (!rc && !counting) {
         cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":", s.full ? "false" : "true");
-        if (s.full) cursor_write(out, ix->id, CURSOR_AFTER, (const uint8_t *)s.last_key.data, s.last_key.len);
-        else cursor_write(out, ix->id, CURSOR_END, NULL, 0);
+        if (s.full) rc = cursor_write(out, ix->id, CURSOR_AFTER, (const uint8_t *)s.last_key.data, s.last_key.len);
+        else rc = cursor_write(out, ix->id, CURSOR_END, NULL, 0);
         cvx_buf_append_char(out, '}');
-        if (out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        if (rc || out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
     if (counting) *count = s.count;
     for (size_t i = 0; i < s.npend; i++) cvx_buf_free(&s.pend[i].key);

@@ -265,7 +265,7 @@ static int sq_scan(void *reader, uint64_t index_id, const uint8_t *lo, size_t lo
         }
         bool deleted = sqlite3_column_int(st, 3) != 0;
         int c = cb(ctx, key ? key : (const uint8_t *)"", key_len, id, ts, deleted);
-        if (c == 1) break;
+        if (c == CVX__SCAN_STOP) break;
         if (c != 0) {
             out = c;
             break;

@@ -289,10 +289,10 @@ static int maintain(const cvx__table_t *tbl, const cvx__pending_t *p, cvx_arena_
                     cvx_err_t *err) {
     cvx_arena_reset(a);
     cvx_value_t *old_doc = NULL, *new_doc = NULL;
-    if (p->existed && cvx_json_parse(a, p->old_json, p->old_len, &old_doc, err))
-        return cvx_err_set(err, CVX_E_STORE, "corrupt stored document %s", p->id_text);
-    if (!p->deleted && cvx_json_parse(a, p->new_json, p->new_len, &new_doc, err))
-        return cvx_err_set(err, CVX_E_STORE, "corrupt pending document %s", p->id_text);
+    int prc = p->existed ? cvx_json_parse(a, p->old_json, p->old_len, &old_doc, err) : CVX_OK;
+    if (prc) return prc == CVX_E_NOMEM ? prc : cvx_err_set(err, CVX_E_STORE, "corrupt stored document %s", p->id_text);
+    prc = !p->deleted ? cvx_json_parse(a, p->new_json, p->new_len, &new_doc, err) : CVX_OK;
+    if (prc) return prc == CVX_E_NOMEM ? prc : cvx_err_set(err, CVX_E_STORE, "corrupt pending document %s", p->id_text);
     cvx_buf_t ok = {0}, nk = {0};
     int rc = CVX_OK;
     for (size_t i = 0; i < tbl->nindexes && !rc; i++) {
@@ -398,8 +398,9 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
                 new_indexes[nnew_indexes++] = (cvx__index_row_t){tbl->indexes[k].id, tbl->number, tbl->indexes[k].name,
                                                                  k == 0 ? "[\"_id\"]" : "[\"_creationTime\"]"};
             cvx_buf_t key = {0};
-            cvx__id_key(tbl->name, strlen(tbl->name), &key);
-            if (keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            if (cvx__id_key(tbl->name, strlen(tbl->name), &key) || key.oom ||
+                keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len))
+                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
             cvx_buf_free(&key);
         }
     }
@@ -415,6 +416,21 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         b.docs[b.ndocs++] = (cvx__doc_write_t){p->id, p->table, p->deleted, p->new_json, p->new_len};
     }
     if (!rc && (ks.bytes.oom || b.entry_keys.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    /* The catalog with the new tables is built before the commit so that a
+     * durable table is never missing from this process's catalog. */
+    cvx__catalog_t *next = NULL;
+    if (!rc && nnew_tables) {
+        next = cvx__catalog_clone(cur);
+        for (size_t i = 0; next && i < nnew_tables; i++) {
+            const cvx__table_t *tbl = cvx__catalog_table_by_number(t->own_catalog, new_tables[i].number);
+            if (cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
+                                       tbl->indexes[1].id)) {
+                cvx__catalog_release(next);
+                next = NULL;
+            }
+        }
+        if (!next) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
     if (!rc) {
         for (size_t i = 0; i < b.nentries; i++) b.entries[i].key = (const uint8_t *)b.entry_keys.data + b.entry_off[i];
         cvx__batch_t batch = {.ts = ts,
@@ -428,19 +444,9 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
                               .nnew_indexes = nnew_indexes};
         rc = backend_commit(s, &batch, err);
     }
-    if (!rc && nnew_tables) {
-        cvx__catalog_t *next = cvx__catalog_clone(cur);
-        for (size_t i = 0; next && i < nnew_tables; i++) {
-            const cvx__table_t *tbl = cvx__catalog_table_by_number(t->own_catalog, new_tables[i].number);
-            if (cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
-                                       tbl->indexes[1].id)) {
-                cvx__catalog_release(next);
-                next = NULL;
-            }
-        }
-        /* The commit is durable; if memory is short the catalog is reloaded
-         * on the next open, and this process keeps the old view. */
-        if (next) cvx__catalog_publish(s, next);
+    if (!rc && next) {
+        cvx__catalog_publish(s, next);
+        next = NULL;
     }
     if (!rc) {
         atomic_store(&s->latest, ts);
@@ -450,6 +456,7 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         *commit_ts = ts;
     }
     pthread_mutex_unlock(&s->commit_mu);
+    cvx__catalog_release(next);
     cvx__catalog_release(cur);
     cvx_arena_free(a);
     cvx_free(b.docs);
@@ -511,7 +518,8 @@ static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uin
     if (rc || !found || gone) return rc;
     cvx_arena_reset(bf->a);
     cvx_value_t *doc;
-    if (cvx_json_parse(bf->a, bf->doc.data, bf->doc.len, &doc, bf->err)) return CVX_E_STORE;
+    rc = cvx_json_parse(bf->a, bf->doc.data, bf->doc.len, &doc, bf->err);
+    if (rc) return rc == CVX_E_NOMEM ? rc : cvx_err_set(bf->err, CVX_E_STORE, "corrupt stored document in %s", bf->table);
     cvx_buf_reset(&bf->key);
     if (cvx__index_key(bf->ix, doc, &bf->key) || add_entry(bf->b, bf->ix->id, &bf->key, NULL, false))
         return cvx_err_set(bf->err, CVX_E_NOMEM, "out of memory");
@@ -632,6 +640,10 @@ int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_
                 cvx_buf_append_json_string(fj, d->fields[f], strlen(d->fields[f]));
             }
             cvx_buf_append_char(fj, ']');
+            if (fj->oom) {
+                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+                break;
+            }
             if (nnew_indexes + 1 >= cap_indexes) {
                 cvx__index_row_t *p = cvx_realloc(new_indexes, 2 * cap_indexes * sizeof *p);
                 if (!p) {
@@ -695,13 +707,17 @@ int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_
             /* Readers of a table that did not exist must see it now. */
             keyset_t ks;
             memset(&ks, 0, sizeof ks);
-            for (size_t i = 0; i < nnew_tables; i++) {
+            bool ok = true;
+            for (size_t i = 0; i < nnew_tables && ok; i++) {
                 cvx_buf_t key = {0};
-                cvx__id_key(new_tables[i].name, strlen(new_tables[i].name), &key);
-                keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len);
+                ok = !cvx__id_key(new_tables[i].name, strlen(new_tables[i].name), &key) && !key.oom &&
+                     !keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len);
                 cvx_buf_free(&key);
             }
-            record_commit(s, ts, &ks);
+            /* Without the keys, every transaction older than this commit
+             * must conflict (as when record_commit runs out of memory). */
+            if (ok) record_commit(s, ts, &ks);
+            else s->log_horizon = ts;
             cvx_buf_free(&ks.bytes);
             cvx_free(ks.keys);
         }
@@ -724,6 +740,7 @@ int cvx_store_list_tables(cvx_store_t *s, cvx_buf_t *out, cvx_err_t *err) {
     cvx__catalog_t *c = cvx__catalog_acquire(s);
     cvx_txn_t *t = NULL;
     int rc = cvx_txn_begin(s, CVX_TXN_READ, 0, &t, err);
+    if (!rc) t->unlimited = true; /* counts every document of every table */
     cvx_buf_append_char(out, '[');
     /* Sorted by name for stable output. */
     const cvx__table_t **sorted = cvx_calloc(c->ntables + 1, sizeof *sorted);

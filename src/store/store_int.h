@@ -62,7 +62,9 @@ typedef struct {
 } cvx__batch_t;
 
 /* Index scan callback: one raw row, newest first within a key. Return 0 to
- * continue, 1 to stop, or an error code. */
+ * continue, CVX__SCAN_STOP to stop, or an error code (which the scan
+ * returns). The stop value is not an error code: CVX_E_NOMEM is 1. */
+#define CVX__SCAN_STOP (-1)
 typedef int (*cvx__scan_cb)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *id, uint64_t ts,
                             bool deleted);
 
@@ -226,6 +228,7 @@ struct cvx_txn {
     uint32_t *slots; /* open-addressing index into pending (value+1), 0 empty */
     size_t nslots;
     uint64_t docs_read, bytes_read, docs_written, bytes_written;
+    bool unlimited; /* the store's own reads (listing tables): no limits */
 };
 
 const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t);

@@ -164,6 +164,7 @@ int cvx__txn_count_read(cvx_txn_t *t, size_t bytes, cvx_err_t *err) {
     t->docs_read++;
     t->bytes_read += bytes;
     atomic_fetch_add(&t->s->docs_read, 1);
+    if (t->unlimited) return CVX_OK;
     if (t->docs_read > t->s->cfg.max_docs_read)
         return cvx_err_set(err, CVX_E_LIMIT,
                            "transaction read more than %llu documents (limit of documents read per function call)",
@@ -395,7 +396,11 @@ static int load_for_write(cvx_txn_t *t, const char *id, size_t id_len, cvx__pend
     if (!rc) {
         cvx_arena_reset(t->arena);
         rc = cvx_json_parse(t->arena, json, len, doc, err);
-        if (rc) rc = cvx_err_set(err, CVX_E_STORE, "stored document %.*s is corrupt: %s", (int)id_len, id, err->msg);
+        if (rc && rc != CVX_E_NOMEM) {
+            char why[CVX_ERR_MSG_MAX]; /* err->msg cannot be both source and destination */
+            snprintf(why, sizeof why, "%s", err ? err->msg : "");
+            rc = cvx_err_set(err, CVX_E_STORE, "stored document %.*s is corrupt: %s", (int)id_len, id, why);
+        }
     }
     cvx_buf_free(&tmp);
     *pout = p;

@@ -5,7 +5,7 @@
  * (cvx_wasm_custom_sections / cvx_wasm_imports) on valid, truncated and
  * malformed input. After every failure the same module must still run. */
 #include "support/testutil.h"
-#include "wasm/tu_signals.h"
+#include "support/tu_signals.h"
 
 #include <dirent.h>
 #include <pthread.h>

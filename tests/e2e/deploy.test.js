@@ -1,0 +1,88 @@
+// Deploys are invisible to users: 100 redeploys while clients keep calling
+// and keep subscriptions open give 0 failed calls, and the server's resident
+// memory after the 100th deploy stays within 10% of after the first.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { ConvexHttpClient, ConvexClient } from "convex/browser";
+import { makeFunctionReference } from "convex/server";
+import WebSocket from "ws";
+import { startServer, until } from "./helpers.js";
+
+const f = (name) => makeFunctionReference(name);
+let server;
+
+before(async () => {
+  server = await startServer({ app: "examples/users" });
+});
+after(async () => {
+  await server?.stop();
+});
+
+function rssKiB(pid) {
+  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]);
+}
+
+async function deployRaw(wasm) {
+  const r = await fetch(`${server.url}/api/deploy`, {
+    method: "POST",
+    headers: { Authorization: `Convex ${server.adminKey}`, "Content-Type": "application/wasm" },
+    body: wasm,
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+test("100 redeploys under load: no failed call, no memory growth", async () => {
+  // The module the server runs now (saved by the first deploy).
+  const wasm = readFileSync(`${server.dataDir}/app.wasm`);
+  const http = new ConvexHttpClient(server.url);
+  const ids = [];
+  for (let i = 0; i < 20; i++) ids.push(await http.mutation(f("users:create_user"), { name: `d${i}`, email: `d${i}@deploy.test` }));
+
+  // Live subscriptions that must keep working across deploys.
+  const live = new ConvexClient(server.url, { webSocketConstructor: WebSocket, unsavedChangesWarning: false });
+  let count;
+  live.onUpdate(f("users:count"), {}, (n) => (count = n));
+  await until(() => count === 20, { what: "initial count" });
+
+  let stop = false;
+  let calls = 0;
+  const failures = [];
+  const workers = Array.from({ length: 8 }, async (_, w) => {
+    const c = new ConvexHttpClient(server.url);
+    while (!stop) {
+      try {
+        const doc = await c.query(f("users:get_user"), { id: ids[(calls + w) % ids.length] });
+        assert.ok(doc);
+        if (calls % 10 === w) await c.mutation(f("users:create_user"), { name: "load", email: `w${w}-${calls}@deploy.test` });
+        calls++;
+      } catch (e) {
+        failures.push(String(e));
+      }
+    }
+  });
+
+  // Warm up under load (caches, allocator arenas), then deploy.
+  await new Promise((r) => setTimeout(r, 2000));
+  await deployRaw(wasm);
+  await new Promise((r) => setTimeout(r, 500));
+  const afterFirst = rssKiB(server.proc.pid);
+  for (let i = 1; i < 100; i++) await deployRaw(wasm);
+  await new Promise((r) => setTimeout(r, 500));
+  const afterLast = rssKiB(server.proc.pid);
+  stop = true;
+  await Promise.all(workers);
+
+  // The subscription still follows writes after 100 deploys.
+  const n = count;
+  await http.mutation(f("users:create_user"), { name: "final", email: "final@deploy.test" });
+  await until(() => count === n + 1 || count > n, { what: "the subscription after the deploys" });
+  await live.close();
+
+  assert.deepEqual(failures, []);
+  assert.ok(calls > 100, `only ${calls} calls ran`);
+  const growth = (afterLast - afterFirst) / afterFirst;
+  console.log(`calls during deploys: ${calls}; RSS after 1st deploy ${afterFirst} KiB, after 100th ${afterLast} KiB (${(growth * 100).toFixed(1)}%)`);
+  assert.ok(growth <= 0.1, `resident memory grew ${(growth * 100).toFixed(1)}% over 100 deploys`);
+});
