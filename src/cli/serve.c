@@ -18,10 +18,11 @@ static void serve_usage(FILE *out) {
             "  --data DIR              data directory (default: ./cvx-data); created if missing\n"
             "  --host ADDR             address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
             "  --port N                port (default 3210; 0 picks a free port and prints it)\n"
-            "  --workers N             threads running functions (default: number of CPUs)\n"
+            "  --workers N             threads running functions (default: 4 per CPU)\n"
             "  --admin-key KEY         use KEY instead of DIR/admin_key (generated on first start)\n"
             "  --allow-private-fetch   let actions fetch loopback and private addresses\n"
             "  --log-calls             print one line per function call\n"
+            "  --request-timeout MS    close a connection that takes longer to send a request (default 10000)\n"
             "  --fuel N, --memory MIB, --timeout MS   override the per-call limits for every kind\n\n"
             "Deploy code with `cvx deploy DIR --url http://HOST:PORT --admin-key KEY`.\n"
             "Exit codes: 0 stopped cleanly, 2 usage, 4 could not start.\n");
@@ -31,7 +32,7 @@ int cvx_cmd_serve(int argc, char **argv) {
     cvx_opt_t opts[] = {{"data", true, NULL},     {"host", true, NULL},       {"port", true, NULL},
                         {"workers", true, NULL},  {"admin-key", true, NULL},  {"allow-private-fetch", false, NULL},
                         {"log-calls", false, NULL}, {"fuel", true, NULL},     {"memory", true, NULL},
-                        {"timeout", true, NULL}};
+                        {"timeout", true, NULL},  {"request-timeout", true, NULL}};
     size_t nopts = CVX_ARRAY_LEN(opts);
     const char *pos[1];
     size_t npos;
@@ -63,6 +64,14 @@ int cvx_cmd_serve(int argc, char **argv) {
             return CVX_EXIT_USAGE;
         }
         cfg.workers = (int)w;
+    }
+    if ((o = cvx_opt(opts, nopts, "request-timeout"))) {
+        long t = strtol(o, &end, 10);
+        if (*end || t < 100 || t > 3600000) {
+            fprintf(stderr, "cvx serve: --request-timeout needs milliseconds between 100 and 3600000\n");
+            return CVX_EXIT_USAGE;
+        }
+        cfg.request_timeout_ms = (uint32_t)t;
     }
     if (cvx_cli_limits(opts, nopts, &cfg.limits) != 0) return CVX_EXIT_USAGE;
     cfg.admin_key = cvx_opt(opts, nopts, "admin-key");

@@ -30,6 +30,14 @@ struct cvx_runtime {
     pthread_cond_t gate_cv;
     uint32_t active, starving;
     bool exclusive;
+    /* Idempotency keys of mutations in flight: a retry waits for the
+     * original instead of racing it. */
+    pthread_mutex_t keys_mu;
+    pthread_cond_t keys_cv;
+    struct key_node {
+        struct key_node *next;
+        char key[];
+    } *keys;
 };
 
 void cvx_exec_limits_default(cvx_exec_limits_t *l) {
@@ -56,6 +64,8 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
     if (rt->limits.max_call_depth == 0) rt->limits.max_call_depth = 8;
     pthread_mutex_init(&rt->mu, NULL);
     pthread_mutex_init(&rt->gate_mu, NULL);
+    pthread_mutex_init(&rt->keys_mu, NULL);
+    pthread_cond_init(&rt->keys_cv, NULL);
     pthread_cond_init(&rt->gate_cv, NULL);
     *out = rt;
     return CVX_OK;
@@ -67,6 +77,8 @@ void cvx_runtime_free(cvx_runtime_t *rt) {
     pthread_mutex_destroy(&rt->mu);
     pthread_mutex_destroy(&rt->gate_mu);
     pthread_cond_destroy(&rt->gate_cv);
+    pthread_mutex_destroy(&rt->keys_mu);
+    pthread_cond_destroy(&rt->keys_cv);
     cvx_free(rt);
 }
 
@@ -274,6 +286,11 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
         cvx_txn_abort(txn);
         return rc;
     }
+    if (req->idempotency_key &&
+        (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err))) {
+        cvx_txn_abort(txn);
+        return sys_error(resp, rc, "%s", err->msg);
+    }
     uint64_t ts = 0;
     rc = cvx_txn_commit(txn, &ts, err);
     if (rc == CVX_OK) resp->ts = ts;
@@ -281,8 +298,67 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     return rc;
 }
 
+static struct key_node **find_key(cvx_runtime_t *rt, const char *key) {
+    struct key_node **p = &rt->keys;
+    while (*p && strcmp((*p)->key, key) != 0) p = &(*p)->next;
+    return p;
+}
+
+/* Claims an idempotency key, waiting while another call holds it. Returns
+ * the node (NULL when out of memory: then the call runs unguarded, which
+ * the store's unique request key still makes safe). */
+static struct key_node *claim_key(cvx_runtime_t *rt, const char *key) {
+    size_t n = strlen(key);
+    struct key_node *k = cvx_malloc(sizeof *k + n + 1);
+    if (!k) return NULL;
+    memcpy(k->key, key, n + 1);
+    pthread_mutex_lock(&rt->keys_mu);
+    while (*find_key(rt, key)) pthread_cond_wait(&rt->keys_cv, &rt->keys_mu);
+    k->next = rt->keys;
+    rt->keys = k;
+    pthread_mutex_unlock(&rt->keys_mu);
+    return k;
+}
+
+static void release_key(cvx_runtime_t *rt, struct key_node *k) {
+    if (!k) return;
+    pthread_mutex_lock(&rt->keys_mu);
+    struct key_node **p = find_key(rt, k->key);
+    if (*p == k) *p = k->next;
+    pthread_cond_broadcast(&rt->keys_cv);
+    pthread_mutex_unlock(&rt->keys_mu);
+    cvx_free(k);
+}
+
+static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
+                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp);
+
+/* A mutation with an idempotency key runs at most once: a retry gets the
+ * first run's result and commit ts. */
 static int run_mutation(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
                         const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
+    if (!req->idempotency_key || !rt->store) return run_mutation_once(rt, app, fn, req, lim, cfg, resp);
+    struct key_node *k = claim_key(rt, req->idempotency_key);
+    bool found = false;
+    uint64_t ts = 0;
+    cvx_err_t err;
+    cvx_buf_reset(&resp->r.value);
+    int rc = cvx_store_find_request(rt->store, req->idempotency_key, &found, &ts, &resp->r.value, &err);
+    if (rc) {
+        rc = sys_error(resp, rc, "%s", err.msg);
+    } else if (found) {
+        resp->r.status = CVX_OK;
+        resp->ts = ts;
+        resp->attempts = 0;
+    } else {
+        rc = run_mutation_once(rt, app, fn, req, lim, cfg, resp);
+    }
+    release_key(rt, k);
+    return rc;
+}
+
+static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
+                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
     if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
     uint32_t max = rt->limits.max_mutation_attempts;
     bool starving = false;

@@ -71,6 +71,10 @@ typedef struct {
     bool allow_internal;    /* admin / CLI / other functions */
     uint64_t snapshot_ts;   /* queries: read at this ts (0 = latest) */
     bool want_readset;      /* queries: keep the read set (sync) */
+    const char *idempotency_key; /* mutations: a retry with the same key is
+                                    answered from the first run's record
+                                    instead of running again (the sync
+                                    protocol's (session, requestId)) */
     cvx_app_t *app;         /* run against this app instead of the deployed one */
 } cvx_request_t;
 

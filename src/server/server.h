@@ -32,7 +32,7 @@ typedef struct {
     const char *data_dir;   /* required */
     const char *host;       /* default "127.0.0.1" */
     int port;               /* default 3210; 0 = any free port */
-    int workers;            /* default: number of CPUs, at least 2 */
+    int workers;            /* default: 4 per CPU */
     cvx_exec_limits_t limits;
     size_t max_body;        /* default 16 MiB */
     uint32_t max_connections; /* default 20000 */

@@ -22,12 +22,13 @@ typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
     sqlite3_stmt *scan[2][2]; /* [desc][bounded] */
+    sqlite3_stmt *find_request;
 } reader_t;
 
 typedef struct {
     char *path;
     sqlite3 *writer;
-    sqlite3_stmt *ins_doc, *ins_entry, *ins_table, *ins_index, *drop_index, *del_entries, *set_max_ts;
+    sqlite3_stmt *ins_doc, *ins_entry, *ins_table, *ins_index, *drop_index, *del_entries, *set_max_ts, *ins_request;
     pthread_mutex_t pool_mu;
     reader_t *free_readers;
     int nreaders;
@@ -91,6 +92,7 @@ static const char *const scan_sql[2][2] = {
 static void reader_free(reader_t *r) {
     if (!r) return;
     sqlite3_finalize(r->get);
+    sqlite3_finalize(r->find_request);
     for (int d = 0; d < 2; d++)
         for (int b = 0; b < 2; b++) sqlite3_finalize(r->scan[d][b]);
     sqlite3_close(r->db);
@@ -108,6 +110,7 @@ static int reader_new(sq_t *q, reader_t **out, cvx_err_t *err) {
                      &r->get, err);
     for (int d = 0; d < 2 && !rc; d++)
         for (int b = 0; b < 2 && !rc; b++) rc = prepare(r->db, scan_sql[d][b], &r->scan[d][b], err);
+    if (!rc) rc = prepare(r->db, "SELECT ts, result FROM cvx_requests WHERE key=?1", &r->find_request, err);
     if (rc) {
         reader_free(r);
         return rc;
@@ -124,7 +127,8 @@ static void sq_close(void *state) {
         reader_free(q->free_readers);
         q->free_readers = n;
     }
-    sqlite3_stmt *sts[] = {q->ins_doc, q->ins_entry, q->ins_table, q->ins_index, q->drop_index, q->del_entries, q->set_max_ts};
+    sqlite3_stmt *sts[] = {q->ins_doc,     q->ins_entry,   q->ins_table,  q->ins_index,
+                           q->drop_index,  q->del_entries, q->set_max_ts, q->ins_request};
     for (size_t i = 0; i < CVX_ARRAY_LEN(sts); i++) sqlite3_finalize(sts[i]);
     if (q->writer) {
         /* Fold the WAL back into the main file on a clean shutdown. */
@@ -158,6 +162,8 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
                       "CREATE TABLE IF NOT EXISTS cvx_index_entries(index_id INTEGER NOT NULL, key BLOB NOT NULL,"
                       " ts INTEGER NOT NULL, id BLOB NOT NULL, deleted INTEGER NOT NULL,"
                       " PRIMARY KEY(index_id, key, ts)) WITHOUT ROWID;"
+                      "CREATE TABLE IF NOT EXISTS cvx_requests(key TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
+                      " result BLOB NOT NULL) WITHOUT ROWID;"
                       "INSERT OR IGNORE INTO cvx_meta(key, value) VALUES ('schema_version', 1);"
                       "INSERT OR IGNORE INTO cvx_meta(key, value) VALUES ('max_ts', 0);",
                       err);
@@ -182,6 +188,7 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
     if (!rc) rc = prepare(q->writer, "DELETE FROM cvx_indexes WHERE id=?1", &q->drop_index, err);
     if (!rc) rc = prepare(q->writer, "DELETE FROM cvx_index_entries WHERE index_id=?1", &q->del_entries, err);
     if (!rc) rc = prepare(q->writer, "UPDATE cvx_meta SET value=?1 WHERE key='max_ts'", &q->set_max_ts, err);
+    if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_requests(key, ts, result) VALUES (?1,?2,?3)", &q->ins_request, err);
     if (rc) {
         sq_close(q);
         return rc;
@@ -282,10 +289,9 @@ static int step_done(sq_t *q, sqlite3_stmt *st, cvx_err_t *err, const char *what
     return rc == SQLITE_DONE ? CVX_OK : sq_error(q->writer, err, what);
 }
 
-static int sq_commit(void *state, const cvx__batch_t *b, cvx_err_t *err) {
-    sq_t *q = state;
-    int rc = exec_sql(q->writer, "BEGIN IMMEDIATE", err);
-    if (rc) return rc;
+/* One batch's rows, inside the open transaction. */
+static int apply_batch(sq_t *q, const cvx__batch_t *b, cvx_err_t *err) {
+    int rc = CVX_OK;
     for (size_t i = 0; i < b->nnew_tables && !rc; i++) {
         sqlite3_bind_int64(q->ins_table, 1, b->new_tables[i].number);
         sqlite3_bind_text(q->ins_table, 2, b->new_tables[i].name, -1, SQLITE_STATIC);
@@ -324,8 +330,25 @@ static int sq_commit(void *state, const cvx__batch_t *b, cvx_err_t *err) {
         sqlite3_bind_int(q->ins_entry, 5, e->deleted);
         rc = step_done(q, q->ins_entry, err, "writing an index entry");
     }
+    if (!rc && b->request_key) {
+        sqlite3_bind_text(q->ins_request, 1, b->request_key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q->ins_request, 2, (int64_t)b->ts);
+        sqlite3_bind_blob(q->ins_request, 3, b->request_result ? b->request_result : "", (int)b->request_result_len,
+                          SQLITE_STATIC);
+        rc = step_done(q, q->ins_request, err, "recording a request");
+    }
+    return rc;
+}
+
+static int sq_commit(void *state, const cvx__batch_t *const *batches, size_t n, cvx_err_t *err) {
+    sq_t *q = state;
+    if (n == 0) return CVX_OK;
+    int rc = exec_sql(q->writer, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n && !rc; i++) rc = apply_batch(q, batches[i], err);
+    uint64_t ts = batches[n - 1]->ts;
     if (!rc) {
-        sqlite3_bind_int64(q->set_max_ts, 1, (int64_t)b->ts);
+        sqlite3_bind_int64(q->set_max_ts, 1, (int64_t)ts);
         rc = step_done(q, q->set_max_ts, err, "recording the commit timestamp");
     }
     if (!rc) rc = exec_sql(q->writer, "COMMIT", err);
@@ -333,8 +356,30 @@ static int sq_commit(void *state, const cvx__batch_t *b, cvx_err_t *err) {
         sqlite3_exec(q->writer, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
-    q->max_ts = b->ts;
+    q->max_ts = ts;
     return CVX_OK;
+}
+
+static int sq_find_request(void *reader, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
+                           cvx_err_t *err) {
+    reader_t *r = reader;
+    sqlite3_stmt *st = r->find_request;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = false;
+    int out = CVX_OK;
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        *ts = (uint64_t)sqlite3_column_int64(st, 0);
+        const void *v = sqlite3_column_blob(st, 1);
+        if (cvx_buf_append(result, v ? v : "", (size_t)sqlite3_column_bytes(st, 1)))
+            out = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        out = sq_error(r->db, err, "looking up a request");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
 }
 
 static int sq_load_catalog(void *state, int (*on_table)(void *, uint32_t, const char *),
@@ -368,6 +413,7 @@ const cvx_store_backend_t cvx__sqlite_backend = {
     .get = sq_get,
     .scan = sq_scan,
     .commit = sq_commit,
+    .find_request = sq_find_request,
     .load_catalog = sq_load_catalog,
     .max_ts = sq_max_ts,
 };

@@ -42,14 +42,14 @@ void cvx__store_fail_commit(uint64_t nth, bool sticky) {
 
 /* The fault-injecting wrapper around the backend's commit (tests only):
  * fails before anything reaches the backend, as a full disk would. */
-static int backend_commit(cvx_store_t *s, const cvx__batch_t *b, cvx_err_t *err) {
+static int backend_commit(cvx_store_t *s, const cvx__batch_t *const *b, size_t n, cvx_err_t *err) {
     uint64_t at = atomic_load(&fail_commit_at);
     if (at) {
-        uint64_t n = atomic_fetch_add(&commit_attempts, 1) + 1;
-        if (n == at || (n > at && atomic_load(&fail_commit_sticky)))
-            return cvx_err_set(err, CVX_E_IO, "injected write failure (commit %llu)", (unsigned long long)n);
+        uint64_t k = atomic_fetch_add(&commit_attempts, 1) + 1;
+        if (k == at || (k > at && atomic_load(&fail_commit_sticky)))
+            return cvx_err_set(err, CVX_E_IO, "injected write failure (commit %llu)", (unsigned long long)k);
     }
-    return s->be->commit(s->be_state, b, err);
+    return s->be->commit(s->be_state, b, n, err);
 }
 
 void cvx_store_config_default(cvx_store_config_t *cfg) {
@@ -99,6 +99,8 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     s->be = &cvx__sqlite_backend;
     pthread_mutex_init(&s->catalog_mu, NULL);
     pthread_mutex_init(&s->commit_mu, NULL);
+    pthread_mutex_init(&s->group_mu, NULL);
+    pthread_cond_init(&s->group_cv, NULL);
     pthread_mutex_init(&s->listen_mu, NULL);
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -149,6 +151,8 @@ void cvx_store_close(cvx_store_t *s) {
     }
     pthread_mutex_destroy(&s->catalog_mu);
     pthread_mutex_destroy(&s->commit_mu);
+    pthread_mutex_destroy(&s->group_mu);
+    pthread_cond_destroy(&s->group_cv);
     pthread_mutex_destroy(&s->listen_mu);
     cvx_free(s->dir);
     cvx_free(s);
@@ -350,125 +354,243 @@ static int record_commit(cvx_store_t *s, uint64_t ts, keyset_t *ks) {
     return CVX_OK;
 }
 
+/* Everything one transaction writes, prepared under the commit lock. */
+typedef struct {
+    batch_build_t b;
+    keyset_t ks;
+    cvx_arena_t *arena;
+    cvx__table_row_t *new_tables;
+    cvx__index_row_t *new_indexes;
+    size_t nnew_tables, nnew_indexes;
+    cvx__batch_t batch;
+} prep_t;
+
+static void prep_free(prep_t *p) {
+    cvx_arena_free(p->arena);
+    cvx_free(p->b.docs);
+    cvx_free(p->b.entries);
+    cvx_free(p->b.entry_off);
+    cvx_buf_free(&p->b.entry_keys);
+    cvx_buf_free(&p->ks.bytes);
+    cvx_free(p->ks.keys);
+    cvx_free(p->new_tables);
+    cvx_free(p->new_indexes);
+    memset(p, 0, sizeof *p);
+}
+
+/* Builds the rows of `t` at timestamp ts: documents, index entries (with
+ * the catalog current at commit time), tables it created, its request
+ * record; and the keys it writes, for the OCC log and the listeners. */
+static int prepare(cvx_store_t *s, cvx_txn_t *t, const cvx__catalog_t *cur, uint64_t ts, prep_t *p, cvx_err_t *err) {
+    memset(p, 0, sizeof *p);
+    p->arena = cvx_arena_new(16384);
+    p->b.docs = cvx_calloc(t->npending ? t->npending : 1, sizeof *p->b.docs);
+    int rc = p->arena && p->b.docs ? CVX_OK : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc && t->own_catalog) {
+        size_t extra = t->own_catalog->ntables;
+        p->new_tables = cvx_calloc(extra + 1, sizeof *p->new_tables);
+        p->new_indexes = cvx_calloc(2 * extra + 1, sizeof *p->new_indexes);
+        if (!p->new_tables || !p->new_indexes) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < extra; i++) {
+            const cvx__table_t *tbl = &t->own_catalog->tables[i];
+            if (cvx__catalog_table_by_number(cur, tbl->number)) continue;
+            bool used = false;
+            for (size_t k = 0; k < t->npending && !used; k++)
+                used = t->pending[k].table == tbl->number && !t->pending[k].deleted;
+            if (!used) continue;
+            p->new_tables[p->nnew_tables++] = (cvx__table_row_t){tbl->number, tbl->name};
+            for (size_t k = 0; k < 2; k++)
+                p->new_indexes[p->nnew_indexes++] = (cvx__index_row_t){
+                    tbl->indexes[k].id, tbl->number, tbl->indexes[k].name, k == 0 ? "[\"_id\"]" : "[\"_creationTime\"]"};
+            cvx_buf_t key = {0};
+            if (cvx__id_key(tbl->name, strlen(tbl->name), &key) || key.oom ||
+                keyset_add(&p->ks, CVX__TABLES_INDEX, key.data, key.len))
+                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            cvx_buf_free(&key);
+        }
+    }
+    for (size_t i = 0; !rc && i < t->npending; i++) {
+        const cvx__pending_t *pd = &t->pending[i];
+        if (!pd->existed && pd->deleted) continue; /* inserted then deleted, or a failed insert */
+        const cvx__table_t *tbl = commit_table(cur, t, pd->table);
+        if (!tbl) {
+            rc = cvx_err_set(err, CVX_E_STORE, "table %u of document %s vanished", (unsigned)pd->table, pd->id_text);
+            break;
+        }
+        rc = maintain(tbl, pd, p->arena, &p->b, &p->ks, err);
+        p->b.docs[p->b.ndocs++] = (cvx__doc_write_t){pd->id, pd->table, pd->deleted, pd->new_json, pd->new_len};
+    }
+    if (!rc && (p->ks.bytes.oom || p->b.entry_keys.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) {
+        for (size_t i = 0; i < p->b.nentries; i++)
+            p->b.entries[i].key = (const uint8_t *)p->b.entry_keys.data + p->b.entry_off[i];
+        p->batch = (cvx__batch_t){.ts = ts,
+                                  .docs = p->b.docs,
+                                  .ndocs = p->b.ndocs,
+                                  .entries = p->b.entries,
+                                  .nentries = p->b.nentries,
+                                  .new_tables = p->new_tables,
+                                  .nnew_tables = p->nnew_tables,
+                                  .new_indexes = p->new_indexes,
+                                  .nnew_indexes = p->nnew_indexes,
+                                  .request_key = t->request_key,
+                                  .request_result = t->request_result,
+                                  .request_result_len = t->request_result_len};
+    }
+    (void)s;
+    return rc;
+}
+
+/* Does a write of an earlier transaction in the same group fall in t's
+ * read set? (Those commits are not in the log yet.) */
+static bool conflicts_in_group(const cvx_txn_t *t, const prep_t *preps, const bool *ok, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        cvx_written_key_t keys[64];
+        const keyset_t *ks = &preps[i].ks;
+        for (size_t k = 0; k < ks->n; k += 64) {
+            size_t m = CVX_MIN(64, ks->n - k);
+            for (size_t j = 0; j < m; j++)
+                keys[j] = (cvx_written_key_t){ks->keys[k + j].index_id,
+                                              (const uint8_t *)ks->bytes.data + ks->keys[k + j].off, ks->keys[k + j].len};
+            cvx_commit_info_t info = {preps[i].batch.ts, keys, m};
+            if (cvx_readset_overlaps(&t->reads, &info)) return true;
+        }
+    }
+    return false;
+}
+
+typedef struct commit_req {
+    struct commit_req *next;
+    cvx_txn_t *t;
+    int rc;
+    cvx_err_t err;
+    uint64_t ts;
+    bool done;
+} commit_req_t;
+
+/* Commits a group: each transaction is checked (OCC) in order against the
+ * log and the group members accepted before it, gets its own timestamp, and
+ * all accepted ones reach the disk in one durable write. */
+static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
+    pthread_mutex_lock(&s->commit_mu);
+    cvx__catalog_t *cur = cvx__catalog_acquire(s);
+    prep_t *preps = cvx_calloc(n, sizeof *preps);
+    bool *ok = cvx_calloc(n, sizeof *ok);
+    const cvx__batch_t **batches = cvx_calloc(n, sizeof *batches);
+    cvx__catalog_t *next = NULL;
+    size_t nb = 0;
+    int group_rc = preps && ok && batches ? CVX_OK : CVX_E_NOMEM;
+    cvx_err_t group_err;
+    if (group_rc) cvx_err_set(&group_err, CVX_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !group_rc; i++) {
+        commit_req_t *r = reqs[i];
+        uint64_t with = 0;
+        if (conflicts(s, r->t, &with) || conflicts_in_group(r->t, preps, ok, i)) {
+            atomic_fetch_add(&s->conflicts, 1);
+            r->rc = cvx_err_set(&r->err, CVX_E_CONFLICT, "a transaction committed at %llu wrote data this one read",
+                                (unsigned long long)(with ? with : s->last_ts));
+            continue;
+        }
+        uint64_t ts = next_ts(s);
+        r->rc = prepare(s, r->t, cur, ts, &preps[i], &r->err);
+        if (r->rc) continue;
+        /* The catalog with new tables is built before the write so that a
+         * durable table is never missing from this process's catalog. */
+        for (size_t k = 0; k < preps[i].nnew_tables && !r->rc; k++) {
+            const cvx__table_t *tbl = cvx__catalog_table_by_number(r->t->own_catalog, preps[i].new_tables[k].number);
+            if (!next) next = cvx__catalog_clone(cur);
+            if (!next || cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
+                                                tbl->indexes[1].id))
+                r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
+        }
+        if (r->rc) continue;
+        r->ts = ts;
+        ok[i] = true;
+        batches[nb++] = &preps[i].batch;
+    }
+    if (!group_rc && nb) group_rc = backend_commit(s, batches, nb, &group_err);
+    if (!group_rc && nb) {
+        if (next) {
+            cvx__catalog_publish(s, next);
+            next = NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!ok[i]) continue;
+            atomic_store(&s->latest, preps[i].batch.ts);
+            atomic_fetch_add(&s->commits, 1);
+            atomic_fetch_add(&s->docs_written, preps[i].batch.ndocs);
+            record_commit(s, preps[i].batch.ts, &preps[i].ks);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* A group failure fails every request that had no error of its
+         * own (accepted ones, and those never examined). */
+        if (group_rc && reqs[i]->rc == CVX_OK) {
+            reqs[i]->rc = group_rc;
+            reqs[i]->err = group_err;
+        }
+        if (preps) prep_free(&preps[i]);
+    }
+    pthread_mutex_unlock(&s->commit_mu);
+    cvx__catalog_release(next);
+    cvx__catalog_release(cur);
+    cvx_free(preps);
+    cvx_free(ok);
+    cvx_free(batches);
+}
+
 int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     cvx_store_t *s = t->s;
-    bool writes = false;
+    bool writes = t->request_key != NULL;
     for (size_t i = 0; i < t->npending && !writes; i++) writes = t->pending[i].existed || !t->pending[i].deleted;
     if (t->mode != CVX_TXN_WRITE || !writes) {
         *commit_ts = t->ts;
         cvx_txn_abort(t);
         return CVX_OK;
     }
-    pthread_mutex_lock(&s->commit_mu);
-    uint64_t with = 0;
-    if (conflicts(s, t, &with)) {
-        pthread_mutex_unlock(&s->commit_mu);
-        atomic_fetch_add(&s->conflicts, 1);
-        cvx_txn_abort(t);
-        return cvx_err_set(err, CVX_E_CONFLICT, "a transaction committed at %llu wrote data this one read",
-                           (unsigned long long)with);
-    }
-    cvx__catalog_t *cur = cvx__catalog_acquire(s);
-    uint64_t ts = next_ts(s);
-    batch_build_t b;
-    memset(&b, 0, sizeof b);
-    keyset_t ks;
-    memset(&ks, 0, sizeof ks);
-    cvx__table_row_t *new_tables = NULL;
-    cvx__index_row_t *new_indexes = NULL;
-    size_t nnew_tables = 0, nnew_indexes = 0;
-    cvx_arena_t *a = cvx_arena_new(16384);
-    b.docs = cvx_calloc(t->npending, sizeof *b.docs);
-    int rc = a && b.docs ? CVX_OK : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-
-    /* Tables this transaction created. */
-    if (!rc && t->own_catalog) {
-        size_t extra = t->own_catalog->ntables;
-        new_tables = cvx_calloc(extra + 1, sizeof *new_tables);
-        new_indexes = cvx_calloc(2 * extra + 1, sizeof *new_indexes);
-        if (!new_tables || !new_indexes) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < extra; i++) {
-            const cvx__table_t *tbl = &t->own_catalog->tables[i];
-            if (cvx__catalog_table_by_number(cur, tbl->number)) continue;
-            bool used = false;
-            for (size_t k = 0; k < t->npending && !used; k++) used = t->pending[k].table == tbl->number && !t->pending[k].deleted;
-            if (!used) continue;
-            new_tables[nnew_tables++] = (cvx__table_row_t){tbl->number, tbl->name};
-            for (size_t k = 0; k < 2; k++)
-                new_indexes[nnew_indexes++] = (cvx__index_row_t){tbl->indexes[k].id, tbl->number, tbl->indexes[k].name,
-                                                                 k == 0 ? "[\"_id\"]" : "[\"_creationTime\"]"};
-            cvx_buf_t key = {0};
-            if (cvx__id_key(tbl->name, strlen(tbl->name), &key) || key.oom ||
-                keyset_add(&ks, CVX__TABLES_INDEX, key.data, key.len))
-                rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-            cvx_buf_free(&key);
+    commit_req_t req;
+    memset(&req, 0, sizeof req);
+    req.t = t;
+    pthread_mutex_lock(&s->group_mu);
+    if (s->queue_tail) s->queue_tail->next = &req;
+    else s->queue_head = &req;
+    s->queue_tail = &req;
+    /* Whoever finds no leader leads: it takes the whole queue (itself and
+     * everyone who arrived while the previous group was being written),
+     * writes it, and hands over. Waiting transactions pile up behind a
+     * durable write: that is what groups them. */
+    while (!req.done) {
+        if (s->leader_active || !s->queue_head) {
+            pthread_cond_wait(&s->group_cv, &s->group_mu);
+            continue;
         }
-    }
-    for (size_t i = 0; !rc && i < t->npending; i++) {
-        const cvx__pending_t *p = &t->pending[i];
-        if (!p->existed && p->deleted) continue; /* inserted then deleted, or a failed insert */
-        const cvx__table_t *tbl = commit_table(cur, t, p->table);
-        if (!tbl) {
-            rc = cvx_err_set(err, CVX_E_STORE, "table %u of document %s vanished", (unsigned)p->table, p->id_text);
-            break;
+        s->leader_active = true;
+        commit_req_t *group = s->queue_head;
+        s->queue_head = s->queue_tail = NULL;
+        pthread_mutex_unlock(&s->group_mu);
+        size_t n = 0;
+        for (commit_req_t *r = group; r; r = r->next) n++;
+        commit_req_t *small[64];
+        commit_req_t **reqs = n <= 64 ? small : cvx_calloc(n, sizeof *reqs);
+        if (reqs) {
+            size_t i = 0;
+            for (commit_req_t *r = group; r; r = r->next) reqs[i++] = r;
+            commit_group(s, reqs, n);
+            if (reqs != small) cvx_free(reqs);
+        } else {
+            for (commit_req_t *r = group; r; r = r->next) r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
         }
-        rc = maintain(tbl, p, a, &b, &ks, err);
-        b.docs[b.ndocs++] = (cvx__doc_write_t){p->id, p->table, p->deleted, p->new_json, p->new_len};
+        pthread_mutex_lock(&s->group_mu);
+        for (commit_req_t *r = group; r; r = r->next) r->done = true;
+        s->leader_active = false;
+        pthread_cond_broadcast(&s->group_cv);
     }
-    if (!rc && (ks.bytes.oom || b.entry_keys.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    /* The catalog with the new tables is built before the commit so that a
-     * durable table is never missing from this process's catalog. */
-    cvx__catalog_t *next = NULL;
-    if (!rc && nnew_tables) {
-        next = cvx__catalog_clone(cur);
-        for (size_t i = 0; next && i < nnew_tables; i++) {
-            const cvx__table_t *tbl = cvx__catalog_table_by_number(t->own_catalog, new_tables[i].number);
-            if (cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
-                                       tbl->indexes[1].id)) {
-                cvx__catalog_release(next);
-                next = NULL;
-            }
-        }
-        if (!next) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    }
-    if (!rc) {
-        for (size_t i = 0; i < b.nentries; i++) b.entries[i].key = (const uint8_t *)b.entry_keys.data + b.entry_off[i];
-        cvx__batch_t batch = {.ts = ts,
-                              .docs = b.docs,
-                              .ndocs = b.ndocs,
-                              .entries = b.entries,
-                              .nentries = b.nentries,
-                              .new_tables = new_tables,
-                              .nnew_tables = nnew_tables,
-                              .new_indexes = new_indexes,
-                              .nnew_indexes = nnew_indexes};
-        rc = backend_commit(s, &batch, err);
-    }
-    if (!rc && next) {
-        cvx__catalog_publish(s, next);
-        next = NULL;
-    }
-    if (!rc) {
-        atomic_store(&s->latest, ts);
-        atomic_fetch_add(&s->commits, 1);
-        atomic_fetch_add(&s->docs_written, b.ndocs);
-        record_commit(s, ts, &ks);
-        *commit_ts = ts;
-    }
-    pthread_mutex_unlock(&s->commit_mu);
-    cvx__catalog_release(next);
-    cvx__catalog_release(cur);
-    cvx_arena_free(a);
-    cvx_free(b.docs);
-    cvx_free(b.entries);
-    cvx_free(b.entry_off);
-    cvx_buf_free(&b.entry_keys);
-    cvx_buf_free(&ks.bytes);
-    cvx_free(ks.keys);
-    cvx_free(new_tables);
-    cvx_free(new_indexes);
+    pthread_mutex_unlock(&s->group_mu);
+    if (req.rc == CVX_OK) *commit_ts = req.ts;
+    else if (err) *err = req.err;
     cvx_txn_abort(t);
-    return rc;
+    return req.rc;
 }
 
 /* ---- schema: indexes ---------------------------------------------------------------- */
@@ -699,7 +821,8 @@ int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_
                               .nnew_indexes = nnew_indexes,
                               .dropped_indexes = dropped,
                               .ndropped_indexes = ndropped};
-        rc = backend_commit(s, &batch, err);
+        const cvx__batch_t *one = &batch;
+        rc = backend_commit(s, &one, 1, err);
         if (!rc) {
             cvx__catalog_publish(s, next);
             next = NULL;

@@ -137,6 +137,16 @@ int cvx_txn_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t
 int cvx_txn_replace(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *value, cvx_err_t *err);
 int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err);
 
+/* ---- idempotent requests ------------------------------------------------- */
+
+/* Records, durably and atomically with this transaction's writes, that it
+ * answered request `key` with `result` (JSON). A retried request finds it
+ * with cvx_store_find_request instead of running again. Copies both. */
+int cvx_txn_set_request(cvx_txn_t *t, const char *key, const char *result, size_t len, cvx_err_t *err);
+/* *found, and the commit ts and result of a recorded request. */
+int cvx_store_find_request(cvx_store_t *s, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
+                           cvx_err_t *err);
+
 /* ---- queries --------------------------------------------------------------- */
 
 typedef enum { CVX_OP_EQ = 1, CVX_OP_GT, CVX_OP_GTE, CVX_OP_LT, CVX_OP_LTE } cvx_range_op_t;

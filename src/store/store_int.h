@@ -59,6 +59,10 @@ typedef struct {
     size_t nnew_indexes;
     const uint64_t *dropped_indexes; /* entries are deleted too */
     size_t ndropped_indexes;
+    /* A request the transaction answered (idempotent mutations), or NULL. */
+    const char *request_key;
+    const char *request_result;
+    size_t request_result_len;
 } cvx__batch_t;
 
 /* Index scan callback: one raw row, newest first within a key. Return 0 to
@@ -85,8 +89,13 @@ typedef struct cvx_store_backend {
      * descending. */
     int (*scan)(void *reader, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
                 bool desc, uint64_t at, cvx__scan_cb cb, void *ctx, cvx_err_t *err);
-    /* Applies a batch atomically and durably. Called under the commit lock. */
-    int (*commit)(void *state, const cvx__batch_t *b, cvx_err_t *err);
+    /* Applies n batches (each with its own ts, in ts order) atomically and
+     * durably: one durable write for all of them (group commit). Called
+     * under the commit lock. */
+    int (*commit)(void *state, const cvx__batch_t *const *b, size_t n, cvx_err_t *err);
+    /* The remembered result of request `key` (see cvx_txn_set_request). */
+    int (*find_request)(void *reader, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
+                        cvx_err_t *err);
     /* Catalog and clock at open. */
     int (*load_catalog)(void *state, int (*on_table)(void *ctx, uint32_t number, const char *name),
                         int (*on_index)(void *ctx, const cvx__index_row_t *row), void *ctx, cvx_err_t *err);
@@ -162,6 +171,12 @@ struct cvx_store {
     cvx__catalog_t *catalog;
 
     pthread_mutex_t commit_mu;   /* serialises commits */
+    /* Group commit: transactions queue here; one leader at a time writes a
+     * whole queue with one durable write. */
+    pthread_mutex_t group_mu;
+    pthread_cond_t group_cv;
+    struct commit_req *queue_head, *queue_tail;
+    bool leader_active;
     atomic_uint_fast64_t latest; /* newest durable commit ts */
     uint64_t last_ts;            /* newest assigned ts (commit_mu) */
     commit_entry_t *log_head, *log_tail; /* recent commits, oldest first */
@@ -228,6 +243,9 @@ struct cvx_txn {
     uint32_t *slots; /* open-addressing index into pending (value+1), 0 empty */
     size_t nslots;
     uint64_t docs_read, bytes_read, docs_written, bytes_written;
+    char *request_key;    /* cvx_txn_set_request */
+    char *request_result;
+    size_t request_result_len;
     bool unlimited; /* the store's own reads (listing tables): no limits */
 };
 

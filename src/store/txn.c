@@ -64,6 +64,8 @@ void cvx_txn_abort(cvx_txn_t *t) {
     }
     cvx_free(t->pending);
     cvx_free(t->slots);
+    cvx_free(t->request_key);
+    cvx_free(t->request_result);
     cvx_arena_free(t->arena);
     cvx_free(t);
 }
@@ -525,4 +527,30 @@ bool cvx_readset_overlaps(const cvx_readset_t *r, const cvx_commit_info_t *c) {
         for (size_t i = 0; i < r->n; i++)
             if (in_range(&r->ranges[i], c->keys[k].index_id, c->keys[k].key, c->keys[k].key_len)) return true;
     return false;
+}
+
+int cvx_txn_set_request(cvx_txn_t *t, const char *key, const char *result, size_t len, cvx_err_t *err) {
+    if (t->mode != CVX_TXN_WRITE) return cvx_err_set(err, CVX_E_FORBIDDEN, "only write transactions record requests");
+    char *k = cvx_strdup(key), *r = cvx_strndup(result ? result : "", len);
+    if (!k || !r) {
+        cvx_free(k);
+        cvx_free(r);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    cvx_free(t->request_key);
+    cvx_free(t->request_result);
+    t->request_key = k;
+    t->request_result = r;
+    t->request_result_len = len;
+    return CVX_OK;
+}
+
+int cvx_store_find_request(cvx_store_t *s, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
+                           cvx_err_t *err) {
+    void *reader = NULL;
+    int rc = s->be->reader_acquire(s->be_state, &reader, err);
+    if (rc) return rc;
+    rc = s->be->find_request(reader, key, found, ts, result, err);
+    s->be->reader_release(s->be_state, reader);
+    return rc;
 }

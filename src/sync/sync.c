@@ -445,14 +445,20 @@ typedef struct {
     char *args;
     size_t args_len;
     bool admin;
+    char session[80];
 } call_arg_t;
 
 static void run_call(void *arg) {
     call_arg_t *ca = arg;
     cvx_sync_client_t *c = ca->c;
     cvx_sync_t *s = c->s;
+    /* A client re-sends unacknowledged mutations after a reconnect, with
+     * the same session and request id: they must apply once. */
+    char key[160];
+    snprintf(key, sizeof key, "ws:%s:%.0f", ca->session, ca->request_id);
     cvx_request_t req = {.path = ca->path, .args_json = ca->args, .args_len = ca->args_len, .expect_kind = ca->kind,
-                         .allow_internal = ca->admin};
+                         .allow_internal = ca->admin,
+                         .idempotency_key = ca->kind == CVX_KIND_MUTATION && ca->session[0] ? key : NULL};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     cvx_exec_call(s->rt, &req, &resp);
@@ -670,6 +676,7 @@ static void start_call(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t *m
     ca->request_id = rid;
     ca->args = cvx_buf_detach(&args, &ca->args_len);
     ca->admin = c->admin;
+    snprintf(ca->session, sizeof ca->session, "%s", c->session);
     atomic_fetch_add(&c->refs, 1);
     s->hooks.submit(s->hooks.ctx, run_call, ca);
 }

@@ -120,3 +120,36 @@ test("subscriptions resume after a server restart; a queued mutation applies onc
     await (s2 ?? s).stop();
   }
 });
+
+test("a re-sent mutation with the same (session, requestId) applies once", async () => {
+  const s = await startServer({ app: "examples/users" });
+  const sessionId = "e2e-session-" + Date.now();
+  const send = (ws, msg) => ws.send(JSON.stringify(msg));
+  async function mutateOnce(connectionCount) {
+    const ws = new WebSocket(`${s.url.replace("http", "ws")}/api/1.45.0/sync`);
+    await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
+    const response = new Promise((resolve) =>
+      ws.on("message", (m) => {
+        const msg = JSON.parse(String(m));
+        if (msg.type === "MutationResponse") resolve(msg);
+      }),
+    );
+    send(ws, { type: "Connect", sessionId, connectionCount, lastCloseReason: null, clientTs: Date.now() });
+    send(ws, { type: "Mutation", requestId: 7, udfPath: "users:create_user", args: [{ name: "Once", email: "once@sync.test" }] });
+    const msg = await response;
+    ws.close();
+    return msg;
+  }
+  try {
+    const first = await mutateOnce(0);
+    const again = await mutateOnce(1);
+    assert.equal(first.success, true);
+    assert.equal(again.success, true);
+    assert.equal(again.result, first.result);
+    assert.equal(again.ts, first.ts);
+    const http = new (await import("convex/browser")).ConvexHttpClient(s.url);
+    assert.equal(await http.query(f("users:count"), {}), 1);
+  } finally {
+    await s.stop();
+  }
+});
