@@ -57,7 +57,21 @@ typedef struct {
     const char *file;
     int64_t line;
     const char *meta_json;   /* the raw metadata record */
+    /* HTTP actions (kind CVX_KIND_ACTION, `http` set): METHOD /http<route>;
+     * a route ending in '/' is a prefix. */
+    bool http;
+    const char *http_method;
+    const char *http_route;
 } cvx_fn_t;
+
+/* A cron job declared in the cvx.crons section (docs/abi.md "Crons"). */
+typedef struct {
+    const char *name;
+    const char *path;
+    const char *args_json;  /* an object */
+    uint64_t every_ms;      /* 0 for a cron expression */
+    const char *cron;       /* "m h dom mon dow", or NULL */
+} cvx_cron_t;
 
 typedef struct cvx_app cvx_app_t;
 
@@ -75,6 +89,11 @@ size_t cvx_app_functions(const cvx_app_t *app, const cvx_fn_t **out);
 /* Finds a function by Convex path; "mod" means "mod:default"; a leading
  * "/"-free path only. NULL when absent. */
 const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len);
+/* The HTTP action for METHOD and PATH (the part after /http), or NULL. */
+const cvx_fn_t *cvx_app_find_http(const cvx_app_t *app, const char *method, const char *path);
+/* The module's cron jobs (valid as long as the app). */
+size_t cvx_app_crons(const cvx_app_t *app, const cvx_cron_t **out);
+
 /* The cvx.schema record (NULL when the module declares none). */
 const cvx_value_t *cvx_app_schema(const cvx_app_t *app);
 /* The schema as store table definitions (valid as long as the app). */
@@ -103,7 +122,21 @@ typedef struct {
     void *ctx;
     int (*run_function)(void *ctx, cvx_kind_t kind, const char *path, size_t path_len, const char *args_json,
                         size_t args_len, cvx_buf_t *out);
+    /* Runs fn inside a fresh write transaction and commits it (retrying on
+     * conflicts): how an action schedules a function or records a file. */
+    int (*with_txn)(void *ctx, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err), void *arg,
+                    cvx_buf_t *out, cvx_err_t *err);
+    /* Reads a document by id at the latest snapshot (actions). */
+    int (*get_document)(void *ctx, const char *id, size_t len, cvx_buf_t *out, cvx_err_t *err);
 } cvx_abi_services_t;
+
+/* Where files live and how they are addressed (file storage). */
+typedef struct {
+    const char *dir;        /* blobs: <dir>/<sha256 hex>; NULL: no storage */
+    const char *base_url;   /* e.g. "http://127.0.0.1:3210" */
+    const uint8_t *secret;  /* signs upload URLs */
+    size_t secret_len;
+} cvx_storage_config_t;
 
 typedef struct {
     cvx_kind_t kind;
@@ -113,7 +146,27 @@ typedef struct {
     uint32_t max_log_lines;    /* default 1000 */
     const cvx_abi_services_t *services; /* actions; may be NULL */
     bool allow_private_fetch;  /* fetch to loopback/private addresses */
+    const cvx_storage_config_t *storage; /* may be NULL */
 } cvx_abi_call_config_t;
+
+/* System tables the ABI's host functions write (scheduled functions, file
+ * metadata, cron bookkeeping), for cvx_store_ensure_system_tables. */
+size_t cvx_abi_system_tables(const cvx_table_def_t **out);
+#define CVX_SCHEDULED_TABLE "_scheduled_functions"
+#define CVX_STORAGE_TABLE "_storage"
+#define CVX_CRONS_TABLE "_cron_jobs"
+
+/* Upload tokens (file storage): a URL token valid until `expires_ms`, and
+ * its check. */
+void cvx_storage_token(const cvx_storage_config_t *cfg, uint64_t expires_ms, char out[96]);
+bool cvx_storage_token_valid(const cvx_storage_config_t *cfg, const char *token, uint64_t now_ms);
+/* Stores bytes as a file: writes the blob (durably) and its _storage
+ * document in `txn`; appends the storage id (a JSON string) to out. */
+int cvx_storage_put(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const void *data, size_t len,
+                    const char *content_type, cvx_buf_t *out, cvx_err_t *err);
+/* The path of a stored file's blob, from its _storage document JSON. */
+int cvx_storage_blob_path(const cvx_storage_config_t *cfg, const char *doc_json, size_t len, cvx_buf_t *path,
+                          cvx_buf_t *content_type, uint64_t *size, cvx_err_t *err);
 
 /* The outcome of one invocation. Zero-initialise; cvx_abi_result_free
  * releases. */

@@ -34,6 +34,15 @@ extern const size_t cvx__wasi_nhostfns;
 /* fetch.c: __convex_http_fetch */
 int cvx__h_http_fetch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
+/* storage.c: scheduling and file storage */
+int cvx__h_schedule(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_schedule_cancel(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_store(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_get_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+
 /* Appends one log line with a level prefix, enforcing the per-call limit.
  * Returns non-zero (after recording a trap) when the limit is exceeded. */
 int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len);

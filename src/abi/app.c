@@ -21,6 +21,8 @@ struct cvx_app {
     const cvx_value_t *schema;
     cvx_table_def_t *tables;
     size_t ntables;
+    cvx_cron_t *crons;
+    size_t ncrons;
     char *metadata_json;
 };
 
@@ -130,7 +132,21 @@ static int parse_fn(cvx_app_t *app, const char *json, size_t len, size_t index, 
     if (strcmp(kind, "query") == 0) f->kind = CVX_KIND_QUERY;
     else if (strcmp(kind, "mutation") == 0) f->kind = CVX_KIND_MUTATION;
     else if (strcmp(kind, "action") == 0) f->kind = CVX_KIND_ACTION;
-    else return cvx_err_set(err, CVX_E_BAD_MODULE, "function %s has unknown kind \"%s\"", f->path, kind);
+    else if (strcmp(kind, "httpAction") == 0) {
+        /* An HTTP action runs as an action; only its route reaches it. */
+        f->kind = CVX_KIND_ACTION;
+        f->http = true;
+        f->http_method = str_field(rec, "method");
+        f->http_route = str_field(rec, "route");
+        static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"};
+        bool known = false;
+        for (size_t m = 0; f->http_method && m < CVX_ARRAY_LEN(methods); m++) known = known || !strcmp(f->http_method, methods[m]);
+        if (!known || !f->http_route || f->http_route[0] != '/')
+            return cvx_err_set(err, CVX_E_BAD_MODULE,
+                               "HTTP action %s needs \"method\" (GET, POST, PUT, PATCH, DELETE, OPTIONS) and a \"route\" "
+                               "starting with '/'",
+                               f->path);
+    } else return cvx_err_set(err, CVX_E_BAD_MODULE, "function %s has unknown kind \"%s\"", f->path, kind);
     f->internal = vis && strcmp(vis, "internal") == 0;
     if (vis && !f->internal && strcmp(vis, "public") != 0)
         return cvx_err_set(err, CVX_E_BAD_MODULE, "function %s has unknown visibility \"%s\"", f->path, vis);
@@ -209,6 +225,58 @@ static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t ind
     return CVX_OK;
 }
 
+/* The cvx.crons record (docs/abi.md "Crons"). */
+static int parse_crons(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
+    if (index > 0) return cvx_err_set(err, CVX_E_BAD_MODULE, "module declares more than one cron section");
+    cvx_value_t *rec;
+    if (cvx_json_parse(app->arena, json, len, &rec, err)) {
+        cvx_err_prefix(err, "cron record is not valid JSON");
+        err->code = CVX_E_BAD_MODULE;
+        return CVX_E_BAD_MODULE;
+    }
+    const cvx_value_t *crons = rec->type == CVX_T_OBJECT ? cvx_obj_get_cstr(rec, "crons") : NULL;
+    if (!crons || crons->type != CVX_T_ARRAY) return cvx_err_set(err, CVX_E_BAD_MODULE, "cron record lacks a \"crons\" array");
+    app->crons = cvx_arena_alloc(app->arena, (crons->u.arr.len + 1) * sizeof *app->crons);
+    if (!app->crons) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < crons->u.arr.len; i++) {
+        const cvx_value_t *c = crons->u.arr.items[i];
+        cvx_cron_t *cr = &app->crons[app->ncrons];
+        memset(cr, 0, sizeof *cr);
+        cr->name = c->type == CVX_T_OBJECT ? str_field(c, "name") : NULL;
+        cr->path = cr->name ? str_field(c, "path") : NULL;
+        const cvx_value_t *args = cr->path ? cvx_obj_get_cstr(c, "args") : NULL;
+        const cvx_value_t *sched = cr->path ? cvx_obj_get_cstr(c, "schedule") : NULL;
+        if (!cr->name || !cr->path || !strchr(cr->path, ':') || (args && args->type != CVX_T_OBJECT) || !sched ||
+            sched->type != CVX_T_OBJECT)
+            return cvx_err_set(err, CVX_E_BAD_MODULE, "cron %zu needs \"name\", \"path\" (module:function) and \"schedule\"", i);
+        cvx_buf_t a = {0};
+        if (args) cvx_json_write(&a, args);
+        else cvx_buf_append_str(&a, "{}");
+        cr->args_json = a.data ? cvx_arena_strndup(app->arena, a.data, a.len) : NULL;
+        cvx_buf_free(&a);
+        if (!cr->args_json) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        const cvx_value_t *every = cvx_obj_get_cstr(sched, "every");
+        const cvx_value_t *ms = every && every->type == CVX_T_OBJECT ? cvx_obj_get_cstr(every, "ms") : NULL;
+        if (ms && ms->type == CVX_T_FLOAT64 && ms->u.f >= 1 && ms->u.f <= 1e13) {
+            cr->every_ms = (uint64_t)ms->u.f;
+        } else {
+            cr->cron = str_field(sched, "cron");
+            if (!cr->cron) return cvx_err_set(err, CVX_E_BAD_MODULE, "cron \"%s\" has no valid schedule", cr->name);
+            cvx_cron_spec_t spec;
+            if (cvx_cron_parse(cr->cron, &spec, err)) {
+                cvx_err_prefix(err, "cron \"%s\"", cr->name);
+                err->code = CVX_E_BAD_MODULE;
+                return CVX_E_BAD_MODULE;
+            }
+        }
+        for (size_t k = 0; k < app->ncrons; k++)
+            if (!strcmp(app->crons[k].name, cr->name))
+                return cvx_err_set(err, CVX_E_BAD_MODULE, "two crons are named \"%s\"", cr->name);
+        app->ncrons++;
+    }
+    return CVX_OK;
+}
+
 static int cmp_fn(const void *a, const void *b) {
     return strcmp(((const cvx_fn_t *)a)->path, ((const cvx_fn_t *)b)->path);
 }
@@ -263,6 +331,7 @@ int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **o
                 rc = cvx_err_set(err, CVX_E_BAD_MODULE, "two functions are both named %s", app->fns[i].path);
     }
     if (!rc) rc = each_record(app, "cvx.schema", parse_schema, &count, err);
+    if (!rc) rc = each_record(app, "cvx.crons", parse_crons, &count, err);
     if (!rc) rc = build_metadata_json(app, err);
     if (rc) {
         cvx_app_release(app);
@@ -309,6 +378,29 @@ const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len)
 }
 
 const cvx_value_t *cvx_app_schema(const cvx_app_t *app) { return app->schema; }
+
+const cvx_fn_t *cvx_app_find_http(const cvx_app_t *app, const char *method, const char *path) {
+    const cvx_fn_t *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < app->nfns; i++) {
+        const cvx_fn_t *f = &app->fns[i];
+        if (!f->http || strcmp(f->http_method, method) != 0) continue;
+        size_t n = strlen(f->http_route);
+        bool prefix = f->http_route[n - 1] == '/';
+        bool match = prefix ? strncmp(path, f->http_route, n) == 0 : strcmp(path, f->http_route) == 0;
+        /* Exact routes win over prefixes; the longest prefix wins. */
+        if (match && (!best || (!prefix && best->http_route[best_len - 1] == '/') || n > best_len)) {
+            best = f;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+size_t cvx_app_crons(const cvx_app_t *app, const cvx_cron_t **out) {
+    *out = app->crons;
+    return app->ncrons;
+}
 
 size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out) {
     *out = app->tables;

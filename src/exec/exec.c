@@ -38,6 +38,7 @@ struct cvx_runtime {
         struct key_node *next;
         char key[];
     } *keys;
+    cvx_storage_config_t storage; /* strings owned */
 };
 
 void cvx_exec_limits_default(cvx_exec_limits_t *l) {
@@ -63,6 +64,14 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
     if (rt->limits.max_mutation_attempts == 0) rt->limits.max_mutation_attempts = 16;
     if (rt->limits.max_call_depth == 0) rt->limits.max_call_depth = 8;
     pthread_mutex_init(&rt->mu, NULL);
+    if (cfg->storage.dir) {
+        rt->storage.dir = cvx_strdup(cfg->storage.dir);
+        rt->storage.base_url = cfg->storage.base_url ? cvx_strdup(cfg->storage.base_url) : NULL;
+        uint8_t *secret = cfg->storage.secret_len ? cvx_malloc(cfg->storage.secret_len) : NULL;
+        if (secret) memcpy(secret, cfg->storage.secret, cfg->storage.secret_len);
+        rt->storage.secret = secret;
+        rt->storage.secret_len = secret ? cfg->storage.secret_len : 0;
+    }
     pthread_mutex_init(&rt->gate_mu, NULL);
     pthread_mutex_init(&rt->keys_mu, NULL);
     pthread_cond_init(&rt->keys_cv, NULL);
@@ -78,6 +87,9 @@ void cvx_runtime_free(cvx_runtime_t *rt) {
     pthread_mutex_destroy(&rt->gate_mu);
     pthread_cond_destroy(&rt->gate_cv);
     pthread_mutex_destroy(&rt->keys_mu);
+    cvx_free((void *)rt->storage.dir);
+    cvx_free((void *)rt->storage.base_url);
+    cvx_free((void *)rt->storage.secret);
     pthread_cond_destroy(&rt->keys_cv);
     cvx_free(rt);
 }
@@ -200,6 +212,43 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
     return rc == CVX_OK ? CVX_OK : rc == CVX_E_APPLICATION ? CVX_E_APPLICATION : CVX_E_UNCAUGHT;
 }
 
+const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt) { return &rt->storage; }
+
+int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
+                      void *arg, cvx_buf_t *out, cvx_err_t *err) {
+    if (!rt->store) return cvx_err_set(err, CVX_E_INTERNAL, "no database is attached to this runtime");
+    size_t start = out->len;
+    for (uint32_t attempt = 1;; attempt++) {
+        cvx_txn_t *txn = NULL;
+        int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, err);
+        if (rc) return rc;
+        out->len = start;
+        rc = fn(txn, arg, out, err);
+        if (rc) {
+            cvx_txn_abort(txn);
+            return rc;
+        }
+        uint64_t ts;
+        rc = cvx_txn_commit(txn, &ts, err);
+        if (rc != CVX_E_CONFLICT || attempt >= rt->limits.max_mutation_attempts) return rc;
+    }
+}
+
+static int services_with_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t *, cvx_err_t *), void *arg,
+                             cvx_buf_t *out, cvx_err_t *err) {
+    nested_ctx_t *n = ctx;
+    return cvx_exec_with_txn(n->rt, fn, arg, out, err);
+}
+
+static int services_get_document(void *ctx, const char *id, size_t len, cvx_buf_t *out, cvx_err_t *err) {
+    nested_ctx_t *n = ctx;
+    cvx_txn_t *txn = NULL;
+    int rc = cvx_txn_begin(n->rt->store, CVX_TXN_READ, 0, &txn, err);
+    if (!rc) rc = cvx_txn_get(txn, id, len, out, err);
+    cvx_txn_abort(txn);
+    return rc;
+}
+
 /* The frozen clock of a query or mutation: whole milliseconds, like
  * Date.now() in Convex, so that it converts exactly to the nanoseconds of
  * WASI's clock_time_get and back. */
@@ -285,6 +334,10 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
         /* A failed mutation writes nothing. */
         cvx_txn_abort(txn);
         return rc;
+    }
+    if (req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err))) {
+        cvx_txn_abort(txn);
+        return sys_error(resp, rc, "%s", err->msg);
     }
     if (req->idempotency_key &&
         (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err))) {
@@ -405,7 +458,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
 
     int rc;
     const cvx_fn_t *fn = cvx_app_find(app, req->path, path_len);
-    if (!fn || (fn->internal && !req->allow_internal)) {
+    if (!fn || (fn->internal && !req->allow_internal) || fn->http != req->http) {
         rc = sys_error(resp, CVX_E_NO_FUNCTION, "Could not find public function for '%.*s'. Did you forget to run `cvx deploy`?",
                        (int)path_len, req->path ? req->path : "");
         goto done;
@@ -450,12 +503,13 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
                         .memory_bytes = rt->limits.memory_bytes[fn->kind],
                         .timeout_ms = rt->limits.timeout_ms[fn->kind]};
     nested_ctx_t nctx = {rt, app, depth};
-    cvx_abi_services_t services = {&nctx, nested_run};
+    cvx_abi_services_t services = {&nctx, nested_run, services_with_txn, services_get_document};
     cvx_abi_call_config_t cfg = {.kind = fn->kind,
                                  .request_id = resp->request_id,
                                  .max_log_lines = rt->limits.max_log_lines,
                                  .services = &services,
-                                 .allow_private_fetch = rt->limits.allow_private_fetch};
+                                 .allow_private_fetch = rt->limits.allow_private_fetch,
+                                 .storage = rt->storage.dir ? &rt->storage : NULL};
     cvx_request_t with_args = *req;
     with_args.args_json = args;
     with_args.args_len = args_len;

@@ -43,6 +43,8 @@ typedef struct {
     cvx_engine_t *engine; /* shared, not owned; abi registered on it */
     cvx_store_t *store;   /* not owned */
     cvx_exec_limits_t limits;
+    cvx_storage_config_t storage; /* file storage; dir NULL = none (strings
+                                     copied) */
 } cvx_runtime_config_t;
 
 int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_err_t *err);
@@ -76,6 +78,12 @@ typedef struct {
                                     instead of running again (the sync
                                     protocol's (session, requestId)) */
     cvx_app_t *app;         /* run against this app instead of the deployed one */
+    bool http;              /* an HTTP action (only reachable this way) */
+    /* Mutations: runs inside the transaction after the function succeeded
+     * and before the commit (the scheduler marks its job done atomically
+     * with the job's writes). An error aborts the mutation with it. */
+    int (*before_commit)(void *ctx, cvx_txn_t *txn, cvx_err_t *err);
+    void *before_commit_ctx;
 } cvx_request_t;
 
 typedef struct {
@@ -95,6 +103,33 @@ typedef struct {
  * Error". Zero-initialise resp; cvx_response_free releases it. */
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
 void cvx_response_free(cvx_response_t *resp);
+
+/* The runtime's file-storage configuration. */
+const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt);
+
+/* Runs fn in a fresh write transaction and commits it, re-running fn on a
+ * conflict (bounded). For host-initiated writes (scheduler, uploads). */
+int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
+                      void *arg, cvx_buf_t *out, cvx_err_t *err);
+
+/* ---- scheduled functions and crons ------------------------------------------ */
+
+typedef struct cvx_scheduler cvx_scheduler_t;
+
+/* Starts the thread that runs due scheduled functions (docs/abi.md: a
+ * scheduled mutation exactly once, an action at most once) and the
+ * deployed app's crons. Creates the system tables it needs. */
+int cvx_scheduler_start(cvx_runtime_t *rt, cvx_scheduler_t **out, cvx_err_t *err);
+/* Stops after the job in progress (NULL is a no-op). */
+void cvx_scheduler_stop(cvx_scheduler_t *s);
+
+typedef struct {
+    uint64_t runs;       /* jobs run */
+    uint64_t failures;   /* jobs that ended failed */
+    uint64_t cron_jobs;  /* jobs scheduled by crons */
+} cvx_scheduler_stats_t;
+
+void cvx_scheduler_stats(cvx_scheduler_t *s, cvx_scheduler_stats_t *out);
 
 /* Counters for tests and metrics. */
 typedef struct {

@@ -6,8 +6,11 @@
  * request's memory pool tells us (a dispose callback clears job->req). */
 #include "server/server_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void add_header(h2o_req_t *req, const char *name, const char *value, size_t len) {
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, value, len);
@@ -54,6 +57,7 @@ cvx__job_t *cvx__job_new(cvx_server_t *s) {
 
 void cvx__job_free(cvx__job_t *j) {
     if (!j) return;
+    cvx_buf_free(&j->headers);
     cvx_free(j->path);
     cvx_free(j->args);
     cvx_buf_free(&j->input);
@@ -86,11 +90,21 @@ static void on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
         if (j->req) {
             *j->ref = NULL;
             h2o_req_t *req = j->req;
-            if (j->content_type && strcmp(j->content_type, "application/json") != 0) {
+            if (j->raw) {
+                /* A response the job shaped itself: status, headers
+                 * ("name\0value\0" pairs), body. */
                 req->res.status = j->status;
-                req->res.reason = "OK";
-                h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, j->content_type,
-                               strlen(j->content_type));
+                req->res.reason = j->status < 300 ? "OK" : j->status < 400 ? "Redirect" : "Error";
+                for (size_t off = 0; off < j->headers.len;) {
+                    const char *name = j->headers.data + off;
+                    const char *value = name + strlen(name) + 1;
+                    off = (size_t)(value - j->headers.data) + strlen(value) + 1;
+                    char *n = h2o_mem_alloc_pool(&req->pool, strlen(name) + 1);
+                    memcpy(n, name, strlen(name) + 1);
+                    h2o_strtolower(n, strlen(n));
+                    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
+                    h2o_add_header_by_str(&req->pool, &req->res.headers, n, strlen(n), 0, NULL, v.base, v.len);
+                }
                 cvx__add_cors(req);
                 h2o_send_inline(req, j->body.data ? j->body.data : "", j->body.len);
             } else {
@@ -129,6 +143,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
          !memchr(path.base + 5, '/', path.len - 10)))
         return cvx__ws_upgrade(s, req);
     if (cvx__route_api(s, req, path) == 0) return 0;
+    if (cvx__route_files(s, req, path) == 0) return 0;
     if (cvx__route_admin(s, req, path) == 0) return 0;
     cvx__send_error(req, 404, "NotFound", "no such route");
     return 0;
@@ -207,21 +222,42 @@ static int setup(cvx_server_t *s, cvx_err_t *err) {
     uv_async_init(&s->loop, &s->stop_async, on_stop);
     s->stop_async.data = s;
 
+    /* The socket was bound by cvx_server_start (so the port is known
+     * before the runtime is configured); the loop only listens on it. */
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
-    struct sockaddr_storage addr;
+    int rc = uv_tcp_open(&s->listener, s->listen_fd);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept);
+    if (rc != 0) return cvx_err_set(err, CVX_E_IO, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
+    s->listen_fd = -1; /* owned by the loop now */
+    return CVX_OK;
+}
+
+int cvx__bind(cvx_server_t *s, cvx_err_t *err) {
     const char *host_name = s->cfg.host ? s->cfg.host : "127.0.0.1";
-    int rc = strchr(host_name, ':') ? uv_ip6_addr(host_name, s->cfg.port, (struct sockaddr_in6 *)&addr)
-                                    : uv_ip4_addr(host_name, s->cfg.port, (struct sockaddr_in *)&addr);
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    int family = strchr(host_name, ':') ? AF_INET6 : AF_INET;
+    int rc = family == AF_INET6 ? uv_ip6_addr(host_name, s->cfg.port, (struct sockaddr_in6 *)&addr)
+                                : uv_ip4_addr(host_name, s->cfg.port, (struct sockaddr_in *)&addr);
     if (rc != 0) return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid listen address %s", host_name);
-    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept)) != 0)
-        return cvx_err_set(err, CVX_E_IO, "cannot listen on %s:%d: %s", host_name, s->cfg.port, uv_strerror(rc));
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot create a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t alen = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)&addr, alen) != 0) {
+        int e = errno;
+        close(fd);
+        return cvx_err_set(err, CVX_E_IO, "cannot listen on %s:%d: %s%s", host_name, s->cfg.port, strerror(e),
+                           e == EADDRINUSE ? " (is another server running? choose another --port)" : "");
+    }
     struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
+    s->listen_fd = fd;
     return CVX_OK;
 }
 

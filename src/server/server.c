@@ -105,6 +105,8 @@ static bool is_admin_key(void *ctx, const char *key, size_t len) {
 }
 
 static void free_server(cvx_server_t *s) {
+    cvx_scheduler_stop(s->scheduler);
+    if (s->listen_fd >= 0) close(s->listen_fd);
     cvx_sync_free(s->sync);
     cvx_runtime_free(s->rt);
     cvx_store_close(s->store);
@@ -146,6 +148,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 #endif
+    s->listen_fd = -1;
     s->data_dir = cvx_strdup(cfg->data_dir);
     int rc = s->data_dir ? cvx_mkdirs(s->data_dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = load_admin_key(s, err);
@@ -164,8 +167,21 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         cvx_store_config_default(&sc);
         rc = cvx_store_open(s->data_dir, &sc, &s->store, err);
     }
+    if (!rc) rc = cvx__bind(s, err);
+    char storage_dir[4200];
     if (!rc) {
-        cvx_runtime_config_t rcfg = {.engine = s->engine, .store = s->store, .limits = s->cfg.limits};
+        /* File storage: blobs in the data directory; URLs on this server;
+         * upload URLs signed with a key derived from the admin key. */
+        snprintf(storage_dir, sizeof storage_dir, "%s/storage", s->data_dir);
+        const char *h = s->cfg.host ? s->cfg.host : "127.0.0.1";
+        if (s->cfg.public_url) snprintf(s->base_url, sizeof s->base_url, "%s", s->cfg.public_url);
+        else if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::")) snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
+        else snprintf(s->base_url, sizeof s->base_url, strchr(h, ':') ? "http://[%s]:%d" : "http://%s:%d", h, s->port);
+        char seed[128];
+        int n = snprintf(seed, sizeof seed, "cvx-storage:%s", s->admin_key);
+        cvx_sha256(seed, (size_t)n, s->storage_secret);
+        cvx_runtime_config_t rcfg = {.engine = s->engine, .store = s->store, .limits = s->cfg.limits,
+                                     .storage = {storage_dir, s->base_url, s->storage_secret, sizeof s->storage_secret}};
         rc = cvx_runtime_new(&rcfg, &s->rt, err);
     }
     if (!rc) {
@@ -183,6 +199,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         }
         cvx_buf_free(&wasm);
     }
+    if (!rc) rc = cvx_scheduler_start(s->rt, &s->scheduler, err);
     if (!rc) {
         cvx_sync_hooks_t hooks = {.ctx = s, .submit = cvx__pool_task, .wake = cvx__ws_wake, .is_admin_key = is_admin_key};
         rc = cvx_sync_new(s->rt, &hooks, NULL, &s->sync, err);
@@ -208,6 +225,9 @@ cvx_runtime_t *cvx_server_runtime(cvx_server_t *s) { return s->rt; }
 
 void cvx_server_stop(cvx_server_t *s) {
     if (!s) return;
+    /* No new scheduled runs; the one in progress finishes. */
+    cvx_scheduler_stop(s->scheduler);
+    s->scheduler = NULL;
     cvx__http_stop(s); /* returns once every in-flight call was answered */
     cvx__pool_stop(s);
     free_server(s);

@@ -39,6 +39,7 @@ typedef struct {
     uint32_t request_timeout_ms; /* receiving one request; default 10000 */
     const char *admin_key;  /* NULL: read or create data_dir/admin_key */
     bool log_calls;         /* one line per call on stderr */
+    const char *public_url; /* base of file URLs; default http://host:port */
     FILE *log;              /* where server messages go; default stderr */
 } cvx_server_config_t;
 

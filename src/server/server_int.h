@@ -38,7 +38,8 @@ struct cvx__job {
     cvx_buf_t input;               /* raw body for deploys */
     /* output */
     int status;
-    const char *content_type;
+    bool raw;              /* status + headers + body as set (else JSON) */
+    cvx_buf_t headers;     /* raw: "name\0value\0" pairs */
     cvx_buf_t body;
 };
 
@@ -65,6 +66,9 @@ struct cvx_server {
     cvx_engine_t *engine;
     cvx_store_t *store;
     cvx_runtime_t *rt;
+    cvx_scheduler_t *scheduler;
+    char base_url[300];
+    uint8_t storage_secret[32];
     pthread_mutex_t deploy_mu;
 
     /* loop thread */
@@ -78,6 +82,7 @@ struct cvx_server {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_receiver;
     int port;
+    int listen_fd;         /* bound by cvx__bind, handed to the loop */
     uint32_t connections;
     uint64_t inflight;     /* jobs not yet answered (loop thread) */
     bool draining;
@@ -108,6 +113,7 @@ struct cvx_server {
 };
 
 /* http.c */
+int cvx__bind(cvx_server_t *s, cvx_err_t *err);
 int cvx__http_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__http_stop(cvx_server_t *s);
 void cvx__add_cors(h2o_req_t *req);
@@ -120,6 +126,11 @@ void cvx__job_free(cvx__job_t *j);
 
 /* api.c: client routes */
 int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
+/* files.c: HTTP actions, file downloads and uploads */
+int cvx__route_files(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
+/* Adds a response header to a raw job. */
+void cvx__job_header(cvx__job_t *j, const char *name, const char *value);
+
 /* admin.c: admin routes and the call log */
 int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
 bool cvx__is_admin(cvx_server_t *s, h2o_req_t *req);

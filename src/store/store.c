@@ -656,10 +656,13 @@ static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uin
     return cvx_buf_append(&bf->b->entry_keys, id, 16) ? CVX_E_NOMEM : 0;
 }
 
-int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables,
-                            void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err) {
+/* system: the tables are the host's own (names start with '_'); nothing
+ * is dropped. Otherwise: the user's schema; user indexes not declared are
+ * dropped, system tables are left alone. */
+static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables, bool system,
+                         void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err) {
     for (size_t i = 0; i < ntables; i++) {
-        if (!cvx_table_name_valid(tables[i].name, strlen(tables[i].name)) || tables[i].name[0] == '_')
+        if (!cvx_table_name_valid(tables[i].name, strlen(tables[i].name)) || (tables[i].name[0] == '_') != system)
             return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "schema: invalid table name \"%s\"", tables[i].name);
         for (size_t k = 0; k < tables[i].nindexes; k++) {
             const cvx_index_def_t *d = &tables[i].indexes[k];
@@ -685,8 +688,9 @@ int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_
     bool changed = false;
 
     /* Drop user indexes that are gone or changed. */
-    for (size_t i = 0; !rc && i < next->ntables; i++) {
+    for (size_t i = 0; !rc && !system && i < next->ntables; i++) {
         const cvx__table_t *tbl = &next->tables[i];
+        if (tbl->name[0] == '_') continue;
         for (size_t k = 0; k < tbl->nindexes; k++) {
             const cvx__index_t *ix = &tbl->indexes[k];
             if (ix->system) continue;
@@ -892,4 +896,22 @@ int cvx_store_list_tables(cvx_store_t *s, cvx_buf_t *out, cvx_err_t *err) {
     cvx__catalog_release(c);
     if (!rc && out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     return rc;
+}
+
+int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables,
+                            void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err) {
+    return apply_indexes(s, tables, ntables, false, progress, progress_ctx, err);
+}
+
+int cvx_store_ensure_system_tables(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables, cvx_err_t *err) {
+    return apply_indexes(s, tables, ntables, true, NULL, NULL, err);
+}
+
+int cvx_store_index_id(cvx_store_t *s, const char *table, const char *index, uint64_t *out) {
+    cvx__catalog_t *c = cvx__catalog_acquire(s);
+    const cvx__table_t *t = cvx__catalog_table(c, table, strlen(table));
+    const cvx__index_t *ix = t ? cvx__table_index(t, index) : NULL;
+    if (ix) *out = ix->id;
+    cvx__catalog_release(c);
+    return ix ? CVX_OK : CVX_E_NOT_FOUND;
 }

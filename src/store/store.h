@@ -91,6 +91,14 @@ typedef struct {
 int cvx_store_apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables,
                             void (*progress)(void *ctx, const char *line), void *progress_ctx, cvx_err_t *err);
 
+/* Creates the host's system tables (names starting with '_') and their
+ * indexes if missing; never drops anything. */
+int cvx_store_ensure_system_tables(cvx_store_t *s, const cvx_table_def_t *tables, size_t ntables, cvx_err_t *err);
+
+/* The id of index `index` of `table` (as used in commit notifications);
+ * CVX_E_NOT_FOUND when there is no such table or index. */
+int cvx_store_index_id(cvx_store_t *s, const char *table, const char *index, uint64_t *out);
+
 /* Table names, sorted, as a JSON array of {"name","number","documents"}. */
 int cvx_store_list_tables(cvx_store_t *s, cvx_buf_t *out_json, cvx_err_t *err);
 
@@ -133,6 +141,12 @@ int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_
  * values. CVX_E_NOT_FOUND when the document does not exist (or was deleted). */
 int cvx_txn_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields,
                   const char *const *remove, size_t nremove, cvx_err_t *err);
+/* The same writes for the host's own system tables (names starting with
+ * '_'), which functions may read but never write directly. */
+int cvx_txn_system_insert(cvx_txn_t *t, const char *table, const cvx_value_t *value, cvx_buf_t *out, cvx_err_t *err);
+int cvx_txn_system_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields, cvx_err_t *err);
+int cvx_txn_system_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err);
+
 /* Replaces the whole body (system fields kept). */
 int cvx_txn_replace(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *value, cvx_err_t *err);
 int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err);

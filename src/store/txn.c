@@ -260,9 +260,10 @@ static int check_writable(cvx_txn_t *t, cvx_err_t *err) {
 
 /* Ensures a user table exists in this transaction's view, reserving its
  * number and system index ids when it is new. */
-static int ensure_table(cvx_txn_t *t, const char *name, size_t len, const cvx__table_t **out, cvx_err_t *err) {
+static int ensure_table(cvx_txn_t *t, const char *name, size_t len, bool system, const cvx__table_t **out,
+                        cvx_err_t *err) {
     const cvx__table_t *tbl = cvx__catalog_table(cvx__txn_catalog(t), name, len);
-    if (tbl) {
+    if (tbl && (tbl->name[0] == '_') == system) {
         *out = tbl;
         return CVX_OK;
     }
@@ -271,8 +272,10 @@ static int ensure_table(cvx_txn_t *t, const char *name, size_t len, const cvx__t
                            "invalid table name \"%.*s\": use letters, digits and underscores (at most %d), not starting "
                            "with a digit",
                            (int)CVX_MIN(len, 80), name, CVX_MAX_TABLE_NAME);
-    if (name[0] == '_')
-        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "table \"%.*s\" is a system table; functions cannot write to it",
+    if ((name[0] == '_') != system)
+        return cvx_err_set(err, system ? CVX_E_INTERNAL : CVX_E_FORBIDDEN,
+                           system ? "\"%.*s\" is not a system table"
+                                  : "table \"%.*s\" is a system table; functions cannot write to it",
                            (int)len, name);
     int rc = read_table_name(t, name, len);
     if (rc) return cvx_err_set(err, rc, "out of memory");
@@ -315,8 +318,8 @@ static int set_pending(cvx_txn_t *t, cvx__pending_t *p, const cvx_value_t *doc, 
     return CVX_OK;
 }
 
-int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_value_t *value, cvx_buf_t *out,
-                   cvx_err_t *err) {
+static int insert_impl(cvx_txn_t *t, const char *table, size_t table_len, const cvx_value_t *value, bool system,
+                       cvx_buf_t *out, cvx_err_t *err) {
     int rc = check_writable(t, err);
     if (rc) return rc;
     if (!value || value->type != CVX_T_OBJECT)
@@ -324,7 +327,7 @@ int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_
     rc = cvx_value_check(value, CVX_CHECK_DOCUMENT, err);
     if (rc) return rc;
     const cvx__table_t *tbl = NULL;
-    rc = ensure_table(t, table, table_len, &tbl, err);
+    rc = ensure_table(t, table, table_len, system, &tbl, err);
     if (rc) return rc;
     cvx_id_t id;
     char text[CVX_ID_MAX_LEN + 1];
@@ -360,14 +363,20 @@ int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_
 /* Loads the current state of a document for modification; CVX_E_NOT_FOUND
  * when it does not exist. Returns its pending entry (created on first
  * write) and the parsed document in the arena. */
-static int load_for_write(cvx_txn_t *t, const char *id, size_t id_len, cvx__pending_t **pout, cvx_value_t **doc,
-                          cvx_err_t *err) {
+static int load_for_write(cvx_txn_t *t, const char *id, size_t id_len, bool system, cvx__pending_t **pout,
+                          cvx_value_t **doc, cvx_err_t *err) {
+    *pout = NULL;
     int rc = check_writable(t, err);
     if (rc) return rc;
     cvx_id_t parsed;
     const cvx__table_t *tbl;
     rc = resolve_id(t, id, id_len, &parsed, &tbl, err);
     if (rc) return rc;
+    if (tbl && (tbl->name[0] == '_') != system)
+        return system ? cvx_err_set(err, CVX_E_INTERNAL, "%.*s is not a system document", (int)id_len, id)
+                      : cvx_err_set(err, CVX_E_FORBIDDEN,
+                                    "document %.*s belongs to the system table %s; functions cannot write to it",
+                                    (int)id_len, id, tbl->name);
     cvx_buf_t tmp = {0};
     const char *json = NULL;
     size_t len = 0;
@@ -426,12 +435,12 @@ static int check_system_fields(const cvx_value_t *doc, const cvx_value_t *fields
     return CVX_OK;
 }
 
-int cvx_txn_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields, const char *const *remove,
-                  size_t nremove, cvx_err_t *err) {
+static int patch_impl(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields,
+                      const char *const *remove, size_t nremove, bool system, cvx_err_t *err) {
     if (!fields || fields->type != CVX_T_OBJECT) return cvx_err_set(err, CVX_E_INVALID_VALUE, "a patch must be an object");
     cvx__pending_t *p;
     cvx_value_t *doc;
-    int rc = load_for_write(t, id, id_len, &p, &doc, err);
+    int rc = load_for_write(t, id, id_len, system, &p, &doc, err);
     if (!rc) rc = check_system_fields(doc, fields, err);
     if (rc) return rc;
     for (size_t i = 0; i < fields->u.obj.len; i++) {
@@ -454,7 +463,7 @@ int cvx_txn_replace(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value
         return cvx_err_set(err, CVX_E_INVALID_VALUE, "a document must be an object");
     cvx__pending_t *p;
     cvx_value_t *doc;
-    int rc = load_for_write(t, id, id_len, &p, &doc, err);
+    int rc = load_for_write(t, id, id_len, false, &p, &doc, err);
     if (!rc) rc = check_system_fields(doc, value, err);
     if (rc) return rc;
     cvx_value_t *next = cvx_value_clone(t->arena, value);
@@ -466,10 +475,10 @@ int cvx_txn_replace(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value
     return rc;
 }
 
-int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err) {
+static int delete_impl(cvx_txn_t *t, const char *id, size_t id_len, bool system, cvx_err_t *err) {
     cvx__pending_t *p;
     cvx_value_t *doc;
-    int rc = load_for_write(t, id, id_len, &p, &doc, err);
+    int rc = load_for_write(t, id, id_len, system, &p, &doc, err);
     if (rc) return rc;
     rc = count_write(t, 0, err);
     if (rc) return rc;
@@ -478,6 +487,32 @@ int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err) 
     p->new_len = 0;
     p->deleted = true;
     return CVX_OK;
+}
+
+int cvx_txn_insert(cvx_txn_t *t, const char *table, size_t table_len, const cvx_value_t *value, cvx_buf_t *out,
+                   cvx_err_t *err) {
+    return insert_impl(t, table, table_len, value, false, out, err);
+}
+
+int cvx_txn_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields, const char *const *remove,
+                  size_t nremove, cvx_err_t *err) {
+    return patch_impl(t, id, id_len, fields, remove, nremove, false, err);
+}
+
+int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err) {
+    return delete_impl(t, id, id_len, false, err);
+}
+
+int cvx_txn_system_insert(cvx_txn_t *t, const char *table, const cvx_value_t *value, cvx_buf_t *out, cvx_err_t *err) {
+    return insert_impl(t, table, strlen(table), value, true, out, err);
+}
+
+int cvx_txn_system_patch(cvx_txn_t *t, const char *id, size_t id_len, const cvx_value_t *fields, cvx_err_t *err) {
+    return patch_impl(t, id, id_len, fields, NULL, 0, true, err);
+}
+
+int cvx_txn_system_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err) {
+    return delete_impl(t, id, id_len, true, err);
 }
 
 cvx_readset_t *cvx_txn_readset(const cvx_txn_t *t) {

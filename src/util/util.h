@@ -168,6 +168,25 @@ int cvx_os_random(void *out, size_t n);
 uint64_t cvx_now_ns(void);       /* CLOCK_REALTIME, ns since the Unix epoch */
 uint64_t cvx_monotonic_ns(void); /* CLOCK_MONOTONIC */
 
+/* ---- cron expressions ---------------------------------------------------- */
+
+/* A parsed 5-field cron expression "minute hour day-of-month month
+ * day-of-week" (UTC): each field is "*", a number, a range "a-b", a list
+ * "a,b", and/or a step "x/n"; day-of-week 0-7 (0 and 7 are Sunday). */
+typedef struct {
+    uint64_t minute;  /* bit m for minute m */
+    uint32_t hour;
+    uint32_t dom;     /* bits 1..31 */
+    uint16_t month;   /* bits 1..12 */
+    uint8_t dow;      /* bits 0..6 */
+    bool dom_any, dow_any;
+} cvx_cron_spec_t;
+
+int cvx_cron_parse(const char *expr, cvx_cron_spec_t *out, cvx_err_t *err);
+/* The first matching minute strictly after `after_ms` (ms since the
+ * epoch); 0 if none within ~5 years (an impossible date like Feb 30). */
+uint64_t cvx_cron_next(const cvx_cron_spec_t *c, uint64_t after_ms);
+
 /* ---- files --------------------------------------------------------------- */
 
 /* Reads a whole file into out (appends). CVX_E_IO with path and strerror. */

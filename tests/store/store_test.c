@@ -287,6 +287,40 @@ static void test_insert_get(void **state) {
     cvx_buf_free(&out);
 }
 
+/* System tables: the host writes them; functions may read, never write. */
+static void test_system_tables(void **state) {
+    fx_t *f = *state;
+    static const char *const fields[] = {"state"};
+    static const cvx_index_def_t ix[] = {{"by_state", 1, fields}};
+    cvx_table_def_t defs[] = {{"_jobs", 1, ix}};
+    cvx_err_t err;
+    assert_int_equal(cvx_store_ensure_system_tables(f->s, defs, 1, &err), CVX_OK);
+    /* A user schema never drops system indexes. */
+    assert_int_equal(cvx_store_apply_indexes(f->s, NULL, 0, NULL, NULL, &err), CVX_OK);
+    uint64_t id;
+    assert_int_equal(cvx_store_index_id(f->s, "_jobs", "by_state", &id), CVX_OK);
+    cvx_txn_t *t = begin(f->s, CVX_TXN_WRITE);
+    cvx_buf_t out = {0};
+    assert_int_equal(cvx_txn_system_insert(t, "_jobs", J("{\"state\":\"pending\"}"), &out, &err), CVX_OK);
+    char docid[64];
+    snprintf(docid, sizeof docid, "%.*s", (int)out.len - 2, out.data + 1);
+    /* The user-facing writes refuse system documents. */
+    assert_int_equal(cvx_txn_patch(t, docid, strlen(docid), J("{\"state\":\"x\"}"), NULL, 0, &err), CVX_E_FORBIDDEN);
+    tu_assert_contains(err.msg, "system table");
+    assert_int_equal(cvx_txn_delete(t, docid, strlen(docid), &err), CVX_E_FORBIDDEN);
+    assert_int_equal(cvx_txn_system_patch(t, docid, strlen(docid), J("{\"state\":\"done\"}"), &err), CVX_OK);
+    /* ...and the system writes refuse user tables. */
+    assert_int_equal(cvx_txn_system_insert(t, "users", J("{\"a\":1}"), &out, &err), CVX_E_INTERNAL);
+    commit(t);
+    t = begin(f->s, CVX_TXN_READ);
+    cvx_buf_t doc = {0};
+    assert_int_equal(cvx_txn_get(t, docid, strlen(docid), &doc, &err), CVX_OK);
+    tu_assert_contains(doc.data, "\"state\":\"done\"");
+    cvx_txn_abort(t);
+    cvx_buf_free(&doc);
+    cvx_buf_free(&out);
+}
+
 static void test_insert_rejects(void **state) {
     fx_t *f = *state;
     cvx_txn_t *t = begin(f->s, CVX_TXN_WRITE);
@@ -296,7 +330,7 @@ static void test_insert_rejects(void **state) {
     assert_int_equal(cvx_txn_insert(t, "things", 6, J("{\"_id\":\"x\"}"), &out, &err), CVX_E_INVALID_VALUE);
     assert_int_equal(cvx_txn_insert(t, "things", 6, J("{\"_secret\":1}"), &out, &err), CVX_E_INVALID_VALUE);
     tu_assert_contains(err.msg, "_secret");
-    assert_int_equal(cvx_txn_insert(t, "_tables", 7, J("{\"a\":1}"), &out, &err), CVX_E_INVALID_ARGUMENT);
+    assert_int_equal(cvx_txn_insert(t, "_tables", 7, J("{\"a\":1}"), &out, &err), CVX_E_FORBIDDEN);
     tu_assert_contains(err.msg, "system table");
     assert_int_equal(cvx_txn_insert(t, "1abc", 4, J("{\"a\":1}"), &out, &err), CVX_E_INVALID_ARGUMENT);
     tu_assert_contains(err.msg, "1abc");
@@ -1816,6 +1850,7 @@ static void test_listeners_and_readsets(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_system_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patch_replace_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_system_fields, setup, teardown),

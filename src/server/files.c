@@ -1,0 +1,313 @@
+/* HTTP actions and file storage routes.
+ *
+ *   ANY  /http/<route>                  an HTTP action (docs/abi.md "HTTP actions")
+ *   GET  /api/storage/<storageId>       a stored file (Range requests: 206)
+ *   POST /api/storage/upload?token=T    store the body as a file -> {"storageId"}
+ */
+#include "server/server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cvx__job_header(cvx__job_t *j, const char *name, const char *value) {
+    cvx_buf_append(&j->headers, name, strlen(name) + 1);
+    cvx_buf_append(&j->headers, value, strlen(value) + 1);
+}
+
+static void raw_error(cvx__job_t *j, int status, const char *msg) {
+    j->raw = true;
+    j->status = status;
+    cvx_buf_reset(&j->headers);
+    cvx_buf_reset(&j->body);
+    cvx__job_header(j, "content-type", "text/plain; charset=utf-8");
+    cvx_buf_append_str(&j->body, msg);
+    cvx_buf_append_char(&j->body, '\n');
+}
+
+/* ---- HTTP actions ----------------------------------------------------------------- */
+
+static bool header_safe(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return false;
+    return true;
+}
+
+static void run_http_action(cvx__job_t *j) {
+    cvx_request_t req = {.path = j->path, .args_json = j->args, .args_len = j->args_len, .http = true, .allow_internal = true};
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    int rc = cvx_exec_call(j->srv->rt, &req, &resp);
+    cvx__log_call(j->srv, j->path, &resp);
+    if (rc != CVX_OK) {
+        raw_error(j, 500, resp.r.message.data ? resp.r.message.data : "the HTTP action failed");
+        cvx_response_free(&resp);
+        return;
+    }
+    /* {"status", "headers"?: [[k, v]], "body"?: {"$bytes"} | string} */
+    cvx_arena_t *a = cvx_arena_new(4096);
+    cvx_value_t *v = NULL;
+    cvx_err_t err;
+    const cvx_value_t *st = NULL;
+    if (a && cvx_json_parse(a, resp.r.value.data, resp.r.value.len, &v, &err) == CVX_OK && v->type == CVX_T_OBJECT)
+        st = cvx_obj_get_cstr(v, "status");
+    double status = st && st->type == CVX_T_FLOAT64 ? st->u.f : st && st->type == CVX_T_INT64 ? (double)st->u.i : 0;
+    if (status < 100 || status > 599) {
+        raw_error(j, 500, "the HTTP action returned no valid response: it must return {\"status\": 100..599, ...}");
+    } else {
+        j->raw = true;
+        j->status = (int)status;
+        const cvx_value_t *hs = cvx_obj_get_cstr(v, "headers");
+        bool has_type = false;
+        for (size_t i = 0; hs && hs->type == CVX_T_ARRAY && i < hs->u.arr.len; i++) {
+            const cvx_value_t *p = hs->u.arr.items[i];
+            if (p->type != CVX_T_ARRAY || p->u.arr.len != 2 || p->u.arr.items[0]->type != CVX_T_STRING ||
+                p->u.arr.items[1]->type != CVX_T_STRING)
+                continue;
+            const cvx_value_t *k = p->u.arr.items[0], *val = p->u.arr.items[1];
+            if (!header_safe(k->u.str.ptr, k->u.str.len) || !header_safe(val->u.str.ptr, val->u.str.len) ||
+                !strcasecmp(k->u.str.ptr, "content-length") || !strcasecmp(k->u.str.ptr, "transfer-encoding"))
+                continue;
+            has_type = has_type || !strcasecmp(k->u.str.ptr, "content-type");
+            cvx__job_header(j, k->u.str.ptr, val->u.str.ptr);
+        }
+        const cvx_value_t *body = cvx_obj_get_cstr(v, "body");
+        if (body && (body->type == CVX_T_BYTES || body->type == CVX_T_STRING)) {
+            cvx_buf_append(&j->body, body->u.str.ptr, body->u.str.len);
+            if (!has_type && body->type == CVX_T_STRING) cvx__job_header(j, "content-type", "text/plain; charset=utf-8");
+        }
+    }
+    cvx_arena_free(a);
+    cvx_response_free(&resp);
+}
+
+static int start_http_action(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
+    char method[16], route[1024];
+    if (req->method.len >= sizeof method || path.len - 5 >= sizeof route) {
+        cvx__send_error(req, 414, "UriTooLong", "path too long");
+        return 0;
+    }
+    memcpy(method, req->method.base, req->method.len);
+    method[req->method.len] = '\0';
+    memcpy(route, path.base + 5, path.len - 5);
+    route[path.len - 5] = '\0';
+    if (!route[0]) strcpy(route, "/");
+    cvx_app_t *app = cvx_runtime_app(s->rt);
+    const cvx_fn_t *fn = app ? cvx_app_find_http(app, method, route) : NULL;
+    cvx__job_t *j = fn ? cvx__job_new(s) : NULL;
+    if (j) j->path = cvx_strdup(fn->path);
+    cvx_app_release(app);
+    if (!fn) {
+        cvx__send_error(req, 404, "NotFound", "no HTTP action is routed here");
+        return 0;
+    }
+    /* The request as the function's argument. */
+    cvx_buf_t a = {0};
+    cvx_buf_append_str(&a, "{\"method\":");
+    cvx_buf_append_json_string(&a, method, strlen(method));
+    cvx_buf_append_str(&a, ",\"url\":");
+    cvx_buf_append_json_string(&a, req->path.base, req->path.len);
+    cvx_buf_append_str(&a, ",\"path\":");
+    cvx_buf_append_json_string(&a, route, strlen(route));
+    cvx_buf_append_str(&a, ",\"query\":");
+    if (req->query_at != SIZE_MAX) cvx_buf_append_json_string(&a, req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+    else cvx_buf_append_str(&a, "\"\"");
+    cvx_buf_append_str(&a, ",\"headers\":[");
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        cvx_buf_append_str(&a, i ? ",[" : "[");
+        cvx_buf_append_json_string(&a, h->name->base, h->name->len);
+        cvx_buf_append_char(&a, ',');
+        cvx_buf_append_json_string(&a, h->value.base, h->value.len);
+        cvx_buf_append_char(&a, ']');
+    }
+    cvx_buf_append_str(&a, "],\"body\":{\"$bytes\":\"");
+    if (req->entity.base) cvx_base64_encode(&a, req->entity.base, req->entity.len);
+    cvx_buf_append_str(&a, "\"}}");
+    if (a.oom || !j || !j->path) {
+        cvx_buf_free(&a);
+        cvx__job_free(j);
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return 0;
+    }
+    j->args = cvx_buf_detach(&a, &j->args_len);
+    j->run = run_http_action;
+    cvx__submit(s, req, j);
+    return 0;
+}
+
+/* ---- downloads ---------------------------------------------------------------------- */
+
+/* Parses "bytes=a-b", "bytes=a-", "bytes=-n" against size; false when
+ * unsatisfiable or not a single range. */
+static bool parse_range(const char *h, size_t n, uint64_t size, uint64_t *first, uint64_t *last) {
+    char buf[64];
+    if (n >= sizeof buf || n < 7 || strncmp(h, "bytes=", 6) != 0) return false;
+    memcpy(buf, h + 6, n - 6);
+    buf[n - 6] = '\0';
+    if (strchr(buf, ',')) return false;
+    char *dash = strchr(buf, '-');
+    if (!dash || size == 0) return false;
+    *dash = '\0';
+    char *end;
+    if (buf[0] == '\0') { /* suffix: the last n bytes */
+        unsigned long long k = strtoull(dash + 1, &end, 10);
+        if (*end || k == 0) return false;
+        *first = k >= size ? 0 : size - k;
+        *last = size - 1;
+        return true;
+    }
+    unsigned long long a = strtoull(buf, &end, 10);
+    if (*end || a >= size) return false;
+    unsigned long long b = size - 1;
+    if (dash[1]) {
+        b = strtoull(dash + 1, &end, 10);
+        if (*end || b < a) return false;
+        if (b >= size) b = size - 1;
+    }
+    *first = a;
+    *last = b;
+    return true;
+}
+
+static void run_download(cvx__job_t *j) {
+    const cvx_storage_config_t *cfg = cvx_runtime_storage(j->srv->rt);
+    cvx_txn_t *t = NULL;
+    cvx_err_t err;
+    cvx_buf_t doc = {0}, path = {0}, ctype = {0}, data = {0};
+    uint64_t size = 0;
+    cvx_id_t id;
+    int rc = cvx_id_parse(j->path, strlen(j->path), &id, &err);
+    if (!rc) rc = cvx_txn_begin(cvx_runtime_store(j->srv->rt), CVX_TXN_READ, 0, &t, &err);
+    if (!rc) rc = cvx_txn_get(t, j->path, strlen(j->path), &doc, &err);
+    cvx_txn_abort(t);
+    if (!rc && (!doc.len || !strcmp(doc.data, "null"))) rc = CVX_E_NOT_FOUND;
+    if (!rc) rc = cvx_storage_blob_path(cfg, doc.data, doc.len, &path, &ctype, &size, &err);
+    if (!rc) rc = cvx_read_file(path.data, &data, &err);
+    if (rc) {
+        raw_error(j, rc == CVX_E_NOT_FOUND || rc == CVX_E_INVALID_VALUE ? 404 : 500,
+                  rc == CVX_E_NOT_FOUND || rc == CVX_E_INVALID_VALUE ? "no such file" : err.msg);
+    } else {
+        j->raw = true;
+        cvx__job_header(j, "content-type", ctype.len ? ctype.data : "application/octet-stream");
+        cvx__job_header(j, "accept-ranges", "bytes");
+        cvx__job_header(j, "cache-control", "private, max-age=2592000, immutable");
+        uint64_t first = 0, last = data.len ? data.len - 1 : 0;
+        if (j->args && !parse_range(j->args, strlen(j->args), data.len, &first, &last)) {
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%zu", data.len);
+            j->status = 416;
+            cvx__job_header(j, "content-range", cr);
+        } else if (j->args) {
+            char cr[96];
+            snprintf(cr, sizeof cr, "bytes %llu-%llu/%zu", (unsigned long long)first, (unsigned long long)last, data.len);
+            j->status = 206;
+            cvx__job_header(j, "content-range", cr);
+            cvx_buf_append(&j->body, data.data + first, (size_t)(last - first + 1));
+        } else {
+            j->status = 200;
+            cvx_buf_free(&j->body);
+            j->body = data; /* handed over, not copied */
+            data = (cvx_buf_t){0};
+        }
+    }
+    cvx_buf_free(&doc);
+    cvx_buf_free(&path);
+    cvx_buf_free(&ctype);
+    cvx_buf_free(&data);
+}
+
+/* ---- uploads ------------------------------------------------------------------------- */
+
+typedef struct {
+    const cvx_storage_config_t *cfg;
+    const char *data;
+    size_t len;
+    const char *content_type;
+} upload_t;
+
+static int op_upload(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
+    upload_t *u = arg;
+    return cvx_storage_put(u->cfg, txn, u->data, u->len, u->content_type, out, err);
+}
+
+static void run_upload(cvx__job_t *j) {
+    upload_t u = {cvx_runtime_storage(j->srv->rt), j->input.data ? j->input.data : "", j->input.len, j->args};
+    cvx_buf_t id = {0};
+    cvx_err_t err;
+    int rc = cvx_exec_with_txn(j->srv->rt, op_upload, &u, &id, &err);
+    if (rc) {
+        j->status = 500;
+        cvx_buf_append_str(&j->body, "{\"code\":\"StorageError\",\"message\":");
+        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
+        cvx_buf_append_char(&j->body, '}');
+    } else {
+        j->status = 200;
+        cvx_buf_append_str(&j->body, "{\"storageId\":");
+        cvx_buf_append(&j->body, id.data, id.len);
+        cvx_buf_append_char(&j->body, '}');
+    }
+    cvx_buf_free(&id);
+}
+
+static bool query_value(h2o_req_t *req, const char *name, char *out, size_t cap) {
+    if (req->query_at == SIZE_MAX) return false;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t n = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > n && !memcmp(q, name, n) && q[n] == '=') {
+            size_t len = (size_t)(stop - q) - n - 1;
+            if (len >= cap) return false;
+            memcpy(out, q + n + 1, len);
+            out[len] = '\0';
+            return true;
+        }
+        q = stop + 1;
+    }
+    return false;
+}
+
+int cvx__route_files(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
+    if (path.len >= 5 && !memcmp(path.base, "/http", 5) && (path.len == 5 || path.base[5] == '/'))
+        return start_http_action(s, req, path);
+    if (path.len <= 13 || memcmp(path.base, "/api/storage/", 13) != 0) return -1;
+    const cvx_storage_config_t *cfg = cvx_runtime_storage(s->rt);
+    bool is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    if (h2o_memis(path.base + 13, path.len - 13, H2O_STRLIT("upload")) && is_post) {
+        char token[120];
+        if (!query_value(req, "token", token, sizeof token) || !cvx_storage_token_valid(cfg, token, cvx_now_ns() / 1000000)) {
+            cvx__send_error(req, 401, "Unauthorized", "the upload URL is invalid or expired; generate a new one");
+            return 0;
+        }
+        cvx__job_t *j = cvx__job_new(s);
+        ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+        if (!j || (req->entity.base && cvx_buf_append(&j->input, req->entity.base, req->entity.len)) ||
+            (ct >= 0 && !(j->args = cvx_strndup(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len)))) {
+            cvx__job_free(j);
+            cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+            return 0;
+        }
+        j->run = run_upload;
+        cvx__submit(s, req, j);
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        cvx__send_error(req, 405, "MethodNotAllowed", "use GET for files, POST for /api/storage/upload");
+        return 0;
+    }
+    cvx__job_t *j = cvx__job_new(s);
+    if (j) j->path = cvx_strndup(path.base + 13, path.len - 13);
+    ssize_t r = h2o_find_header_by_str(&req->headers, H2O_STRLIT("range"), -1);
+    if (j && r >= 0) j->args = cvx_strndup(req->headers.entries[r].value.base, req->headers.entries[r].value.len);
+    if (!j || !j->path || (r >= 0 && !j->args)) {
+        cvx__job_free(j);
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return 0;
+    }
+    j->run = run_download;
+    cvx__submit(s, req, j);
+    return 0;
+}
