@@ -164,6 +164,12 @@ bool cvx_storage_token_valid(const cvx_storage_config_t *cfg, const char *token,
  * document in `txn`; appends the storage id (a JSON string) to out. */
 int cvx_storage_put(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const void *data, size_t len,
                     const char *content_type, cvx_buf_t *out, cvx_err_t *err);
+/* Stores a file already written to `tmp_path` inside cfg->dir (an upload
+ * streamed to disk): hashes it, fsyncs it, renames it to its blob name and
+ * inserts its _storage document in `txn`. The temporary file is consumed
+ * on success. Appends the storage id (a JSON string) to out. */
+int cvx_storage_adopt(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const char *tmp_path, const char *content_type,
+                      cvx_buf_t *out, cvx_err_t *err);
 /* The path of a stored file's blob, from its _storage document JSON. */
 int cvx_storage_blob_path(const cvx_storage_config_t *cfg, const char *doc_json, size_t len, cvx_buf_t *path,
                           cvx_buf_t *content_type, uint64_t *size, cvx_err_t *err);

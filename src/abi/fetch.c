@@ -153,6 +153,10 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
         else hdrs = n;
     }
     const cvx_value_t *body = cvx_obj_get_cstr(req, "body");
+    /* An optional shorter timeout; never more than the server's cap. */
+    const cvx_value_t *tv = cvx_obj_get_cstr(req, "timeoutMs");
+    double want = tv && tv->type == CVX_T_FLOAT64 ? tv->u.f : tv && tv->type == CVX_T_INT64 ? (double)tv->u.i : 0;
+    long timeout_ms = want >= 1 && want < FETCH_TIMEOUT_MS ? (long)want : FETCH_TIMEOUT_MS;
     if (!rc) {
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -162,7 +166,7 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
         curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRECTS);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_MAX_BODY);
@@ -190,7 +194,7 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
         else if (f.too_large || cc == CURLE_FILESIZE_EXCEEDED)
             rc = cvx_err_set(err, CVX_E_HTTP, "fetch %.200s: response body is larger than %u bytes", url, FETCH_MAX_BODY);
         else if (cc == CURLE_OPERATION_TIMEDOUT)
-            rc = cvx_err_set(err, CVX_E_HTTP, "fetch %.200s: timed out after %d ms", url, FETCH_TIMEOUT_MS);
+            rc = cvx_err_set(err, CVX_E_HTTP, "fetch %.200s: timed out after %ld ms", url, timeout_ms);
         else if (cc == CURLE_TOO_MANY_REDIRECTS)
             rc = cvx_err_set(err, CVX_E_HTTP, "fetch %.200s: more than %d redirects", url, FETCH_MAX_REDIRECTS);
         else if (cc != CURLE_OK)

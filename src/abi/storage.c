@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,23 @@ static int write_blob(const cvx_storage_config_t *cfg, const char *hash, const v
     return rc;
 }
 
+/* The _storage document of a blob. */
+static int insert_doc(cvx_txn_t *txn, const char *hex, uint64_t size, const char *content_type, cvx_buf_t *out,
+                      cvx_err_t *err) {
+    int rc = CVX_OK;
+    cvx_arena_t *a = cvx_arena_new(1024);
+    cvx_value_t *doc = a ? cvx_object(a, 3) : NULL;
+    cvx_value_t *sha = doc ? cvx_string(a, hex, 64) : NULL;
+    cvx_value_t *sz = sha ? cvx_float64(a, (double)size) : NULL;
+    cvx_value_t *ct = sz && content_type ? cvx_string(a, content_type, strlen(content_type)) : NULL;
+    if (!sz || (content_type && !ct) || cvx_obj_set(a, doc, "sha256", 6, sha) || cvx_obj_set(a, doc, "size", 4, sz) ||
+        (ct && cvx_obj_set(a, doc, "contentType", 11, ct)))
+        rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) rc = cvx_txn_system_insert(txn, CVX_STORAGE_TABLE, doc, out, err);
+    cvx_arena_free(a);
+    return rc;
+}
+
 int cvx_storage_put(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const void *data, size_t len,
                     const char *content_type, cvx_buf_t *out, cvx_err_t *err) {
     if (!cfg || !cfg->dir) return cvx_err_set(err, CVX_E_UNSUPPORTED, "file storage is not configured on this server");
@@ -87,17 +105,43 @@ int cvx_storage_put(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const void 
     cvx_hex(h, 32, hex);
     int rc = write_blob(cfg, hex, data, len, err);
     if (rc) return rc;
-    cvx_arena_t *a = cvx_arena_new(1024);
-    cvx_value_t *doc = a ? cvx_object(a, 3) : NULL;
-    cvx_value_t *sha = doc ? cvx_string(a, hex, 64) : NULL;
-    cvx_value_t *size = sha ? cvx_float64(a, (double)len) : NULL;
-    cvx_value_t *ct = size && content_type ? cvx_string(a, content_type, strlen(content_type)) : NULL;
-    if (!size || (content_type && !ct) || cvx_obj_set(a, doc, "sha256", 6, sha) || cvx_obj_set(a, doc, "size", 4, size) ||
-        (ct && cvx_obj_set(a, doc, "contentType", 11, ct)))
-        rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    if (!rc) rc = cvx_txn_system_insert(txn, CVX_STORAGE_TABLE, doc, out, err);
-    cvx_arena_free(a);
-    return rc;
+    return insert_doc(txn, hex, len, content_type, out, err);
+}
+
+int cvx_storage_adopt(const cvx_storage_config_t *cfg, cvx_txn_t *txn, const char *tmp_path, const char *content_type,
+                      cvx_buf_t *out, cvx_err_t *err) {
+    if (!cfg || !cfg->dir) return cvx_err_set(err, CVX_E_UNSUPPORTED, "file storage is not configured on this server");
+    int fd = open(tmp_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot open the upload %s: %s", tmp_path, strerror(errno));
+    /* Hash in chunks: uploads can be far larger than we want in memory. */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *chunk = cvx_malloc(1u << 20);
+    uint64_t size = 0;
+    int rc = md && chunk && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? CVX_OK : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    while (!rc) {
+        ssize_t n = read(fd, chunk, 1u << 20);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = cvx_err_set(err, CVX_E_IO, "cannot read the upload: %s", strerror(errno));
+        if (n <= 0) break;
+        EVP_DigestUpdate(md, chunk, (size_t)n);
+        size += (uint64_t)n;
+    }
+    uint8_t h[32];
+    char hex[65];
+    unsigned int hlen = 0;
+    if (!rc) EVP_DigestFinal_ex(md, h, &hlen);
+    if (!rc && fsync(fd) != 0) rc = cvx_err_set(err, CVX_E_IO, "cannot fsync the upload: %s", strerror(errno));
+    close(fd);
+    EVP_MD_CTX_free(md);
+    cvx_free(chunk);
+    if (rc) return rc;
+    cvx_hex(h, 32, hex);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", cfg->dir, hex);
+    /* Same directory, so the rename is atomic: the blob is whole or absent. */
+    if (rename(tmp_path, path) != 0)
+        return cvx_err_set(err, CVX_E_IO, "cannot move the upload into storage: %s", strerror(errno));
+    return insert_doc(txn, hex, size, content_type, out, err);
 }
 
 int cvx_storage_blob_path(const cvx_storage_config_t *cfg, const char *doc_json, size_t len, cvx_buf_t *path,

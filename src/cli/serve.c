@@ -23,6 +23,9 @@ static void serve_usage(FILE *out) {
             "  --allow-private-fetch   let actions fetch loopback and private addresses\n"
             "  --log-calls             print one line per function call\n"
             "  --request-timeout MS    close a connection that takes longer to send a request (default 10000)\n"
+            "  --max-upload MIB        largest file accepted on an upload URL (default 1024)\n"
+            "  --public-url URL        base of file and upload URLs, when clients reach the server\n"
+            "                          through a proxy (default http://HOST:PORT)\n"
             "  --fuel N, --memory MIB, --timeout MS   override the per-call limits for every kind\n\n"
             "Deploy code with `cvx deploy DIR --url http://HOST:PORT --admin-key KEY`.\n"
             "Exit codes: 0 stopped cleanly, 2 usage, 4 could not start.\n");
@@ -32,7 +35,8 @@ int cvx_cmd_serve(int argc, char **argv) {
     cvx_opt_t opts[] = {{"data", true, NULL},     {"host", true, NULL},       {"port", true, NULL},
                         {"workers", true, NULL},  {"admin-key", true, NULL},  {"allow-private-fetch", false, NULL},
                         {"log-calls", false, NULL}, {"fuel", true, NULL},     {"memory", true, NULL},
-                        {"timeout", true, NULL},  {"request-timeout", true, NULL}};
+                        {"timeout", true, NULL},  {"request-timeout", true, NULL}, {"max-upload", true, NULL},
+                        {"public-url", true, NULL}};
     size_t nopts = CVX_ARRAY_LEN(opts);
     const char *pos[1];
     size_t npos;
@@ -72,6 +76,21 @@ int cvx_cmd_serve(int argc, char **argv) {
             return CVX_EXIT_USAGE;
         }
         cfg.request_timeout_ms = (uint32_t)t;
+    }
+    if ((o = cvx_opt(opts, nopts, "max-upload"))) {
+        long m = strtol(o, &end, 10);
+        if (*end || m < 1 || m > (1l << 20)) {
+            fprintf(stderr, "cvx serve: --max-upload needs a size in MiB between 1 and 1048576\n");
+            return CVX_EXIT_USAGE;
+        }
+        cfg.max_upload = (uint64_t)m << 20;
+    }
+    if ((o = cvx_opt(opts, nopts, "public-url"))) {
+        if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0) {
+            fprintf(stderr, "cvx serve: --public-url must start with http:// or https://\n");
+            return CVX_EXIT_USAGE;
+        }
+        cfg.public_url = o;
     }
     if (cvx_cli_limits(opts, nopts, &cfg.limits) != 0) return CVX_EXIT_USAGE;
     cfg.admin_key = cvx_opt(opts, nopts, "admin-key");

@@ -18,18 +18,16 @@
 
 #define MAX_MODULE_SIZE (256u << 20)
 
-static bool path_is(h2o_iovec_t p, const char *s) { return h2o_memis(p.base, p.len, s, strlen(s)); }
+bool cvx__is_deploy(const cvx__req_t *req) { return cvx__path_is(req, "/api/deploy"); }
 
-bool cvx__is_admin(cvx_server_t *s, h2o_req_t *req) {
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i < 0) return false;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    if (v.len < 7 || strncasecmp(v.base, "Convex ", 7) != 0) return false;
+bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req) {
+    cvx_slice_t v = cvx__req_header(req, "authorization");
+    if (v.len < 7 || strncasecmp(v.ptr, "Convex ", 7) != 0) return false;
     size_t klen = strlen(s->admin_key);
     if (v.len - 7 != klen) return false;
     /* Constant time: the key is a secret. */
     unsigned char diff = 0;
-    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(v.base[7 + k] ^ s->admin_key[k]);
+    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(v.ptr[7 + k] ^ s->admin_key[k]);
     return diff == 0;
 }
 
@@ -94,8 +92,8 @@ static int inflate_all(const uint8_t *in, size_t len, cvx_buf_t *out, cvx_err_t 
 static void run_deploy(cvx__job_t *j) {
     cvx_err_t err;
     cvx_buf_t wasm = {0};
-    const uint8_t *bytes = (const uint8_t *)j->input.data;
-    size_t len = j->input.len;
+    const uint8_t *bytes = (const uint8_t *)j->req->body.data;
+    size_t len = j->req->body.len;
     int rc = CVX_OK;
     if (len >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
         rc = inflate_all(bytes, len, &wasm, &err);
@@ -158,37 +156,9 @@ static void run_documents(cvx__job_t *j) {
     }
 }
 
-/* Reads ?name=value from the query string (no decoding beyond %XX). */
-static bool query_param(h2o_req_t *req, const char *name, char *out, size_t cap) {
-    if (req->query_at == SIZE_MAX) return false;
-    const char *q = req->path.base + req->query_at + 1;
-    const char *end = req->path.base + req->path.len;
-    size_t nlen = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
-            size_t o = 0;
-            for (const char *p = q + nlen + 1; p < stop && o + 1 < cap; p++) {
-                if (*p == '%' && stop - p >= 3) {
-                    char hex[3] = {p[1], p[2], 0};
-                    out[o++] = (char)strtol(hex, NULL, 16);
-                    p += 2;
-                } else {
-                    out[o++] = *p == '+' ? ' ' : *p;
-                }
-            }
-            out[o] = '\0';
-            return true;
-        }
-        q = stop + 1;
-    }
-    return false;
-}
-
-static void send_logs(cvx_server_t *s, h2o_req_t *req) {
+static void send_logs(cvx_server_t *s, cvx__req_t *req) {
     char after_s[32] = "0";
-    query_param(req, "after", after_s, sizeof after_s);
+    cvx__query_param(req, "after", after_s, sizeof after_s);
     uint64_t after = strtoull(after_s, NULL, 10);
     cvx_buf_t b = {0};
     pthread_mutex_lock(&s->log_mu);
@@ -216,9 +186,9 @@ static void send_logs(cvx_server_t *s, h2o_req_t *req) {
     cvx_buf_free(&b);
 }
 
-int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
-    bool deploy = path_is(path, "/api/deploy");
-    bool admin_route = path.len >= 11 && memcmp(path.base, "/api/admin/", 11) == 0;
+int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
+    bool deploy = cvx__is_deploy(req);
+    bool admin_route = req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0;
     if (!deploy && !admin_route) return -1;
     if (!cvx__is_admin(s, req)) {
         cvx__send_error(req, 401, "Unauthorized",
@@ -231,35 +201,30 @@ int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
         return 0;
     }
     if (deploy) {
-        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) || !req->entity.base) {
+        if (!cvx__req_method_is(req, "POST") || req->body.len == 0) {
             cvx__job_free(j);
             cvx__send_error(req, 400, "BadRequest", "POST the module (wasm or gzip-compressed wasm) as the body");
             return 0;
         }
-        if (cvx_buf_append(&j->input, req->entity.base, req->entity.len)) {
-            cvx__job_free(j);
-            cvx__send_error(req, 500, "OutOfMemory", "out of memory");
-            return 0;
-        }
         j->run = run_deploy;
-    } else if (path_is(path, "/api/admin/functions")) {
+    } else if (cvx__path_is(req, "/api/admin/functions")) {
         j->run = run_functions;
-    } else if (path_is(path, "/api/admin/tables")) {
+    } else if (cvx__path_is(req, "/api/admin/tables")) {
         j->run = run_tables;
-    } else if (path_is(path, "/api/admin/documents")) {
+    } else if (cvx__path_is(req, "/api/admin/documents")) {
         char table[128], limit[32] = "100", cursor[1024];
-        if (!query_param(req, "table", table, sizeof table)) {
+        if (!cvx__query_param(req, "table", table, sizeof table)) {
             cvx__job_free(j);
             cvx__send_error(req, 400, "BadRequest", "use /api/admin/documents?table=<name>[&limit=N][&cursor=C]");
             return 0;
         }
-        query_param(req, "limit", limit, sizeof limit);
+        cvx__query_param(req, "limit", limit, sizeof limit);
         j->path = cvx_strdup(table);
-        if (query_param(req, "cursor", cursor, sizeof cursor) && cursor[0]) j->args = cvx_strdup(cursor);
+        if (cvx__query_param(req, "cursor", cursor, sizeof cursor) && cursor[0]) j->args = cvx_strdup(cursor);
         long n = strtol(limit, NULL, 10);
         j->at_ts = (uint64_t)(n < 1 ? 1 : n > 10000 ? 10000 : n);
         j->run = run_documents;
-    } else if (path_is(path, "/api/admin/stats")) {
+    } else if (cvx__path_is(req, "/api/admin/stats")) {
         cvx__job_free(j);
         cvx_sync_stats_t ss;
         cvx_sync_stats(s->sync, &ss);
@@ -285,7 +250,7 @@ int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);
         return 0;
-    } else if (path_is(path, "/api/admin/logs")) {
+    } else if (cvx__path_is(req, "/api/admin/logs")) {
         cvx__job_free(j);
         send_logs(s, req);
         return 0;

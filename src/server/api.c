@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool path_is(h2o_iovec_t p, const char *s) { return h2o_memis(p.base, p.len, s, strlen(s)); }
-
 void cvx__call_response_json(const cvx_response_t *resp, bool want_ts, cvx_buf_t *out) {
     const cvx_abi_result_t *r = &resp->r;
     if (r->status == CVX_OK) {
@@ -66,7 +64,7 @@ static void run_call(cvx__job_t *j) {
 
 /* Parses a call body. `fn_from_url` is set for /api/run/<path>. Returns 0
  * and fills j, or sends a 400 and returns -1. */
-static int parse_call(h2o_req_t *req, cvx__job_t *j, const char *fn_from_url, bool with_ts) {
+static int parse_call(cvx__req_t *req, cvx__job_t *j, const char *fn_from_url, bool with_ts) {
     cvx_arena_t *a = cvx_arena_new(4096);
     cvx_value_t *body = NULL;
     cvx_err_t err;
@@ -75,8 +73,8 @@ static int parse_call(h2o_req_t *req, cvx__job_t *j, const char *fn_from_url, bo
         cvx__send_error(req, 500, "OutOfMemory", "out of memory");
         return -1;
     }
-    const char *text = req->entity.base ? req->entity.base : "";
-    size_t len = req->entity.base ? req->entity.len : 0;
+    const char *text = req->body.data ? req->body.data : "";
+    size_t len = req->body.len;
     if (cvx_json_parse(a, text, len, &body, &err) != CVX_OK) {
         char msg[CVX_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof msg, "request body is not valid JSON: %s", err.msg);
@@ -141,9 +139,9 @@ out:
     return rc;
 }
 
-static int start_call(cvx_server_t *s, h2o_req_t *req, cvx_kind_t expect, const char *fn_from_url, bool want_ts,
+static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const char *fn_from_url, bool want_ts,
                       bool at_ts) {
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+    if (!cvx__req_method_is(req, "POST")) {
         cvx__send_error(req, 405, "MethodNotAllowed", "use POST");
         return 0;
     }
@@ -164,13 +162,22 @@ static int start_call(cvx_server_t *s, h2o_req_t *req, cvx_kind_t expect, const 
     return 0;
 }
 
-int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
-    if (path_is(path, "/api/query")) return start_call(s, req, CVX_KIND_QUERY, NULL, false, false);
-    if (path_is(path, "/api/mutation")) return start_call(s, req, CVX_KIND_MUTATION, NULL, false, false);
-    if (path_is(path, "/api/action")) return start_call(s, req, CVX_KIND_ACTION, NULL, false, false);
-    if (path_is(path, "/api/query_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, false);
-    if (path_is(path, "/api/query_at_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, true);
-    if (path.len > 9 && memcmp(path.base, "/api/run/", 9) == 0) {
+static void send_text(cvx__req_t *req, const char *text) {
+    cvx_buf_t h = {0};
+    cvx__header(&h, "content-type", "text/plain; charset=utf-8");
+    cvx__add_cors(req, &h);
+    cvx__respond(req, 200, &h, text, strlen(text));
+    cvx_buf_free(&h);
+}
+
+int cvx__route_api(cvx_server_t *s, cvx__req_t *req) {
+    if (cvx__path_is(req, "/api/query")) return start_call(s, req, CVX_KIND_QUERY, NULL, false, false);
+    if (cvx__path_is(req, "/api/mutation")) return start_call(s, req, CVX_KIND_MUTATION, NULL, false, false);
+    if (cvx__path_is(req, "/api/action")) return start_call(s, req, CVX_KIND_ACTION, NULL, false, false);
+    if (cvx__path_is(req, "/api/query_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, false);
+    if (cvx__path_is(req, "/api/query_at_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, true);
+    cvx_slice_t path = req->path;
+    if (path.len > 9 && memcmp(path.ptr, "/api/run/", 9) == 0) {
         /* /api/run/admin/users/list -> admin/users:list */
         char fn[300];
         size_t n = path.len - 9;
@@ -178,7 +185,7 @@ int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
             cvx__send_error(req, 400, "BadRequest", "function name too long");
             return 0;
         }
-        memcpy(fn, path.base + 9, n);
+        memcpy(fn, path.ptr + 9, n);
         fn[n] = '\0';
         char *slash = strrchr(fn, '/');
         if (!slash || slash == fn || !slash[1]) {
@@ -188,18 +195,12 @@ int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
         *slash = ':';
         return start_call(s, req, 0, fn, false, false);
     }
-    if (path_is(path, "/version")) {
-        req->res.status = 200;
-        req->res.reason = "OK";
-        cvx__add_cors(req);
-        h2o_send_inline(req, H2O_STRLIT("cvx " CVX_VERSION));
+    if (cvx__path_is(req, "/version")) {
+        send_text(req, "cvx " CVX_VERSION);
         return 0;
     }
-    if (path_is(path, "/instance_name")) {
-        req->res.status = 200;
-        req->res.reason = "OK";
-        cvx__add_cors(req);
-        h2o_send_inline(req, H2O_STRLIT("cvx-local"));
+    if (cvx__path_is(req, "/instance_name")) {
+        send_text(req, "cvx-local");
         return 0;
     }
     return -1;

@@ -10,17 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cvx__job_header(cvx__job_t *j, const char *name, const char *value) {
-    cvx_buf_append(&j->headers, name, strlen(name) + 1);
-    cvx_buf_append(&j->headers, value, strlen(value) + 1);
-}
-
 static void raw_error(cvx__job_t *j, int status, const char *msg) {
     j->raw = true;
     j->status = status;
     cvx_buf_reset(&j->headers);
     cvx_buf_reset(&j->body);
-    cvx__job_header(j, "content-type", "text/plain; charset=utf-8");
+    cvx__header(&j->headers, "content-type", "text/plain; charset=utf-8");
     cvx_buf_append_str(&j->body, msg);
     cvx_buf_append_char(&j->body, '\n');
 }
@@ -69,27 +64,28 @@ static void run_http_action(cvx__job_t *j) {
                 !strcasecmp(k->u.str.ptr, "content-length") || !strcasecmp(k->u.str.ptr, "transfer-encoding"))
                 continue;
             has_type = has_type || !strcasecmp(k->u.str.ptr, "content-type");
-            cvx__job_header(j, k->u.str.ptr, val->u.str.ptr);
+            cvx__header(&j->headers, k->u.str.ptr, val->u.str.ptr);
         }
         const cvx_value_t *body = cvx_obj_get_cstr(v, "body");
         if (body && (body->type == CVX_T_BYTES || body->type == CVX_T_STRING)) {
             cvx_buf_append(&j->body, body->u.str.ptr, body->u.str.len);
-            if (!has_type && body->type == CVX_T_STRING) cvx__job_header(j, "content-type", "text/plain; charset=utf-8");
+            if (!has_type && body->type == CVX_T_STRING) cvx__header(&j->headers, "content-type", "text/plain; charset=utf-8");
         }
     }
     cvx_arena_free(a);
     cvx_response_free(&resp);
 }
 
-static int start_http_action(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
+static int start_http_action(cvx_server_t *s, cvx__req_t *req) {
     char method[16], route[1024];
+    cvx_slice_t path = req->path;
     if (req->method.len >= sizeof method || path.len - 5 >= sizeof route) {
         cvx__send_error(req, 414, "UriTooLong", "path too long");
         return 0;
     }
-    memcpy(method, req->method.base, req->method.len);
+    memcpy(method, req->method.ptr, req->method.len);
     method[req->method.len] = '\0';
-    memcpy(route, path.base + 5, path.len - 5);
+    memcpy(route, path.ptr + 5, path.len - 5);
     route[path.len - 5] = '\0';
     if (!route[0]) strcpy(route, "/");
     cvx_app_t *app = cvx_runtime_app(s->rt);
@@ -106,23 +102,22 @@ static int start_http_action(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) 
     cvx_buf_append_str(&a, "{\"method\":");
     cvx_buf_append_json_string(&a, method, strlen(method));
     cvx_buf_append_str(&a, ",\"url\":");
-    cvx_buf_append_json_string(&a, req->path.base, req->path.len);
+    cvx_buf_append_json_string(&a, req->target.ptr, req->target.len);
     cvx_buf_append_str(&a, ",\"path\":");
     cvx_buf_append_json_string(&a, route, strlen(route));
     cvx_buf_append_str(&a, ",\"query\":");
-    if (req->query_at != SIZE_MAX) cvx_buf_append_json_string(&a, req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
-    else cvx_buf_append_str(&a, "\"\"");
+    cvx_buf_append_json_string(&a, req->query.ptr, req->query.len);
     cvx_buf_append_str(&a, ",\"headers\":[");
-    for (size_t i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *h = &req->headers.entries[i];
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        const cvx__hdr_t *h = &req->hdrs[i];
         cvx_buf_append_str(&a, i ? ",[" : "[");
-        cvx_buf_append_json_string(&a, h->name->base, h->name->len);
+        cvx_buf_append_json_string(&a, h->name.ptr, h->name.len);
         cvx_buf_append_char(&a, ',');
-        cvx_buf_append_json_string(&a, h->value.base, h->value.len);
+        cvx_buf_append_json_string(&a, h->value.ptr, h->value.len);
         cvx_buf_append_char(&a, ']');
     }
     cvx_buf_append_str(&a, "],\"body\":{\"$bytes\":\"");
-    if (req->entity.base) cvx_base64_encode(&a, req->entity.base, req->entity.len);
+    if (req->body.len) cvx_base64_encode(&a, req->body.data, req->body.len);
     cvx_buf_append_str(&a, "\"}}");
     if (a.oom || !j || !j->path) {
         cvx_buf_free(&a);
@@ -174,7 +169,7 @@ static void run_download(cvx__job_t *j) {
     const cvx_storage_config_t *cfg = cvx_runtime_storage(j->srv->rt);
     cvx_txn_t *t = NULL;
     cvx_err_t err;
-    cvx_buf_t doc = {0}, path = {0}, ctype = {0}, data = {0};
+    cvx_buf_t doc = {0}, path = {0}, ctype = {0};
     uint64_t size = 0;
     cvx_id_t id;
     int rc = cvx_id_parse(j->path, strlen(j->path), &id, &err);
@@ -183,56 +178,62 @@ static void run_download(cvx__job_t *j) {
     cvx_txn_abort(t);
     if (!rc && (!doc.len || !strcmp(doc.data, "null"))) rc = CVX_E_NOT_FOUND;
     if (!rc) rc = cvx_storage_blob_path(cfg, doc.data, doc.len, &path, &ctype, &size, &err);
-    if (!rc) rc = cvx_read_file(path.data, &data, &err);
     if (rc) {
-        raw_error(j, rc == CVX_E_NOT_FOUND || rc == CVX_E_INVALID_VALUE ? 404 : 500,
-                  rc == CVX_E_NOT_FOUND || rc == CVX_E_INVALID_VALUE ? "no such file" : err.msg);
+        bool missing = rc == CVX_E_NOT_FOUND || rc == CVX_E_INVALID_VALUE;
+        raw_error(j, missing ? 404 : 500, missing ? "no such file" : err.msg);
     } else {
+        /* The loop streams the blob; blobs are immutable (named by hash). */
         j->raw = true;
-        cvx__job_header(j, "content-type", ctype.len ? ctype.data : "application/octet-stream");
-        cvx__job_header(j, "accept-ranges", "bytes");
-        cvx__job_header(j, "cache-control", "private, max-age=2592000, immutable");
-        uint64_t first = 0, last = data.len ? data.len - 1 : 0;
-        if (j->args && !parse_range(j->args, strlen(j->args), data.len, &first, &last)) {
-            char cr[64];
-            snprintf(cr, sizeof cr, "bytes */%zu", data.len);
+        cvx__header(&j->headers, "content-type", ctype.len ? ctype.data : "application/octet-stream");
+        cvx__header(&j->headers, "accept-ranges", "bytes");
+        cvx__header(&j->headers, "cache-control", "private, max-age=2592000, immutable");
+        uint64_t first = 0, last = size ? size - 1 : 0;
+        char cr[96];
+        if (j->args && !parse_range(j->args, strlen(j->args), size, &first, &last)) {
+            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
             j->status = 416;
-            cvx__job_header(j, "content-range", cr);
-        } else if (j->args) {
-            char cr[96];
-            snprintf(cr, sizeof cr, "bytes %llu-%llu/%zu", (unsigned long long)first, (unsigned long long)last, data.len);
-            j->status = 206;
-            cvx__job_header(j, "content-range", cr);
-            cvx_buf_append(&j->body, data.data + first, (size_t)(last - first + 1));
+            cvx__header(&j->headers, "content-range", cr);
         } else {
-            j->status = 200;
-            cvx_buf_free(&j->body);
-            j->body = data; /* handed over, not copied */
-            data = (cvx_buf_t){0};
+            if (j->args) {
+                snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
+                         (unsigned long long)size);
+                cvx__header(&j->headers, "content-range", cr);
+            }
+            j->status = j->args ? 206 : 200;
+            j->file = cvx_buf_detach(&path, NULL);
+            j->file_off = first;
+            j->file_len = size ? last - first + 1 : 0;
+            if (!j->file) raw_error(j, 500, "out of memory");
         }
     }
     cvx_buf_free(&doc);
     cvx_buf_free(&path);
     cvx_buf_free(&ctype);
-    cvx_buf_free(&data);
 }
 
 /* ---- uploads ------------------------------------------------------------------------- */
 
 typedef struct {
     const cvx_storage_config_t *cfg;
-    const char *data;
-    size_t len;
+    cvx__req_t *req;
     const char *content_type;
 } upload_t;
 
 static int op_upload(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
     upload_t *u = arg;
-    return cvx_storage_put(u->cfg, txn, u->data, u->len, u->content_type, out, err);
+    cvx__req_t *req = u->req;
+    if (req->body_fd < 0) /* no storage directory to stream into */
+        return cvx_storage_put(u->cfg, txn, req->body.data ? req->body.data : "", req->body.len, u->content_type, out, err);
+    if (!req->body_path[0]) return cvx_err_set(err, CVX_E_INTERNAL, "the upload was already stored");
+    int rc = cvx_storage_adopt(u->cfg, txn, req->body_path, u->content_type, out, err);
+    /* Once moved into storage the file is the blob: a retry (conflict)
+     * stores it again from there, and it must not be deleted as a temp. */
+    if (!rc) req->body_path[0] = '\0';
+    return rc;
 }
 
 static void run_upload(cvx__job_t *j) {
-    upload_t u = {cvx_runtime_storage(j->srv->rt), j->input.data ? j->input.data : "", j->input.len, j->args};
+    upload_t u = {cvx_runtime_storage(j->srv->rt), j->req, j->args};
     cvx_buf_t id = {0};
     cvx_err_t err;
     int rc = cvx_exec_with_txn(j->srv->rt, op_upload, &u, &id, &err);
@@ -250,41 +251,26 @@ static void run_upload(cvx__job_t *j) {
     cvx_buf_free(&id);
 }
 
-static bool query_value(h2o_req_t *req, const char *name, char *out, size_t cap) {
-    if (req->query_at == SIZE_MAX) return false;
-    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-    size_t n = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - q) > n && !memcmp(q, name, n) && q[n] == '=') {
-            size_t len = (size_t)(stop - q) - n - 1;
-            if (len >= cap) return false;
-            memcpy(out, q + n + 1, len);
-            out[len] = '\0';
-            return true;
-        }
-        q = stop + 1;
-    }
-    return false;
+bool cvx__is_upload(const cvx__req_t *req) {
+    return cvx__req_method_is(req, "POST") && cvx__path_is(req, "/api/storage/upload");
 }
 
-int cvx__route_files(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
-    if (path.len >= 5 && !memcmp(path.base, "/http", 5) && (path.len == 5 || path.base[5] == '/'))
-        return start_http_action(s, req, path);
-    if (path.len <= 13 || memcmp(path.base, "/api/storage/", 13) != 0) return -1;
+int cvx__route_files(cvx_server_t *s, cvx__req_t *req) {
+    cvx_slice_t path = req->path;
+    if (path.len >= 5 && !memcmp(path.ptr, "/http", 5) && (path.len == 5 || path.ptr[5] == '/'))
+        return start_http_action(s, req);
+    if (path.len <= 13 || memcmp(path.ptr, "/api/storage/", 13) != 0) return -1;
     const cvx_storage_config_t *cfg = cvx_runtime_storage(s->rt);
-    bool is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
-    if (h2o_memis(path.base + 13, path.len - 13, H2O_STRLIT("upload")) && is_post) {
+    if (cvx__is_upload(req)) {
         char token[120];
-        if (!query_value(req, "token", token, sizeof token) || !cvx_storage_token_valid(cfg, token, cvx_now_ns() / 1000000)) {
+        if (!cvx__query_param(req, "token", token, sizeof token) ||
+            !cvx_storage_token_valid(cfg, token, cvx_now_ns() / 1000000)) {
             cvx__send_error(req, 401, "Unauthorized", "the upload URL is invalid or expired; generate a new one");
             return 0;
         }
         cvx__job_t *j = cvx__job_new(s);
-        ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-        if (!j || (req->entity.base && cvx_buf_append(&j->input, req->entity.base, req->entity.len)) ||
-            (ct >= 0 && !(j->args = cvx_strndup(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len)))) {
+        cvx_slice_t ct = cvx__req_header(req, "content-type");
+        if (!j || (ct.ptr && !(j->args = cvx_strndup(ct.ptr, ct.len)))) {
             cvx__job_free(j);
             cvx__send_error(req, 500, "OutOfMemory", "out of memory");
             return 0;
@@ -293,16 +279,15 @@ int cvx__route_files(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path) {
         cvx__submit(s, req, j);
         return 0;
     }
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+    if (!cvx__req_method_is(req, "GET") && !cvx__req_method_is(req, "HEAD")) {
         cvx__send_error(req, 405, "MethodNotAllowed", "use GET for files, POST for /api/storage/upload");
         return 0;
     }
     cvx__job_t *j = cvx__job_new(s);
-    if (j) j->path = cvx_strndup(path.base + 13, path.len - 13);
-    ssize_t r = h2o_find_header_by_str(&req->headers, H2O_STRLIT("range"), -1);
-    if (j && r >= 0) j->args = cvx_strndup(req->headers.entries[r].value.base, req->headers.entries[r].value.len);
-    if (!j || !j->path || (r >= 0 && !j->args)) {
+    if (j) j->path = cvx_strndup(path.ptr + 13, path.len - 13);
+    cvx_slice_t r = cvx__req_header(req, "range");
+    if (j && r.ptr) j->args = cvx_strndup(r.ptr, r.len);
+    if (!j || !j->path || (r.ptr && !j->args)) {
         cvx__job_free(j);
         cvx__send_error(req, 500, "OutOfMemory", "out of memory");
         return 0;

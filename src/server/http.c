@@ -1,44 +1,46 @@
-/* The event loop: h2o (HTTP/1.1, keep-alive, request timeouts, body size
- * limits) on libuv, one thread. Handlers parse and route on this thread and
- * hand anything that runs guest code or touches the disk to the worker
- * pool; finished jobs come back through an h2o multithread queue and are
- * answered here. A job whose client disconnected is simply dropped: the
- * request's memory pool tells us (a dispose callback clears job->req). */
+/* The event loop: our HTTP/1.1 layer (http1.c) on libuv, one thread.
+ * Requests are routed on this thread; anything that runs guest code or
+ * touches the disk goes to the worker pool as a job. Finished jobs come
+ * back through a mailbox (a mutex-guarded list plus a uv_async_t) and are
+ * answered here. A job whose client disconnected is dropped: its request
+ * holds no connection any more. */
 #include "server/server_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void add_header(h2o_req_t *req, const char *name, const char *value, size_t len) {
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, value, len);
+#define MAX_MODULE_BODY (256u << 20)
+
+void cvx__header(cvx_buf_t *headers, const char *name, const char *value) {
+    cvx_buf_append(headers, name, strlen(name) + 1);
+    cvx_buf_append(headers, value, strlen(value) + 1);
 }
 
-void cvx__add_cors(h2o_req_t *req) {
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-    if (i >= 0) {
-        h2o_iovec_t origin = req->headers.entries[i].value;
-        add_header(req, "access-control-allow-origin", origin.base, origin.len);
-        add_header(req, "access-control-allow-credentials", "true", 4);
-        add_header(req, "vary", "Origin", 6);
+void cvx__add_cors(const cvx__req_t *req, cvx_buf_t *h) {
+    cvx_slice_t origin = cvx__req_header(req, "origin");
+    if (origin.ptr) {
+        cvx__header(h, "access-control-allow-origin", origin.ptr);
+        cvx__header(h, "access-control-allow-credentials", "true");
+        cvx__header(h, "vary", "Origin");
     } else {
-        add_header(req, "access-control-allow-origin", "*", 1);
+        cvx__header(h, "access-control-allow-origin", "*");
     }
 }
 
-void cvx__send_json(h2o_req_t *req, int status, const char *body, size_t len) {
-    req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 401 ? "Unauthorized"
-                      : status == 404 ? "Not Found" : status == 413 ? "Payload Too Large" : "Error";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    cvx__add_cors(req);
-    /* h2o_send_inline copies the body into the request's pool. */
-    h2o_send_inline(req, body, len);
+void cvx__send_json(cvx__req_t *req, int status, const char *body, size_t len) {
+    cvx_buf_t h = {0};
+    cvx__header(&h, "content-type", "application/json");
+    cvx__add_cors(req, &h);
+    cvx__respond(req, status, &h, body, len);
+    cvx_buf_free(&h);
 }
 
-void cvx__send_error(h2o_req_t *req, int status, const char *code, const char *message) {
+void cvx__send_error(cvx__req_t *req, int status, const char *code, const char *message) {
     cvx_buf_t b = {0};
     cvx_buf_append_str(&b, "{\"code\":");
     cvx_buf_append_json_string(&b, code, strlen(code));
@@ -48,6 +50,36 @@ void cvx__send_error(h2o_req_t *req, int status, const char *code, const char *m
     cvx__send_json(req, status, b.data ? b.data : "{}", b.data ? b.len : 2);
     cvx_buf_free(&b);
 }
+
+bool cvx__path_is(const cvx__req_t *req, const char *path) { return cvx_slice_eq_cstr(req->path, path); }
+
+bool cvx__query_param(const cvx__req_t *req, const char *name, char *out, size_t cap) {
+    const char *q = req->query.ptr, *end = req->query.ptr + req->query.len;
+    size_t nlen = strlen(name);
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            size_t o = 0;
+            for (const char *p = q + nlen + 1; p < stop; p++) {
+                if (o + 1 >= cap) return false;
+                if (*p == '%' && stop - p >= 3 && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+                    char hex[3] = {p[1], p[2], 0};
+                    out[o++] = (char)strtol(hex, NULL, 16);
+                    p += 2;
+                } else {
+                    out[o++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[o] = '\0';
+            return true;
+        }
+        q = stop + 1;
+    }
+    return false;
+}
+
+/* ---- jobs ------------------------------------------------------------------------- */
 
 cvx__job_t *cvx__job_new(cvx_server_t *s) {
     cvx__job_t *j = cvx_calloc(1, sizeof *j);
@@ -60,132 +92,143 @@ void cvx__job_free(cvx__job_t *j) {
     cvx_buf_free(&j->headers);
     cvx_free(j->path);
     cvx_free(j->args);
-    cvx_buf_free(&j->input);
+    cvx_free(j->file);
     cvx_buf_free(&j->body);
     cvx_free(j);
 }
 
-static void on_req_dispose(void *p) {
-    cvx__job_t *j = *(cvx__job_t **)p;
-    if (j) j->req = NULL; /* the client is gone; the job will be dropped */
-}
-
-void cvx__submit(cvx_server_t *s, h2o_req_t *req, cvx__job_t *j) {
+void cvx__submit(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
     j->req = req;
-    j->counted = true;
-    j->ref = h2o_mem_alloc_shared(&req->pool, sizeof *j->ref, on_req_dispose);
-    *j->ref = j;
+    req->refs++;
     s->inflight++;
     cvx__pool_push(s, j);
 }
 
+void cvx__job_done(cvx_server_t *s, cvx__job_t *j) {
+    j->next = NULL;
+    pthread_mutex_lock(&s->mail_mu);
+    if (s->done_tail) s->done_tail->next = j;
+    else s->done_head = j;
+    s->done_tail = j;
+    if (!s->mail_closed) uv_async_send(&s->mail_async);
+    pthread_mutex_unlock(&s->mail_mu);
+}
+
+static void answer(cvx__job_t *j) {
+    cvx__req_t *req = j->req;
+    if (!req->conn) return; /* the client went away */
+    if (!j->raw) {
+        cvx__send_json(req, j->status ? j->status : 200, j->body.data ? j->body.data : "{}",
+                       j->body.data ? j->body.len : 2);
+        return;
+    }
+    /* A response the job shaped itself. */
+    cvx__add_cors(req, &j->headers);
+    if (j->file) {
+        if (cvx__respond_file(req, j->status, &j->headers, j->file, j->file_off, j->file_len) != 0)
+            cvx__send_error(req, 500, "StorageError", "the stored file cannot be read");
+        return;
+    }
+    if (j->headers.oom || j->body.oom) {
+        cvx__send_error(req, 500, "OutOfMemory", "out of memory");
+        return;
+    }
+    cvx__respond(req, j->status, &j->headers, j->body.data ? j->body.data : "", j->body.len);
+}
+
 static void maybe_finish_drain(cvx_server_t *s);
 
-/* Finished jobs, on the loop thread. */
-static void on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages) {
-    cvx_server_t *s = (cvx_server_t *)((char *)receiver - offsetof(cvx_server_t, done_receiver));
-    while (!h2o_linklist_is_empty(messages)) {
-        cvx__job_t *j = H2O_STRUCT_FROM_MEMBER(cvx__job_t, msg.link, messages->next);
-        h2o_linklist_unlink(&j->msg.link);
-        if (j->req) {
-            *j->ref = NULL;
-            h2o_req_t *req = j->req;
-            if (j->raw) {
-                /* A response the job shaped itself: status, headers
-                 * ("name\0value\0" pairs), body. */
-                req->res.status = j->status;
-                req->res.reason = j->status < 300 ? "OK" : j->status < 400 ? "Redirect" : "Error";
-                for (size_t off = 0; off < j->headers.len;) {
-                    const char *name = j->headers.data + off;
-                    const char *value = name + strlen(name) + 1;
-                    off = (size_t)(value - j->headers.data) + strlen(value) + 1;
-                    char *n = h2o_mem_alloc_pool(&req->pool, strlen(name) + 1);
-                    memcpy(n, name, strlen(name) + 1);
-                    h2o_strtolower(n, strlen(n));
-                    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
-                    h2o_add_header_by_str(&req->pool, &req->res.headers, n, strlen(n), 0, NULL, v.base, v.len);
-                }
-                cvx__add_cors(req);
-                h2o_send_inline(req, j->body.data ? j->body.data : "", j->body.len);
-            } else {
-                cvx__send_json(req, j->status ? j->status : 200, j->body.data ? j->body.data : "{}",
-                               j->body.data ? j->body.len : 2);
-            }
-        }
+/* The mailbox, on the loop thread. */
+static void on_mail(uv_async_t *a) {
+    cvx_server_t *s = a->data;
+    pthread_mutex_lock(&s->mail_mu);
+    cvx__job_t *jobs = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    cvx__ws_t *wakes = s->wakes;
+    s->wakes = NULL;
+    pthread_mutex_unlock(&s->mail_mu);
+    while (jobs) {
+        cvx__job_t *j = jobs;
+        jobs = j->next;
+        answer(j);
+        cvx__req_release(j->req);
         s->inflight--;
         cvx__job_free(j);
+    }
+    while (wakes) {
+        cvx__ws_t *w = wakes;
+        wakes = cvx__ws_next_wake(w);
+        cvx__ws_flush(w);
     }
     maybe_finish_drain(s);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req) {
-    cvx_server_t *s = *(cvx_server_t **)(self + 1);
-    h2o_iovec_t path = req->path_normalized;
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
-        /* CORS preflight: allow what the client asks for. */
-        req->res.status = 200;
-        req->res.reason = "OK";
-        cvx__add_cors(req);
-        add_header(req, "access-control-allow-methods", H2O_STRLIT("GET, POST, OPTIONS, PATCH, DELETE, PUT"));
-        ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
-        if (i >= 0) add_header(req, "access-control-allow-headers", req->headers.entries[i].value.base, req->headers.entries[i].value.len);
-        else add_header(req, "access-control-allow-headers", H2O_STRLIT("Content-Type, Authorization, Convex-Client"));
-        add_header(req, "access-control-max-age", H2O_STRLIT("86400"));
-        h2o_send_inline(req, "", 0);
-        return 0;
+/* ---- routing ---------------------------------------------------------------------- */
+
+uint64_t cvx__body_limit(cvx_server_t *s, const cvx__req_t *req, bool *to_file) {
+    *to_file = false;
+    if (cvx__is_upload(req)) {
+        *to_file = s->upload_dir[0] != '\0';
+        return s->cfg.max_upload;
+    }
+    if (cvx__is_deploy(req)) return MAX_MODULE_BODY;
+    return s->cfg.max_body;
+}
+
+static void preflight(cvx__req_t *req) {
+    /* CORS preflight: allow what the client asks for. */
+    cvx_buf_t h = {0};
+    cvx__add_cors(req, &h);
+    cvx__header(&h, "access-control-allow-methods", "GET, POST, OPTIONS, PATCH, DELETE, PUT");
+    cvx_slice_t asked = cvx__req_header(req, "access-control-request-headers");
+    cvx__header(&h, "access-control-allow-headers", asked.ptr ? asked.ptr : "Content-Type, Authorization, Convex-Client");
+    cvx__header(&h, "access-control-max-age", "86400");
+    cvx__respond(req, 204, &h, "", 0);
+    cvx_buf_free(&h);
+}
+
+void cvx__handle_request(cvx_server_t *s, cvx__req_t *req) {
+    if (cvx__req_method_is(req, "OPTIONS")) {
+        preflight(req);
+        return;
     }
     if (s->draining) {
         cvx__send_error(req, 503, "ServerShuttingDown", "the server is shutting down");
-        return 0;
+        return;
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/sync")) ||
-        (path.len > 10 && !memcmp(path.base, "/api/", 5) && !memcmp(path.base + path.len - 5, "/sync", 5) &&
-         !memchr(path.base + 5, '/', path.len - 10)))
-        return cvx__ws_upgrade(s, req);
-    if (cvx__route_api(s, req, path) == 0) return 0;
-    if (cvx__route_files(s, req, path) == 0) return 0;
-    if (cvx__route_admin(s, req, path) == 0) return 0;
+    if (cvx__is_sync_path(req)) {
+        cvx__ws_upgrade(s, req);
+        return;
+    }
+    if (cvx__route_api(s, req) == 0) return;
+    if (cvx__route_files(s, req) == 0) return;
+    if (cvx__route_admin(s, req) == 0) return;
     cvx__send_error(req, 404, "NotFound", "no such route");
-    return 0;
 }
 
-/* h2o takes over the handle's `data` field, so the server is found
- * through the struct that embeds the handle. */
-typedef struct {
-    uv_tcp_t tcp;
-    cvx_server_t *srv;
-} conn_t;
-
-static void on_close_conn(uv_handle_t *h) {
-    conn_t *c = (conn_t *)h;
-    c->srv->connections--;
-    cvx_free(c);
-}
+/* ---- the loop --------------------------------------------------------------------- */
 
 static void on_close_rejected(uv_handle_t *h) { cvx_free(h); }
 
 static void on_accept(uv_stream_t *listener, int status) {
     cvx_server_t *s = listener->data;
     if (status != 0) return;
-    conn_t *cc = cvx_calloc(1, sizeof *cc);
-    if (!cc) return;
-    cc->srv = s;
-    uv_tcp_t *conn = &cc->tcp;
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, on_close_rejected);
+    cvx__conn_t *c = cvx_calloc(1, sizeof *c);
+    if (!c) return;
+    uv_tcp_init(listener->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_close_rejected);
         return;
     }
     /* Over the connection limit: refuse cleanly instead of exhausting
      * file descriptors or memory. */
     if (s->connections >= s->cfg.max_connections || s->draining) {
-        uv_close((uv_handle_t *)conn, on_close_rejected);
+        uv_close((uv_handle_t *)&c->tcp, on_close_rejected);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
-    s->connections++;
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_close_conn);
-    h2o_accept(&s->accept_ctx, sock);
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_init(listener->loop, &c->timer);
+    cvx__conn_accepted(s, c);
 }
 
 static void on_listener_closed(uv_handle_t *h) { (void)h; }
@@ -204,23 +247,11 @@ static void on_stop(uv_async_t *a) {
 
 static int setup(cvx_server_t *s, cvx_err_t *err) {
     if (uv_loop_init(&s->loop) != 0) return cvx_err_set(err, CVX_E_INTERNAL, "cannot create the event loop");
-    h2o_config_init(&s->h2o_config);
-    s->h2o_config.max_request_entity_size = s->cfg.max_body;
-    s->h2o_config.http1.req_timeout = s->cfg.request_timeout_ms;
-    s->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("cvx"));
-    h2o_hostconf_t *host = h2o_config_register_host(&s->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
-    h2o_handler_t *h = h2o_create_handler(pc, sizeof(h2o_handler_t) + sizeof(cvx_server_t *));
-    h->on_req = on_req;
-    *(cvx_server_t **)(h + 1) = s;
-    h2o_context_init(&s->h2o_ctx, &s->loop, &s->h2o_config);
-    s->accept_ctx.ctx = &s->h2o_ctx;
-    s->accept_ctx.hosts = s->h2o_config.hosts;
-    s->queue = h2o_multithread_create_queue(&s->loop);
-    h2o_multithread_register_receiver(s->queue, &s->done_receiver, on_jobs_done);
-    cvx__ws_init(s);
+    uv_async_init(&s->loop, &s->mail_async, on_mail);
+    s->mail_async.data = s;
     uv_async_init(&s->loop, &s->stop_async, on_stop);
     s->stop_async.data = s;
+    cvx__ws_init(s);
 
     /* The socket was bound by cvx_server_start (so the port is known
      * before the runtime is configured); the loop only listens on it. */
@@ -282,6 +313,7 @@ static void *loop_main(void *arg) {
 int cvx__http_start(cvx_server_t *s, cvx_err_t *err) {
     pthread_mutex_init(&s->ready_mu, NULL);
     pthread_cond_init(&s->ready_cv, NULL);
+    pthread_mutex_init(&s->mail_mu, NULL);
     if (pthread_create(&s->loop_thread, NULL, loop_main, s) != 0)
         return cvx_err_set(err, CVX_E_INTERNAL, "cannot start the event loop thread");
     pthread_mutex_lock(&s->ready_mu);
@@ -295,23 +327,24 @@ int cvx__http_start(cvx_server_t *s, cvx_err_t *err) {
     return CVX_OK;
 }
 
-/* Stops accepting, waits until every in-flight job is answered, then tears
- * the loop down. Workers keep running until then: they are what finishes
- * the in-flight calls. */
+/* Stops accepting, waits until every in-flight job is answered, then closes
+ * every connection and tears the loop down. Workers keep running until
+ * then: they are what finishes the in-flight calls. */
 void cvx__http_stop(cvx_server_t *s) {
     uv_async_send(&s->stop_async);
     pthread_join(s->loop_thread, NULL);
-    cvx__ws_close_all(s);
-    /* Closing the remaining connections lets h2o free their state. */
-    h2o_context_dispose(&s->h2o_ctx);
-    h2o_multithread_unregister_receiver(s->queue, &s->done_receiver);
+    uv_run(&s->loop, UV_RUN_NOWAIT); /* lets the last responses go out */
+    pthread_mutex_lock(&s->mail_mu);
+    s->mail_closed = true; /* late wakes from workers are dropped now */
+    pthread_mutex_unlock(&s->mail_mu);
+    cvx__ws_stop(s);
+    while (s->conns) cvx__conn_close(s->conns);
     uv_walk(&s->loop, close_walk, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
-    h2o_multithread_destroy_queue(s->queue);
-    uv_walk(&s->loop, close_walk, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
+    /* Wakes that raced with the shutdown hold socket references. */
+    on_mail(&s->mail_async);
     uv_loop_close(&s->loop);
-    h2o_config_dispose(&s->h2o_config);
+    pthread_mutex_destroy(&s->mail_mu);
     pthread_mutex_destroy(&s->ready_mu);
     pthread_cond_destroy(&s->ready_cv);
 }

@@ -20,7 +20,7 @@ static void *worker_main(void *arg) {
             continue;
         }
         j->run(j);
-        h2o_multithread_send_message(&s->done_receiver, &j->msg);
+        cvx__job_done(s, j);
     }
 }
 

@@ -11,6 +11,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ void cvx_server_config_default(cvx_server_config_t *cfg) {
     cfg->workers = n < 2 ? 8 : (int)(4 * n);
     cvx_exec_limits_default(&cfg->limits);
     cfg->max_body = 16u << 20;
+    cfg->max_upload = 1ull << 30;
     cfg->max_connections = 20000;
     cfg->request_timeout_ms = 10000;
 }
@@ -104,6 +106,20 @@ static bool is_admin_key(void *ctx, const char *key, size_t len) {
     return diff == 0;
 }
 
+/* Uploads being received when the process died: never referenced. */
+static void remove_partial_uploads(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".upload-", 8) != 0 && !strstr(e->d_name, ".tmp.")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 static void free_server(cvx_server_t *s) {
     cvx_scheduler_stop(s->scheduler);
     if (s->listen_fd >= 0) close(s->listen_fd);
@@ -130,6 +146,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
     if (!s) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     s->cfg = *cfg;
     if (!s->cfg.max_body) s->cfg.max_body = 16u << 20;
+    if (!s->cfg.max_upload) s->cfg.max_upload = 1ull << 30;
     if (!s->cfg.max_connections) s->cfg.max_connections = 20000;
     if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 10000;
     s->nworkers = s->cfg.workers > 0 ? s->cfg.workers : 2;
@@ -173,9 +190,17 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         /* File storage: blobs in the data directory; URLs on this server;
          * upload URLs signed with a key derived from the admin key. */
         snprintf(storage_dir, sizeof storage_dir, "%s/storage", s->data_dir);
+        snprintf(s->upload_dir, sizeof s->upload_dir, "%s", storage_dir);
+        rc = cvx_mkdirs(storage_dir, err);
+        if (!rc) remove_partial_uploads(storage_dir);
+    }
+    if (!rc) {
         const char *h = s->cfg.host ? s->cfg.host : "127.0.0.1";
-        if (s->cfg.public_url) snprintf(s->base_url, sizeof s->base_url, "%s", s->cfg.public_url);
-        else if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::")) snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
+        if (s->cfg.public_url) {
+            snprintf(s->base_url, sizeof s->base_url, "%s", s->cfg.public_url);
+            size_t n = strlen(s->base_url);
+            while (n > 0 && s->base_url[n - 1] == '/') s->base_url[--n] = '\0';
+        } else if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::")) snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
         else snprintf(s->base_url, sizeof s->base_url, strchr(h, ':') ? "http://[%s]:%d" : "http://%s:%d", h, s->port);
         char seed[128];
         int n = snprintf(seed, sizeof seed, "cvx-storage:%s", s->admin_key);

@@ -3,7 +3,7 @@
  * the official `convex` client speaks, plus the admin API `cvx deploy`,
  * `cvx data` and `cvx logs` use.
  *
- * Threads: one event-loop thread (h2o on libuv) owns every connection and
+ * Threads: one event-loop thread (HTTP/1.1 on libuv) owns every connection and
  * never runs guest code; a pool of worker threads runs function calls and
  * deploys, and hands results back to the loop. A slow function therefore
  * never stalls other connections.
@@ -34,7 +34,8 @@ typedef struct {
     int port;               /* default 3210; 0 = any free port */
     int workers;            /* default: 4 per CPU */
     cvx_exec_limits_t limits;
-    size_t max_body;        /* default 16 MiB */
+    size_t max_body;        /* function calls and HTTP actions; default 16 MiB */
+    uint64_t max_upload;    /* file uploads (streamed to disk); default 1 GiB */
     uint32_t max_connections; /* default 20000 */
     uint32_t request_timeout_ms; /* receiving one request; default 10000 */
     const char *admin_key;  /* NULL: read or create data_dir/admin_key */

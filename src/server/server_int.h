@@ -2,8 +2,6 @@
 #ifndef CVX_SERVER_INT_H
 #define CVX_SERVER_INT_H
 
-#include <h2o.h>
-#include <h2o/multithread.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <uv.h>
@@ -14,17 +12,95 @@
 
 typedef struct cvx__job cvx__job_t;
 typedef struct cvx__ws cvx__ws_t;
+typedef struct cvx__conn cvx__conn_t;
 
-/* Work handed from the loop to a worker and back. `req` is touched only on
- * the loop thread and becomes NULL if the client goes away first. */
-struct cvx__job {
-    h2o_multithread_message_t msg; /* return trip to the loop */
-    cvx__job_t *next;              /* worker queue */
+/* ---- HTTP/1.1 (http1.c) ------------------------------------------------------------ */
+
+#define CVX__MAX_HEADERS 100
+
+typedef struct {
+    cvx_slice_t name;  /* lower-cased */
+    cvx_slice_t value; /* NUL-terminated, surrounding blanks trimmed */
+} cvx__hdr_t;
+
+/* One request. Created and freed on the loop thread; reference-counted
+ * because a job on a worker may outlive the connection (then `conn` is
+ * NULL and the answer is dropped). While a job holds it, the loop does not
+ * touch its fields, so the worker may read the head and body. */
+typedef struct {
+    int refs;
+    cvx__conn_t *conn;
     cvx_server_t *srv;
-    h2o_req_t *req;
-    cvx__job_t **ref;              /* slot in req's pool cleared on dispose */
+    cvx_slice_t method, target, path, query; /* slices of `head` */
+    int minor;                               /* HTTP/1.<minor> */
+    cvx__hdr_t hdrs[CVX__MAX_HEADERS];
+    size_t nhdrs;
+    char *head;
+    cvx_buf_t body;       /* in memory, unless streamed to body_fd */
+    int body_fd;          /* -1, or an upload's temporary file */
+    char body_path[4200]; /* its path; cleared if the file was adopted */
+    uint64_t body_len;
+    bool head_only;       /* HEAD: no body in the response */
+    bool responded;
+} cvx__req_t;
+
+enum { CVX__C_HEAD, CVX__C_BODY, CVX__C_HANDLING, CVX__C_WS, CVX__C_CLOSED };
+
+struct cvx__conn {
+    uv_tcp_t tcp; /* first: the handle is the connection */
+    uv_timer_t timer;
+    cvx_server_t *srv;
+    cvx__conn_t *prev, *next; /* all open connections */
+    cvx_buf_t in;             /* received, not yet consumed from in_off */
+    size_t in_off;
+    int state;
+    cvx__req_t *req;          /* the request being read or handled */
+    bool chunked;
+    int chunk_state;
+    uint64_t chunk_left, body_left, body_limit;
+    uint32_t writes;          /* uv_write requests in flight */
+    uint64_t write_bytes;     /* bytes queued since the last completion */
+    bool close_after;         /* close once the response is out */
+    int file_fd;              /* a download being streamed */
+    uint64_t file_off, file_left;
+    cvx__ws_t *ws;            /* after an upgrade */
+    int handles;              /* open libuv handles (tcp, timer) */
+};
+
+void cvx__conn_accepted(cvx_server_t *s, cvx__conn_t *c);
+void cvx__conn_on_timeout(uv_timer_t *t);
+void cvx__conn_close(cvx__conn_t *c);
+void cvx__conn_pause(cvx__conn_t *c);
+void cvx__conn_resume(cvx__conn_t *c);
+/* Queues raw bytes (copied) on the connection. */
+int cvx__conn_write(cvx__conn_t *c, const void *data, size_t len);
+uint64_t cvx__conn_pending_write_bytes(const cvx__conn_t *c);
+cvx_slice_t cvx__req_header(const cvx__req_t *req, const char *lname);
+bool cvx__req_method_is(const cvx__req_t *req, const char *m);
+void cvx__req_release(cvx__req_t *req);
+/* Sends the response; `headers` is "name\0value\0"... (may be NULL).
+ * A no-op if the client is gone or it was already answered. */
+void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len);
+/* Streams len bytes of a file from off. -1 if it cannot be opened. */
+int cvx__respond_file(cvx__req_t *req, int status, const cvx_buf_t *headers, const char *path, uint64_t off,
+                      uint64_t len);
+
+/* Hooks http1.c calls (http.c, ws.c). */
+/* The largest body this request may carry; *to_file streams it to disk. */
+uint64_t cvx__body_limit(cvx_server_t *s, const cvx__req_t *req, bool *to_file);
+void cvx__handle_request(cvx_server_t *s, cvx__req_t *req);
+void cvx__ws_on_data(cvx__conn_t *c);
+void cvx__ws_on_written(cvx__conn_t *c);
+void cvx__ws_closed(cvx__conn_t *c);
+
+/* ---- jobs ------------------------------------------------------------------------- */
+
+/* Work handed from the loop to a worker and back. */
+struct cvx__job {
+    cvx__job_t *next;              /* worker queue, then the done list */
+    cvx_server_t *srv;
+    cvx__req_t *req;               /* holds a reference */
     void (*run)(cvx__job_t *j);    /* on a worker */
-    bool counted;                  /* an HTTP request awaiting its answer */
     void (*task)(void *arg);       /* a sync engine task (no request) */
     void *task_arg;
     /* input */
@@ -35,12 +111,13 @@ struct cvx__job {
     char *path;
     char *args;
     size_t args_len;
-    cvx_buf_t input;               /* raw body for deploys */
     /* output */
     int status;
     bool raw;              /* status + headers + body as set (else JSON) */
     cvx_buf_t headers;     /* raw: "name\0value\0" pairs */
     cvx_buf_t body;
+    char *file;            /* raw: stream this file instead of body */
+    uint64_t file_off, file_len;
 };
 
 typedef struct {
@@ -76,11 +153,13 @@ struct cvx_server {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_async_t stop_async;
-    h2o_globalconf_t h2o_config;
-    h2o_context_t h2o_ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t done_receiver;
+    uv_async_t mail_async;  /* workers -> loop: done jobs, socket wakes */
+    pthread_mutex_t mail_mu;
+    cvx__job_t *done_head, *done_tail;
+    cvx__ws_t *wakes;
+    bool mail_closed;       /* the loop is gone: no more uv_async_send */
+    cvx__conn_t *conns;     /* every open connection */
+    char upload_dir[4200];  /* uploads stream here (the storage directory) */
     int port;
     int listen_fd;         /* bound by cvx__bind, handed to the loop */
     uint32_t connections;
@@ -102,9 +181,7 @@ struct cvx_server {
 
     /* sync */
     cvx_sync_t *sync;
-    h2o_multithread_receiver_t ws_receiver;
     uv_timer_t ping_timer;
-    cvx__ws_t *sockets;
 
     /* call log for `cvx logs` */
     pthread_mutex_t log_mu;
@@ -116,35 +193,48 @@ struct cvx_server {
 int cvx__bind(cvx_server_t *s, cvx_err_t *err);
 int cvx__http_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__http_stop(cvx_server_t *s);
-void cvx__add_cors(h2o_req_t *req);
-void cvx__send_json(h2o_req_t *req, int status, const char *body, size_t len);
-void cvx__send_error(h2o_req_t *req, int status, const char *code, const char *message);
+/* Appends the CORS headers for this request's Origin. */
+void cvx__add_cors(const cvx__req_t *req, cvx_buf_t *headers);
+/* Appends a "name\0value\0" header pair. */
+void cvx__header(cvx_buf_t *headers, const char *name, const char *value);
+void cvx__send_json(cvx__req_t *req, int status, const char *body, size_t len);
+void cvx__send_error(cvx__req_t *req, int status, const char *code, const char *message);
 /* Queues a job for the workers; the response goes out when it is done. */
-void cvx__submit(cvx_server_t *s, h2o_req_t *req, cvx__job_t *j);
+void cvx__submit(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j);
 cvx__job_t *cvx__job_new(cvx_server_t *s);
 void cvx__job_free(cvx__job_t *j);
+/* The value of ?name= in the query string, %-decoded; false if absent or
+ * longer than cap - 1. */
+bool cvx__query_param(const cvx__req_t *req, const char *name, char *out, size_t cap);
+bool cvx__path_is(const cvx__req_t *req, const char *path);
 
 /* api.c: client routes */
-int cvx__route_api(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
+int cvx__route_api(cvx_server_t *s, cvx__req_t *req);
 /* files.c: HTTP actions, file downloads and uploads */
-int cvx__route_files(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
-/* Adds a response header to a raw job. */
-void cvx__job_header(cvx__job_t *j, const char *name, const char *value);
+int cvx__route_files(cvx_server_t *s, cvx__req_t *req);
+bool cvx__is_upload(const cvx__req_t *req);
 
 /* admin.c: admin routes and the call log */
-int cvx__route_admin(cvx_server_t *s, h2o_req_t *req, h2o_iovec_t path);
-bool cvx__is_admin(cvx_server_t *s, h2o_req_t *req);
+int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
+bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req);
+bool cvx__is_deploy(const cvx__req_t *req);
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp);
 
 /* ws.c: the sync WebSocket */
-int cvx__ws_upgrade(cvx_server_t *s, h2o_req_t *req);
+bool cvx__is_sync_path(const cvx__req_t *req);
+void cvx__ws_upgrade(cvx_server_t *s, cvx__req_t *req);
 void cvx__ws_wake(void *ctx, cvx_sync_client_t *c, void *conn);
+/* Loop thread: flush a woken socket (from the mailbox). */
+void cvx__ws_flush(cvx__ws_t *w);
+cvx__ws_t *cvx__ws_next_wake(cvx__ws_t *w);
 void cvx__ws_init(cvx_server_t *s);
-void cvx__ws_close_all(cvx_server_t *s);
+void cvx__ws_stop(cvx_server_t *s);
 
 /* pool.c */
 int cvx__pool_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__pool_push(cvx_server_t *s, cvx__job_t *j);
+/* Worker: hands a finished job back to the loop. */
+void cvx__job_done(cvx_server_t *s, cvx__job_t *j);
 /* Runs fn(arg) on a worker (the sync engine's submit hook). */
 void cvx__pool_task(void *server, void (*fn)(void *), void *arg);
 void cvx__pool_stop(cvx_server_t *s);

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 void cvx_sha256(const void *data, size_t n, uint8_t out[32]) { SHA256(data, n, out); }
+void cvx_sha1(const void *data, size_t n, uint8_t out[20]) { SHA1(data, n, out); }
 
 void cvx_hex(const uint8_t *in, size_t n, char *out) {
     static const char digits[] = "0123456789abcdef";

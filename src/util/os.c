@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -67,10 +68,13 @@ int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err) {
 
 int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+    /* A unique temporary name: two threads may write the same path at
+     * once (two uploads of identical content). */
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
         return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+    fchmod(fd, 0644);
     const char *p = data;
     size_t left = n;
     while (left > 0) {

@@ -136,6 +136,7 @@ int cvx_base64_encode(cvx_buf_t *out, const void *data, size_t n);
 int cvx_base64_decode(cvx_buf_t *out, const char *s, size_t n, cvx_err_t *err);
 
 void cvx_sha256(const void *data, size_t n, uint8_t out[32]);
+void cvx_sha1(const void *data, size_t n, uint8_t out[20]); /* WebSocket handshakes only */
 void cvx_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
 
 /* ---- deterministic random numbers ---------------------------------------- */

@@ -81,3 +81,68 @@ test("thousands of connections: the server keeps answering", async () => {
   for (const s of sockets) s.destroy();
   await healthy();
 });
+
+const ADD = JSON.stringify({ path: "hello:add", args: [{ a: 1, b: 2 }] });
+const addRequest = (extra = "") =>
+  `POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ADD.length}\r\n${extra}\r\n${ADD}`;
+const responses = (out) => out.split(/(?=HTTP\/1\.1 \d{3})/).filter((s) => s.length);
+
+test("HTTP/1.1 framing: pipelining, chunked bodies, 100-continue, HEAD, HTTP/1.0", async () => {
+  // Three pipelined requests in one write: three answers, in order.
+  const piped = responses(await raw(addRequest() + addRequest() + addRequest("Connection: close\r\n")));
+  assert.equal(piped.length, 3);
+  for (const r of piped) assert.match(r, /^HTTP\/1\.1 200[\s\S]*"value":3/);
+  assert.match(piped[2], /connection: close/i);
+
+  // A chunked body, split mid-chunk, with a chunk extension and a trailer.
+  const half = Math.floor(ADD.length / 2);
+  const chunked =
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+    `${half.toString(16)};ext=1\r\n${ADD.slice(0, half)}\r\n${(ADD.length - half).toString(16)}\r\n${ADD.slice(half)}\r\n0\r\nX-Trailer: y\r\n\r\n`;
+  assert.match(await raw(chunked), /^HTTP\/1\.1 200[\s\S]*"value":3/);
+
+  const cont = await raw(addRequest("Expect: 100-continue\r\nConnection: close\r\n"));
+  assert.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
+
+  const head = await raw("HEAD /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  assert.match(head, /^HTTP\/1\.1 200/);
+  assert.match(head, /content-length: \d+/);
+  assert.ok(head.endsWith("\r\n\r\n"), "no body after a HEAD response");
+
+  // HTTP/1.0 closes by default.
+  const old = await raw("GET /version HTTP/1.0\r\n\r\n");
+  assert.match(old, /^HTTP\/1\.1 200[\s\S]*connection: close[\s\S]*cvx /i);
+  await healthy();
+});
+
+test("HTTP/1.1 framing: smuggling attempts and oversized heads are refused", async () => {
+  const cases = [
+    // both a length and chunked
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    // two different lengths
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
+    // a transfer coding we do not speak
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n`,
+    // a length that is not a number
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n`,
+    // obsolete line folding
+    `GET /version HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n`,
+    // a bad chunk size
+    `POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+    // no HTTP version
+    `GET /version\r\n\r\n`,
+  ];
+  for (const c of cases) {
+    const out = await raw(c);
+    assert.match(out, /^HTTP\/1\.1 (400|501) /, JSON.stringify(c));
+    assert.match(out, /connection: close/i);
+  }
+  const bigHead = await raw(`GET /version HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(70 << 10)}\r\n\r\n`);
+  assert.match(bigHead, /^HTTP\/1\.1 431 /);
+  const manyHeaders = await raw(`GET /version HTTP/1.1\r\n${"X-H: 1\r\n".repeat(150)}\r\n`);
+  assert.match(manyHeaders, /^HTTP\/1\.1 431 /);
+  // A chunked body that grows past the limit is cut off at the limit.
+  const huge = await raw(`POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(32 << 20).toString(16)}\r\n`);
+  assert.match(huge, /^HTTP\/1\.1 413 /);
+  await healthy();
+});

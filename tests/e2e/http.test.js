@@ -144,3 +144,19 @@ test("50 clients × 200 mixed calls: no errors, every write visible", async () =
   const count = await client.query(q("users:count"), {});
   assert.ok(count >= 2500, `count ${count}`);
 });
+
+test("the users example's HTTP action creates a user from a webhook", async () => {
+  const r = await fetch(`${users.url}/http/webhook`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "Hook", email: "hook@example.com" }),
+  });
+  assert.equal(r.status, 201);
+  const { id } = await r.json();
+  const client = new ConvexHttpClient(users.url);
+  const user = await client.query(q("users:get_user"), { id });
+  assert.equal(user.email, "hook@example.com");
+  const bad = await fetch(`${users.url}/http/webhook`, { method: "POST", body: "not json" });
+  assert.equal(bad.status, 400);
+  assert.ok((await bad.json()).error.length > 0);
+});

@@ -197,7 +197,7 @@ static void test_persistence(void **state) {
         free(after);
         for (int i = 0; i < 20; i += 7) {
             char args[128];
-            snprintf(args, sizeof args, "{\"id\":\"%s\"}", ids[i]);
+            snprintf(args, sizeof args, "{\"id\":\"%.100s\"}", ids[i]);
             cvx_value_t *doc = ok_rt(env.rt, "users:get_user", args);
             char want[32];
             snprintf(want, sizeof want, "u%d", i);

@@ -114,6 +114,20 @@ async fn signup(ctx: ActionCtx, name: String, email: String) -> Result<DocumentI
     ctx.run_mutation("users:create_user", json!({ "name": name, "email": email })).await
 }
 
+/// `POST /http/webhook` with a JSON body `{"name": ..., "email": ...}`:
+/// creates the user with `users:create_user` and answers `201` with
+/// `{"id": ...}`. A body that is not such an object is a `400` with
+/// `{"error": ...}`.
+#[http_action(method = "POST", route = "/webhook")]
+async fn webhook(ctx: ActionCtx, req: HttpRequest) -> Result<HttpResponse, ConvexError> {
+    let user: User = match req.json() {
+        Ok(user) => user,
+        Err(e) => return Ok(HttpResponse::from_json(&json!({ "error": e.message() })).with_status(400)),
+    };
+    let id: DocumentId = ctx.run_mutation("users:create_user", &user).await?;
+    Ok(HttpResponse::from_json(&json!({ "id": id })).with_status(201))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +193,27 @@ mod tests {
         let e = testing::call::<signup>(json!({"name": "Ada", "email": "ada@example.com"})).unwrap_err();
         assert_eq!(e.data().unwrap()["code"], json!("EMAIL_TAKEN"));
         assert_eq!(testing::documents("users").len(), 1);
+    }
+
+    #[test]
+    fn webhook_inserts_a_user() {
+        testing::register::<create_user>();
+        let req = HttpRequest::new("POST", "/webhook")
+            .with_header("Content-Type", "application/json")
+            .with_body(r#"{"name": "Ada", "email": "ada@example.com"}"#);
+        let resp = testing::call_http::<webhook>(req).unwrap();
+        assert_eq!(resp.status, 201);
+        let id = resp.json().unwrap()["id"].clone();
+        let users = testing::documents("users");
+        assert_eq!((users.len(), json!(users[0].id())), (1, id));
+        assert_eq!(users[0]["email"], json!("ada@example.com"));
+
+        let resp = testing::call_http::<webhook>(HttpRequest::new("POST", "/webhook").with_body(r#"{"name": "Ada"}"#)).unwrap();
+        assert_eq!(resp.status, 400);
+        assert!(resp.json().unwrap()["error"].as_str().unwrap().contains("email"), "{}", resp.text());
+
+        let m = testing::metadata::<webhook>();
+        assert_eq!((m["kind"].as_str(), m["method"].as_str(), m["route"].as_str()), (Some("httpAction"), Some("POST"), Some("/webhook")));
     }
 
     #[test]

@@ -5,12 +5,15 @@ use serde::Serialize;
 
 use crate::error::{ConvexError, ErrorCode};
 use crate::rt::{Context, Kind};
+use crate::scheduler::Scheduler;
+use crate::storage::Storage;
 use crate::sys::{self, imports, HostFn};
 use crate::value::Value;
 
 /// The context of an action: it runs queries, mutations and other actions
 /// by path (each in its own transaction), since an action has no database
-/// of its own.
+/// of its own; [`scheduler`](Self::scheduler) and
+/// [`storage`](Self::storage) reach the scheduler and file storage.
 ///
 /// Take it as a parameter of an `#[action]` function (type `ActionCtx`); it
 /// is not a client argument.
@@ -39,6 +42,19 @@ impl Context for ActionCtx {
     }
 }
 
+/// Converts the arguments of a call by path to the object the host wants
+/// (`()` and `None` are `{}`).
+pub(crate) fn args_object(path: &str, args: &impl Serialize) -> Result<Value, ConvexError> {
+    match crate::to_value(args)? {
+        Value::Null => Ok(Value::Object(Default::default())),
+        v @ Value::Object(_) => Ok(v),
+        other => Err(ConvexError::coded(
+            ErrorCode::InvalidArgument,
+            format!("arguments of {path} must be an object, not {}", other.type_name()),
+        )),
+    }
+}
+
 impl ActionCtx {
     #[cfg(not(target_arch = "wasm32"))]
     /// A handle for native tests, backed by [`crate::testing`]'s fake host.
@@ -47,19 +63,9 @@ impl ActionCtx {
     }
 
     fn run<T: DeserializeOwned>(&self, f: HostFn, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
-        let args = match crate::to_value(&args)? {
-            Value::Null => Value::Object(Default::default()),
-            v @ Value::Object(_) => v,
-            other => {
-                return Err(ConvexError::coded(
-                    ErrorCode::InvalidArgument,
-                    format!("arguments of {path} must be an object, not {}", other.type_name()),
-                ))
-            }
-        };
         let mut req = std::collections::BTreeMap::new();
         req.insert("path".to_string(), Value::from(path));
-        req.insert("args".to_string(), args);
+        req.insert("args".to_string(), args_object(path, &args)?);
         let result = sys::call(f, &Value::Object(req))?;
         crate::from_value(result).map_err(|e| {
             ConvexError::coded(
@@ -88,5 +94,16 @@ impl ActionCtx {
     /// Runs the action at `path`; see [`run_query`](Self::run_query).
     pub async fn run_action<T: DeserializeOwned>(&self, path: &str, args: impl Serialize) -> Result<T, ConvexError> {
         self.run(imports::__convex_run_action, path, args)
+    }
+
+    /// The [`Scheduler`], to run functions later (same as taking a
+    /// `scheduler: Scheduler` parameter).
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::__convex_new(Kind::Action)
+    }
+
+    /// The file [`Storage`] (same as taking a `storage: Storage` parameter).
+    pub fn storage(&self) -> Storage {
+        Storage::__convex_new(Kind::Action)
     }
 }

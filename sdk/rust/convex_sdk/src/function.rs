@@ -1,7 +1,7 @@
 //! [`FunctionKind`] and [`ConvexFunction`], the compile-time description of
 //! a function that the macros attach to it.
 
-/// Whether a function is a query, a mutation or an action.
+/// Whether a function is a query, a mutation, an action or an HTTP action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FunctionKind {
     /// `#[query]`: reads the database at one snapshot; deterministic, cached
@@ -13,16 +13,27 @@ pub enum FunctionKind {
     /// `#[action]`: may call the outside world (`fetch`) and run queries and
     /// mutations; not deterministic.
     Action,
+    /// `#[http_action]`: an action that answers an HTTP request to
+    /// `/http<route>` on the server instead of being called by path.
+    HttpAction,
 }
 
 impl FunctionKind {
-    /// `"query"`, `"mutation"` or `"action"`.
+    /// `"query"`, `"mutation"`, `"action"` or `"httpAction"` (the
+    /// metadata's `kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             FunctionKind::Query => "query",
             FunctionKind::Mutation => "mutation",
             FunctionKind::Action => "action",
+            FunctionKind::HttpAction => "httpAction",
         }
+    }
+
+    /// Whether functions of this kind have the rights of an action (fetch,
+    /// `ActionCtx`, no database): actions and HTTP actions.
+    pub fn is_action(self) -> bool {
+        matches!(self, FunctionKind::Action | FunctionKind::HttpAction)
     }
 }
 
@@ -46,6 +57,16 @@ pub trait ConvexFunction {
     const EXPORT: extern "C" fn(i32) -> i32;
     /// The function's framed `cvx.fn` metadata record (ABI §4).
     const METADATA: &'static [u8];
+}
+
+/// Fails the build when a cron names a function that is not a mutation or
+/// an action.
+#[doc(hidden)]
+pub const fn check_cron_target(kind: FunctionKind) {
+    match kind {
+        FunctionKind::Mutation | FunctionKind::Action => {}
+        _ => panic!("a cron runs a #[mutation] or an #[action], not a query or an HTTP action"),
+    }
 }
 
 /// The length of the Convex path for a function `name` in `module_path`.

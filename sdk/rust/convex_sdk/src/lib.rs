@@ -41,7 +41,8 @@
 //! # Functions
 //!
 //! [`#[query]`](query), [`#[mutation]`](mutation) and [`#[action]`](action)
-//! turn an `async fn` (or a plain `fn`) into a Convex function:
+//! turn an `async fn` (or a plain `fn`) into a Convex function
+//! ([`#[http_action]`](http_action) into a handler of HTTP requests):
 //!
 //! - **Path.** `<module>:<name>`: `<name>` is the Rust name (or
 //!   `#[query(name = "...")]`); `<module>` is the Rust module path without
@@ -51,8 +52,9 @@
 //! - **Arguments** are the parameters, by name: the client passes an object
 //!   `{ "name": ..., "email": ... }`. Any `serde::Deserialize` type works;
 //!   `Option<T>` arguments may be left out. Parameters of type [`Database`]
-//!   (queries, mutations) and [`ActionCtx`] (actions) are not arguments:
-//!   the SDK supplies them.
+//!   (queries, mutations), [`ActionCtx`] (actions), [`Scheduler`]
+//!   (mutations, actions) and [`Storage`] (all) are not arguments: the SDK
+//!   supplies them.
 //! - **Result**: any `serde::Serialize` type, or a `Result<T, E>` where `E`
 //!   converts into [`ConvexError`]. An `Err` reaches the client as an error
 //!   with its message, and with `data` for [`ConvexError::Application`].
@@ -60,6 +62,14 @@
 //!   location.
 //! - **Visibility.** `#[mutation(internal)]` functions can be called by
 //!   other functions and the admin CLI, not by clients.
+//!
+//! # Scheduling, files, HTTP, crons
+//!
+//! A [`Scheduler`] runs a mutation or an action later
+//! ([`run_after`](Scheduler::run_after), [`run_at`](Scheduler::run_at));
+//! [`Storage`] stores and serves files; an
+//! [`#[http_action]`](http_action) answers `METHOD /http<route>`; and
+//! [`crons!`] declares functions the server runs on a schedule.
 //!
 //! # Values
 //!
@@ -100,7 +110,9 @@ mod http;
 mod json;
 mod meta;
 mod rt;
+mod scheduler;
 mod ser;
+mod storage;
 mod sys;
 mod value;
 
@@ -114,8 +126,10 @@ pub use crate::document::{Bytes, Document, DocumentId};
 pub use crate::env::{log_line, now_ms, random_bytes, random_f64, random_u64, LogLevel};
 pub use crate::error::{ConvexError, ErrorCode};
 pub use crate::function::{ConvexFunction, FunctionKind};
-pub use crate::http::{fetch, FetchOptions, HttpResponse};
+pub use crate::http::{fetch, FetchOptions, HttpRequest, HttpResponse};
+pub use crate::scheduler::{ScheduleDelay, ScheduleTime, Scheduler};
 pub use crate::ser::to_value;
+pub use crate::storage::{Storage, StorageId};
 pub use crate::value::Value;
 
 /// Makes an `async fn` (or `fn`) a Convex **query**: it reads the database
@@ -170,6 +184,85 @@ pub use convex_sdk_macros::mutation;
 /// }
 /// ```
 pub use convex_sdk_macros::action;
+
+/// Makes an `async fn` (or `fn`) an **HTTP action**: it answers
+/// `METHOD /http<route>` on the server, with the rights of an action.
+///
+/// ```no_run
+/// use convex_sdk::*;
+///
+/// #[http_action(method = "POST", route = "/webhook")]
+/// async fn webhook(ctx: ActionCtx, req: HttpRequest) -> Result<HttpResponse, ConvexError> {
+///     let event: Value = req.json()?;
+///     let id: DocumentId = ctx.run_mutation("events:record", json!({ "event": event })).await?;
+///     Ok(HttpResponse::from_json(&json!({ "id": id })).with_status(201))
+/// }
+///
+/// #[http_action(method = "GET", route = "/health")]
+/// fn health() -> HttpResponse {
+///     HttpResponse::from_text("ok")
+/// }
+/// ```
+///
+/// - **Options** (both required): `method`, one of `GET`, `POST`, `PUT`,
+///   `PATCH`, `DELETE`, `OPTIONS`; `route`, a path starting with `/`.
+///   A route ending in `/` matches every path under it (`"/files/"`
+///   answers `/http/files/abc`; read [`HttpRequest::path`]).
+/// - **Parameters**: the request, `req: HttpRequest`, and any of the
+///   context parameters of an action (`ActionCtx`, `Scheduler`,
+///   `Storage`), all optional. There are no client arguments.
+/// - **Result**: an [`HttpResponse`], or a `Result<HttpResponse, E>` with
+///   `E: Into<ConvexError>`; an `Err` or a panic fails the request (the
+///   server answers with an error status).
+///
+/// The function's path (`<module>:<name>`, as for the other kinds) names
+/// it in logs; it is not callable by path.
+pub use convex_sdk_macros::http_action;
+
+/// Declares cron jobs: functions the server runs on a schedule.
+///
+/// ```
+/// use convex_sdk::*;
+///
+/// #[mutation(internal)]
+/// async fn cleanup(db: Database) -> Result<(), ConvexError> {
+///     Ok(())
+/// }
+///
+/// crons! {
+///     // name       schedule                 function          arguments
+///     "cleanup"     every 10 minutes      => cleanup;
+///     "nightly"     cron "0 3 * * *"      => "reports:build"    { "kind": "full" };
+///     "heartbeat"   every 30 seconds      => "health:ping"      { "source": "cron", "n": 1i64 };
+/// }
+/// ```
+///
+/// Each line is `"name" schedule => function args?;`:
+///
+/// - **name**: a string literal, unique in the crate.
+/// - **schedule**: `every N unit` with `unit` one of `milliseconds`
+///   (`ms`), `seconds`, `minutes`, `hours`, `days` (singular or plural; `N`
+///   a positive integer or decimal literal), or `cron "m h dom mon dow"`,
+///   a 5-field cron expression in UTC: each field `*`, `n`, `a-b`, `*/s`,
+///   `a-b/s` or `n/s` (from `n` on), or a comma-separated list of those;
+///   minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week
+///   0-7 (Sunday is 0 or 7).
+///   When both the day of month and the day of week are restricted, a day
+///   matching either one runs.
+/// - **function**: a path string (`"module:function"`), or the Rust name
+///   of a `#[mutation]` or `#[action]` of this crate (then its path is
+///   derived like the function's own and the kind is checked).
+/// - **args**: a JSON object of literals, as in [`json!`] but without
+///   expressions (the record is written at compile time); `{}` when left
+///   out.
+///
+/// The crons become the `cvx.crons` custom section (ABI "Crons"); the
+/// server runs each one through the scheduler when it is due. Mistakes
+/// (a zero interval, a malformed cron expression, a duplicate name) are
+/// compile errors. Declare crons once per crate. The record's JSON is also
+/// the constant `__CONVEX_CRONS_JSON`, for
+/// [`testing::run_cron`].
+pub use convex_sdk_macros::crons;
 
 /// Builds a [`Value`] from JSON-like syntax.
 ///
@@ -251,9 +344,11 @@ pub use convex_sdk_macros::schema;
 /// guarantees.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::function::{path_bytes, path_len, path_str};
-    pub use crate::meta::{fn_meta_len, fn_meta_record, FnMeta};
-    pub use crate::rt::{block_on, run_function, Args, Context, Kind, Out, OutPlain, OutResult};
+    pub use crate::function::{check_cron_target, path_bytes, path_len, path_str};
+    pub use crate::meta::{crons_len, crons_record, fn_meta_len, fn_meta_record, record_json, CronMeta, FnMeta};
+    pub use crate::rt::{
+        block_on, http_output, run_function, Args, Context, HttpResult, Kind, Out, OutPlain, OutResult,
+    };
     pub use serde;
 
     use crate::Value;

@@ -1,17 +1,19 @@
-//! Compile-time construction of `cvx.fn` metadata records (ABI §4).
+//! Compile-time construction of the `cvx.fn` metadata records (ABI §4) and
+//! of the `cvx.crons` record (ABI "Crons").
 //!
 //! The function macros cannot know the module path (only `module_path!()`
 //! does, at the call site), so they emit an [`FnMeta`] of string pieces and
 //! a `static` initialised by [`fn_meta_record`], a `const fn` that derives
 //! the Convex path and writes the framed JSON record. Everything happens at
 //! compile time: the record is plain bytes in a custom section, and nothing
-//! runs in the guest.
+//! runs in the guest. `crons!` works the same way with [`CronMeta`], since
+//! a cron may name its function by type (`<f as ConvexFunction>::PATH`).
 
 /// The pieces of one function's metadata record.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct FnMeta {
-    /// `"query"`, `"mutation"` or `"action"`.
+    /// `"query"`, `"mutation"`, `"action"` or `"httpAction"`.
     pub kind: &'static str,
     /// `"public"` or `"internal"`.
     pub visibility: &'static str,
@@ -21,6 +23,10 @@ pub struct FnMeta {
     pub module_path: &'static str,
     /// The export's name.
     pub export: &'static str,
+    /// An HTTP action's method (`""` for other kinds).
+    pub method: &'static str,
+    /// An HTTP action's route (`""` for other kinds).
+    pub route: &'static str,
     /// The JSON array of `{"name", "type"}` argument descriptors.
     pub args: &'static str,
     /// The JSON type descriptor of the result.
@@ -29,6 +35,26 @@ pub struct FnMeta {
     pub file: &'static str,
     /// `line!()` at the function.
     pub line: u32,
+}
+
+/// One cron of the `cvx.crons` record.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct CronMeta {
+    /// The cron's name.
+    pub name: &'static str,
+    /// The Convex path of the function it runs.
+    pub path: &'static str,
+    /// The arguments, a JSON object.
+    pub args: &'static str,
+    /// The schedule, JSON: `{"every":{"ms":n}}` or `{"cron":"..."}`.
+    pub schedule: &'static str,
+}
+
+/// A record to frame.
+enum Record<'a> {
+    Fn(&'a FnMeta),
+    Crons(&'a [CronMeta]),
 }
 
 /// A cursor over a byte buffer that counts past its end instead of writing,
@@ -138,6 +164,12 @@ impl Writer<'_> {
         self.string(m.visibility);
         self.raw(",\"export\":");
         self.string(m.export);
+        if !m.method.is_empty() {
+            self.raw(",\"method\":");
+            self.string(m.method);
+            self.raw(",\"route\":");
+            self.string(m.route);
+        }
         self.raw(",\"args\":");
         self.raw(m.args);
         self.raw(",\"returns\":");
@@ -148,31 +180,88 @@ impl Writer<'_> {
         self.number(m.line);
         self.byte(b'}');
     }
+
+    const fn crons(&mut self, crons: &[CronMeta]) {
+        self.raw("{\"abi\":1,\"crons\":[");
+        let mut i = 0;
+        while i < crons.len() {
+            let c = &crons[i];
+            if i > 0 {
+                self.byte(b',');
+            }
+            self.raw("{\"name\":");
+            self.string(c.name);
+            self.raw(",\"path\":");
+            self.string(c.path);
+            self.raw(",\"args\":");
+            self.raw(c.args);
+            self.raw(",\"schedule\":");
+            self.raw(c.schedule);
+            self.byte(b'}');
+            i += 1;
+        }
+        self.raw("]}");
+    }
+
+    const fn write(&mut self, r: &Record<'_>) {
+        match r {
+            Record::Fn(m) => self.record(m),
+            Record::Crons(c) => self.crons(c),
+        }
+    }
+}
+
+const fn framed_len(r: &Record<'_>) -> usize {
+    let mut w = Writer { buf: &mut [], pos: 0 };
+    w.write(r);
+    4 + w.pos
+}
+
+const fn framed<const N: usize>(r: &Record<'_>) -> [u8; N] {
+    let mut buf = [0u8; N];
+    let mut w = Writer { buf: &mut buf, pos: 4 };
+    w.write(r);
+    assert!(w.pos == N, "record: N is not the record's length");
+    let le = ((N - 4) as u32).to_le_bytes();
+    buf[0] = le[0];
+    buf[1] = le[1];
+    buf[2] = le[2];
+    buf[3] = le[3];
+    buf
 }
 
 /// The size of `m`'s framed record: 4 length bytes plus the JSON.
 #[doc(hidden)]
 pub const fn fn_meta_len(m: &FnMeta) -> usize {
-    let mut w = Writer { buf: &mut [], pos: 0 };
-    w.record(m);
-    4 + w.pos
+    framed_len(&Record::Fn(m))
 }
 
 /// `m`'s framed record: a little-endian `u32` length, then the JSON.
 /// `N` must be [`fn_meta_len`]`(m)`.
 #[doc(hidden)]
 pub const fn fn_meta_record<const N: usize>(m: &FnMeta) -> [u8; N] {
-    let mut buf = [0u8; N];
-    let mut w = Writer { buf: &mut buf, pos: 4 };
-    w.record(m);
-    assert!(w.pos == N, "fn_meta_record: N is not fn_meta_len(m)");
-    let len = (N - 4) as u32;
-    let le = len.to_le_bytes();
-    buf[0] = le[0];
-    buf[1] = le[1];
-    buf[2] = le[2];
-    buf[3] = le[3];
-    buf
+    framed(&Record::Fn(m))
+}
+
+/// The size of the framed `cvx.crons` record of `crons`.
+#[doc(hidden)]
+pub const fn crons_len(crons: &[CronMeta]) -> usize {
+    framed_len(&Record::Crons(crons))
+}
+
+/// The framed `cvx.crons` record of `crons`. `N` must be [`crons_len`].
+#[doc(hidden)]
+pub const fn crons_record<const N: usize>(crons: &[CronMeta]) -> [u8; N] {
+    framed(&Record::Crons(crons))
+}
+
+/// The JSON of a framed record (its bytes after the length).
+#[doc(hidden)]
+pub const fn record_json(record: &'static [u8]) -> &'static str {
+    match core::str::from_utf8(record.split_at(4).1) {
+        Ok(s) => s,
+        Err(_) => panic!("record is not UTF-8"),
+    }
 }
 
 /// Splits a `cvx.fn` section (or any concatenation of framed records) into
@@ -204,6 +293,8 @@ mod tests {
         name: "get_user",
         module_path: "users",
         export: "cvx:users::get_user",
+        method: "",
+        route: "",
         args: r#"[{"name":"id","type":{"type":"string"}}]"#,
         returns: r#"{"type":"optional","inner":{"type":"document"}}"#,
         file: "src\\lib.rs",
@@ -222,6 +313,53 @@ mod tests {
         assert_eq!(v["line"], Value::Float64(4.0));
         assert_eq!(v["args"][0]["name"].as_str(), Some("id"));
         assert_eq!(v["returns"]["inner"]["type"].as_str(), Some("document"));
+    }
+
+    #[test]
+    fn http_action_record() {
+        const HTTP: FnMeta = FnMeta {
+            kind: "httpAction",
+            method: "POST",
+            route: "/hook",
+            ..META
+        };
+        static RECORD: [u8; fn_meta_len(&HTTP)] = fn_meta_record(&HTTP);
+        let v = Value::from_json(split_records(&RECORD).unwrap()[0]).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["method"].as_str(), v["route"].as_str()),
+            (Some("httpAction"), Some("POST"), Some("/hook"))
+        );
+        assert!(Value::from_json(split_records(&super::tests::RECORD).unwrap()[0])
+            .unwrap()
+            .get("method")
+            .is_none());
+    }
+
+    #[test]
+    fn crons_record_is_framed_json() {
+        const CRONS: &[CronMeta] = &[
+            CronMeta {
+                name: "tick \"1\"",
+                path: "jobs:tick",
+                args: "{}",
+                schedule: r#"{"every":{"ms":1000}}"#,
+            },
+            CronMeta {
+                name: "nightly",
+                path: "jobs:report",
+                args: r#"{"kind":"full"}"#,
+                schedule: r#"{"cron":"0 3 * * *"}"#,
+            },
+        ];
+        const BYTES: [u8; crons_len(CRONS)] = crons_record(CRONS);
+        const JSON: &str = record_json(&BYTES);
+        assert_eq!(split_records(&BYTES).unwrap(), [JSON]);
+        let v = Value::from_json(JSON).unwrap();
+        assert_eq!(v["crons"][0]["name"].as_str(), Some("tick \"1\""));
+        assert_eq!(v["crons"][0]["schedule"]["every"]["ms"], Value::Float64(1000.0));
+        assert_eq!(v["crons"][1]["args"]["kind"].as_str(), Some("full"));
+        const NONE: [u8; crons_len(&[])] = crons_record(&[]);
+        assert_eq!(record_json(&NONE), r#"{"abi":1,"crons":[]}"#);
     }
 
     #[test]

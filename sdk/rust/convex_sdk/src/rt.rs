@@ -30,8 +30,9 @@ use crate::value::Value;
 
 pub use crate::function::FunctionKind as Kind;
 
-/// A context parameter (a `Database` or an `ActionCtx`) that the generated
-/// code creates instead of reading it from the arguments.
+/// A context parameter (`Database`, `ActionCtx`, `Scheduler`, `Storage`)
+/// that the generated code creates instead of reading it from the
+/// arguments.
 #[doc(hidden)]
 pub trait Context: Sized {
     /// Creates the context for a function of `kind`.
@@ -58,6 +59,11 @@ impl Args {
             }
             e => ConvexError::coded(ErrorCode::Args, format!("argument \"{name}\": {}", e.message())),
         })
+    }
+
+    /// The whole argument object as the request of an HTTP action.
+    pub fn request(&mut self) -> Result<crate::HttpRequest, ConvexError> {
+        crate::HttpRequest::from_value(Value::Object(std::mem::take(&mut self.fields)))
     }
 }
 
@@ -203,6 +209,36 @@ impl<T: Serialize> OutPlain for &mut Out<T> {
     fn __convex_output_must_be_serializable(&mut self) -> Result<Value, ConvexError> {
         crate::to_value(&self.0.take().expect("output taken twice")).map_err(result_error)
     }
+}
+
+/// What an HTTP action may return.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an #[http_action] must return `HttpResponse` or `Result<HttpResponse, E>`, not `{Self}`",
+    label = "not an `HttpResponse`",
+    note = "build one with `HttpResponse::new(status)`, `HttpResponse::from_json(&value)` or `HttpResponse::from_text(text)`"
+)]
+pub trait HttpResult {
+    /// The outcome: the response as the function's result value.
+    fn __convex_http_result(self) -> Result<Value, ConvexError>;
+}
+
+impl HttpResult for crate::HttpResponse {
+    fn __convex_http_result(self) -> Result<Value, ConvexError> {
+        Ok(self.into_value())
+    }
+}
+
+impl<E: Into<ConvexError>> HttpResult for Result<crate::HttpResponse, E> {
+    fn __convex_http_result(self) -> Result<Value, ConvexError> {
+        self.map(crate::HttpResponse::into_value).map_err(Into::into)
+    }
+}
+
+/// Converts an HTTP action's return value.
+#[doc(hidden)]
+pub fn http_output<R: HttpResult>(r: R) -> Result<Value, ConvexError> {
+    r.__convex_http_result()
 }
 
 fn result_error(e: ConvexError) -> ConvexError {

@@ -32,6 +32,13 @@ pub(crate) mod imports {
         pub fn __convex_run_mutation(ptr: *const u8, len: i32) -> i64;
         pub fn __convex_run_action(ptr: *const u8, len: i32) -> i64;
         pub fn __convex_http_fetch(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_schedule(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_schedule_cancel(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_storage_store(meta_ptr: *const u8, meta_len: i32, data_ptr: *const u8, data_len: i32) -> i64;
+        pub fn __convex_storage_get(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_storage_get_url(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_storage_delete(ptr: *const u8, len: i32) -> i64;
+        pub fn __convex_storage_generate_upload_url(ptr: *const u8, len: i32) -> i64;
     }
 }
 
@@ -120,8 +127,11 @@ pub(crate) fn now_ms() -> f64 {
 
 /// Sends `request` to a *result* host function and parses the response.
 pub(crate) fn call(f: HostFn, request: &Value) -> Result<Value, ConvexError> {
-    let body = call_raw(f, request.to_json().as_bytes())?;
-    let text = std::str::from_utf8(&body)
+    parse_response(&call_raw(f, request.to_json().as_bytes())?)
+}
+
+fn parse_response(body: &[u8]) -> Result<Value, ConvexError> {
+    let text = std::str::from_utf8(body)
         .map_err(|_| ConvexError::coded(crate::ErrorCode::Internal, "host returned invalid UTF-8"))?;
     Value::from_json(text)
 }
@@ -130,6 +140,22 @@ pub(crate) fn call(f: HostFn, request: &Value) -> Result<Value, ConvexError> {
 pub(crate) fn call_raw(f: HostFn, request: &[u8]) -> Result<Vec<u8>, ConvexError> {
     // SAFETY: a valid pointer range the host only reads.
     let n = unsafe { f(request.as_ptr(), len_i32(request.len())) };
+    take_result(n)
+}
+
+/// `__convex_storage_store`: a JSON `meta` request plus raw `data` (the one
+/// host function with two input ranges); the response is JSON.
+pub(crate) fn storage_store(meta: &Value, data: &[u8]) -> Result<Value, ConvexError> {
+    let meta = meta.to_json();
+    // SAFETY: two valid pointer ranges the host only reads.
+    let n = unsafe {
+        imports::__convex_storage_store(meta.as_ptr(), len_i32(meta.len()), data.as_ptr(), len_i32(data.len()))
+    };
+    parse_response(&take_result(n)?)
+}
+
+/// Reads the outcome of a *result* host function that returned `n`.
+fn take_result(n: i64) -> Result<Vec<u8>, ConvexError> {
     if n >= 0 {
         Ok(read_pending(n as usize))
     } else {

@@ -1,4 +1,4 @@
-//! `#[query]`, `#[mutation]`, `#[action]`.
+//! `#[query]`, `#[mutation]`, `#[action]`, `#[http_action]`.
 //!
 //! For `#[query] async fn get_user(db: Database, id: String) -> R` in module
 //! `users`, the output is the function unchanged plus:
@@ -15,6 +15,10 @@
 //!   function) implementing `convex_sdk::ConvexFunction`, so tests and code
 //!   can name the function as a type: `testing::call::<get_user>(args)`.
 //!
+//! An `#[http_action]` is the same with a fixed argument (the request, read
+//! from the whole argument object) and result (the response), and
+//! `"method"` / `"route"` in its record.
+//!
 //! Every check that can be made on the syntax is made here, with an error
 //! at the offending tokens that says what to write instead.
 
@@ -30,14 +34,25 @@ pub(crate) enum Kind {
     Query,
     Mutation,
     Action,
+    HttpAction,
 }
 
 impl Kind {
+    /// The attribute's name, for messages.
     fn as_str(self) -> &'static str {
         match self {
             Kind::Query => "query",
             Kind::Mutation => "mutation",
             Kind::Action => "action",
+            Kind::HttpAction => "http_action",
+        }
+    }
+
+    /// The metadata's `kind`.
+    fn meta_kind(self) -> &'static str {
+        match self {
+            Kind::HttpAction => "httpAction",
+            k => k.as_str(),
         }
     }
 
@@ -47,6 +62,7 @@ impl Kind {
                 Kind::Query => "Query",
                 Kind::Mutation => "Mutation",
                 Kind::Action => "Action",
+                Kind::HttpAction => "HttpAction",
             },
             Span::call_site(),
         )
@@ -56,15 +72,93 @@ impl Kind {
 struct Options {
     name: Option<LitStr>,
     internal: bool,
+    method: Option<LitStr>,
+    route: Option<LitStr>,
+}
+
+const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+fn check_method(lit: &LitStr) -> syn::Result<()> {
+    let v = lit.value();
+    if METHODS.contains(&v.as_str()) {
+        return Ok(());
+    }
+    let hint = if METHODS.contains(&v.to_ascii_uppercase().as_str()) {
+        format!(" (write \"{}\")", v.to_ascii_uppercase())
+    } else {
+        String::new()
+    };
+    Err(syn::Error::new(
+        lit.span(),
+        format!("unknown HTTP method \"{v}\"{hint}: expected one of GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    ))
+}
+
+fn check_route(lit: &LitStr) -> syn::Result<()> {
+    let v = lit.value();
+    let problem = if !v.starts_with('/') {
+        Some("must start with `/`")
+    } else if v.contains("//") {
+        Some("must not contain `//`")
+    } else if v.contains(['?', '#']) {
+        Some("is a path: no `?` query or `#` fragment")
+    } else if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("must be printable ASCII without spaces (percent-encode other characters)")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(syn::Error::new(
+            lit.span(),
+            format!("the route {p}, e.g. \"/webhook\" (or \"/files/\" for every path under /files/)"),
+        )),
+    }
 }
 
 fn parse_options(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
     let mut opts = Options {
         name: None,
         internal: false,
+        method: None,
+        route: None,
+    };
+    // The options if there are some, else the attribute itself.
+    let attr_span = if attr.is_empty() {
+        Span::call_site()
+    } else {
+        attr.span()
     };
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
+        if kind == Kind::HttpAction {
+            let slot = if meta.path.is_ident("method") {
+                &mut opts.method
+            } else if meta.path.is_ident("route") {
+                &mut opts.route
+            } else {
+                let what = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(|| "this".to_string(), |i| format!("`{i}`"));
+                return Err(meta.error(format!(
+                    "unknown option {what} for #[http_action]: expected `method = \"POST\"` and `route = \"/path\"`"
+                )));
+            };
+            if slot.is_some() {
+                return Err(meta.error(format!(
+                    "`{}` is given twice",
+                    meta.path.get_ident().map(ToString::to_string).unwrap_or_default()
+                )));
+            }
+            let lit: LitStr = meta.value()?.parse()?;
+            if meta.path.is_ident("method") {
+                check_method(&lit)?;
+            } else {
+                check_route(&lit)?;
+            }
+            *slot = Some(lit);
+            Ok(())
+        } else if meta.path.is_ident("name") {
             if opts.name.is_some() {
                 return Err(meta.error("`name` is given twice"));
             }
@@ -100,13 +194,24 @@ fn parse_options(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
+    if kind == Kind::HttpAction && (opts.method.is_none() || opts.route.is_none()) {
+        let missing = if opts.method.is_none() { "method" } else { "route" };
+        return Err(syn::Error::new(
+            attr_span,
+            format!(
+                "#[http_action] needs a `{missing}`: write #[http_action(method = \"POST\", route = \"/webhook\")]"
+            ),
+        ));
+    }
     Ok(opts)
 }
 
 /// What the generated code passes for one parameter.
 enum Param {
-    /// A context parameter (`Database`, `ActionCtx`): created by the SDK.
-    Context(Type),
+    /// A context parameter (`Database`, `ActionCtx`, ...): created by the SDK.
+    Context(String, Type),
+    /// An HTTP action's request: the whole argument object.
+    Request(Type),
     /// A client argument: decoded from the argument object by name.
     Arg { name: String, ty: Type },
 }
@@ -124,14 +229,29 @@ fn plain_name(ty: &Type) -> Option<String> {
     }
 }
 
-const CONTEXT_TYPES: [&str; 2] = ["Database", "ActionCtx"];
+/// The usual parameter name for a context type, for messages.
+fn suggested_name(ty: &str) -> &'static str {
+    match ty {
+        "Database" => "db",
+        "ActionCtx" => "ctx",
+        "Scheduler" => "scheduler",
+        _ => "storage",
+    }
+}
+
+const CONTEXT_TYPES: [&str; 4] = ["Database", "ActionCtx", "Scheduler", "Storage"];
 
 fn check_context(kind: Kind, name: &str, ty: &Type) -> syn::Result<()> {
     match (kind, name) {
-        (Kind::Action, "Database") => Err(syn::Error::new(
+        (Kind::Action | Kind::HttpAction, "Database") => Err(syn::Error::new(
             ty.span(),
             "actions cannot use the database directly: take `ctx: ActionCtx` and call \
              `ctx.run_query(...)` / `ctx.run_mutation(...)`, or make this a #[query] or #[mutation]",
+        )),
+        (Kind::Query, "Scheduler") => Err(syn::Error::new(
+            ty.span(),
+            "queries cannot schedule functions (they only read): take `scheduler: Scheduler` in a \
+             #[mutation] or an #[action]",
         )),
         (Kind::Query | Kind::Mutation, "ActionCtx") => Err(syn::Error::new(
             ty.span(),
@@ -165,19 +285,57 @@ fn classify(kind: Kind, arg: &FnArg) -> syn::Result<Param> {
         if let Some(name) = plain_name(&r.elem).filter(|n| CONTEXT_TYPES.contains(&n.as_str())) {
             return Err(syn::Error::new(
                 ty.span(),
-                format!("take `{name}` by value (it is a small copyable handle): `db: {name}`"),
+                format!(
+                    "take `{name}` by value (it is a small copyable handle): `{}: {name}`",
+                    suggested_name(&name)
+                ),
+            ));
+        }
+        if plain_name(&r.elem).as_deref() == Some("HttpRequest") && kind == Kind::HttpAction {
+            return Err(syn::Error::new(
+                ty.span(),
+                "take the request by value: `req: HttpRequest`",
             ));
         }
     }
-    if let Some(name) = plain_name(&ty).filter(|n| CONTEXT_TYPES.contains(&n.as_str())) {
-        check_context(kind, &name, &ty)?;
+    let type_name = plain_name(&ty);
+    if let Some(name) = type_name.as_ref().filter(|n| CONTEXT_TYPES.contains(&n.as_str())) {
+        check_context(kind, name, &ty)?;
         return match &*pat_type.pat {
-            Pat::Ident(_) | Pat::Wild(_) => Ok(Param::Context(ty)),
+            Pat::Ident(_) | Pat::Wild(_) => Ok(Param::Context(name.clone(), ty)),
             other => Err(syn::Error::new(
                 other.span(),
-                "use a plain name for the context parameter, e.g. `db`",
+                format!(
+                    "use a plain name for the context parameter, e.g. `{}`",
+                    suggested_name(name)
+                ),
             )),
         };
+    }
+    if kind == Kind::HttpAction {
+        if type_name.as_deref() != Some("HttpRequest") {
+            return Err(syn::Error::new(
+                arg.span(),
+                "an #[http_action] has no client arguments: it takes the request (`req: HttpRequest`) \
+                 and, optionally, `ctx: ActionCtx`, `scheduler: Scheduler` or `storage: Storage`",
+            ));
+        }
+        return match &*pat_type.pat {
+            Pat::Ident(_) | Pat::Wild(_) => Ok(Param::Request(ty)),
+            other => Err(syn::Error::new(
+                other.span(),
+                "use a plain name for the request, e.g. `req`",
+            )),
+        };
+    }
+    if type_name.as_deref() == Some("HttpRequest") {
+        return Err(syn::Error::new(
+            ty.span(),
+            format!(
+                "`HttpRequest` is the parameter of an #[http_action]; a #[{}] gets its arguments by name",
+                kind.as_str()
+            ),
+        ));
     }
     let name = match &*pat_type.pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
@@ -276,19 +434,24 @@ fn try_expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<T
         .iter()
         .map(|a| classify(kind, a))
         .collect::<syn::Result<Vec<_>>>()?;
-    let context_count = params.iter().filter(|p| matches!(p, Param::Context(_))).count();
-    if context_count > 1 {
-        let second = sig
-            .inputs
-            .iter()
-            .zip(&params)
-            .filter(|(_, p)| matches!(p, Param::Context(_)))
-            .nth(1)
-            .unwrap()
-            .0;
+    // Each context type and the request at most once.
+    for (i, (input, p)) in sig.inputs.iter().zip(&params).enumerate() {
+        let earlier = |same: &dyn Fn(&Param) -> bool| params[..i].iter().any(same);
+        let message = match p {
+            Param::Context(name, _) if earlier(&|q| matches!(q, Param::Context(n, _) if n == name)) => {
+                format!("only one `{name}` parameter is allowed")
+            }
+            Param::Request(_) if earlier(&|q| matches!(q, Param::Request(_))) => {
+                "only one `HttpRequest` parameter is allowed".to_string()
+            }
+            _ => continue,
+        };
+        return Err(syn::Error::new(input.span(), message));
+    }
+    if kind == Kind::HttpAction && matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
-            second.span(),
-            "only one context parameter (`Database` or `ActionCtx`) is allowed",
+            sig.ident.span(),
+            "an #[http_action] must return `HttpResponse` or `Result<HttpResponse, ConvexError>`",
         ));
     }
 
@@ -303,7 +466,9 @@ fn try_expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<T
     let meta_ident = format_ident!("__convex_meta_{}", rust_name);
     let meta_const = format_ident!("__CONVEX_FN_{}", rust_name);
     let kind_variant = kind.variant();
-    let kind_str = kind.as_str();
+    let kind_str = kind.meta_kind();
+    let method = opts.method.as_ref().map(LitStr::value).unwrap_or_default();
+    let route = opts.route.as_ref().map(LitStr::value).unwrap_or_default();
     let visibility = if opts.internal { "internal" } else { "public" };
     let public = !opts.internal;
 
@@ -314,10 +479,13 @@ fn try_expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<T
     for (i, p) in params.iter().enumerate() {
         let tmp = format_ident!("__convex_arg{}", i);
         match p {
-            Param::Context(ty) => lets.push(quote_spanned! {ty.span()=>
+            Param::Context(_, ty) => lets.push(quote_spanned! {ty.span()=>
                 let #tmp: #ty = <#ty as ::convex_sdk::__private::Context>::__convex_new(
                     ::convex_sdk::__private::Kind::#kind_variant,
                 );
+            }),
+            Param::Request(ty) => lets.push(quote_spanned! {ty.span()=>
+                let #tmp: #ty = __convex_args.request()?;
             }),
             Param::Arg { name, ty } => {
                 lets.push(quote_spanned! {ty.span()=>
@@ -328,18 +496,26 @@ fn try_expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<T
         }
         call_args.push(tmp);
     }
-    let args_json = format!("[{}]", arg_descriptors.join(","));
-    let (returns_json, ret_span) = match &sig.output {
+    let mut args_json = format!("[{}]", arg_descriptors.join(","));
+    let (mut returns_json, ret_span) = match &sig.output {
         ReturnType::Default => (crate::types::simple("null"), sig.ident.span()),
         ReturnType::Type(_, ty) => (descriptor(ty), ty.span()),
     };
+    if kind == Kind::HttpAction {
+        args_json = crate::types::HTTP_REQUEST_ARGS.to_string();
+        returns_json = crate::types::HTTP_RESPONSE.to_string();
+    }
     let call = if sig.asyncness.is_some() {
         quote!(::convex_sdk::__private::block_on(#ident(#(#call_args),*)))
     } else {
         quote!(#ident(#(#call_args),*))
     };
-    let convert = quote_spanned! {ret_span=>
-        (&mut ::convex_sdk::__private::Out(::core::option::Option::Some(__convex_ret))).__convex_output_must_be_serializable()
+    let convert = if kind == Kind::HttpAction {
+        quote_spanned! {ret_span=> ::convex_sdk::__private::http_output(__convex_ret) }
+    } else {
+        quote_spanned! {ret_span=>
+            (&mut ::convex_sdk::__private::Out(::core::option::Option::Some(__convex_ret))).__convex_output_must_be_serializable()
+        }
     };
 
     Ok(quote! {
@@ -370,6 +546,8 @@ fn try_expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<T
             name: #convex_name,
             module_path: module_path!(),
             export: concat!("cvx:", module_path!(), "::", #rust_name),
+            method: #method,
+            route: #route,
             args: #args_json,
             returns: #returns_json,
             file: file!(),

@@ -1,6 +1,6 @@
 //! Procedural macros of [`convex_sdk`](https://docs.rs/convex_sdk): the
-//! function attributes `#[query]`, `#[mutation]`, `#[action]`, and the
-//! function-like `json!` and `schema!`.
+//! function attributes `#[query]`, `#[mutation]`, `#[action]`,
+//! `#[http_action]`, and the function-like `json!`, `schema!` and `crons!`.
 //!
 //! Use them through `convex_sdk` (`use convex_sdk::*;`), which documents
 //! them; the code they generate names `::convex_sdk` and needs it as a
@@ -9,6 +9,7 @@
 
 use proc_macro::TokenStream;
 
+mod crons;
 mod function;
 mod json;
 mod schema;
@@ -32,6 +33,21 @@ pub fn mutation(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
     function::expand(Kind::Action, attr.into(), item.into()).into()
+}
+
+/// Makes a function an HTTP action. See `convex_sdk::http_action`.
+#[proc_macro_attribute]
+pub fn http_action(attr: TokenStream, item: TokenStream) -> TokenStream {
+    function::expand(Kind::HttpAction, attr.into(), item.into()).into()
+}
+
+/// Declares cron jobs. See `convex_sdk::crons`.
+#[proc_macro]
+pub fn crons(input: TokenStream) -> TokenStream {
+    match syn::parse::<crons::Crons>(input) {
+        Ok(c) => c.expand().into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }
 
 /// Builds a `convex_sdk::Value` from JSON-like syntax. See `convex_sdk::json`.

@@ -50,7 +50,7 @@ pub(crate) fn named(name: &str, args: &[String]) -> String {
         ("bool", []) => simple("boolean"),
         ("Value", []) => simple("any"),
         ("Document", []) => simple("document"),
-        ("DocumentId", []) => simple("string"),
+        ("DocumentId" | "StorageId", []) => simple("string"),
         ("Bytes", []) => simple("bytes"),
         ("Vec" | "VecDeque" | "LinkedList" | "HashSet" | "BTreeSet", [t]) => array(t),
         ("Option", [t]) => format!(r#"{{"type":"optional","inner":{t}}}"#),
@@ -65,6 +65,24 @@ pub(crate) fn named(name: &str, args: &[String]) -> String {
         _ => simple("any"),
     }
 }
+
+/// The `args` of an HTTP action's record: the request object (ABI "HTTP
+/// actions").
+pub(crate) const HTTP_REQUEST_ARGS: &str = concat!(
+    r#"[{"name":"method","type":{"type":"string"}},"#,
+    r#"{"name":"url","type":{"type":"string"}},"#,
+    r#"{"name":"path","type":{"type":"string"}},"#,
+    r#"{"name":"query","type":{"type":"string"}},"#,
+    r#"{"name":"headers","type":{"type":"array","items":{"type":"array","items":{"type":"string"}}}},"#,
+    r#"{"name":"body","type":{"type":"optional","inner":{"type":"bytes"}}}]"#
+);
+
+/// The `returns` of an HTTP action's record: the response the SDK writes.
+pub(crate) const HTTP_RESPONSE: &str = concat!(
+    r#"{"type":"object","fields":{"status":{"type":"float64"},"#,
+    r#""headers":{"type":"array","items":{"type":"array","items":{"type":"string"}}},"#,
+    r#""body":{"type":"bytes"}}}"#
+);
 
 pub(crate) fn simple(t: &str) -> String {
     format!(r#"{{"type":"{t}"}}"#)

@@ -52,6 +52,8 @@ pub(crate) struct State {
     pub(crate) store: Store,
     pub(crate) fetch: Option<FetchHandler>,
     pub(crate) functions: HashMap<String, (FunctionKind, extern "C" fn(i32) -> i32)>,
+    /// Upload URLs handed out.
+    uploads: u64,
 }
 
 impl Default for State {
@@ -68,6 +70,7 @@ impl Default for State {
             store: Store::default(),
             fetch: None,
             functions: HashMap::new(),
+            uploads: 0,
         }
     }
 }
@@ -228,7 +231,7 @@ unsafe fn db(
     let kind = current_kind();
     let result = (|| {
         match kind {
-            Some(FunctionKind::Action) => {
+            Some(FunctionKind::Action | FunctionKind::HttpAction) => {
                 return Err(ConvexError::coded(
                     ErrorCode::Forbidden,
                     "actions cannot use the database directly; use ctx.run_query / ctx.run_mutation",
@@ -283,19 +286,13 @@ pub(crate) unsafe fn __convex_db_count(ptr: *const u8, len: i32) -> i64 {
 
 unsafe fn run(ptr: *const u8, len: i32, want: FunctionKind) -> i64 {
     let result = (|| {
-        if let Some(kind) = current_kind().filter(|k| *k != FunctionKind::Action) {
+        if let Some(kind) = current_kind().filter(|k| !k.is_action()) {
             return Err(super::forbidden(&format!("running a {} by path", want.as_str()), kind));
         }
         let req = request(ptr, len)?;
         let path = req.get("path").and_then(Value::as_str).unwrap_or_default().to_string();
         let args = req.get("args").cloned().unwrap_or(Value::Null);
-        let found = with(|s| s.functions.get(&path).copied());
-        let Some((kind, export)) = found else {
-            return Err(ConvexError::coded(
-                ErrorCode::NoFunction,
-                format!("Could not find function \"{path}\" (register it with testing::register)"),
-            ));
-        };
+        let (kind, export) = lookup(&path)?;
         if kind != want {
             return Err(ConvexError::coded(
                 ErrorCode::InvalidArgument,
@@ -329,7 +326,7 @@ pub(crate) unsafe fn __convex_run_action(ptr: *const u8, len: i32) -> i64 {
 
 pub(crate) unsafe fn __convex_http_fetch(ptr: *const u8, len: i32) -> i64 {
     let result = (|| {
-        if let Some(kind) = current_kind().filter(|k| *k != FunctionKind::Action) {
+        if let Some(kind) = current_kind().filter(|k| !k.is_action()) {
             return Err(super::forbidden("fetch", kind));
         }
         let req = request(ptr, len)?;
@@ -363,24 +360,225 @@ pub(crate) unsafe fn __convex_http_fetch(ptr: *const u8, len: i32) -> i64 {
                 ),
             ));
         };
-        let resp = handler(&fr)?;
-        let headers = resp
-            .headers
-            .into_iter()
-            .map(|(k, v)| Value::Array(vec![k.into(), v.into()]))
-            .collect();
-        Ok([
-            ("status", Value::Float64(resp.status.into())),
-            ("headers", Value::Array(headers)),
-            ("body", Value::Bytes(resp.body)),
+        Ok(handler(&fr)?.into_value())
+    })();
+    respond(result)
+}
+
+// ---- scheduling and file storage -----------------------------------------
+
+/// Fails unless the running function is one of `kinds` (native code
+/// outside any function may do anything).
+fn allowed_in(what: &str, kinds: &[FunctionKind]) -> Result<(), ConvexError> {
+    match current_kind() {
+        Some(kind) if !kinds.contains(&kind) => Err(super::forbidden(what, kind)),
+        _ => Ok(()),
+    }
+}
+
+const WRITERS: &[FunctionKind] = &[FunctionKind::Mutation, FunctionKind::Action, FunctionKind::HttpAction];
+const ACTIONS: &[FunctionKind] = &[FunctionKind::Action, FunctionKind::HttpAction];
+
+/// The table of scheduled jobs.
+pub(crate) const SCHEDULED: &str = "_scheduled_functions";
+/// The table of file metadata.
+pub(crate) const STORAGE: &str = "_storage";
+
+pub(crate) unsafe fn __convex_schedule(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        allowed_in("scheduling", WRITERS)?;
+        let req = request(ptr, len)?;
+        let path = req
+            .get("path")
+            .and_then(Value::as_str)
+            .filter(|p| p.contains(':'))
+            .ok_or_else(|| {
+                ConvexError::coded(
+                    ErrorCode::InvalidArgument,
+                    "schedule: \"path\" must be \"module:function\"",
+                )
+            })?;
+        let args = req
+            .get("args")
+            .filter(|a| a.as_object().is_some())
+            .ok_or_else(|| ConvexError::coded(ErrorCode::InvalidArgument, "schedule: \"args\" must be an object"))?;
+        let at = req
+            .get("atMs")
+            .and_then(Value::as_f64)
+            .filter(|t| t.is_finite())
+            .ok_or_else(|| ConvexError::coded(ErrorCode::InvalidArgument, "schedule: \"atMs\" must be a number"))?;
+        let job = [
+            ("name", Value::from(path)),
+            ("args", Value::Array(vec![args.clone()])),
+            ("scheduledTime", Value::Float64(at)),
+            ("state", [("kind", "pending")].into_iter().collect()),
         ]
         .into_iter()
-        .collect())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Ok(with(|s| {
+            let now = s.now_ms;
+            Value::String(s.store.insert_doc(SCHEDULED, job, now))
+        }))
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_schedule_cancel(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        allowed_in("canceling a scheduled function", WRITERS)?;
+        let req = request(ptr, len)?;
+        let id = req.get("id").and_then(Value::as_str).ok_or_else(|| {
+            ConvexError::coded(ErrorCode::InvalidArgument, "schedule_cancel: \"id\" must be a string")
+        })?;
+        with(|s| {
+            if s.store.table_of(id)? != Some(SCHEDULED) {
+                return Err(ConvexError::coded(
+                    ErrorCode::NotFound,
+                    format!("no scheduled function with id \"{id}\""),
+                ));
+            }
+            let now = s.now_ms;
+            let job = s.store.system_doc_mut(SCHEDULED, id).expect("the job exists");
+            if job["state"]["kind"].as_str() == Some("pending") {
+                job.insert("state".into(), [("kind", "canceled")].into_iter().collect());
+                job.insert("completedTime".into(), Value::Float64(now));
+            }
+            Ok(Value::Null)
+        })
+    })();
+    respond(result)
+}
+
+/// The storage id of a request `{"storageId": string}`, and whether it
+/// names a file (a malformed id is an error).
+fn storage_id(req: &Value, s: &State) -> Result<(String, bool), ConvexError> {
+    let id = req
+        .get("storageId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ConvexError::coded(ErrorCode::InvalidArgument, "request needs a string \"storageId\""))?;
+    let exists = s.store.table_of(id)? == Some(STORAGE);
+    Ok((id.to_string(), exists))
+}
+
+/// Stores a file as the host does: bytes plus a `_storage` document.
+pub(crate) fn store_file(s: &mut State, data: Vec<u8>, content_type: Option<&str>) -> String {
+    let mut meta: std::collections::BTreeMap<String, Value> = [
+        ("sha256".to_string(), Value::from(super::sha256::hex(&data))),
+        ("size".to_string(), Value::Float64(data.len() as f64)),
+    ]
+    .into_iter()
+    .collect();
+    if let Some(t) = content_type {
+        meta.insert("contentType".into(), Value::from(t));
+    }
+    let now = s.now_ms;
+    let id = s.store.insert_doc(STORAGE, meta, now);
+    s.store.files.insert(id.clone(), data);
+    id
+}
+
+pub(crate) unsafe fn __convex_storage_store(
+    meta_ptr: *const u8,
+    meta_len: i32,
+    data_ptr: *const u8,
+    data_len: i32,
+) -> i64 {
+    let result = (|| {
+        allowed_in("storing a file", ACTIONS)?;
+        let meta = request(meta_ptr, meta_len)?;
+        let content_type = match meta.get("contentType") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(_) => {
+                return Err(ConvexError::coded(
+                    ErrorCode::InvalidArgument,
+                    "storage store: \"contentType\" must be a string",
+                ))
+            }
+        };
+        let data = std::slice::from_raw_parts(data_ptr, data_len as usize).to_vec();
+        Ok(Value::String(with(|s| store_file(s, data, content_type.as_deref()))))
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_storage_get(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        allowed_in("reading a file", ACTIONS)?;
+        let req = request(ptr, len)?;
+        with(|s| match storage_id(&req, s)? {
+            (id, true) => Ok(s.store.files[&id].clone()),
+            (id, false) => Err(ConvexError::coded(
+                ErrorCode::NotFound,
+                format!("file \"{id}\" not found"),
+            )),
+        })
+    })();
+    // The response is the raw bytes, not JSON.
+    match result {
+        Ok(bytes) => with(|s| {
+            let n = bytes.len() as i64;
+            s.pending = Some(bytes);
+            n
+        }),
+        Err(e) => respond(Err(e)),
+    }
+}
+
+pub(crate) unsafe fn __convex_storage_get_url(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        let req = request(ptr, len)?;
+        with(|s| match storage_id(&req, s)? {
+            (id, true) => Ok(Value::String(format!("{}/api/storage/{id}", super::FAKE_ORIGIN))),
+            (_, false) => Ok(Value::Null),
+        })
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_storage_delete(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        allowed_in("deleting a file", WRITERS)?;
+        let req = request(ptr, len)?;
+        with(|s| match storage_id(&req, s)? {
+            (id, true) => {
+                s.store.remove(&id);
+                s.store.files.remove(&id);
+                Ok(Value::Null)
+            }
+            (id, false) => Err(ConvexError::coded(
+                ErrorCode::NotFound,
+                format!("file \"{id}\" not found"),
+            )),
+        })
+    })();
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_storage_generate_upload_url(ptr: *const u8, len: i32) -> i64 {
+    let result = (|| {
+        allowed_in("generating an upload URL", WRITERS)?;
+        request(ptr, len)?;
+        Ok(with(|s| {
+            s.uploads += 1;
+            Value::String(format!("{}/api/storage/upload?token={}", super::FAKE_ORIGIN, s.uploads))
+        }))
     })();
     respond(result)
 }
 
 // ---- calling exports -----------------------------------------------------
+
+/// The registered function at `path`.
+pub(crate) fn lookup(path: &str) -> Result<(FunctionKind, extern "C" fn(i32) -> i32), ConvexError> {
+    with(|s| s.functions.get(path).copied()).ok_or_else(|| {
+        ConvexError::coded(
+            ErrorCode::NoFunction,
+            format!("Could not find function \"{path}\" (register it with testing::register)"),
+        )
+    })
+}
 
 /// Calls an export as the host does and turns its outcome into a result.
 pub(crate) fn call_export(

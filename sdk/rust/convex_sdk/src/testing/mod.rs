@@ -4,12 +4,15 @@
 //! In a native build the SDK's host calls land here instead of in wasm
 //! imports: an in-memory database with tables, ids, creation times, index
 //! ranges, filters, ordering and pagination; a log; a seeded random
-//! generator; a settable clock; and hooks for `fetch` and for the functions
-//! an action runs. It follows `docs/abi.md` (the same JSON requests, error
-//! codes and kind rules: a write in a query or a database call in an action
-//! is [`ErrorCode::Forbidden`]), but it is a
-//! test double, not the server: no concurrency, no schema validation, no
-//! limits but the log line limit, cursors are plain offsets.
+//! generator; a settable clock; hooks for `fetch` and for the functions
+//! an action runs; a scheduler whose due jobs [`run_scheduled`] runs; file
+//! storage; and [`call_http`] for HTTP actions. It follows `docs/abi.md`
+//! (the same JSON requests, system tables, error codes and kind rules: a
+//! write in a query or a database call in an action is
+//! [`ErrorCode::Forbidden`]), but it is a test double, not the server: no
+//! concurrency, no schema validation, no limits but the log line limit,
+//! cursors are plain offsets, nothing runs by itself (call
+//! [`run_scheduled`], [`run_cron`]).
 //!
 //! State is per thread (each `#[test]` runs on its own thread), so tests
 //! do not see each other's data. Use it two ways:
@@ -35,12 +38,16 @@
 //! ```
 
 pub(crate) mod host;
+mod sha256;
 mod store;
 
 use crate::error::{ConvexError, ErrorCode};
 use crate::function::{ConvexFunction, FunctionKind};
 use crate::value::Value;
-use crate::{HttpResponse, LogLevel};
+use crate::{HttpRequest, HttpResponse, LogLevel, StorageId};
+
+/// The origin of the fake host's storage URLs.
+pub(crate) const FAKE_ORIGIN: &str = "http://127.0.0.1:3210";
 
 pub use host::FetchRequest;
 
@@ -58,6 +65,149 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// back.
 pub fn call<F: ConvexFunction>(args: Value) -> Result<Value, ConvexError> {
     host::call_export(F::KIND, F::EXPORT, args)
+}
+
+/// Calls the HTTP action `F` with `request`, as the server does for
+/// `METHOD /http<route>` (the route is not checked), and returns its
+/// response. An `Err` is a failed call (an error or a panic of the
+/// function), which the server answers with an error status.
+///
+/// ```
+/// use convex_sdk::*;
+///
+/// #[http_action(method = "POST", route = "/echo")]
+/// fn echo(req: HttpRequest) -> HttpResponse {
+///     HttpResponse::from_text(req.text())
+/// }
+///
+/// # fn main() {
+/// let response = testing::call_http::<echo>(HttpRequest::new("POST", "/echo").with_body("hi")).unwrap();
+/// assert_eq!((response.status, response.text().as_str()), (200, "hi"));
+/// # }
+/// ```
+pub fn call_http<F: ConvexFunction>(request: HttpRequest) -> Result<HttpResponse, ConvexError> {
+    assert_eq!(
+        F::KIND,
+        FunctionKind::HttpAction,
+        "testing::call_http: {} is not an #[http_action] (use testing::call)",
+        F::PATH
+    );
+    host::call_export(F::KIND, F::EXPORT, request.into_value()).and_then(crate::http::response_from)
+}
+
+/// Runs the scheduled jobs that are due (pending, with a time at or before
+/// the clock, see [`set_now_ms`]), oldest first, including jobs they
+/// schedule that are due too; returns how many ran.
+///
+/// A job's function must be [`register`]ed. Each job's document in
+/// `_scheduled_functions` (read it with [`documents`] or `db.get`) ends
+/// in the state `success`, or `failed` with the error message.
+///
+/// ```
+/// use convex_sdk::*;
+///
+/// #[mutation]
+/// async fn ping(db: Database, text: String) -> Result<DocumentId, ConvexError> {
+///     db.insert("pings", json!({ "text": text })).await
+/// }
+///
+/// #[mutation]
+/// async fn remind(scheduler: Scheduler) -> Result<DocumentId, ConvexError> {
+///     scheduler.run_after(60_000, <ping as ConvexFunction>::PATH, json!({ "text": "hello" })).await
+/// }
+///
+/// # fn main() {
+/// testing::register::<ping>();
+/// testing::call::<remind>(json!({})).unwrap();
+/// assert_eq!(testing::run_scheduled(), 0, "not due yet");
+/// testing::set_now_ms(now_ms() + 60_000.0);
+/// assert_eq!(testing::run_scheduled(), 1);
+/// assert_eq!(testing::documents("pings").len(), 1);
+/// let job = &testing::documents("_scheduled_functions")[0];
+/// assert_eq!(job["state"]["kind"], json!("success"));
+/// # }
+/// ```
+pub fn run_scheduled() -> usize {
+    let mut ran = 0;
+    while let Some((id, path, args)) = host::with(|s| {
+        let now = s.now_ms;
+        s.store
+            .all(host::SCHEDULED)
+            .into_iter()
+            .filter(|job| job["state"]["kind"].as_str() == Some("pending"))
+            .filter(|job| job["scheduledTime"].as_f64().is_some_and(|t| t <= now))
+            .min_by(|a, b| a["scheduledTime"].total_cmp(&b["scheduledTime"]))
+            .map(|job| {
+                let path = job["name"].as_str().unwrap_or_default().to_string();
+                (job.id(), path, job["args"][0].clone())
+            })
+    }) {
+        ran += 1;
+        assert!(
+            ran <= 10_000,
+            "testing::run_scheduled: more than 10000 jobs ran; does a job keep scheduling itself without a delay?"
+        );
+        set_job_state(id.as_str(), [("kind", Value::from("inProgress"))], false);
+        let outcome = host::lookup(&path).and_then(|(kind, export)| match kind {
+            FunctionKind::Mutation | FunctionKind::Action => host::call_export(kind, export, args),
+            other => Err(ConvexError::coded(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "\"{path}\" is a {}; only mutations and actions can be scheduled",
+                    other.as_str()
+                ),
+            )),
+        });
+        match outcome {
+            Ok(_) => set_job_state(id.as_str(), [("kind", Value::from("success"))], true),
+            Err(e) => set_job_state(
+                id.as_str(),
+                [("kind", Value::from("failed")), ("error", Value::from(e.message()))],
+                true,
+            ),
+        }
+    }
+    ran
+}
+
+fn set_job_state<const N: usize>(id: &str, state: [(&str, Value); N], done: bool) {
+    host::with(|s| {
+        let now = s.now_ms;
+        if let Some(job) = s.store.system_doc_mut(host::SCHEDULED, id) {
+            job.insert("state".into(), state.into_iter().collect());
+            if done {
+                job.insert("completedTime".into(), Value::Float64(now));
+            }
+        }
+    });
+}
+
+/// Runs the cron `name` of a [`crons!`](crate::crons!) declaration now,
+/// as the server does when it is due: calls its (registered, see
+/// [`register`]) function with its arguments. `crons_json` is the
+/// `__CONVEX_CRONS_JSON` constant that `crons!` defines.
+pub fn run_cron(crons_json: &str, name: &str) -> Result<Value, ConvexError> {
+    let crons = Value::from_json(crons_json).expect("crons JSON");
+    let cron = crons["crons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("testing::run_cron: there is no cron named \"{name}\""));
+    let (kind, export) = host::lookup(cron["path"].as_str().unwrap_or_default())?;
+    host::call_export(kind, export, cron["args"].clone())
+}
+
+/// Stores a file as a client upload would (to a URL from
+/// [`Storage::generate_upload_url`](crate::Storage::generate_upload_url))
+/// and returns its id.
+pub fn store_file(data: impl Into<Vec<u8>>, content_type: Option<&str>) -> StorageId {
+    StorageId::new(host::with(|s| host::store_file(s, data.into(), content_type)))
+}
+
+/// The contents of a stored file, or `None`.
+pub fn file(id: &StorageId) -> Option<Vec<u8>> {
+    host::with(|s| s.store.files.get(id.as_str()).cloned())
 }
 
 /// The metadata record of `F` (ABI §4) as a [`Value`], exactly as the host
@@ -95,8 +245,8 @@ pub fn register<F: ConvexFunction>() {
     host::with(|s| s.functions.insert(F::PATH.to_string(), (F::KIND, F::EXPORT)));
 }
 
-/// Clears this thread's fake host: data, logs, hooks, registered
-/// functions, clock and random seed.
+/// Clears this thread's fake host: data, files, scheduled jobs, logs,
+/// hooks, registered functions, clock and random seed.
 pub fn reset() {
     host::with(|s| *s = host::State::default());
 }
@@ -146,7 +296,8 @@ pub fn set_fetch_handler(handler: impl Fn(&FetchRequest) -> Result<HttpResponse,
     host::with(|s| s.fetch = Some(std::rc::Rc::new(handler)));
 }
 
-/// All documents of `table`, in creation order.
+/// All documents of `table`, in creation order (system tables too:
+/// `_scheduled_functions`, `_storage`).
 pub fn documents(table: &str) -> Vec<crate::Document> {
     host::with(|s| s.store.all(table))
 }

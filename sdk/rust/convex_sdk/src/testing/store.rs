@@ -1,5 +1,7 @@
 //! The fake host's in-memory database: tables of documents, the requests of
-//! ABI §3, index ranges, filter expressions, order, limits and cursors.
+//! ABI §3, index ranges, filter expressions, order, limits and cursors; and
+//! the host-written system tables `_scheduled_functions` and `_storage`
+//! with the files' bytes.
 //!
 //! Queries scan the table, keep the documents inside the index range and
 //! passing the filter, and sort them by index key (the index's fields, then
@@ -23,6 +25,8 @@ pub(crate) struct Store {
     id_table: HashMap<String, String>,
     /// Declared index fields, by (table, index).
     pub(crate) indexes: HashMap<(String, String), Vec<String>>,
+    /// Stored files: storage id → bytes (metadata in `_storage`).
+    pub(crate) files: HashMap<String, Vec<u8>>,
     next_id: u64,
     last_creation: f64,
 }
@@ -119,15 +123,37 @@ impl Store {
         Ok(self.id_table.get(id))
     }
 
+    /// A user document to write (system tables are the host's).
     fn doc_mut(&mut self, id: &str) -> Result<&mut BTreeMap<String, Value>, ConvexError> {
         let table = self
             .lookup(id)?
             .cloned()
             .ok_or_else(|| ConvexError::coded(ErrorCode::NotFound, format!("document \"{id}\" not found")))?;
-        self.tables
-            .get_mut(&table)
-            .and_then(|t| t.get_mut(id))
+        if table.starts_with('_') {
+            return Err(ConvexError::coded(
+                ErrorCode::Forbidden,
+                format!("system table {table} is written only by the host"),
+            ));
+        }
+        self.system_doc_mut(&table, id)
             .ok_or_else(|| ConvexError::coded(ErrorCode::NotFound, format!("document \"{id}\" not found")))
+    }
+
+    /// A document of `table` (any table, system tables included).
+    pub(crate) fn system_doc_mut(&mut self, table: &str, id: &str) -> Option<&mut BTreeMap<String, Value>> {
+        self.tables.get_mut(table).and_then(|t| t.get_mut(id))
+    }
+
+    /// The table of `id`, if it is a valid id of an existing document.
+    pub(crate) fn table_of(&self, id: &str) -> Result<Option<&str>, ConvexError> {
+        Ok(self.lookup(id)?.map(String::as_str))
+    }
+
+    /// Removes a document of any table (the host's own deletes).
+    pub(crate) fn remove(&mut self, id: &str) {
+        if let Some(t) = self.id_table.remove(id).and_then(|table| self.tables.get_mut(&table)) {
+            t.remove(id);
+        }
     }
 
     pub(crate) fn all(&self, table: &str) -> Vec<Document> {
@@ -155,13 +181,19 @@ impl Store {
         if !valid_table_name(table) {
             return Err(invalid_arg(format!("invalid table name \"{table}\"")));
         }
-        let mut value = obj_field(req, "value")?.clone();
+        let value = obj_field(req, "value")?.clone();
         check_fields(&value)?;
         if value.contains_key("_id") || value.contains_key("_creationTime") {
             return Err(invalid_value(
                 "insert: system fields _id and _creationTime are set by the database",
             ));
         }
+        Ok(Value::String(self.insert_doc(table, value, now)))
+    }
+
+    /// Inserts a document into any table (system tables included) and
+    /// returns its id.
+    pub(crate) fn insert_doc(&mut self, table: &str, mut value: BTreeMap<String, Value>, now: f64) -> String {
         let id = self.new_id(table);
         // Creation times are unique and increasing, like the real ones.
         let t = if now > self.last_creation {
@@ -177,7 +209,7 @@ impl Store {
             .or_default()
             .insert(id.clone(), value);
         self.id_table.insert(id.clone(), table.to_string());
-        Ok(Value::String(id))
+        id
     }
 
     /// Applies the system-field rule: equal to the document's own → ignored,

@@ -18,4 +18,17 @@ async fn borrowed_db(_db: &Database) -> Result<(), ConvexError> {
 #[query]
 async fn two_dbs(_a: Database, _b: Database) {}
 
+#[query]
+async fn query_schedules(_scheduler: Scheduler) {}
+
+// Fine: every context a mutation may have, once each.
+#[mutation]
+async fn all_mutation_contexts(_db: Database, _scheduler: Scheduler, _storage: Storage) {}
+
+#[action]
+async fn two_storages(_ctx: ActionCtx, _a: Storage, _b: Storage) {}
+
+#[mutation]
+async fn request_in_mutation(_db: Database, _req: HttpRequest) {}
+
 fn main() {}

@@ -1,0 +1,247 @@
+"""summary.md and chart.png from results.json (bench/lib/bench.py calls these;
+`python3 bench/lib/report.py bench/results/results.json` redraws them)."""
+import json
+import os
+import sys
+
+LABEL = {
+    "cvx": "cvx",
+    "node": "Node + better-sqlite3",
+    "pocketbase": "PocketBase",
+    "sqlite": "raw SQLite (C loop, 1 thread)",
+    "sqlite64": "raw SQLite, 64 inserts/txn",
+}
+HTTP_WORKLOADS = [
+    ("a_get", "(a) point query by id"),
+    ("b_range100", "(b) index range, 100 docs"),
+    ("c_insert", "(c) insert (durable)"),
+    ("d_counter", "(d) contended counter"),
+    ("e_action", "(e) action → mutation"),
+    ("h_transfer_low", "(h) keynote-2, low contention"),
+    ("h_transfer_high", "(h) keynote-2, ~80% contention"),
+]
+ORDER = ["cvx", "node", "pocketbase", "sqlite", "sqlite64"]
+
+
+def fmt_rate(x):
+    if x is None:
+        return "–"
+    return f"{x:,.0f}"
+
+
+def fmt_ms(us):
+    if us is None:
+        return "–"
+    ms = us / 1000
+    if ms < 0.1:
+        return f"{ms:.4f}"
+    if ms < 10:
+        return f"{ms:.2f}"
+    return f"{ms:.1f}"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "–"
+    r = a / b
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
+
+
+def write_summary(res, path):
+    L = []
+    st = res["settings"]
+    m = res["machine"]
+    L.append("# cvx benchmark results")
+    L.append("")
+    L.append(f"Run {res['started']} ({res['mode']} mode, {res.get('elapsed_s', 0):.0f} s), "
+             f"{m['cpus']} CPUs ({m['cpu_model']}), Linux {m['kernel']}, load average "
+             f"{' '.join(m['loadavg_at_start'])} at start and {' '.join(m.get('loadavg_at_end', []))} at end. "
+             f"cvx {res['versions']['cvx_commit']}"
+             f"{' (with uncommitted changes in src/)' if res['versions'].get('cvx_worktree_dirty') else ''}, "
+             f"PocketBase {res['versions']['pocketbase']}, Node {res['versions']['node']}, "
+             f"SQLite {res['versions'].get('sqlite_c') or '?'} (C, cvx) / better-sqlite3's bundled SQLite (Node).")
+    L.append("")
+    L.append(f"Every HTTP figure: {st['conns']} keep-alive connections ({st['transfer_conns']} for keynote-2), "
+             f"closed loop (one request in flight per connection), {st['warmup_s']:g} s warm-up then a "
+             f"{st['duration_s']:g} s window; p50/p99 are exact percentiles of every request in the window. "
+             "Server, peers and load generator share the same 2 cores: `server CPU` is the server's CPU time over the "
+             "run in cores, `loadgen CPU` the load generator's share of one core, `other CPU` what every other process "
+             "on the machine used meanwhile, in cores (0 on an idle machine; more means the figure is disturbed). "
+             f"Each figure is the best of {st.get('repeat', 1)} interleaved run(s). Durable = fsync'd before the "
+             "answer (cvx: WAL + synchronous=FULL; peers set to the same).")
+    L.append("")
+    L.append("## Throughput and latency")
+    L.append("")
+    L.append("| workload | system | req/s | p50 ms | p99 ms | × Node | × raw SQLite | server CPU | loadgen CPU | other CPU | errors |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w, title in HTTP_WORKLOADS:
+        rs = res["workloads"].get(w)
+        if not rs:
+            continue
+        node = rs.get("node", {}).get("rps")
+        raw = rs.get("sqlite", {}).get("rps")
+        for s in ORDER:
+            r = rs.get(s)
+            if not r or "rps" not in r:
+                if r and "failed" in r:
+                    L.append(f"| {title} | {LABEL[s]} | failed: {r['failed'][:80]} | | | | | | | | |")
+                continue
+            L.append(f"| {title} | {LABEL[s]} | {fmt_rate(r['rps'])} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | "
+                     f"{ratio(r['rps'], node) if s != 'node' else '1'} | {ratio(r['rps'], raw) if s != 'sqlite' else '1'} | "
+                     f"{r.get('server_cpu_cores', '–') if s not in ('sqlite', 'sqlite64') else '1 thread'} | "
+                     f"{r.get('loadgen_cpu_share', '–') if s not in ('sqlite', 'sqlite64') else '–'} | "
+                     f"{r.get('other_cpu_cores', '–') if s not in ('sqlite', 'sqlite64') else '–'} | "
+                     f"{r.get('errors', 0)} |")
+            title = ""
+    L.append("")
+    retries = []
+    for w, title in HTTP_WORKLOADS:
+        cs = res["workloads"].get(w, {}).get("cvx", {}).get("cvx_stats")
+        if cs and cs.get("mutations"):
+            retries.append(f"{title}: {cs['mutations']:,} mutation runs, {cs['mutationRetries']:,} retries, "
+                           f"{cs['commits']:,} commits, {cs['conflicts']:,} conflicts")
+    if retries:
+        L.append("cvx's own counters over the same runs (`/api/admin/stats`): " + "; ".join(retries) + ".")
+        L.append("")
+    if "h_transfer_low" in res["workloads"]:
+        L.append("Keynote-2 as published (24-thread desktop, 50-64 clients): self-hosted Convex 1,140 TPS (p99 62 ms); "
+                 "SpacetimeDB 279k TPS with 40 requests pipelined per client. The table's figures are closed-loop, one "
+                 "request in flight per connection, on 2 cores shared with the load generator.")
+        L.append("")
+    tr = res["workloads"].get("h_transfer_low", {})
+    cons = [f"{LABEL[s]}: {'yes' if v.get('money_conserved') else 'NO'}" for s, v in tr.items()
+            if isinstance(v, dict) and "money_conserved" in v]
+    if cons:
+        L.append("Total balance conserved after all transfers: " + ", ".join(cons) + ".")
+        L.append("")
+
+    f = res["workloads"].get("f_fanout")
+    if f:
+        L.append(f"## (f) Subscription fan-out ({st['fanout_clients']} WebSocket clients, {st['fanout_rounds']} rounds)")
+        L.append("")
+        L.append("One writer commits `bench:incr` over HTTP; every client is subscribed to `bench:counter` (cvx: the "
+                 "Convex sync protocol; Node: a `ws` broadcast after the write). Latency per client and round.")
+        L.append("")
+        L.append("| system | from send p50 ms | from send p99 ms | from commit response p50 ms | p99 ms | last client (p50 of rounds) ms | mutation ms |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for s in ("cvx", "node", "pocketbase"):
+            r = f.get(s)
+            if not r:
+                continue
+            if "from_send_p50_ms" not in r:
+                L.append(f"| {LABEL[s]} | {r.get('skipped') or 'failed: ' + r.get('failed', '')[:100]} | | | | | |")
+                continue
+            L.append(f"| {LABEL[s]} | {r['from_send_p50_ms']:.2f} | {r['from_send_p99_ms']:.2f} | {r['p50_ms']:.2f} | "
+                     f"{r['p99_ms']:.2f} | {r['all_delivered_p50_ms']:.2f} | {r['mutation_p50_ms']:.2f} |")
+        L.append("")
+
+    gcs = res["workloads"].get("g_coldstart")
+    if gcs:
+        L.append(f"## (g) Cold start (median of {st['cold_start_reps']} starts)")
+        L.append("")
+        L.append("From spawning the server process (data directory with the app deployed and 100 users) to its port "
+                 "accepting, then the first point query's answer.")
+        L.append("")
+        L.append("| system | process start → listening ms | first call ms | total ms |")
+        L.append("|---|---:|---:|---:|")
+        names = {"cvx_cached": "cvx, compiled-module cache present", "cvx_nocache": "cvx, no cache (compiles the module)",
+                 "node": LABEL["node"], "pocketbase": LABEL["pocketbase"]}
+        for k, r in gcs.items():
+            if "total_ms" in r:
+                L.append(f"| {names.get(k, k)} | {r['listen_ms']:.1f} | {r['first_call_ms']:.2f} | {r['total_ms']:.1f} |")
+            else:
+                L.append(f"| {names.get(k, k)} | failed: {r.get('failed', '')[:100]} | | |")
+        c = res["workloads"].get("call", {})
+        if "load_cached" in c:
+            L.append("")
+            L.append(f"Module load alone (in-process, `cvx_app_load` of the 4.5 MB bench module): "
+                     f"{c['load_compile']['min_ms']:.1f} ms compiling, {c['load_cached']['min_ms']:.2f} ms from the "
+                     f"compiled-module cache (best of 5; mean {c['load_cached']['mean_ms']:.2f} ms).")
+        L.append("")
+
+    c = res["workloads"].get("call")
+    if c and "native" in c:
+        L.append("## Function-call overhead (in process, no HTTP, one thread)")
+        L.append("")
+        L.append("| path | calls/s | µs per call | p50 µs | p99 µs |")
+        L.append("|---|---:|---:|---:|---:|")
+        names = {"native": "native C call + JSON parse of the args + JSON result",
+                 "wasm": "cvx_abi_invoke hello:add (fresh instance, marshalling)",
+                 "exec": "cvx_exec_call hello:add (+ validation, request id, read txn)",
+                 "exec_get": "cvx_exec_call bench:get (a point read from the store)"}
+        for k in ("native", "wasm", "exec", "exec_get"):
+            if k in c:
+                r = c[k]
+                L.append(f"| {names[k]} | {r['rps']:,.0f} | {r['ns_per_call'] / 1000:.2f} | {r['p50_us']:.2f} | {r['p99_us']:.2f} |")
+        L.append("")
+
+    t = res.get("targets")
+    if t:
+        L.append("## Targets")
+        L.append("")
+        L.append("| target | measured | |")
+        L.append("|---|---:|---|")
+        for k, v in t.items():
+            val = v["value"]
+            if k.endswith("_ms") or k.endswith("_us"):
+                unit = " ms" if k.endswith("_ms") else " µs"
+                sval = f"{val:.2f}{unit}"
+            elif k == "keynote2_low_tps":
+                sval = f"{val:,} TPS"
+            else:
+                sval = f"{val}×"
+            L.append(f"| {v['target']} | {sval} | {'met' if v['met'] else '**missed**'} |")
+        L.append("")
+    for n in res.get("notes", []):
+        L.append(f"- {n}")
+    with open(path, "w") as fh:
+        fh.write("\n".join(L) + "\n")
+
+
+def write_chart(res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ws = [(w, t) for w, t in HTTP_WORKLOADS if w in res["workloads"]]
+    systems = [s for s in ORDER if any(s in res["workloads"][w] and "rps" in res["workloads"][w][s] for w, _ in ws)]
+    colors = {"cvx": "#d9480f", "node": "#1c7ed6", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
+    fig, axes = plt.subplots(2, 1, figsize=(13, 9), sharex=True)
+    width = 0.8 / max(1, len(systems))
+    for k, (metric, ylabel) in enumerate([("rps", "requests / s (log)"), ("p99_us", "p99 latency, ms (log)")]):
+        ax = axes[k]
+        for j, s in enumerate(systems):
+            xs, ys = [], []
+            for i, (w, _) in enumerate(ws):
+                r = res["workloads"][w].get(s)
+                if r and metric in r and r[metric]:
+                    xs.append(i + (j - (len(systems) - 1) / 2) * width)
+                    ys.append(r[metric] / (1000 if metric == "p99_us" else 1))
+            bars = ax.bar(xs, ys, width, label=LABEL[s], color=colors[s], edgecolor="black", linewidth=0.4)
+            for b, y in zip(bars, ys):
+                txt = f"{y:,.0f}" if metric == "rps" else (f"{y:.1f}" if y >= 1 else f"{y:.2g}")
+                ax.annotate(txt, (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=6.5,
+                            rotation=90, xytext=(0, 2), textcoords="offset points")
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", which="major", alpha=0.3)
+        ax.margins(y=0.25)
+    axes[0].legend(ncol=len(systems), fontsize=8, loc="upper right")
+    axes[1].set_xticks(range(len(ws)))
+    axes[1].set_xticklabels([t for _, t in ws], rotation=15, ha="right", fontsize=9)
+    st = res["settings"]
+    axes[0].set_title(f"cvx vs peers, same run, same {res['machine']['cpus']}-core machine "
+                      f"({st['conns']} conns, {st['transfer_conns']} for keynote-2; {st['duration_s']:g} s windows; "
+                      f"{res['started'][:16]})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    p = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "results", "results.json")
+    res = json.load(open(p))
+    d = os.path.dirname(os.path.abspath(p))
+    write_summary(res, os.path.join(d, "summary.md"))
+    write_chart(res, os.path.join(d, "chart.png"))

@@ -1,0 +1,582 @@
+/*
+ * httpload — a closed-loop HTTP/1.1 load generator for loopback benchmarks.
+ *
+ * N keep-alive connections, each with `pipeline` requests in flight (1 =
+ * send the next request when the previous answer arrived), one epoll thread.
+ * Every request's latency (from the moment it is written to the moment its
+ * whole response is read) is kept, so percentiles are exact (sorted samples,
+ * no histogram buckets). Only requests that complete inside the measurement
+ * window count; the warm-up before it is discarded.
+ *
+ * Requests are made from templates (the path and the body) with
+ * placeholders filled per request:
+ *   {id}        a random line of --ids FILE
+ *   {rand:N}    a uniform integer in [0, N)
+ *   {seq}       a counter unique to this run
+ *   {from} {to} two distinct accounts in [0, --accounts N), uniform or Zipf
+ *               with --alpha A (A > 0), like the keynote-2 benchmark
+ *
+ * A response counts as a success when its status is 2xx and, with
+ * --expect STR, its body contains STR (cvx answers HTTP 200 for function
+ * errors; --expect '"status":"success"' catches them).
+ *
+ * Output: one JSON object on stdout (throughput, latency percentiles in
+ * microseconds, errors, this process's own CPU time).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "httpload: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- random numbers (xoshiro256**) ------------------------------------------ */
+
+static uint64_t rs[4];
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rnd(void) {
+    uint64_t r = rotl(rs[1] * 5, 7) * 9, t = rs[1] << 17;
+    rs[2] ^= rs[0];
+    rs[3] ^= rs[1];
+    rs[1] ^= rs[2];
+    rs[0] ^= rs[3];
+    rs[2] ^= t;
+    rs[3] = rotl(rs[3], 45);
+    return r;
+}
+static double rnd01(void) { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
+static void seed_rng(uint64_t s) {
+    for (int i = 0; i < 4; i++) {
+        s += 0x9e3779b97f4a7c15ull;
+        uint64_t z = s;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        rs[i] = z ^ (z >> 31);
+    }
+}
+
+/* ---- account picker (uniform or Zipf over N, like keynote-2's zipf.ts) ------ */
+
+static long n_accounts;
+static double alpha;
+static double *zipf_cdf;
+
+static void zipf_init(void) {
+    if (alpha <= 0 || n_accounts <= 0) return;
+    zipf_cdf = malloc(sizeof(double) * (size_t)n_accounts);
+    double sum = 0;
+    for (long i = 0; i < n_accounts; i++) sum += 1.0 / pow((double)(i + 1), alpha);
+    double c = 0;
+    for (long i = 0; i < n_accounts; i++) {
+        c += 1.0 / pow((double)(i + 1), alpha) / sum;
+        zipf_cdf[i] = c;
+    }
+    zipf_cdf[n_accounts - 1] = 1.0;
+}
+
+static long pick_account(void) {
+    if (!zipf_cdf) return (long)(rnd01() * (double)n_accounts);
+    double u = rnd01();
+    long lo = 0, hi = n_accounts - 1;
+    while (lo < hi) {
+        long mid = (lo + hi) / 2;
+        if (zipf_cdf[mid] < u) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* ---- templates ---------------------------------------------------------------- */
+
+enum { SEG_LIT, SEG_ID, SEG_RAND, SEG_SEQ, SEG_FROM, SEG_TO };
+typedef struct {
+    int kind;
+    const char *s;
+    size_t len;
+    long n;
+} seg_t;
+typedef struct {
+    seg_t *segs;
+    size_t nsegs;
+} tmpl_t;
+
+static char **ids;
+static size_t nids;
+static uint64_t seq;
+
+static void tmpl_parse(tmpl_t *t, const char *src) {
+    t->segs = calloc(strlen(src) + 1, sizeof(seg_t));
+    t->nsegs = 0;
+    const char *p = src;
+    while (*p) {
+        const char *b = strchr(p, '{');
+        const char *e = b ? strchr(b, '}') : NULL;
+        int kind = -1;
+        long n = 0;
+        if (b && e) {
+            size_t l = (size_t)(e - b - 1);
+            if (l == 2 && !strncmp(b + 1, "id", 2)) kind = SEG_ID;
+            else if (l == 3 && !strncmp(b + 1, "seq", 3)) kind = SEG_SEQ;
+            else if (l == 4 && !strncmp(b + 1, "from", 4)) kind = SEG_FROM;
+            else if (l == 2 && !strncmp(b + 1, "to", 2)) kind = SEG_TO;
+            else if (l > 5 && !strncmp(b + 1, "rand:", 5)) kind = SEG_RAND, n = atol(b + 6);
+        }
+        if (kind < 0) {
+            /* literal up to (and including) a '{' that is not a placeholder */
+            const char *stop = b ? (b == p ? b + 1 : b) : p + strlen(p);
+            t->segs[t->nsegs++] = (seg_t){SEG_LIT, p, (size_t)(stop - p), 0};
+            p = stop;
+            continue;
+        }
+        if (b > p) t->segs[t->nsegs++] = (seg_t){SEG_LIT, p, (size_t)(b - p), 0};
+        t->segs[t->nsegs++] = (seg_t){kind, NULL, 0, n};
+        p = e + 1;
+    }
+}
+
+typedef struct {
+    char *d;
+    size_t len, cap;
+} buf_t;
+
+static void buf_reserve(buf_t *b, size_t extra) {
+    if (b->len + extra <= b->cap) return;
+    size_t c = b->cap ? b->cap : 4096;
+    while (c < b->len + extra) c *= 2;
+    b->d = realloc(b->d, c);
+    if (!b->d) die("out of memory");
+    b->cap = c;
+}
+static void buf_add(buf_t *b, const void *p, size_t n) {
+    buf_reserve(b, n);
+    memcpy(b->d + b->len, p, n);
+    b->len += n;
+}
+
+static void tmpl_expand(const tmpl_t *t, buf_t *out, long from, long to) {
+    char num[32];
+    for (size_t i = 0; i < t->nsegs; i++) {
+        const seg_t *s = &t->segs[i];
+        int l;
+        switch (s->kind) {
+        case SEG_LIT: buf_add(out, s->s, s->len); break;
+        case SEG_ID: {
+            if (!nids) die("{id} needs --ids FILE");
+            const char *id = ids[rnd() % nids];
+            buf_add(out, id, strlen(id));
+            break;
+        }
+        case SEG_RAND: l = snprintf(num, sizeof num, "%ld", s->n > 0 ? (long)(rnd() % (uint64_t)s->n) : 0); buf_add(out, num, (size_t)l); break;
+        case SEG_SEQ: l = snprintf(num, sizeof num, "%llu", (unsigned long long)seq++); buf_add(out, num, (size_t)l); break;
+        case SEG_FROM: l = snprintf(num, sizeof num, "%ld", from); buf_add(out, num, (size_t)l); break;
+        case SEG_TO: l = snprintf(num, sizeof num, "%ld", to); buf_add(out, num, (size_t)l); break;
+        }
+    }
+}
+
+/* ---- configuration -------------------------------------------------------------- */
+
+static const char *host = "127.0.0.1";
+static int port;
+static int nconns = 16, pipeline_depth = 1;
+static double warmup_s = 1, duration_s = 5;
+static const char *method = "POST";
+static tmpl_t path_t, body_t;
+static int has_body;
+static const char *expect;
+static char extra_headers[4096];
+static int verbose;
+
+/* ---- connections --------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    int idx;
+    int connected;
+    buf_t w;        /* bytes to write */
+    size_t woff;
+    buf_t r;        /* bytes read, not yet parsed */
+    uint64_t *sent; /* ring of send times of in-flight requests */
+    int head, inflight;
+} conn_t;
+
+static int ep;
+static conn_t *conns;
+static uint64_t t_start, t_measure, t_end;
+static int stopping;
+
+static uint64_t *lat;
+static size_t nlat, caplat;
+static uint64_t ok_in_window, err_in_window, ok_total, err_total, conn_errors, reconnects;
+static int printed_errors;
+
+static void record(uint64_t done, uint64_t sent, int ok, const char *body, size_t blen, int status) {
+    if (ok) ok_total++;
+    else {
+        err_total++;
+        if (printed_errors < 3) {
+            printed_errors++;
+            fprintf(stderr, "httpload: error response (HTTP %d): %.*s\n", status, (int)(blen > 300 ? 300 : blen), body);
+        }
+    }
+    if (done < t_measure || done >= t_end) return;
+    if (!ok) {
+        err_in_window++;
+        return;
+    }
+    ok_in_window++;
+    if (nlat == caplat) {
+        caplat = caplat ? caplat * 2 : 1 << 20;
+        lat = realloc(lat, caplat * sizeof *lat);
+        if (!lat) die("out of memory");
+    }
+    lat[nlat++] = done - sent;
+}
+
+static void conn_open(conn_t *c);
+
+static void conn_fail(conn_t *c) {
+    conn_errors++;
+    /* requests in flight are lost: count them as errors */
+    uint64_t t = now_ns();
+    for (int i = 0; i < c->inflight; i++) record(t, t, 0, "connection lost", 15, 0);
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->inflight = 0;
+    c->r.len = 0;
+    c->w.len = c->woff = 0;
+    if (!stopping) {
+        reconnects++;
+        conn_open(c);
+    }
+}
+
+static void queue_request(conn_t *c) {
+    static buf_t path, body;
+    long from = 0, to = 0;
+    if (n_accounts > 0) {
+        from = pick_account();
+        to = pick_account();
+        for (int spins = 0; to == from && spins < 32; spins++) to = pick_account();
+    }
+    path.len = 0;
+    tmpl_expand(&path_t, &path, from, to);
+    body.len = 0;
+    if (has_body) tmpl_expand(&body_t, &body, from, to);
+    char head[8192];
+    int hl;
+    if (has_body)
+        hl = snprintf(head, sizeof head,
+                      "%s %.*s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n",
+                      method, (int)path.len, path.d, host, port, extra_headers, body.len);
+    else
+        hl = snprintf(head, sizeof head, "%s %.*s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", method, (int)path.len, path.d, host,
+                      port, extra_headers);
+    buf_add(&c->w, head, (size_t)hl);
+    if (has_body) buf_add(&c->w, body.d, body.len);
+    c->sent[(c->head + c->inflight) % pipeline_depth] = now_ns();
+    c->inflight++;
+}
+
+static void conn_flush(conn_t *c) {
+    while (c->woff < c->w.len) {
+        ssize_t n = write(c->fd, c->w.d + c->woff, c->w.len - c->woff);
+        if (n < 0) {
+            if (errno == EAGAIN) break;
+            if (errno == EINTR) continue;
+            conn_fail(c);
+            return;
+        }
+        c->woff += (size_t)n;
+    }
+    if (c->woff == c->w.len) c->w.len = c->woff = 0;
+    struct epoll_event ev = {.events = EPOLLIN | (c->w.len ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void fill(conn_t *c) {
+    if (stopping) return;
+    while (c->inflight < pipeline_depth) queue_request(c);
+    conn_flush(c);
+}
+
+static void conn_open(conn_t *c) {
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &a.sin_addr);
+    c->connected = 0;
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+        die("connect %s:%d: %s", host, port, strerror(errno));
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Parses as many complete responses as rbuf holds. Returns -1 on a protocol
+ * error. */
+static int parse_responses(conn_t *c) {
+    size_t off = 0;
+    for (;;) {
+        char *p = c->r.d + off;
+        size_t avail = c->r.len - off;
+        char *eoh = memmem(p, avail, "\r\n\r\n", 4);
+        if (!eoh) break;
+        size_t hlen = (size_t)(eoh - p) + 4;
+        if (avail < 12 || memcmp(p, "HTTP/1.", 7)) return -1;
+        int status = atoi(p + 9);
+        long clen = -1;
+        int chunked = 0, close_after = 0;
+        for (char *line = memchr(p, '\n', hlen); line && line < eoh; line = memchr(line + 1, '\n', (size_t)(eoh - line))) {
+            char *l = line + 1;
+            if (!strncasecmp(l, "content-length:", 15)) clen = atol(l + 15);
+            else if (!strncasecmp(l, "transfer-encoding:", 18) && memmem(l, 40, "chunked", 7)) chunked = 1;
+            else if (!strncasecmp(l, "connection:", 11) && memmem(l, 30, "close", 5)) close_after = 1;
+        }
+        size_t total;
+        const char *body = p + hlen;
+        size_t blen;
+        if (chunked) {
+            size_t q = hlen;
+            int done = 0;
+            for (;;) {
+                char *nl = memmem(p + q, avail - q, "\r\n", 2);
+                if (!nl) break;
+                long sz = strtol(p + q, NULL, 16);
+                size_t need = (size_t)(nl - p) + 2 + (size_t)sz + 2;
+                if (need > avail) break;
+                q = need;
+                if (sz == 0) {
+                    done = 1;
+                    break;
+                }
+            }
+            if (!done) break;
+            total = q;
+            blen = total - hlen;
+        } else {
+            if (clen < 0) clen = 0;
+            if (avail < hlen + (size_t)clen) break;
+            total = hlen + (size_t)clen;
+            blen = (size_t)clen;
+        }
+        uint64_t t = now_ns();
+        if (c->inflight <= 0) return -1;
+        uint64_t sent = c->sent[c->head];
+        c->head = (c->head + 1) % pipeline_depth;
+        c->inflight--;
+        int ok = status >= 200 && status < 300;
+        if (ok && expect) ok = memmem(body, blen, expect, strlen(expect)) != NULL;
+        record(t, sent, ok, body, blen, status);
+        off += total;
+        if (close_after) {
+            memmove(c->r.d, c->r.d + off, c->r.len - off);
+            c->r.len -= off;
+            conn_fail(c);
+            return 1;
+        }
+    }
+    if (off) {
+        memmove(c->r.d, c->r.d + off, c->r.len - off);
+        c->r.len -= off;
+    }
+    return 0;
+}
+
+static void on_event(conn_t *c, uint32_t events) {
+    if (!c->connected) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int e = 0;
+            socklen_t l = sizeof e;
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l);
+            die("connect %s:%d: %s", host, port, strerror(e ? e : ECONNREFUSED));
+        }
+        c->connected = 1;
+        fill(c);
+        return;
+    }
+    if (events & EPOLLIN) {
+        for (;;) {
+            buf_reserve(&c->r, 65536);
+            ssize_t n = read(c->fd, c->r.d + c->r.len, c->r.cap - c->r.len);
+            if (n > 0) {
+                c->r.len += (size_t)n;
+                if ((size_t)n < 65536) break;
+                continue;
+            }
+            if (n < 0 && errno == EAGAIN) break;
+            if (n < 0 && errno == EINTR) continue;
+            conn_fail(c); /* EOF or error */
+            return;
+        }
+        int rc = parse_responses(c);
+        if (rc < 0) {
+            fprintf(stderr, "httpload: malformed response\n");
+            conn_fail(c);
+            return;
+        }
+        if (rc > 0) return; /* reconnected */
+        fill(c);
+    }
+    if ((events & EPOLLOUT) && c->fd >= 0) conn_flush(c);
+    if ((events & (EPOLLERR | EPOLLHUP)) && c->fd >= 0 && !(events & EPOLLIN)) conn_fail(c);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double p) {
+    if (!nlat) return 0;
+    size_t i = (size_t)ceil(p / 100.0 * (double)nlat);
+    if (i > 0) i--;
+    if (i >= nlat) i = nlat - 1;
+    return (double)lat[i] / 1000.0;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: httpload --url http://127.0.0.1:PORT [-c CONNS] [-d SECONDS] [-w WARMUP] [--pipeline N]\n"
+            "                [--method M] [--path TEMPLATE] [--body TEMPLATE] [--ids FILE]\n"
+            "                [--accounts N] [--alpha A] [--expect STR] [--header 'K: V'] [--seed N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *url = NULL, *path = "/", *body = NULL, *ids_file = NULL;
+    uint64_t seed = 12345;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
+        if (!strcmp(a, "--url")) url = NEXT();
+        else if (!strcmp(a, "-c")) nconns = atoi(NEXT());
+        else if (!strcmp(a, "-d")) duration_s = atof(NEXT());
+        else if (!strcmp(a, "-w")) warmup_s = atof(NEXT());
+        else if (!strcmp(a, "--pipeline")) pipeline_depth = atoi(NEXT());
+        else if (!strcmp(a, "--method")) method = NEXT();
+        else if (!strcmp(a, "--path")) path = NEXT();
+        else if (!strcmp(a, "--body")) body = NEXT();
+        else if (!strcmp(a, "--ids")) ids_file = NEXT();
+        else if (!strcmp(a, "--accounts")) n_accounts = atol(NEXT());
+        else if (!strcmp(a, "--alpha")) alpha = atof(NEXT());
+        else if (!strcmp(a, "--expect")) expect = NEXT();
+        else if (!strcmp(a, "--seed")) seed = strtoull(NEXT(), NULL, 10);
+        else if (!strcmp(a, "-v")) verbose = 1;
+        else if (!strcmp(a, "--header")) {
+            const char *h = NEXT();
+            size_t l = strlen(extra_headers);
+            snprintf(extra_headers + l, sizeof extra_headers - l, "%s\r\n", h);
+        } else usage();
+    }
+    if (!url || strncmp(url, "http://", 7)) usage();
+    if (nconns < 1 || pipeline_depth < 1 || duration_s <= 0) usage();
+    {
+        static char hostbuf[256];
+        const char *hp = url + 7;
+        const char *colon = strchr(hp, ':');
+        if (!colon) usage();
+        snprintf(hostbuf, sizeof hostbuf, "%.*s", (int)(colon - hp), hp);
+        host = hostbuf;
+        port = atoi(colon + 1);
+    }
+    seed_rng(seed);
+    zipf_init();
+    if (ids_file) {
+        FILE *f = fopen(ids_file, "r");
+        if (!f) die("%s: %s", ids_file, strerror(errno));
+        char line[1024];
+        size_t cap = 0;
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!*line) continue;
+            if (nids == cap) ids = realloc(ids, (cap = cap ? cap * 2 : 1024) * sizeof *ids);
+            ids[nids++] = strdup(line);
+        }
+        fclose(f);
+        if (!nids) die("%s has no ids", ids_file);
+    }
+    tmpl_parse(&path_t, path);
+    if (body) {
+        has_body = 1;
+        tmpl_parse(&body_t, body);
+    }
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    conns = calloc((size_t)nconns, sizeof *conns);
+    t_start = now_ns();
+    t_measure = t_start + (uint64_t)(warmup_s * 1e9);
+    t_end = t_measure + (uint64_t)(duration_s * 1e9);
+    for (int i = 0; i < nconns; i++) {
+        conns[i].idx = i;
+        conns[i].sent = calloc((size_t)pipeline_depth, sizeof(uint64_t));
+        conn_open(&conns[i]);
+    }
+    struct rusage ru0, ru1;
+    int have_ru0 = 0;
+    struct epoll_event evs[256];
+    uint64_t drain_deadline = 0;
+    for (;;) {
+        uint64_t t = now_ns();
+        if (!have_ru0 && t >= t_measure) {
+            getrusage(RUSAGE_SELF, &ru0);
+            have_ru0 = 1;
+        }
+        if (!stopping && t >= t_end) {
+            stopping = 1;
+            getrusage(RUSAGE_SELF, &ru1);
+            drain_deadline = t + 2000000000ull;
+        }
+        if (stopping) {
+            int busy = 0;
+            for (int i = 0; i < nconns; i++) busy |= conns[i].fd >= 0 && conns[i].inflight > 0;
+            if (!busy || t >= drain_deadline) break;
+        }
+        int n = epoll_wait(ep, evs, 256, 10);
+        for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
+    }
+    if (!have_ru0) getrusage(RUSAGE_SELF, &ru0);
+    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    double sum = 0;
+    for (size_t i = 0; i < nlat; i++) sum += (double)lat[i];
+    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    printf("{\"ok\": %llu, \"errors\": %llu, \"rps\": %.1f, \"mean_us\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, "
+           "\"p99_us\": %.1f, \"p999_us\": %.1f, \"max_us\": %.1f, \"connections\": %d, \"pipeline\": %d, "
+           "\"seconds\": %.2f, \"conn_errors\": %llu, \"errors_total\": %llu, \"loadgen_cpu_s\": %.3f, "
+           "\"loadgen_cpu_share\": %.3f}\n",
+           (unsigned long long)ok_in_window, (unsigned long long)err_in_window, (double)ok_in_window / duration_s,
+           nlat ? sum / (double)nlat / 1000.0 : 0, pct(50), pct(90), pct(99), pct(99.9), nlat ? (double)lat[nlat - 1] / 1000.0 : 0,
+           nconns, pipeline_depth, duration_s, (unsigned long long)conn_errors, (unsigned long long)err_total, cpu,
+           cpu / duration_s);
+    return 0;
+}
