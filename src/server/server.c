@@ -111,10 +111,10 @@ static void remove_partial_uploads(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
-    char path[4400];
+    char path[4600];
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, ".upload-", 8) != 0 && !strstr(e->d_name, ".tmp.")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof path, "%.4200s/%.255s", dir, e->d_name);
         unlink(path);
     }
     closedir(d);
