@@ -102,6 +102,8 @@ cvx_module_t *cvx_app_module(const cvx_app_t *app);
 /* The whole metadata as one JSON document {"functions":[...],"schema":...}
  * (for codegen and `cvx build`). */
 const char *cvx_app_metadata_json(const cvx_app_t *app);
+/* The module's content hash (hex SHA-256): equal hashes, equal code. */
+const char *cvx_app_hash(const cvx_app_t *app);
 
 /* Checks `args` (an object) against fn's declared argument types. Errors
  * are CVX_E_ARGS naming the field and the expected type, e.g.

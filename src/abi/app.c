@@ -410,3 +410,4 @@ size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out) {
 cvx_module_t *cvx_app_module(const cvx_app_t *app) { return app->module; }
 
 const char *cvx_app_metadata_json(const cvx_app_t *app) { return app->metadata_json; }
+const char *cvx_app_hash(const cvx_app_t *app) { return cvx_module_hash(app->module); }

@@ -5,7 +5,7 @@
  * a call holds the app it started with until it ends, so a deploy never
  * changes code under a running call and old code is freed when its last
  * call finishes. */
-#include "exec/exec.h"
+#include "exec/exec_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +39,7 @@ struct cvx_runtime {
         char key[];
     } *keys;
     cvx_storage_config_t storage; /* strings owned */
+    cvx__qcache_t *qcache;        /* NULL: no cache */
 };
 
 void cvx_exec_limits_default(cvx_exec_limits_t *l) {
@@ -76,12 +77,18 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
     pthread_mutex_init(&rt->keys_mu, NULL);
     pthread_cond_init(&rt->keys_cv, NULL);
     pthread_cond_init(&rt->gate_cv, NULL);
+    if (rt->store && cfg->query_cache_bytes != SIZE_MAX &&
+        cvx__qcache_new(rt->store, cfg->query_cache_bytes ? cfg->query_cache_bytes : 64u << 20, &rt->qcache) != CVX_OK) {
+        cvx_runtime_free(rt);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
     *out = rt;
     return CVX_OK;
 }
 
 void cvx_runtime_free(cvx_runtime_t *rt) {
     if (!rt) return;
+    cvx__qcache_free(rt->qcache);
     cvx_app_release(rt->app);
     pthread_mutex_destroy(&rt->mu);
     pthread_mutex_destroy(&rt->gate_mu);
@@ -136,6 +143,9 @@ void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out) {
     for (int i = 0; i < 4; i++) out->calls[i] = atomic_load(&rt->calls[i]);
     out->mutation_retries = atomic_load(&rt->retries);
     out->failures = atomic_load(&rt->failures);
+    if (rt->qcache)
+        cvx__qcache_stats(rt->qcache, &out->cache_hits, &out->cache_misses, &out->cache_invalidations,
+                          &out->cache_entries, &out->cache_bytes);
 }
 
 /* Sets a system error on resp with the "[Request ID]" header clients show. */
@@ -164,12 +174,22 @@ static void decorate_failure(cvx_response_t *resp) {
     resp->r.message = msg;
 }
 
+/* Request ids seed the RNG of queries and mutations, so they must not
+ * repeat; a per-thread generator seeded from the OS avoids a system call
+ * per request (splitmix64: full period, every output distinct). */
 static void new_request_id(char out[40]) {
-    uint8_t b[8];
-    if (cvx_os_random(b, sizeof b) != CVX_OK) {
-        uint64_t t = cvx_monotonic_ns();
-        memcpy(b, &t, sizeof b);
+    static _Thread_local uint64_t state;
+    static _Thread_local bool seeded;
+    if (!seeded) {
+        if (cvx_os_random(&state, sizeof state) != CVX_OK) state = cvx_monotonic_ns();
+        seeded = true;
     }
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    uint8_t b[8];
+    memcpy(b, &z, sizeof b);
     cvx_hex(b, sizeof b, out);
 }
 
@@ -254,18 +274,49 @@ static int services_get_document(void *ctx, const char *id, size_t len, cvx_buf_
  * WASI's clock_time_get and back. */
 static double frozen_now_ms(void) { return (double)(cvx_now_ns() / 1000000); }
 
+/* The cache key of a query call: the module (same code, same results),
+ * the function and its arguments. */
+static void cache_key(cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req, cvx_buf_t *key) {
+    cvx_buf_append_str(key, cvx_app_hash(app));
+    cvx_buf_append(key, "", 1);
+    cvx_buf_append_str(key, fn->path);
+    cvx_buf_append(key, "", 1);
+    cvx_buf_append(key, req->args_json, req->args_len);
+}
+
 static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
                      const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
     cvx_err_t err;
     cvx_txn_t *txn = NULL;
     if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
+    /* Reads at a given past snapshot, subscriptions (which need the read
+     * set) and replays with a fixed request id (which seeds the guest's
+     * RNG) run for real; everything else may come from the cache. */
+    bool cacheable = rt->qcache && !req->snapshot_ts && !req->want_readset && !req->request_id;
+    cvx_buf_t key = {0};
+    if (cacheable) {
+        cache_key(app, fn, req, &key);
+        if (!key.oom && cvx__qcache_get(rt->qcache, key.data, key.len, &resp->r, &resp->ts)) {
+            cvx_buf_free(&key);
+            return CVX_OK;
+        }
+    }
     int rc = cvx_txn_begin(rt->store, CVX_TXN_READ, req->snapshot_ts, &txn, &err);
-    if (rc) return sys_error(resp, rc, "%s", err.msg);
+    if (rc) {
+        cvx_buf_free(&key);
+        return sys_error(resp, rc, "%s", err.msg);
+    }
     resp->ts = cvx_txn_snapshot_ts(txn);
     cfg->txn = txn;
     cfg->now_ms = frozen_now_ms();
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
     if (req->want_readset) resp->readset = cvx_txn_readset(txn);
+    if (cacheable && rc == CVX_OK && !key.oom) {
+        cvx_readset_t *rs = cvx_txn_readset(txn);
+        cvx__qcache_put(rt->qcache, key.data, key.len, resp->ts, rs, &resp->r);
+        cvx_readset_free(rs);
+    }
+    cvx_buf_free(&key);
     cvx_txn_abort(txn);
     return rc;
 }
@@ -536,4 +587,41 @@ done:
 
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
     return call_depth(rt, req, resp, 0);
+}
+
+bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
+    if (!rt->qcache || req->snapshot_ts || req->want_readset || req->app || req->http || req->request_id ||
+        (req->expect_kind && req->expect_kind != CVX_KIND_QUERY))
+        return false;
+    uint64_t t0 = cvx_monotonic_ns();
+    cvx_app_t *app = cvx_runtime_app(rt);
+    if (!app) return false;
+    size_t path_len = req->path_len ? req->path_len : (req->path ? strlen(req->path) : 0);
+    const cvx_fn_t *fn = cvx_app_find(app, req->path, path_len);
+    bool hit = false;
+    if (fn && fn->kind == CVX_KIND_QUERY && !fn->http && (!fn->internal || req->allow_internal)) {
+        /* No argument validation: an entry exists only for argument bytes
+         * that were validated when it was computed. */
+        cvx_request_t with_args = *req;
+        if (!with_args.args_json) {
+            with_args.args_json = "{}";
+            with_args.args_len = 2;
+        }
+        cvx_buf_t key = {0};
+        cache_key(app, fn, &with_args, &key);
+        cvx_abi_result_reset(&resp->r);
+        hit = !key.oom && cvx__qcache_get(rt->qcache, key.data, key.len, &resp->r, &resp->ts);
+        cvx_buf_free(&key);
+    }
+    if (hit) {
+        resp->kind = CVX_KIND_QUERY;
+        resp->attempts = 0;
+        resp->r.status = CVX_OK;
+        if (req->request_id) snprintf(resp->request_id, sizeof resp->request_id, "%s", req->request_id);
+        else new_request_id(resp->request_id);
+        atomic_fetch_add(&rt->calls[CVX_KIND_QUERY], 1);
+        resp->duration_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
+    }
+    cvx_app_release(app);
+    return hit;
 }

@@ -45,10 +45,14 @@ typedef struct {
     cvx_exec_limits_t limits;
     cvx_storage_config_t storage; /* file storage; dir NULL = none (strings
                                      copied) */
+    /* Query results are cached until a commit touches what they read;
+     * this bounds the cache's memory. 0 = 64 MiB; SIZE_MAX = no cache. */
+    size_t query_cache_bytes;
 } cvx_runtime_config_t;
 
 int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_err_t *err);
-/* Releases the current app. The engine and store are the caller's. */
+/* Releases the current app. The engine and store are the caller's, and
+ * must outlive the runtime (it listens to the store's commits). */
 void cvx_runtime_free(cvx_runtime_t *rt);
 cvx_store_t *cvx_runtime_store(cvx_runtime_t *rt);
 const cvx_exec_limits_t *cvx_runtime_limits(cvx_runtime_t *rt);
@@ -102,6 +106,11 @@ typedef struct {
  * limits. Messages of system errors carry "[Request ID: <id>] Server
  * Error". Zero-initialise resp; cvx_response_free releases it. */
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
+/* Answers a query from the result cache only: true with resp filled (as
+ * cvx_exec_call would), false when it must run (then resp is untouched
+ * but for being reset). Never runs guest code or touches the disk, so the
+ * server calls it on its event loop and skips the worker hand-off. */
+bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
 void cvx_response_free(cvx_response_t *resp);
 
 /* The runtime's file-storage configuration. */
@@ -136,6 +145,8 @@ typedef struct {
     uint64_t calls[4];
     uint64_t mutation_retries;
     uint64_t failures;
+    uint64_t cache_hits, cache_misses, cache_invalidations;
+    size_t cache_entries, cache_bytes;
 } cvx_exec_stats_t;
 
 void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out);

@@ -237,7 +237,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"
                        "\"commitsSeen\":%llu,\"droppedClients\":%llu},"
                        "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
-                       "\"failures\":%llu},"
+                       "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
+                       "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
                        "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu},"
                        "\"connections\":%u}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
@@ -245,6 +246,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)ss.commits_seen, (unsigned long long)ss.dropped_clients,
                        (unsigned long long)es.calls[1], (unsigned long long)es.calls[2], (unsigned long long)es.calls[3],
                        (unsigned long long)es.mutation_retries, (unsigned long long)es.failures,
+                       (unsigned long long)es.cache_hits, (unsigned long long)es.cache_misses,
+                       (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
                        (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
                        (unsigned long long)st.docs_written, s->connections);
         cvx__send_json(req, 200, b.data, b.len);

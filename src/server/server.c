@@ -94,6 +94,13 @@ int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_
                            (double)(cvx_monotonic_ns() - t0) / 1e6);
     }
     cvx_app_release(app);
+#ifdef __GLIBC__
+    /* Compiling a module churns megabytes through whichever worker's malloc
+     * arena ran the deploy; give the freed pages of every arena back (100
+     * deploys under load: +14% resident without this, within a few percent
+     * with it; tests/e2e/deploy.test.js). Deploys are rare, this is cheap. */
+    malloc_trim(0);
+#endif
     pthread_mutex_unlock(&s->deploy_mu);
     return rc;
 }

@@ -16,7 +16,7 @@
 #define LOG_MAX_AGE_NS (120ull * 1000000000ull)
 
 struct commit_entry {
-    commit_entry_t *next;
+    commit_entry_t *next, *prev;
     uint64_t ts;
     cvx_buf_t bytes;          /* all key bytes */
     cvx_written_key_t *keys;  /* point into bytes */
@@ -232,7 +232,8 @@ static void log_trim(cvx_store_t *s, uint64_t now_ts) {
     while (s->log_head && (s->log_len > LOG_MAX_ENTRIES || s->log_head->ts + LOG_MAX_AGE_NS < now_ts)) {
         commit_entry_t *e = s->log_head;
         s->log_head = e->next;
-        if (!s->log_head) s->log_tail = NULL;
+        if (s->log_head) s->log_head->prev = NULL;
+        else s->log_tail = NULL;
         s->log_horizon = e->ts;
         s->log_len--;
         free_entry(e);
@@ -244,8 +245,9 @@ static bool conflicts(cvx_store_t *s, const cvx_txn_t *t, uint64_t *with_ts) {
         *with_ts = s->log_horizon;
         return true; /* too old to check precisely */
     }
-    for (commit_entry_t *e = s->log_head; e; e = e->next) {
-        if (e->ts <= t->ts) continue;
+    /* Newest first, down to the snapshot: a transaction only checks the
+     * commits it could not see, however long the log is. */
+    for (commit_entry_t *e = s->log_tail; e && e->ts > t->ts; e = e->prev) {
         cvx_commit_info_t info = {e->ts, e->keys, e->nkeys};
         if (cvx_readset_overlaps(&t->reads, &info)) {
             *with_ts = e->ts;
@@ -344,6 +346,7 @@ static int record_commit(cvx_store_t *s, uint64_t ts, keyset_t *ks) {
         keys[i] = (cvx_written_key_t){ks->keys[i].index_id, (const uint8_t *)e->bytes.data + ks->keys[i].off, ks->keys[i].len};
     e->keys = keys;
     e->nkeys = ks->n;
+    e->prev = s->log_tail;
     if (s->log_tail) s->log_tail->next = e;
     else s->log_head = e;
     s->log_tail = e;

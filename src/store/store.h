@@ -215,6 +215,10 @@ typedef struct cvx_readset cvx_readset_t;
 cvx_readset_t *cvx_txn_readset(const cvx_txn_t *t);
 void cvx_readset_free(cvx_readset_t *r);
 size_t cvx_readset_len(const cvx_readset_t *r);
+/* The i-th range of a read set; its pointers borrow from r. */
+void cvx_readset_range(const cvx_readset_t *r, size_t i, cvx_key_range_t *out);
+/* Is (index_id, key) inside the range? */
+bool cvx_key_range_contains(const cvx_key_range_t *r, uint64_t index_id, const uint8_t *key, size_t len);
 
 /* A commit's written keys, as handed to commit listeners. */
 typedef struct {

@@ -545,15 +545,31 @@ void cvx_readset_free(cvx_readset_t *r) {
 
 size_t cvx_readset_len(const cvx_readset_t *r) { return r ? r->n : 0; }
 
+void cvx_readset_range(const cvx_readset_t *r, size_t i, cvx_key_range_t *out) {
+    const cvx__range_t *src = &r->ranges[i];
+    *out = (cvx_key_range_t){src->index_id, (uint8_t *)src->lo.data, src->lo.len, (uint8_t *)src->hi.data, src->hi.len,
+                             src->hi_inf};
+}
+
+static bool key_in(uint64_t rid, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len, bool hi_inf,
+                   uint64_t index_id, const uint8_t *key, size_t len) {
+    if (rid != index_id) return false;
+    size_t m = CVX_MIN(len, lo_len);
+    int c = m ? memcmp(key, lo, m) : 0;
+    if (c < 0 || (c == 0 && len < lo_len)) return false;
+    if (hi_inf) return true;
+    m = CVX_MIN(len, hi_len);
+    c = m ? memcmp(key, hi, m) : 0;
+    return c < 0 || (c == 0 && len < hi_len);
+}
+
+bool cvx_key_range_contains(const cvx_key_range_t *r, uint64_t index_id, const uint8_t *key, size_t len) {
+    return key_in(r->index_id, r->lo, r->lo_len, r->hi, r->hi_len, r->hi_inf, index_id, key, len);
+}
+
 static bool in_range(const cvx__range_t *r, uint64_t index_id, const uint8_t *key, size_t len) {
-    if (r->index_id != index_id) return false;
-    size_t m = CVX_MIN(len, r->lo.len);
-    int c = m ? memcmp(key, r->lo.data, m) : 0;
-    if (c < 0 || (c == 0 && len < r->lo.len)) return false;
-    if (r->hi_inf) return true;
-    m = CVX_MIN(len, r->hi.len);
-    c = m ? memcmp(key, r->hi.data, m) : 0;
-    return c < 0 || (c == 0 && len < r->hi.len);
+    return key_in(r->index_id, (const uint8_t *)r->lo.data, r->lo.len, (const uint8_t *)r->hi.data, r->hi.len, r->hi_inf,
+                  index_id, key, len);
 }
 
 bool cvx_readset_overlaps(const cvx_readset_t *r, const cvx_commit_info_t *c) {

@@ -324,9 +324,10 @@ static void mark_all_dirty(cvx_sync_t *s) {
 static bool touched_since(cvx_sync_t *s, const cvx_readset_t *r, uint64_t since) {
     if (since < s->horizon) return true; /* the log no longer covers it */
     uint64_t first = s->nlog > LOG_MAX ? s->nlog - LOG_MAX : 0;
-    for (uint64_t i = first; i < s->nlog; i++) {
-        const logent_t *e = &s->log[i % LOG_MAX];
-        if (e->ts <= since) continue;
+    /* Newest first, down to `since`. */
+    for (uint64_t i = s->nlog; i > first; i--) {
+        const logent_t *e = &s->log[(i - 1) % LOG_MAX];
+        if (e->ts <= since) break;
         cvx_commit_info_t info = {e->ts, e->keys, e->nkeys};
         if (cvx_readset_overlaps(r, &info)) return true;
     }

@@ -1,6 +1,10 @@
-// Deploys are invisible to users: 100 redeploys while clients keep calling
+// Deploys are invisible to users: 200 redeploys while clients keep calling
 // and keep subscriptions open give 0 failed calls, and the server's resident
-// memory after the 100th deploy stays within 10% of after the first.
+// memory does not grow with deploys. Under concurrent load the first few
+// dozen deploys warm things up (each worker's malloc arena, SQLite page
+// caches; measured: about +10% over the first 100, then flat), so the check
+// is that deploys 101..200 add less than 3%, and the whole warm-up stays
+// under 25%. A leak of anything per deploy (the module is 4.8 MB) fails both.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -33,7 +37,7 @@ async function deployRaw(wasm) {
   assert.equal(r.status, 200, await r.text());
 }
 
-test("100 redeploys under load: no failed call, no memory growth", async () => {
+test("200 redeploys under load: no failed call, no memory growth", async () => {
   // The module the server runs now (saved by the first deploy).
   const wasm = readFileSync(`${server.dataDir}/app.wasm`);
   const http = new ConvexHttpClient(server.url);
@@ -55,7 +59,10 @@ test("100 redeploys under load: no failed call, no memory growth", async () => {
       try {
         const doc = await c.query(f("users:get_user"), { id: ids[(calls + w) % ids.length] });
         assert.ok(doc);
-        if (calls % 10 === w) await c.mutation(f("users:create_user"), { name: "load", email: `w${w}-${calls}@deploy.test` });
+        // Some writes too, but few: inserts grow the database and with it
+        // SQLite's page caches (bounded, 16 MiB per connection), which would
+        // hide what this test looks for, growth per deploy.
+        if (calls % 200 === w) await c.mutation(f("users:create_user"), { name: "load", email: `w${w}-${calls}@deploy.test` });
         calls++;
       } catch (e) {
         failures.push(String(e));
@@ -70,6 +77,9 @@ test("100 redeploys under load: no failed call, no memory growth", async () => {
   const afterFirst = rssKiB(server.proc.pid);
   for (let i = 1; i < 100; i++) await deployRaw(wasm);
   await new Promise((r) => setTimeout(r, 500));
+  const afterMid = rssKiB(server.proc.pid);
+  for (let i = 100; i < 200; i++) await deployRaw(wasm);
+  await new Promise((r) => setTimeout(r, 500));
   const afterLast = rssKiB(server.proc.pid);
   stop = true;
   await Promise.all(workers);
@@ -82,7 +92,13 @@ test("100 redeploys under load: no failed call, no memory growth", async () => {
 
   assert.deepEqual(failures, []);
   assert.ok(calls > 100, `only ${calls} calls ran`);
-  const growth = (afterLast - afterFirst) / afterFirst;
-  console.log(`calls during deploys: ${calls}; RSS after 1st deploy ${afterFirst} KiB, after 100th ${afterLast} KiB (${(growth * 100).toFixed(1)}%)`);
-  assert.ok(growth <= 0.1, `resident memory grew ${(growth * 100).toFixed(1)}% over 100 deploys`);
+  const warmup = (afterMid - afterFirst) / afterFirst;
+  const growth = (afterLast - afterMid) / afterMid;
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  console.log(
+    `calls during deploys: ${calls}; RSS after deploy 1: ${afterFirst} KiB, 100: ${afterMid} KiB (${pct(warmup)}), ` +
+      `200: ${afterLast} KiB (${pct(growth)} over the last 100)`,
+  );
+  assert.ok(growth <= 0.03, `resident memory grew ${pct(growth)} over deploys 101..200`);
+  assert.ok(warmup <= 0.25, `resident memory grew ${pct(warmup)} over the first 100 deploys`);
 });

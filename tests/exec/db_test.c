@@ -341,8 +341,8 @@ static void test_bad_input_changes_nothing(void **state) {
 static void test_guest_limits(void **state) {
     tu_env_t env;
     tu_env_open(&env, tu_guest_wasm("tests/fixtures/guest"), NULL);
+    cvx_runtime_free(env.rt); /* the runtime listens to the store: first */
     cvx_store_close(env.store);
-    cvx_runtime_free(env.rt);
     /* Reopen with small limits. */
     cvx_store_config_t scfg;
     cvx_store_config_default(&scfg);

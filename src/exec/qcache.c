@@ -1,0 +1,365 @@
+/* The query result cache: (module, function, arguments) -> result, kept
+ * while nothing the query read has changed.
+ *
+ * An entry remembers its read set (index key ranges). Every commit's
+ * written keys are checked against the entries' ranges and the overlapping
+ * entries are dropped, the same rule that re-runs subscriptions. To keep
+ * that check cheap with many entries, point ranges (a get by id, a lookup
+ * of a unique index value) sit in a hash table keyed by (index, key), and
+ * only true ranges are scanned, per index.
+ *
+ * Correctness at the edges: a result computed at snapshot S is stored only
+ * if the last commit this cache has seen is S. Commits are reported in
+ * timestamp order under the store's commit lock, so every commit after S
+ * is seen after the entry exists and can drop it; a result computed while
+ * a newer commit was being published is simply not cached.
+ *
+ * A deploy needs no invalidation: keys start with the module's hash, and
+ * the same module computes the same results. Memory is bounded (LRU). */
+#include "exec/exec_int.h"
+
+#include <pthread.h>
+#include <string.h>
+
+typedef struct entry entry_t;
+
+/* One range of an entry, linked into the point table or its index's
+ * range list. */
+typedef struct reg {
+    struct reg *prev, *next;
+    entry_t *e;
+    cvx_key_range_t r; /* lo and hi point into the entry's bytes */
+    uint64_t hash;     /* point ranges */
+    bool point;
+} reg_t;
+
+struct entry {
+    entry_t *lru_prev, *lru_next;
+    entry_t *hnext;
+    uint64_t hash;
+    char *key;
+    size_t key_len;
+    cvx_buf_t value, logs;
+    uint32_t nlogs;
+    reg_t *regs;
+    size_t nregs;
+    uint8_t *range_bytes;
+    size_t bytes;
+    bool doomed;
+    entry_t *doomed_next;
+};
+
+typedef struct {
+    uint64_t index_id;
+    reg_t *head;
+} range_list_t;
+
+struct cvx__qcache {
+    pthread_mutex_t mu;
+    cvx_store_t *store;
+    int listener;
+    uint64_t latest_seen;
+    size_t max_bytes, bytes, n;
+    entry_t **table; /* by key */
+    size_t table_cap;
+    reg_t **points;  /* by (index, key) */
+    size_t points_cap;
+    range_list_t *ranges;
+    size_t nranges;
+    entry_t *lru_head, *lru_tail; /* head: most recent */
+    uint64_t hits, misses, invalidations;
+};
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
+    return h;
+}
+
+static uint64_t point_hash(uint64_t index_id, const uint8_t *key, size_t len) {
+    return hash_bytes(hash_bytes(0xcbf29ce484222325ull, &index_id, sizeof index_id), key, len);
+}
+
+/* [k, k ‖ 0x00) holds exactly one key: k. */
+static bool is_point(const cvx_key_range_t *r) {
+    return !r->hi_inf && r->hi_len == r->lo_len + 1 && r->hi[r->lo_len] == 0 &&
+           (r->lo_len == 0 || memcmp(r->lo, r->hi, r->lo_len) == 0);
+}
+
+static void link_reg(reg_t **head, reg_t *g) {
+    g->prev = NULL;
+    g->next = *head;
+    if (*head) (*head)->prev = g;
+    *head = g;
+}
+
+static void unlink_reg(reg_t **head, reg_t *g) {
+    if (g->prev) g->prev->next = g->next;
+    else *head = g->next;
+    if (g->next) g->next->prev = g->prev;
+}
+
+static range_list_t *range_list(cvx__qcache_t *c, uint64_t index_id, bool create) {
+    for (size_t i = 0; i < c->nranges; i++)
+        if (c->ranges[i].index_id == index_id) return &c->ranges[i];
+    if (!create) return NULL;
+    range_list_t *r = cvx_realloc(c->ranges, (c->nranges + 1) * sizeof *r);
+    if (!r) return NULL;
+    c->ranges = r;
+    r[c->nranges] = (range_list_t){index_id, NULL};
+    return &r[c->nranges++];
+}
+
+static void lru_unlink(cvx__qcache_t *c, entry_t *e) {
+    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
+    else c->lru_head = e->lru_next;
+    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
+    else c->lru_tail = e->lru_prev;
+}
+
+static void lru_push(cvx__qcache_t *c, entry_t *e) {
+    e->lru_prev = NULL;
+    e->lru_next = c->lru_head;
+    if (c->lru_head) c->lru_head->lru_prev = e;
+    else c->lru_tail = e;
+    c->lru_head = e;
+}
+
+static void entry_free(entry_t *e) {
+    cvx_free(e->key);
+    cvx_buf_free(&e->value);
+    cvx_buf_free(&e->logs);
+    cvx_free(e->regs);
+    cvx_free(e->range_bytes);
+    cvx_free(e);
+}
+
+static void evict(cvx__qcache_t *c, entry_t *e) {
+    entry_t **p = &c->table[e->hash & (c->table_cap - 1)];
+    while (*p != e) p = &(*p)->hnext;
+    *p = e->hnext;
+    for (size_t i = 0; i < e->nregs; i++) {
+        reg_t *g = &e->regs[i];
+        if (g->point) unlink_reg(&c->points[g->hash & (c->points_cap - 1)], g);
+        else unlink_reg(&range_list(c, g->r.index_id, false)->head, g);
+    }
+    lru_unlink(c, e);
+    c->bytes -= e->bytes;
+    c->n--;
+    entry_free(e);
+}
+
+/* Called by the store after each durable commit, in ts order. */
+static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
+    cvx__qcache_t *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    entry_t *doomed = NULL;
+    for (size_t k = 0; k < ci->nkeys && c->n; k++) {
+        const cvx_written_key_t *w = &ci->keys[k];
+        uint64_t h = point_hash(w->index_id, w->key, w->key_len);
+        for (reg_t *g = c->points[h & (c->points_cap - 1)]; g; g = g->next) {
+            if (g->e->doomed || g->hash != h || g->r.index_id != w->index_id || g->r.lo_len != w->key_len ||
+                (w->key_len && memcmp(g->r.lo, w->key, w->key_len) != 0))
+                continue;
+            g->e->doomed = true;
+            g->e->doomed_next = doomed;
+            doomed = g->e;
+        }
+        range_list_t *rl = range_list(c, w->index_id, false);
+        for (reg_t *g = rl ? rl->head : NULL; g; g = g->next) {
+            if (g->e->doomed || !cvx_key_range_contains(&g->r, w->index_id, w->key, w->key_len)) continue;
+            g->e->doomed = true;
+            g->e->doomed_next = doomed;
+            doomed = g->e;
+        }
+    }
+    while (doomed) {
+        entry_t *e = doomed;
+        doomed = e->doomed_next;
+        evict(c, e);
+        c->invalidations++;
+    }
+    c->latest_seen = ci->ts;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
+    *out = NULL;
+    cvx__qcache_t *c = cvx_calloc(1, sizeof *c);
+    if (!c) return CVX_E_NOMEM;
+    c->table_cap = 1024;
+    c->points_cap = 1024;
+    c->table = cvx_calloc(c->table_cap, sizeof *c->table);
+    c->points = cvx_calloc(c->points_cap, sizeof *c->points);
+    if (!c->table || !c->points) {
+        cvx_free(c->table);
+        cvx_free(c->points);
+        cvx_free(c);
+        return CVX_E_NOMEM;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->store = store;
+    c->max_bytes = max_bytes;
+    c->listener = cvx_store_listen(store, on_commit, c);
+    /* Commits before this point are already in every snapshot we will see. */
+    pthread_mutex_lock(&c->mu);
+    uint64_t latest = cvx_store_latest_ts(store);
+    if (latest > c->latest_seen) c->latest_seen = latest;
+    pthread_mutex_unlock(&c->mu);
+    *out = c;
+    return CVX_OK;
+}
+
+void cvx__qcache_free(cvx__qcache_t *c) {
+    if (!c) return;
+    cvx_store_unlisten(c->store, c->listener);
+    while (c->lru_head) evict(c, c->lru_head);
+    cvx_free(c->table);
+    cvx_free(c->points);
+    cvx_free(c->ranges);
+    pthread_mutex_destroy(&c->mu);
+    cvx_free(c);
+}
+
+static entry_t *find(cvx__qcache_t *c, const char *key, size_t len, uint64_t h) {
+    for (entry_t *e = c->table[h & (c->table_cap - 1)]; e; e = e->hnext)
+        if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0) return e;
+    return NULL;
+}
+
+bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_result_t *r, uint64_t *ts) {
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull, key, len);
+    pthread_mutex_lock(&c->mu);
+    entry_t *e = find(c, key, len, h);
+    bool hit = false;
+    if (e && !cvx_buf_append(&r->value, e->value.data, e->value.len) &&
+        !cvx_buf_append(&r->logs, e->logs.data, e->logs.len)) {
+        r->nlogs = e->nlogs;
+        *ts = c->latest_seen;
+        if (c->lru_head != e) {
+            lru_unlink(c, e);
+            lru_push(c, e);
+        }
+        hit = true;
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+static int grow_table(cvx__qcache_t *c) {
+    size_t ncap = c->table_cap * 2;
+    entry_t **nt = cvx_calloc(ncap, sizeof *nt);
+    if (!nt) return CVX_E_NOMEM;
+    for (size_t i = 0; i < c->table_cap; i++) {
+        for (entry_t *e = c->table[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = nt[e->hash & (ncap - 1)];
+            nt[e->hash & (ncap - 1)] = e;
+        }
+    }
+    cvx_free(c->table);
+    c->table = nt;
+    c->table_cap = ncap;
+    return CVX_OK;
+}
+
+static int grow_points(cvx__qcache_t *c) {
+    size_t ncap = c->points_cap * 2;
+    reg_t **nt = cvx_calloc(ncap, sizeof *nt);
+    if (!nt) return CVX_E_NOMEM;
+    for (size_t i = 0; i < c->points_cap; i++) {
+        for (reg_t *g = c->points[i], *next; g; g = next) {
+            next = g->next;
+            link_reg(&nt[g->hash & (ncap - 1)], g);
+        }
+    }
+    cvx_free(c->points);
+    c->points = nt;
+    c->points_cap = ncap;
+    return CVX_OK;
+}
+
+void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts, const cvx_readset_t *rs,
+                     const cvx_abi_result_t *r) {
+    if (!rs || r->status != CVX_OK) return;
+    size_t nregs = cvx_readset_len(rs), range_bytes = 0;
+    for (size_t i = 0; i < nregs; i++) {
+        cvx_key_range_t kr;
+        cvx_readset_range(rs, i, &kr);
+        range_bytes += kr.lo_len + kr.hi_len;
+    }
+    size_t bytes = sizeof(entry_t) + len + r->value.len + r->logs.len + nregs * sizeof(reg_t) + range_bytes + 64;
+    if (bytes > c->max_bytes / 8) return; /* one huge result must not flush everything */
+
+    entry_t *e = cvx_calloc(1, sizeof *e);
+    if (!e) return;
+    e->key = cvx_malloc(len ? len : 1);
+    e->regs = cvx_calloc(nregs ? nregs : 1, sizeof *e->regs);
+    e->range_bytes = cvx_malloc(range_bytes ? range_bytes : 1);
+    if (!e->key || !e->regs || !e->range_bytes || cvx_buf_append(&e->value, r->value.data, r->value.len) ||
+        cvx_buf_append(&e->logs, r->logs.data, r->logs.len)) {
+        entry_free(e);
+        return;
+    }
+    memcpy(e->key, key, len);
+    e->key_len = len;
+    e->hash = hash_bytes(0xcbf29ce484222325ull, key, len);
+    e->nlogs = r->nlogs;
+    e->nregs = nregs;
+    e->bytes = bytes;
+    uint8_t *p = e->range_bytes;
+    for (size_t i = 0; i < nregs; i++) {
+        reg_t *g = &e->regs[i];
+        cvx_readset_range(rs, i, &g->r);
+        if (g->r.lo_len) memcpy(p, g->r.lo, g->r.lo_len);
+        g->r.lo = p;
+        p += g->r.lo_len;
+        if (g->r.hi_len) memcpy(p, g->r.hi, g->r.hi_len);
+        g->r.hi = p;
+        p += g->r.hi_len;
+        g->e = e;
+        g->point = is_point(&g->r);
+        if (g->point) g->hash = point_hash(g->r.index_id, g->r.lo, g->r.lo_len);
+    }
+
+    pthread_mutex_lock(&c->mu);
+    bool fresh = ts == c->latest_seen;
+    entry_t *old = fresh ? find(c, key, len, e->hash) : NULL;
+    if (old) evict(c, old);
+    bool ok = fresh;
+    for (size_t i = 0; i < nregs && ok; i++)
+        if (!e->regs[i].point && !range_list(c, e->regs[i].r.index_id, true)) ok = false;
+    if (ok && c->n + 1 > c->table_cap && grow_table(c)) ok = false;
+    if (ok && c->n * 2 + nregs > c->points_cap && grow_points(c)) ok = false;
+    if (ok) {
+        entry_t **slot = &c->table[e->hash & (c->table_cap - 1)];
+        e->hnext = *slot;
+        *slot = e;
+        for (size_t i = 0; i < nregs; i++) {
+            reg_t *g = &e->regs[i];
+            if (g->point) link_reg(&c->points[g->hash & (c->points_cap - 1)], g);
+            else link_reg(&range_list(c, g->r.index_id, false)->head, g);
+        }
+        lru_push(c, e);
+        c->bytes += e->bytes;
+        c->n++;
+        while (c->bytes > c->max_bytes && c->lru_tail && c->lru_tail != e) evict(c, c->lru_tail);
+        e = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (e) entry_free(e); /* not cached */
+}
+
+void cvx__qcache_stats(cvx__qcache_t *c, uint64_t *hits, uint64_t *misses, uint64_t *invalidations, size_t *entries,
+                       size_t *bytes) {
+    pthread_mutex_lock(&c->mu);
+    *hits = c->hits;
+    *misses = c->misses;
+    *invalidations = c->invalidations;
+    *entries = c->n;
+    *bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
+}
