@@ -18,7 +18,7 @@ static void serve_usage(FILE *out) {
             "  --data DIR              data directory (default: ./cvx-data); created if missing\n"
             "  --host ADDR             address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
             "  --port N                port (default 3210; 0 picks a free port and prints it)\n"
-            "  --workers N             threads running functions (default: 4 per CPU)\n"
+            "  --workers N             threads running functions (default: 8 per CPU)\n"
             "  --admin-key KEY         use KEY instead of DIR/admin_key (generated on first start)\n"
             "  --allow-private-fetch   let actions fetch loopback and private addresses\n"
             "  --log-calls             print one line per function call\n"

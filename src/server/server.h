@@ -32,7 +32,7 @@ typedef struct {
     const char *data_dir;   /* required */
     const char *host;       /* default "127.0.0.1" */
     int port;               /* default 3210; 0 = any free port */
-    int workers;            /* default: 4 per CPU */
+    int workers;            /* default: 8 per CPU */
     cvx_exec_limits_t limits;
     size_t max_body;        /* function calls and HTTP actions; default 16 MiB */
     uint64_t max_upload;    /* file uploads (streamed to disk); default 1 GiB */

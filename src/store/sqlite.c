@@ -16,6 +16,11 @@
 #include <string.h>
 
 #define SCHEMA_VERSION 1
+/* WAL pages (about 40 MB) after which the checkpointer folds the WAL into
+ * the database. Ten times SQLite's inline default: a page rewritten by
+ * many commits is copied once per checkpoint, and under random updates
+ * (bench h_transfer_low) this cut checkpoint CPU enough for +15% TPS. */
+#define CHECKPOINT_PAGES 10000
 
 typedef struct reader {
     struct reader *next;
@@ -34,7 +39,54 @@ typedef struct {
     int nreaders;
     bool synchronous_off;
     uint64_t max_ts;
+    /* Checkpoints run on their own thread and connection, not inside a
+     * commit: the commit lock is the write path's one serial section, and
+     * an inline checkpoint made every thousandth group wait for it. */
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_stop, ckpt_wanted;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 } sq_t;
+
+/* After each commit, with the WAL's size in pages (writer's thread). */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
+    sq_t *q = arg;
+    (void)db;
+    (void)name;
+    if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        if (!q->ckpt_wanted) {
+            q->ckpt_wanted = true;
+            pthread_cond_signal(&q->ckpt_cv);
+        }
+        pthread_mutex_unlock(&q->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static int open_db(const char *path, sqlite3 **db, bool synchronous_off, cvx_err_t *err);
+
+static void *checkpointer(void *arg) {
+    sq_t *q = arg;
+    sqlite3 *db = NULL;
+    cvx_err_t err;
+    if (open_db(q->path, &db, q->synchronous_off, &err) != CVX_OK) return NULL;
+    pthread_mutex_lock(&q->ckpt_mu);
+    for (;;) {
+        while (!q->ckpt_wanted && !q->ckpt_stop) pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
+        if (q->ckpt_stop) break;
+        q->ckpt_wanted = false;
+        pthread_mutex_unlock(&q->ckpt_mu);
+        /* PASSIVE: copies what it can without blocking readers or the
+         * writer; the next commit after a complete one restarts the WAL. */
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_lock(&q->ckpt_mu);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
+    sqlite3_close(db);
+    return NULL;
+}
 
 static int sq_error(sqlite3 *db, cvx_err_t *err, const char *what) {
     return cvx_err_set(err, CVX_E_STORE, "SQLite: %s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
@@ -122,6 +174,13 @@ static int reader_new(sq_t *q, reader_t **out, cvx_err_t *err) {
 static void sq_close(void *state) {
     sq_t *q = state;
     if (!q) return;
+    if (q->ckpt_started) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_stop = true;
+        pthread_cond_signal(&q->ckpt_cv);
+        pthread_mutex_unlock(&q->ckpt_mu);
+        pthread_join(q->ckpt_thread, NULL);
+    }
     while (q->free_readers) {
         reader_t *n = q->free_readers->next;
         reader_free(q->free_readers);
@@ -136,6 +195,8 @@ static void sq_close(void *state) {
         sqlite3_close(q->writer);
     }
     pthread_mutex_destroy(&q->pool_mu);
+    pthread_mutex_destroy(&q->ckpt_mu);
+    pthread_cond_destroy(&q->ckpt_cv);
     cvx_free(q->path);
     cvx_free(q);
 }
@@ -145,6 +206,8 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
     sq_t *q = cvx_calloc(1, sizeof *q);
     if (!q) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     pthread_mutex_init(&q->pool_mu, NULL);
+    pthread_mutex_init(&q->ckpt_mu, NULL);
+    pthread_cond_init(&q->ckpt_cv, NULL);
     cvx_buf_t path = {0};
     cvx_buf_printf(&path, "%s/cvx.sqlite3", dir);
     q->path = cvx_buf_detach(&path, NULL);
@@ -193,6 +256,10 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
         sq_close(q);
         return rc;
     }
+    /* Replaces SQLite's inline auto-checkpoint (which is itself a WAL hook). */
+    sqlite3_wal_hook(q->writer, on_wal, q);
+    if (pthread_create(&q->ckpt_thread, NULL, checkpointer, q) == 0) q->ckpt_started = true;
+    else sqlite3_wal_autocheckpoint(q->writer, CHECKPOINT_PAGES); /* fall back to inline */
     *state = q;
     return CVX_OK;
 }

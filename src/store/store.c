@@ -8,6 +8,8 @@
  * to readers only after its commit is durable. */
 #include "store/store_int.h"
 
+#include <errno.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +102,6 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_mutex_init(&s->catalog_mu, NULL);
     pthread_mutex_init(&s->commit_mu, NULL);
     pthread_mutex_init(&s->group_mu, NULL);
-    pthread_cond_init(&s->group_cv, NULL);
     pthread_mutex_init(&s->listen_mu, NULL);
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -152,7 +153,6 @@ void cvx_store_close(cvx_store_t *s) {
     pthread_mutex_destroy(&s->catalog_mu);
     pthread_mutex_destroy(&s->commit_mu);
     pthread_mutex_destroy(&s->group_mu);
-    pthread_cond_destroy(&s->group_cv);
     pthread_mutex_destroy(&s->listen_mu);
     cvx_free(s->dir);
     cvx_free(s);
@@ -469,7 +469,9 @@ typedef struct commit_req {
     int rc;
     cvx_err_t err;
     uint64_t ts;
-    bool done;
+    bool done;     /* committed or failed by a leader */
+    bool lead;     /* handed the leadership */
+    sem_t wake;    /* posted once: done, or lead */
 } commit_req_t;
 
 /* Commits a group: each transaction is checked (OCC) in order against the
@@ -555,20 +557,28 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     commit_req_t req;
     memset(&req, 0, sizeof req);
     req.t = t;
+    sem_init(&req.wake, 0, 0);
+    /* Group commit. Whoever finds no leader leads: it takes the whole
+     * queue (itself and everyone who arrived while the previous group was
+     * being written), writes it in one durable commit, wakes exactly the
+     * members of its group and hands the lead to the first waiter. Waiting
+     * transactions pile up behind a durable write: that is what groups
+     * them. Each waits on its own semaphore, so a group's end wakes only
+     * the threads it concerns. */
     pthread_mutex_lock(&s->group_mu);
     if (s->queue_tail) s->queue_tail->next = &req;
     else s->queue_head = &req;
     s->queue_tail = &req;
-    /* Whoever finds no leader leads: it takes the whole queue (itself and
-     * everyone who arrived while the previous group was being written),
-     * writes it, and hands over. Waiting transactions pile up behind a
-     * durable write: that is what groups them. */
-    while (!req.done) {
-        if (s->leader_active || !s->queue_head) {
-            pthread_cond_wait(&s->group_cv, &s->group_mu);
-            continue;
-        }
+    if (!s->leader_active) {
         s->leader_active = true;
+        req.lead = true;
+    }
+    pthread_mutex_unlock(&s->group_mu);
+    if (!req.lead)
+        while (sem_wait(&req.wake) != 0 && errno == EINTR) {
+        }
+    if (!req.done) { /* leading */
+        pthread_mutex_lock(&s->group_mu);
         commit_req_t *group = s->queue_head;
         s->queue_head = s->queue_tail = NULL;
         pthread_mutex_unlock(&s->group_mu);
@@ -585,11 +595,22 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
             for (commit_req_t *r = group; r; r = r->next) r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
         }
         pthread_mutex_lock(&s->group_mu);
-        for (commit_req_t *r = group; r; r = r->next) r->done = true;
-        s->leader_active = false;
-        pthread_cond_broadcast(&s->group_cv);
+        commit_req_t *next_leader = s->queue_head;
+        if (!next_leader) s->leader_active = false;
+        pthread_mutex_unlock(&s->group_mu);
+        /* A member's request lives on its stack: read `next` first, and
+         * touch nothing after the post. */
+        for (commit_req_t *r = group, *nx; r; r = nx) {
+            nx = r->next;
+            r->done = true;
+            if (r != &req) sem_post(&r->wake);
+        }
+        if (next_leader) {
+            next_leader->lead = true;
+            sem_post(&next_leader->wake);
+        }
     }
-    pthread_mutex_unlock(&s->group_mu);
+    sem_destroy(&req.wake);
     if (req.rc == CVX_OK) *commit_ts = req.ts;
     else if (err) *err = req.err;
     cvx_txn_abort(t);

@@ -174,7 +174,6 @@ struct cvx_store {
     /* Group commit: transactions queue here; one leader at a time writes a
      * whole queue with one durable write. */
     pthread_mutex_t group_mu;
-    pthread_cond_t group_cv;
     struct commit_req *queue_head, *queue_tail;
     bool leader_active;
     atomic_uint_fast64_t latest; /* newest durable commit ts */
