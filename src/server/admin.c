@@ -239,7 +239,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
                        "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
                        "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
-                       "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu},"
+                       "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
+                       "\"groups\":%llu,\"groupWriteMs\":%.1f},"
                        "\"connections\":%u}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
                        (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
@@ -249,7 +250,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)es.cache_hits, (unsigned long long)es.cache_misses,
                        (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
                        (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
-                       (unsigned long long)st.docs_written, s->connections);
+                       (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
+                       s->connections);
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);
         return 0;

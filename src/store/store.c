@@ -165,6 +165,8 @@ void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out) {
     out->conflicts = atomic_load(&s->conflicts);
     out->docs_read = atomic_load(&s->docs_read);
     out->docs_written = atomic_load(&s->docs_written);
+    out->groups = atomic_load(&s->groups);
+    out->group_ns = atomic_load(&s->group_ns);
 }
 
 int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx) {
@@ -514,7 +516,12 @@ static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
         ok[i] = true;
         batches[nb++] = &preps[i].batch;
     }
+    uint64_t t0 = cvx_monotonic_ns();
     if (!group_rc && nb) group_rc = backend_commit(s, batches, nb, &group_err);
+    if (nb) {
+        atomic_fetch_add(&s->groups, 1);
+        atomic_fetch_add(&s->group_ns, cvx_monotonic_ns() - t0);
+    }
     if (!group_rc && nb) {
         if (next) {
             cvx__catalog_publish(s, next);

@@ -249,6 +249,8 @@ typedef struct {
     uint64_t commits;
     uint64_t conflicts;
     uint64_t docs_read, docs_written;
+    uint64_t groups;          /* durable writes (commits / groups = group size) */
+    uint64_t group_ns;        /* time spent writing groups, in total */
 } cvx_store_stats_t;
 
 void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out);

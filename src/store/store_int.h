@@ -192,7 +192,7 @@ struct cvx_store {
     listener_t *listeners;
     int next_listener;
 
-    atomic_uint_fast64_t commits, conflicts, docs_read, docs_written;
+    atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns;
 };
 
 /* Pseudo index 0: the table namespace. A read of a table that does not
