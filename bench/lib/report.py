@@ -168,8 +168,11 @@ def write_summary(res, path):
         names = {"native": "native C call + JSON parse of the args + JSON result",
                  "wasm": "cvx_abi_invoke hello:add (fresh instance, marshalling)",
                  "exec": "cvx_exec_call hello:add (+ validation, request id, read txn)",
-                 "exec_get": "cvx_exec_call bench:get (a point read from the store)"}
-        for k in ("native", "wasm", "exec", "exec_get"):
+                 "exec_get": "cvx_exec_call bench:get (a point read from the store)",
+                 "exec_get_cached": "cvx_exec_call bench:get, query result cache on (a hit)",
+                 "work_fuel": "cvx_abi_invoke bench:work n=3000 (compute-bound), fuel metering (default)",
+                 "work_epoch": "cvx_abi_invoke bench:work n=3000, epoch interruption only"}
+        for k in ("native", "wasm", "exec", "exec_get", "exec_get_cached", "work_fuel", "work_epoch"):
             if k in c:
                 r = c[k]
                 L.append(f"| {names[k]} | {r['rps']:,.0f} | {r['ns_per_call'] / 1000:.2f} | {r['p50_us']:.2f} | {r['p99_us']:.2f} |")

@@ -256,6 +256,20 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
         sq_close(q);
         return rc;
     }
+    /* Open the expected readers now: a connection opened later, under load,
+     * shows up as memory growth at a random moment. More open on demand. */
+    for (int i = 0; !rc && i < cfg->read_connections; i++) {
+        reader_t *r = NULL;
+        rc = reader_new(q, &r, err);
+        if (!rc) {
+            r->next = q->free_readers;
+            q->free_readers = r;
+        }
+    }
+    if (rc) {
+        sq_close(q);
+        return rc;
+    }
     /* Replaces SQLite's inline auto-checkpoint (which is itself a WAL hook). */
     sqlite3_wal_hook(q->writer, on_wal, q);
     if (pthread_create(&q->ckpt_thread, NULL, checkpointer, q) == 0) q->ckpt_started = true;

@@ -14,6 +14,11 @@
  *               a query and error shaping (everything but HTTP).
  *   exec_get    cvx_exec_call of bench:get (a point read of a seeded user):
  *               a query that touches the store, without HTTP.
+ *   exec_get_cached  the same on a runtime with the query result cache (the
+ *               server's default): after the first call, a cache hit.
+ *
+ * exec and exec_get run with the query cache off, so they measure a real
+ * call every time.
  *
  * Engine settings are the server's (src/server/server.c: default limits,
  * pooling allocator, module cache off here).
@@ -21,6 +26,7 @@
  * usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS]
  * Prints one JSON object per line: {"name", "calls", "ns_per_call", "p50_us", "p99_us"}.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +114,13 @@ typedef struct {
     cvx_app_t *app;
     const cvx_fn_t *fn;
     cvx_limits_t limits;
+    const char *args, *expect; /* NULL: hello:add's */
 } wasm_ctx_t;
 
 static int wasm_call(void *p) {
     wasm_ctx_t *c = p;
-    static const char args[] = "{\"a\":1,\"b\":2}";
+    const char *args = c->args ? c->args : "{\"a\":1,\"b\":2}";
+    const char *expect = c->expect ? c->expect : "3";
     cvx_abi_call_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.kind = CVX_KIND_QUERY;
@@ -120,8 +128,8 @@ static int wasm_call(void *p) {
     cfg.now_ms = 1700000000000.0;
     cfg.max_log_lines = 1000;
     cvx_abi_result_t r = {0};
-    int rc = cvx_abi_invoke(c->app, c->fn, &cfg, &c->limits, args, sizeof args - 1, &r);
-    int bad = rc != 0 || !r.value.data || strcmp(r.value.data, "3") != 0;
+    int rc = cvx_abi_invoke(c->app, c->fn, &cfg, &c->limits, args, strlen(args), &r);
+    int bad = rc != 0 || !r.value.data || strcmp(r.value.data, expect) != 0;
     if (bad) fprintf(stderr, "wasm: rc %d value %s message %s\n", rc, r.value.data ? r.value.data : "-", r.message.data ? r.message.data : "-");
     cvx_abi_result_free(&r);
     return bad;
@@ -213,11 +221,29 @@ int main(int argc, char **argv) {
     wc.limits.timeout_ms = lim.timeout_ms[CVX_KIND_QUERY];
     measure("wasm", wasm_call, &wc);
 
+    /* Metering: the same compute-bound guest code with fuel (the default:
+     * the seed's instruction limits) and with epoch interruption only. */
+    for (int fuel = 1; fuel >= 0; fuel--) {
+        cvx_engine_config_t mc;
+        cvx_engine_config_default(&mc);
+        mc.pooling = true;
+        mc.consume_fuel = fuel;
+        cvx_engine_t *me;
+        if (cvx_engine_new(&mc, &me, &err) || cvx_abi_register(me, &err)) die("engine", &err);
+        cvx_app_t *wapp = load_app(me, argv[2]);
+        wasm_ctx_t mctx = {.app = wapp, .fn = cvx_app_find(wapp, "bench:work", 10), .limits = wc.limits,
+                           .args = "{\"n\":3000}", .expect = "215063"};
+        if (!mctx.fn) die("bench:work not found", NULL);
+        measure(fuel ? "work_fuel" : "work_epoch", wasm_call, &mctx);
+        cvx_app_release(wapp);
+        cvx_engine_free(me);
+    }
+
     cvx_store_config_t sc;
     cvx_store_config_default(&sc);
     cvx_store_t *store;
     if (cvx_store_open(argv[3], &sc, &store, &err)) die("store", &err);
-    cvx_runtime_config_t rc = {.engine = engine, .store = store, .limits = lim};
+    cvx_runtime_config_t rc = {.engine = engine, .store = store, .limits = lim, .query_cache_bytes = SIZE_MAX};
     cvx_runtime_t *rt;
     if (cvx_runtime_new(&rc, &rt, &err)) die("runtime", &err);
     if (cvx_runtime_deploy(rt, hello, NULL, NULL, &err)) die("deploy hello", &err);
@@ -244,6 +270,14 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "{\"id\":\"%s\"}", id);
     exec_ctx_t gc = {.rt = rt, .path = "bench:get", .args = args, .expect = "user"};
     measure("exec_get", exec_call, &gc);
+
+    cvx_runtime_config_t cached_cfg = {.engine = engine, .store = store, .limits = lim};
+    cvx_runtime_t *cached;
+    if (cvx_runtime_new(&cached_cfg, &cached, &err)) die("runtime", &err);
+    if (cvx_runtime_deploy(cached, bench, NULL, NULL, &err)) die("deploy bench", &err);
+    exec_ctx_t cc = {.rt = cached, .path = "bench:get", .args = args, .expect = "user"};
+    measure("exec_get_cached", exec_call, &cc);
+    cvx_runtime_free(cached);
 
     cvx_runtime_free(rt);
     cvx_store_close(store);

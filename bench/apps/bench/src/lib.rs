@@ -148,3 +148,18 @@ async fn transfer(db: Database, from: f64, to: f64, amount: f64) -> Result<bool,
     db.patch(b.id(), json!({ "balance": bb + amount })).await?;
     Ok(true)
 }
+
+/// Pure computation for the metering benchmark (fuel vs epoch-only): the
+/// total Collatz steps of 1..=n, a branchy loop like interpreter code.
+#[query]
+async fn work(n: f64) -> Result<f64, ConvexError> {
+    let mut total: u64 = 0;
+    for start in 1..=(n as u64) {
+        let mut x = start;
+        while x != 1 {
+            x = if x % 2 == 0 { x / 2 } else { 3 * x + 1 };
+            total += 1;
+        }
+    }
+    Ok(total as f64)
+}
