@@ -107,11 +107,7 @@ static void run_deploy(cvx__job_t *j) {
         cvx_buf_append(&j->body, summary.data, summary.len);
     } else {
         j->status = 400;
-        cvx_buf_append_str(&j->body, "{\"code\":\"");
-        cvx_buf_append_str(&j->body, rc == CVX_E_BAD_MODULE ? "InvalidModule" : "DeployFailed");
-        cvx_buf_append_str(&j->body, "\",\"message\":");
-        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
-        cvx_buf_append_char(&j->body, '}');
+        cvx__error_json(&j->body, rc == CVX_E_BAD_MODULE ? "InvalidModule" : "DeployFailed", err.msg);
     }
     cvx_buf_free(&summary);
     cvx_buf_free(&wasm);
@@ -129,9 +125,7 @@ static void run_tables(cvx__job_t *j) {
     if (cvx_store_list_tables(j->srv->store, &j->body, &err)) {
         cvx_buf_reset(&j->body);
         j->status = 500;
-        cvx_buf_append_str(&j->body, "{\"code\":\"StoreError\",\"message\":");
-        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
-        cvx_buf_append_char(&j->body, '}');
+        cvx__error_json(&j->body, "StoreError", err.msg);
     } else {
         j->status = 200;
     }
@@ -148,9 +142,7 @@ static void run_documents(cvx__job_t *j) {
     if (rc) {
         cvx_buf_reset(&j->body);
         j->status = 400;
-        cvx_buf_append_str(&j->body, "{\"code\":\"BadRequest\",\"message\":");
-        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
-        cvx_buf_append_char(&j->body, '}');
+        cvx__error_json(&j->body, "BadRequest", err.msg);
     } else {
         j->status = 200;
     }

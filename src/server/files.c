@@ -239,9 +239,7 @@ static void run_upload(cvx__job_t *j) {
     int rc = cvx_exec_with_txn(j->srv->rt, op_upload, &u, &id, &err);
     if (rc) {
         j->status = 500;
-        cvx_buf_append_str(&j->body, "{\"code\":\"StorageError\",\"message\":");
-        cvx_buf_append_json_string(&j->body, err.msg, strlen(err.msg));
-        cvx_buf_append_char(&j->body, '}');
+        cvx__error_json(&j->body, "StorageError", err.msg);
     } else {
         j->status = 200;
         cvx_buf_append_str(&j->body, "{\"storageId\":");

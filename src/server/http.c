@@ -42,11 +42,7 @@ void cvx__send_json(cvx__req_t *req, int status, const char *body, size_t len) {
 
 void cvx__send_error(cvx__req_t *req, int status, const char *code, const char *message) {
     cvx_buf_t b = {0};
-    cvx_buf_append_str(&b, "{\"code\":");
-    cvx_buf_append_json_string(&b, code, strlen(code));
-    cvx_buf_append_str(&b, ",\"message\":");
-    cvx_buf_append_json_string(&b, message, strlen(message));
-    cvx_buf_append_char(&b, '}');
+    cvx__error_json(&b, code, message);
     cvx__send_json(req, status, b.data ? b.data : "{}", b.data ? b.len : 2);
     cvx_buf_free(&b);
 }

@@ -340,13 +340,17 @@ static void fail_conn(cvx__conn_t *c, int status, const char *msg) {
     write_raw(c, head, (size_t)n, msg, strlen(msg), true);
 }
 
+void cvx__error_json(cvx_buf_t *b, const char *code, const char *message) {
+    cvx_buf_append_str(b, "{\"code\":");
+    cvx_buf_append_json_string(b, code, strlen(code));
+    cvx_buf_append_str(b, ",\"message\":");
+    cvx_buf_append_json_string(b, message, strlen(message));
+    cvx_buf_append_char(b, '}');
+}
+
 static void fail_json(cvx__conn_t *c, int status, const char *code, const char *message) {
     cvx_buf_t b = {0};
-    cvx_buf_append_str(&b, "{\"code\":");
-    cvx_buf_append_json_string(&b, code, strlen(code));
-    cvx_buf_append_str(&b, ",\"message\":");
-    cvx_buf_append_json_string(&b, message, strlen(message));
-    cvx_buf_append_char(&b, '}');
+    cvx__error_json(&b, code, message);
     fail_conn(c, status, b.data ? b.data : "{}");
     cvx_buf_free(&b);
 }

@@ -81,6 +81,8 @@ void cvx__req_release(cvx__req_t *req);
 /* Sends the response; `headers` is "name\0value\0"... (may be NULL).
  * A no-op if the client is gone or it was already answered. */
 void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len);
+/* Appends {"code": code, "message": message}. */
+void cvx__error_json(cvx_buf_t *b, const char *code, const char *message);
 /* Streams len bytes of a file from off. -1 if it cannot be opened. */
 int cvx__respond_file(cvx__req_t *req, int status, const cvx_buf_t *headers, const char *path, uint64_t off,
                       uint64_t len);

@@ -24,6 +24,8 @@
  * pooling allocator, module cache off here).
  *
  * usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS]
+ * Instruction counts: CALLBENCH_ONLY=exec_get CALLBENCH_COUNT=100
+ *   valgrind --tool=callgrind --toggle-collect=exec_call callbench ...
  * Prints one JSON object per line: {"name", "calls", "ns_per_call", "p50_us", "p99_us"}.
  */
 #include <stdint.h>
@@ -60,6 +62,20 @@ typedef int (*call_fn)(void *ctx);
 static double g_seconds = 2.0;
 
 static void measure(const char *name, call_fn f, void *ctx) {
+    /* For instruction counts (valgrind --tool=callgrind): CALLBENCH_ONLY
+     * picks one path, CALLBENCH_COUNT runs it exactly that many times. */
+    const char *only = getenv("CALLBENCH_ONLY"), *count = getenv("CALLBENCH_COUNT");
+    if (only && strcmp(only, name) != 0) return;
+    if (count) {
+        long k = atol(count);
+        for (long i = 0; i < k; i++)
+            if (f(ctx)) {
+                fprintf(stderr, "callbench: %s failed\n", name);
+                exit(1);
+            }
+        printf("{\"name\": \"%s\", \"calls\": %ld}\n", name, k);
+        return;
+    }
     /* warm-up */
     uint64_t t0 = now_ns();
     while (now_ns() - t0 < 300000000ull)
@@ -187,7 +203,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 5; i++) {
             cvx_engine_config_t c;
             cvx_engine_config_default(&c);
-            c.pooling = true;
+            c.pooling = getenv("CVX_NO_POOLING") == NULL;
             c.cache_dir = cached ? cache : NULL;
             cvx_engine_t *e;
             if (cvx_engine_new(&c, &e, &err) || cvx_abi_register(e, &err)) die("engine", &err);
@@ -208,7 +224,7 @@ int main(int argc, char **argv) {
 
     cvx_engine_config_t ec;
     cvx_engine_config_default(&ec);
-    ec.pooling = true; /* as the server */
+    ec.pooling = getenv("CVX_NO_POOLING") == NULL; /* as the server */
     cvx_engine_t *engine;
     if (cvx_engine_new(&ec, &engine, &err) || cvx_abi_register(engine, &err)) die("engine", &err);
     cvx_app_t *hello = load_app(engine, argv[1]);
@@ -226,7 +242,7 @@ int main(int argc, char **argv) {
     for (int fuel = 1; fuel >= 0; fuel--) {
         cvx_engine_config_t mc;
         cvx_engine_config_default(&mc);
-        mc.pooling = true;
+        mc.pooling = getenv("CVX_NO_POOLING") == NULL;
         mc.consume_fuel = fuel;
         cvx_engine_t *me;
         if (cvx_engine_new(&mc, &me, &err) || cvx_abi_register(me, &err)) die("engine", &err);
