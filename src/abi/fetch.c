@@ -25,7 +25,12 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct {
-    cvx_buf_t body;
+    /* The body goes straight into the response JSON as base64, chunk by
+     * chunk as it arrives: never held whole as raw bytes next to it. */
+    cvx_buf_t *out;
+    uint8_t carry[3]; /* bytes not yet a whole base64 group */
+    size_t ncarry;
+    uint64_t body_len;
     cvx_buf_t headers; /* JSON array under construction: [["k","v"],... */
     bool too_large;
     bool blocked;
@@ -72,12 +77,26 @@ static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_so
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
     fetch_t *f = ctx;
-    size_t len = size * n;
-    if (f->body.len + len > FETCH_MAX_BODY) {
+    size_t len = size * n, total = len;
+    if (f->body_len + len > FETCH_MAX_BODY) {
         f->too_large = true;
         return 0; /* aborts the transfer */
     }
-    return cvx_buf_append(&f->body, p, len) ? 0 : len;
+    f->body_len += len;
+    const uint8_t *b = (const uint8_t *)p;
+    while (f->ncarry && f->ncarry < 3 && len) {
+        f->carry[f->ncarry++] = *b++;
+        len--;
+    }
+    if (f->ncarry == 3) {
+        cvx_base64_encode(f->out, f->carry, 3);
+        f->ncarry = 0;
+    }
+    size_t whole = len / 3 * 3;
+    if (whole) cvx_base64_encode(f->out, b, whole);
+    memcpy(f->carry + f->ncarry, b + whole, len - whole);
+    f->ncarry += len - whole;
+    return f->out->oom ? 0 : total;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
@@ -129,6 +148,9 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
     fetch_t f;
     memset(&f, 0, sizeof f);
     f.allow_private = allow_private;
+    f.out = out;
+    size_t start = out->len;
+    cvx_buf_append_str(out, "{\"body\":{\"$bytes\":\"");
     struct curl_slist *hdrs = NULL;
     int rc = CVX_OK;
     const cvx_value_t *h = cvx_obj_get_cstr(req, "headers");
@@ -203,16 +225,18 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
     if (!rc) {
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        cvx_buf_printf(out, "{\"status\":%ld,\"headers\":[", status);
+        if (f.ncarry) cvx_base64_encode(out, f.carry, f.ncarry);
+        cvx_buf_printf(out, "\"},\"status\":%ld,\"headers\":[", status);
         cvx_buf_append(out, f.headers.data, f.headers.len);
-        cvx_buf_append_str(out, "],\"body\":{\"$bytes\":\"");
-        cvx_base64_encode(out, f.body.data, f.body.len);
-        cvx_buf_append_str(out, "\"}}");
+        cvx_buf_append_str(out, "]}");
         if (out->oom || f.headers.oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    if (rc) { /* no half-written response */
+        out->len = start;
+        if (out->data) out->data[start] = '\0';
     }
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
-    cvx_buf_free(&f.body);
     cvx_buf_free(&f.headers);
     return rc;
 }

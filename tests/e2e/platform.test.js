@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { startServer, until } from "./helpers.js";
 
 const APP = "tests/fixtures/guest";
+const LONG_TEXT = Array.from({ length: 100001 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join("");
 let server;
 let receiver;
 let receiverUrl;
@@ -17,6 +18,12 @@ before(async () => {
   // A loopback service for fetch: quick, slow and oversized answers.
   receiver = http.createServer((req, res) => {
     if (req.url === "/ok") return res.end("pong");
+    if (req.url === "/text") {
+      // Sent in uneven pieces: the server encodes the body as it arrives.
+      res.write(LONG_TEXT.slice(0, 1000));
+      setTimeout(() => res.end(LONG_TEXT.slice(1000)), 20);
+      return;
+    }
     if (req.url === "/slow") return setTimeout(() => res.end("late"), 3000);
     if (req.url === "/big") {
       res.writeHead(200, { "content-type": "application/octet-stream" });
@@ -135,6 +142,9 @@ test("fetch: refused in queries; timeouts and oversized responses are errors", a
   const ok = await call("action", "fixture:fetch_url", { url: `${receiverUrl}/ok` });
   assert.equal(ok.status, 200);
   assert.equal(ok.body, "pong");
+  const long = await call("action", "fixture:fetch_url", { url: `${receiverUrl}/text` });
+  assert.equal(long.body.length, LONG_TEXT.length);
+  assert.equal(long.body, LONG_TEXT);
   const t0 = Date.now();
   await assert.rejects(call("action", "fixture:fetch_url", { url: `${receiverUrl}/slow`, timeout_ms: 500 }), /timed out after 500 ms/);
   assert.ok(Date.now() - t0 < 2500, "the timeout cut the request short");
