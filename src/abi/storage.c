@@ -434,9 +434,19 @@ int cvx__h_storage_get_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, c
 
 static int op_delete(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
     file_t *f = arg;
-    int rc = cvx_txn_system_delete(txn, f->id, strlen(f->id), err);
-    if (rc == CVX_E_NOT_FOUND) rc = CVX_OK; /* deleting twice is not an error */
+    /* Only a _storage document: the id of another system document (a
+     * scheduled job) must not be deletable through storage. */
+    cvx_buf_t doc = {0}, path = {0};
+    uint64_t size = 0;
+    cvx_err_t ignored;
+    int rc = cvx_txn_get(txn, f->id, strlen(f->id), &doc, err);
+    if (!rc && (!doc.len || !strcmp(doc.data, "null") ||
+                cvx_storage_blob_path(f->cfg, doc.data, doc.len, &path, NULL, &size, &ignored)))
+        rc = cvx_err_set(err, CVX_E_NOT_FOUND, "no file %s", f->id);
+    if (!rc) rc = cvx_txn_system_delete(txn, f->id, strlen(f->id), err);
     if (!rc) cvx_buf_append_str(out, "null");
+    cvx_buf_free(&doc);
+    cvx_buf_free(&path);
     return rc;
 }
 
@@ -450,11 +460,20 @@ int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cv
         r[0].i64 = ret;
         return 0;
     }
-    file_t f = {.id = str(req, "storageId")};
+    file_t f = {.cfg = c->cfg->storage, .id = str(req, "storageId")};
     cvx_id_t parsed;
     cvx_err_t err;
-    if (!f.id || cvx_id_parse(f.id, strlen(f.id), &parsed, &err)) {
-        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "request needs a valid \"storageId\"");
+    if (!f.id) {
+        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
+        return 0;
+    }
+    int idrc = cvx_id_parse(f.id, strlen(f.id), &parsed, &err);
+    if (idrc) { /* a malformed id: INVALID_VALUE, as for documents */
+        r[0].i64 = fail(c, idrc, err.msg);
+        return 0;
+    }
+    if (!f.cfg || !f.cfg->dir) {
+        r[0].i64 = fail(c, CVX_E_UNSUPPORTED, "file storage is not configured");
         return 0;
     }
     int rc = in_txn(c, op_delete, &f, &err);

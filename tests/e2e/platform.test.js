@@ -115,6 +115,12 @@ test("actions store and read files; HTTP actions serve them; deletes remove them
   const url = await call("query", "fixture:file_url", { id });
   await call("mutation", "fixture:delete_file", { id });
   assert.equal(await call("query", "fixture:file_url", { id }), null);
+  // A missing file is NOT_FOUND, and storage cannot delete other system
+  // documents (a scheduled job's id).
+  await assert.rejects(call("mutation", "fixture:delete_file", { id }), /no file/);
+  const job = await call("mutation", "fixture:schedule_incr", { name: "kept", delay_ms: 3600000 });
+  await assert.rejects(call("mutation", "fixture:delete_file", { id: job }), /no file/);
+  await call("mutation", "fixture:schedule_cancel", { id: job });
   const gone = await fetch(url);
   assert.equal(gone.status, 404);
   await gone.arrayBuffer();
