@@ -84,14 +84,15 @@ typedef struct {
     bool last; /* the response's final write */
 } write_t;
 
-static void conn_close(cvx__conn_t *c);
 static void process(cvx__conn_t *c);
 
+static void on_timeout(uv_timer_t *t);
+
 static void start_timer(cvx__conn_t *c) {
-    uv_timer_start(&c->timer, cvx__conn_on_timeout, c->srv->cfg.request_timeout_ms, 0);
+    uv_timer_start(&c->timer, on_timeout, c->srv->cfg.request_timeout_ms, 0);
 }
 
-void cvx__conn_on_timeout(uv_timer_t *t) {
+static void on_timeout(uv_timer_t *t) {
     cvx__conn_t *c = t->data;
     /* A request that did not arrive in time: answer if we still can,
      * then close. An idle keep-alive connection just closes. */
@@ -100,7 +101,7 @@ void cvx__conn_on_timeout(uv_timer_t *t) {
         uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
-    conn_close(c);
+    cvx__conn_close(c);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -110,7 +111,7 @@ static void on_closed(uv_handle_t *h) {
     cvx_free(c);
 }
 
-static void conn_close(cvx__conn_t *c) {
+void cvx__conn_close(cvx__conn_t *c) {
     if (c->state == CVX__C_CLOSED) return;
     c->state = CVX__C_CLOSED;
     cvx_server_t *s = c->srv;
@@ -131,8 +132,6 @@ static void conn_close(cvx__conn_t *c) {
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
-void cvx__conn_close(cvx__conn_t *c) { conn_close(c); }
-
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     cvx__conn_t *c = h->data;
     (void)suggested;
@@ -147,7 +146,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     cvx__conn_t *c = st->data;
     (void)buf;
     if (n < 0) {
-        conn_close(c);
+        cvx__conn_close(c);
         return;
     }
     if (n == 0) return;
@@ -156,7 +155,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     else process(c);
 }
 
-void cvx__conn_pause(cvx__conn_t *c) { uv_read_stop((uv_stream_t *)&c->tcp); }
+static void pause_reading(cvx__conn_t *c) { uv_read_stop((uv_stream_t *)&c->tcp); }
 void cvx__conn_resume(cvx__conn_t *c) { uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read); }
 
 /* Writes raw bytes (copied); `last` ends the current response. */
@@ -170,7 +169,7 @@ static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *
         cvx_free(w);
         cvx_free(h);
         cvx_free(b);
-        conn_close(c);
+        cvx__conn_close(c);
         return -1;
     }
     if (hlen) memcpy(h, head, hlen);
@@ -190,7 +189,7 @@ static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *
         cvx_free(h);
         cvx_free(b);
         cvx_free(w);
-        conn_close(c);
+        cvx__conn_close(c);
         return -1;
     }
     return 0;
@@ -206,7 +205,7 @@ static void finish_response(cvx__conn_t *c) {
         c->req = NULL;
     }
     if (close_it) {
-        conn_close(c);
+        cvx__conn_close(c);
         return;
     }
     c->state = CVX__C_HEAD;
@@ -231,7 +230,7 @@ static void on_written(uv_write_t *uw, int status) {
     c->writes--;
     if (c->state == CVX__C_CLOSED) return;
     if (status != 0) {
-        conn_close(c);
+        cvx__conn_close(c);
         return;
     }
     c->write_bytes = 0;
@@ -252,7 +251,7 @@ static void send_file_chunk(cvx__conn_t *c) {
     ssize_t got = buf ? pread(c->file_fd, buf, n, (off_t)c->file_off) : -1;
     if (got <= 0 && n > 0) {
         cvx_free(buf);
-        conn_close(c); /* the headers are out: all we can do is cut it */
+        cvx__conn_close(c); /* the headers are out: all we can do is cut it */
         return;
     }
     c->file_off += (uint64_t)got;
@@ -267,8 +266,7 @@ static void send_file_chunk(cvx__conn_t *c) {
 }
 
 /* Builds the status line and headers. `headers` is "name\0value\0"... */
-static void build_head(cvx_buf_t *out, const cvx__req_t *req, int status, const cvx_buf_t *headers, uint64_t len,
-                       bool close_it) {
+static void build_head(cvx_buf_t *out, int status, const cvx_buf_t *headers, uint64_t len, bool close_it) {
     cvx_buf_printf(out, "HTTP/1.1 %d %s\r\ncontent-length: %llu\r\n", status, reason(status), (unsigned long long)len);
     cvx_buf_append_str(out, close_it ? "connection: close\r\n" : "connection: keep-alive\r\n");
     cvx_buf_append_str(out, "server: cvx\r\n");
@@ -279,7 +277,6 @@ static void build_head(cvx_buf_t *out, const cvx__req_t *req, int status, const 
         cvx_buf_printf(out, "%s: %s\r\n", name, value);
     }
     cvx_buf_append_str(out, "\r\n");
-    (void)req;
 }
 
 static bool wants_close(const cvx__req_t *req) {
@@ -295,10 +292,10 @@ void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const v
     req->responded = true;
     c->close_after = c->close_after || wants_close(req) || c->srv->draining;
     cvx_buf_t head = {0};
-    build_head(&head, req, status, headers, len, c->close_after);
+    build_head(&head, status, headers, len, c->close_after);
     if (head.oom) {
         cvx_buf_free(&head);
-        conn_close(c);
+        cvx__conn_close(c);
         return;
     }
     write_raw(c, head.data, head.len, req->head_only ? NULL : body, req->head_only ? 0 : len, true);
@@ -313,7 +310,7 @@ int cvx__respond_file(cvx__req_t *req, int status, const cvx_buf_t *headers, con
     req->responded = true;
     c->close_after = c->close_after || wants_close(req) || c->srv->draining;
     cvx_buf_t head = {0};
-    build_head(&head, req, status, headers, len, c->close_after);
+    build_head(&head, status, headers, len, c->close_after);
     if (req->head_only || len == 0) {
         close(fd);
         write_raw(c, head.data, head.len, NULL, 0, true);
@@ -335,7 +332,7 @@ static void fail_conn(cvx__conn_t *c, int status, const char *msg) {
                      status, reason(status), strlen(msg));
     c->close_after = true;
     c->state = CVX__C_HANDLING;
-    cvx__conn_pause(c);
+    pause_reading(c);
     uv_timer_stop(&c->timer);
     write_raw(c, head, (size_t)n, msg, strlen(msg), true);
 }
@@ -540,7 +537,7 @@ static int read_chunked(cvx__conn_t *c, bool *done) {
 static void dispatch(cvx__conn_t *c) {
     c->state = CVX__C_HANDLING;
     uv_timer_stop(&c->timer);
-    cvx__conn_pause(c);
+    pause_reading(c);
     cvx__req_t *req = c->req;
     if (req->body_fd >= 0 && lseek(req->body_fd, 0, SEEK_SET) != 0) {
         fail_json(c, 500, "InternalError", "cannot read the uploaded body back");
@@ -570,7 +567,7 @@ static void process(cvx__conn_t *c) {
             }
             cvx__req_t *req = cvx_calloc(1, sizeof *req);
             if (!req) {
-                conn_close(c);
+                cvx__conn_close(c);
                 return;
             }
             req->refs = 1;

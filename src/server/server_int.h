@@ -68,9 +68,7 @@ struct cvx__conn {
 };
 
 void cvx__conn_accepted(cvx_server_t *s, cvx__conn_t *c);
-void cvx__conn_on_timeout(uv_timer_t *t);
 void cvx__conn_close(cvx__conn_t *c);
-void cvx__conn_pause(cvx__conn_t *c);
 void cvx__conn_resume(cvx__conn_t *c);
 /* Queues raw bytes (copied) on the connection. */
 int cvx__conn_write(cvx__conn_t *c, const void *data, size_t len);
