@@ -51,8 +51,8 @@ typedef struct {
     uint64_t max_bytes_read;
     uint64_t max_docs_written;
     uint64_t max_bytes_written;
-    int read_connections; /* read connections opened up front (more open on
-                             demand); default 4 */
+    int read_connections; /* read connections opened in the background at
+                             open (more open on demand); default 4 */
     bool synchronous_off; /* benchmarks of the non-durable path only */
 } cvx_store_config_t;
 
