@@ -40,11 +40,20 @@ void cvx__call_response_json(const cvx_response_t *resp, bool want_ts, cvx_buf_t
     cvx_buf_append_char(out, '}');
 }
 
+/* The exec request of a call job. */
+static cvx_request_t job_request(const cvx__job_t *j) {
+    return (cvx_request_t){.path = j->path,
+                           .args_json = j->args,
+                           .args_len = j->args_len,
+                           .expect_kind = j->expect,
+                           .allow_internal = j->admin,
+                           .snapshot_ts = j->at_ts};
+}
+
 /* A query whose result is cached is answered right here on the loop:
  * no worker hand-off, no guest code, no disk. */
 static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
-    cvx_request_t r = {.path = j->path, .args_json = j->args, .args_len = j->args_len, .expect_kind = j->expect,
-                       .allow_internal = j->admin};
+    cvx_request_t r = job_request(j);
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     if (!cvx_exec_call_cached(s->rt, &r, &resp)) {
@@ -66,12 +75,7 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
 
 /* Runs on a worker. */
 static void run_call(cvx__job_t *j) {
-    cvx_request_t req = {.path = j->path,
-                         .args_json = j->args,
-                         .args_len = j->args_len,
-                         .expect_kind = j->expect,
-                         .allow_internal = j->admin,
-                         .snapshot_ts = j->at_ts};
+    cvx_request_t req = job_request(j);
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     cvx_exec_call(j->srv->rt, &req, &resp);
