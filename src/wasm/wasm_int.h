@@ -9,6 +9,11 @@
 
 #include "wasm/wasm.h"
 
+/* Added to the C API by deps/wasmtime/src/lib.rs (this version does not
+ * expose it): reset only the pages an instance wrote, where the kernel has
+ * the PAGEMAP_SCAN ioctl. */
+void cvx_wasmtime_pooling_pagemap_scan_auto(wasmtime_pooling_allocation_config_t *cfg);
+
 typedef struct {
     cvx_hostfn_t fn;
     size_t nparams, nresults;
