@@ -82,6 +82,9 @@ typedef struct cvx_app cvx_app_t;
  * not export", "module imports ABI version 2 (cvx_2); this server supports
  * version 1"). Returns one reference. */
 int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err);
+/* The same with the module's SHA-256 known (cvx_module_load_hashed). */
+int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex, cvx_app_t **out,
+                        cvx_err_t *err);
 void cvx_app_retain(cvx_app_t *app);
 void cvx_app_release(cvx_app_t *app);
 

@@ -301,6 +301,11 @@ static int build_metadata_json(cvx_app_t *app, cvx_err_t *err) {
 }
 
 int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err) {
+    return cvx_app_load_hashed(e, wasm, len, NULL, out, err);
+}
+
+int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex, cvx_app_t **out,
+                        cvx_err_t *err) {
     *out = NULL;
     int rc = check_abi_version(wasm, len, err);
     if (rc) return rc;
@@ -312,7 +317,7 @@ int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **o
         cvx_free(app);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
-    rc = cvx_module_load(e, wasm, len, &app->module, err);
+    rc = cvx_module_load_hashed(e, wasm, len, sha256_hex, &app->module, err);
     size_t count = 0;
     if (!rc) rc = each_record(app, "cvx.fn", count_fn, &count, err);
     if (!rc && count == 0)

@@ -118,6 +118,11 @@ int cvx_runtime_deploy(cvx_runtime_t *rt, cvx_app_t *app, void (*progress)(void 
     rt->app = app;
     atomic_fetch_add(&rt->generation, 1);
     pthread_mutex_unlock(&rt->mu);
+    /* Entries are keyed by module hash: the old code's can only be evicted.
+     * (A call still finishing on the old code may add one more.) */
+    if (rt->qcache && old &&
+        strcmp(cvx_module_hash(cvx_app_module(old)), cvx_module_hash(cvx_app_module(app))) != 0)
+        cvx__qcache_clear(rt->qcache);
     cvx_app_release(old);
     return CVX_OK;
 }

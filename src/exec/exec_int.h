@@ -9,6 +9,9 @@ typedef struct cvx__qcache cvx__qcache_t;
 
 int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out);
 void cvx__qcache_free(cvx__qcache_t *c);
+/* Drops every entry (a deploy of other code: its keys can never match
+ * again, and would hold memory until evicted). */
+void cvx__qcache_clear(cvx__qcache_t *c);
 /* On a hit, appends the cached value and logs to r and sets *ts to the
  * timestamp the result is current at. */
 bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_result_t *r, uint64_t *ts);

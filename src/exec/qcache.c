@@ -221,6 +221,12 @@ void cvx__qcache_free(cvx__qcache_t *c) {
     cvx_free(c);
 }
 
+void cvx__qcache_clear(cvx__qcache_t *c) {
+    pthread_mutex_lock(&c->mu);
+    while (c->lru_head) evict(c, c->lru_head);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static entry_t *find(cvx__qcache_t *c, const char *key, size_t len, uint64_t h) {
     for (entry_t *e = c->table[h & (c->table_cap - 1)]; e; e = e->hnext)
         if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0) return e;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +65,40 @@ int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err) {
     out->data[out->len] = '\0';
     close(fd);
     return CVX_OK;
+}
+
+int cvx_map_file(const char *path, const uint8_t **data, size_t *len, cvx_err_t *err) {
+    static const uint8_t empty[1];
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return cvx_err_set(err, CVX_E_IO, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return cvx_err_set(err, CVX_E_IO, "%s is not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        *data = empty;
+        return CVX_OK;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return cvx_err_set(err, CVX_E_IO, "cannot map %s: %s", path, strerror(e));
+    *data = p;
+    *len = (size_t)st.st_size;
+    return CVX_OK;
+}
+
+void cvx_unmap_file(const uint8_t *data, size_t len) {
+    if (data && len) munmap((void *)data, len);
 }
 
 int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err) {

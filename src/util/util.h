@@ -192,6 +192,12 @@ uint64_t cvx_cron_next(const cvx_cron_spec_t *c, uint64_t after_ms);
 
 /* Reads a whole file into out (appends). CVX_E_IO with path and strerror. */
 int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err);
+/* Maps a whole file read-only: pages are read as they are touched, so a
+ * caller that looks at a few parts of a large file reads only those. An
+ * empty file maps to a non-NULL pointer and length 0. Release with
+ * cvx_unmap_file. CVX_E_IO with path and strerror. */
+int cvx_map_file(const char *path, const uint8_t **data, size_t *len, cvx_err_t *err);
+void cvx_unmap_file(const uint8_t *data, size_t len);
 /* Writes atomically: temp file in the same directory, fsync, rename. */
 int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err);
 /* mkdir -p. */

@@ -33,16 +33,16 @@ static void module_free(cvx_module_t *m) {
     for (size_t i = 0; i < m->nimport_modules; i++) cvx_free((void *)m->import_modules[i]);
     cvx_free(m->import_modules);
     cvx_free(m->sections);
-    cvx_free(m->bytes);
+    cvx_free(m->kept);
     cvx_free(m);
 }
 
 /* Imports must all be host functions the engine registered. Names are
  * checked before compiling (cheap, precise message); signatures after. */
-static int check_import_names(cvx_engine_t *e, cvx_module_t *m, cvx_err_t *err) {
+static int check_import_names(cvx_engine_t *e, cvx_module_t *m, const uint8_t *wasm, size_t len, cvx_err_t *err) {
     cvx_wasm_import_t *im;
     size_t n;
-    int rc = cvx_wasm_imports(m->bytes, m->len, &im, &n, err);
+    int rc = cvx_wasm_imports(wasm, len, &im, &n, err);
     if (rc) return rc;
     for (size_t i = 0; i < n && rc == CVX_OK; i++) {
         if (im[i].kind != 0) {
@@ -151,7 +151,7 @@ static void cache_path(cvx_engine_t *e, const char *hash, char *out, size_t cap)
     snprintf(out, cap, "%s/%s-%.16s.cwasm", e->cache_dir, hash, e->fingerprint);
 }
 
-static int compile(cvx_engine_t *e, cvx_module_t *m, cvx_err_t *err) {
+static int compile(cvx_engine_t *e, cvx_module_t *m, const uint8_t *wasm, size_t len, cvx_err_t *err) {
     uint64_t t0 = cvx_monotonic_ns();
     char path[4096];
     if (e->cache_dir) {
@@ -169,7 +169,7 @@ static int compile(cvx_engine_t *e, cvx_module_t *m, cvx_err_t *err) {
             m->module = NULL;
         }
     }
-    wasmtime_error_t *we = wasmtime_module_new(e->engine, m->bytes, m->len, &m->module);
+    wasmtime_error_t *we = wasmtime_module_new(e->engine, wasm, len, &m->module);
     if (we) return cvx__wasm_error(we, err, CVX_E_BAD_MODULE, "invalid WebAssembly");
     m->load_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
     if (e->cache_dir) {
@@ -189,28 +189,62 @@ static int compile(cvx_engine_t *e, cvx_module_t *m, cvx_err_t *err) {
     return CVX_OK;
 }
 
+/* DWARF sections are the bulk of a Rust module built with line tables (4.5
+ * of the bench module's 4.8 MB). Wasmtime reads them while compiling and
+ * keeps what traps need in its artifact; the host reads none of them. */
+static bool is_debug_section(const cvx_custom_section_t *c) {
+    return c->name_len >= 6 && memcmp(c->name, ".debug", 6) == 0;
+}
+
+/* Copies the custom sections the host may read into one block the module
+ * owns, so the caller's bytes need not outlive the load. */
+static int keep_sections(cvx_module_t *m, cvx_err_t *err) {
+    size_t total = 0, n = 0;
+    for (size_t i = 0; i < m->nsections; i++)
+        if (!is_debug_section(&m->sections[i])) total += m->sections[i].name_len + m->sections[i].len;
+    m->kept = cvx_malloc(total ? total : 1);
+    if (!m->kept) return cvx_err_set(err, CVX_E_NOMEM, "out of memory loading a module");
+    uint8_t *p = m->kept;
+    for (size_t i = 0; i < m->nsections; i++) {
+        cvx_custom_section_t c = m->sections[i];
+        if (is_debug_section(&c)) continue;
+        memcpy(p, c.name, c.name_len);
+        c.name = (const char *)p;
+        p += c.name_len;
+        if (c.len) memcpy(p, c.data, c.len);
+        c.data = p;
+        p += c.len;
+        m->sections[n++] = c;
+    }
+    m->nsections = n;
+    return CVX_OK;
+}
+
 int cvx_module_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_module_t **out, cvx_err_t *err) {
+    return cvx_module_load_hashed(e, wasm, len, NULL, out, err);
+}
+
+int cvx_module_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex,
+                           cvx_module_t **out, cvx_err_t *err) {
     *out = NULL;
     cvx_module_t *m = cvx_calloc(1, sizeof *m);
     if (!m) return cvx_err_set(err, CVX_E_NOMEM, "out of memory loading a module");
     atomic_init(&m->refs, 1);
     m->engine = e;
-    m->bytes = cvx_malloc(len ? len : 1);
-    if (!m->bytes) {
-        module_free(m);
-        return cvx_err_set(err, CVX_E_NOMEM, "out of memory loading a module");
+    if (sha256_hex && strlen(sha256_hex) == 64) {
+        memcpy(m->hash, sha256_hex, 65);
+    } else {
+        uint8_t h[32];
+        cvx_sha256(wasm, len, h);
+        cvx_hex(h, 32, m->hash);
     }
-    memcpy(m->bytes, wasm, len);
-    m->len = len;
-    uint8_t h[32];
-    cvx_sha256(wasm, len, h);
-    cvx_hex(h, 32, m->hash);
 
-    int rc = cvx_wasm_custom_sections(m->bytes, m->len, &m->sections, &m->nsections, err);
-    if (!rc) rc = check_import_names(e, m, err);
-    if (!rc) rc = compile(e, m, err);
+    int rc = cvx_wasm_custom_sections(wasm, len, &m->sections, &m->nsections, err);
+    if (!rc) rc = check_import_names(e, m, wasm, len, err);
+    if (!rc) rc = compile(e, m, wasm, len, err);
     if (!rc) rc = check_import_types(e, m, err);
     if (!rc) rc = read_exports(m, err);
+    if (!rc) rc = keep_sections(m, err);
     if (!rc) {
         wasmtime_error_t *we = wasmtime_linker_instantiate_pre(e->linker, m->module, &m->pre);
         if (we) rc = cvx__wasm_error(we, err, CVX_E_BAD_MODULE, "cannot link module");

@@ -99,6 +99,11 @@ typedef struct {
  * exported memory. The bytes are copied as needed; the caller keeps them. */
 int cvx_module_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_module_t **out,
                     cvx_err_t *err);
+/* The same, with the SHA-256 (64 hex digits) of `wasm` already known, so the
+ * bytes are not hashed again: the caller vouches for it, as it names the
+ * compiled artifact that is loaded. NULL hashes. */
+int cvx_module_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex,
+                           cvx_module_t **out, cvx_err_t *err);
 void cvx_module_retain(cvx_module_t *m);
 void cvx_module_release(cvx_module_t *m);
 
@@ -108,8 +113,9 @@ const char *cvx_module_hash(const cvx_module_t *m);
 bool cvx_module_from_cache(const cvx_module_t *m);
 /* Milliseconds spent compiling (or deserializing) at load. */
 double cvx_module_load_ms(const cvx_module_t *m);
-/* All custom sections, in file order (filter by name). The array and the
- * data live as long as the module. */
+/* The custom sections, in file order (filter by name), except DWARF
+ * (".debug*"), which only Wasmtime reads. The array and the data live as
+ * long as the module. */
 size_t cvx_module_custom_sections(const cvx_module_t *m, const cvx_custom_section_t **out);
 /* Does the module export a function `name` with the given signature? */
 bool cvx_module_has_func(const cvx_module_t *m, const char *name, const char *params,

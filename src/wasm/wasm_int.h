@@ -44,9 +44,8 @@ struct cvx_module {
     cvx_engine_t *engine;
     wasmtime_module_t *module;
     wasmtime_instance_pre_t *pre;
-    uint8_t *bytes; /* copy of the wasm, for custom sections */
-    size_t len;
-    cvx_custom_section_t *sections;
+    uint8_t *kept; /* the non-DWARF custom sections' names and data */
+    cvx_custom_section_t *sections; /* point into kept */
     size_t nsections;
     const char **import_modules;
     size_t nimport_modules;

@@ -162,11 +162,48 @@ static void test_no_stale_reads_under_writes(void **state) {
     tu_env_close(&env, true);
 }
 
+/* A deploy of other code empties the cache (its keys name the old module);
+ * a redeploy of the same module keeps it. */
+static void test_deploy_of_other_code_clears(void **state) {
+    tu_env_t env;
+    tu_env_open(&env, tu_guest_wasm("examples/users"), NULL);
+    bool hit;
+    free(query(&env, "users:count", "{}", &hit));
+    free(query(&env, "users:list", "{\"limit\":1}", &hit));
+    assert_int_equal(stats(&env).cache_entries, 2);
+
+    cvx_buf_t wasm = {0};
+    cvx_err_t err;
+    if (cvx_read_file(tu_guest_wasm("examples/users"), &wasm, &err)) fail_msg("%s", err.msg);
+    cvx_app_t *same;
+    if (cvx_app_load(env.engine, (const uint8_t *)wasm.data, wasm.len, &same, &err) ||
+        cvx_runtime_deploy(env.rt, same, NULL, NULL, &err))
+        fail_msg("%s", err.msg);
+    cvx_app_release(same);
+    assert_int_equal(stats(&env).cache_entries, 2);
+    free(query(&env, "users:count", "{}", &hit));
+    assert_true(hit);
+
+    /* The same code plus an empty custom section "x": another module. */
+    cvx_buf_append(&wasm, "\0\2\1x", 4);
+    cvx_app_t *other;
+    if (cvx_app_load(env.engine, (const uint8_t *)wasm.data, wasm.len, &other, &err) ||
+        cvx_runtime_deploy(env.rt, other, NULL, NULL, &err))
+        fail_msg("%s", err.msg);
+    cvx_app_release(other);
+    assert_int_equal(stats(&env).cache_entries, 0);
+    free(query(&env, "users:count", "{}", &hit));
+    assert_false(hit);
+    cvx_buf_free(&wasm);
+    tu_env_close(&env, true);
+}
+
 int main(void) {
     tu_wasm_signals_init();
     const struct CMUnitTest tests[] = {
         TU_WASM_TEST(test_hits_and_precise_invalidation),
         TU_WASM_TEST(test_no_stale_reads_under_writes),
+        TU_WASM_TEST(test_deploy_of_other_code_clears),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

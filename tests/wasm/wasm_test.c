@@ -290,6 +290,7 @@ static void test_module_custom_sections(void **state) {
     add_custom(&b, "cvx.fn", "\x02\0\0\0{}", 6);
     add_custom(&b, "other", "", 0);
     add_custom(&b, "cvx.fn", "x", 1);
+    add_custom(&b, ".debug_info", "dwarf", 5);
     /* Two modules with the same bytes hash alike. */
     uint8_t h[32];
     char hex[65];
@@ -319,11 +320,39 @@ static void test_module_custom_sections(void **state) {
         } else if (cvx_slice_eq_cstr(name, "other")) {
             assert_int_equal(found, 1); /* file order */
             assert_int_equal(secs[i].len, 0);
+        } else {
+            /* DWARF is Wasmtime's alone; the module does not keep it. */
+            fail_msg("unexpected section %.*s", (int)secs[i].name_len, secs[i].name);
         }
     }
     assert_int_equal(found, 2);
     assert_healthy(m);
     cvx_module_release(m);
+    cvx_engine_free(e);
+}
+
+/* A caller that knows the module's hash (the server at start, from what it
+ * recorded at deploy) skips hashing; the module goes by that hash. */
+static void test_module_load_hashed(void **state) {
+    cvx_engine_t *e = engine_with(NULL);
+    cvx_buf_t b = {0};
+    wat("(module (memory (export \"memory\") 1) " OK_FN ")", &b);
+    const char *given = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    cvx_module_t *m;
+    cvx_err_t err;
+    if (cvx_module_load_hashed(e, (const uint8_t *)b.data, b.len, given, &m, &err)) fail_msg("%s", err.msg);
+    assert_string_equal(cvx_module_hash(m), given);
+    assert_healthy(m);
+    cvx_module_release(m);
+    /* Without one (or with a malformed one), the bytes are hashed. */
+    uint8_t h[32];
+    char hex[65];
+    cvx_sha256(b.data, b.len, h);
+    cvx_hex(h, 32, hex);
+    if (cvx_module_load_hashed(e, (const uint8_t *)b.data, b.len, "abc", &m, &err)) fail_msg("%s", err.msg);
+    assert_string_equal(cvx_module_hash(m), hex);
+    cvx_module_release(m);
+    cvx_buf_free(&b);
     cvx_engine_free(e);
 }
 
@@ -1207,6 +1236,7 @@ int main(void) {
         TU_WASM_TEST(test_no_exported_memory),
         TU_WASM_TEST(test_module_introspection),
         TU_WASM_TEST(test_module_custom_sections),
+        TU_WASM_TEST(test_module_load_hashed),
         TU_WASM_TEST(test_host_functions),
         TU_WASM_TEST(test_host_bounds),
         TU_WASM_TEST(test_host_trap_codes),
