@@ -16,7 +16,8 @@ typedef struct {
     cvx_buf_t output;
     bool panicked;
     cvx_buf_t panic;          /* the guest's panic JSON */
-    cvx_chacha_t rng;
+    cvx_chacha_t rng;         /* seeded from the request id at first use */
+    bool rng_seeded;
     bool deterministic;
     cvx_buf_t line[2];        /* unfinished stdout / stderr lines */
     cvx_arena_t *arena;       /* scratch for one host call; reset each time */

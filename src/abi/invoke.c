@@ -104,9 +104,11 @@ static int value_result(cvx__call_t *c, cvx_abi_result_t *res) {
     cvx_err_t err;
     if (cvx_json_parse(c->arena, c->output.data ? c->output.data : "", c->output.len, &v, &err) != CVX_OK)
         return fail(res, CVX_E_INVALID_VALUE, "function returned an invalid value: %s", err.msg);
-    cvx_buf_reset(&res->value);
-    if (cvx_buf_append(&res->value, c->output.data, c->output.len))
-        return fail(res, CVX_E_NOMEM, "out of memory storing the result");
+    /* The output buffer becomes the result (no copy); the result's old
+     * buffer is freed with the call's. */
+    cvx_buf_t old = res->value;
+    res->value = c->output;
+    c->output = old;
     res->status = CVX_OK;
     return CVX_OK;
 }
@@ -120,8 +122,6 @@ int cvx_abi_invoke(cvx_app_t *app, const cvx_fn_t *fn, const cvx_abi_call_config
     c.res = res;
     c.fn_path = fn->path;
     c.deterministic = cfg->kind != CVX_KIND_ACTION;
-    const char *seed = cfg->request_id ? cfg->request_id : "";
-    cvx_chacha_seed(&c.rng, seed, strlen(seed));
     c.arena = cvx_arena_new(8192);
     if (!c.arena) return fail(res, CVX_E_NOMEM, "out of memory starting %s", fn->path);
     if (cvx_buf_append(&c.pending, args_json, args_len)) {

@@ -88,6 +88,12 @@ void cvx__flush_lines(cvx_instance_t *inst, cvx__call_t *c) {
 }
 
 void cvx__random(cvx__call_t *c, void *out, size_t n) {
+    /* Seeding hashes the request id; most calls never ask for randomness. */
+    if (!c->rng_seeded) {
+        const char *seed = c->cfg->request_id ? c->cfg->request_id : "";
+        cvx_chacha_seed(&c->rng, seed, strlen(seed));
+        c->rng_seeded = true;
+    }
     if (c->deterministic) cvx_chacha_fill(&c->rng, out, n);
     else if (cvx_os_random(out, n) != CVX_OK) cvx_chacha_fill(&c->rng, out, n);
 }

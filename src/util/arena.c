@@ -1,8 +1,13 @@
 /* Bump allocation for request- and parse-scoped objects: many small
  * allocations, one free. Blocks grow geometrically; the first block is kept
- * across resets so a reused arena stops calling malloc in steady state. */
+ * across resets so a reused arena stops calling malloc in steady state.
+ *
+ * A call creates and frees a few arenas (its own, its transaction's, the
+ * guest invocation's), so each thread keeps a few freed ones for its next
+ * cvx_arena_new: a call then takes no malloc for them. */
 #include "util/util.h"
 
+#include <pthread.h>
 #include <string.h>
 
 typedef struct block {
@@ -27,10 +32,63 @@ static block_t *block_new(size_t cap) {
     return b;
 }
 
+/* Spares: arenas reset to their first block, at most SPARES per thread and
+ * only with a first block of at most SPARE_MAX bytes. */
+#define SPARES 4
+#define SPARE_MAX (64u << 10)
+
+typedef struct {
+    cvx_arena_t *a[SPARES];
+    int n;
+} spares_t;
+
+static _Thread_local spares_t spares;
+static pthread_key_t spares_key;
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void arena_destroy(cvx_arena_t *a);
+
+/* Thread exit: the spares go with the thread. */
+static void spares_release(void *p) {
+    spares_t *sp = p;
+    while (sp->n > 0) arena_destroy(sp->a[--sp->n]);
+}
+
+static void spares_init(void) { pthread_key_create(&spares_key, spares_release); }
+
+static cvx_arena_t *spare_take(size_t first_block) {
+    for (int i = spares.n - 1; i >= 0; i--) {
+        cvx_arena_t *a = spares.a[i];
+        /* Big enough, and not much bigger than asked for. */
+        if (a->first->cap >= first_block && a->first->cap / 4 <= first_block) {
+            spares.a[i] = spares.a[--spares.n];
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static bool spare_put(cvx_arena_t *a) {
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds free every arena, so a use after free is caught. */
+    (void)a;
+    return false;
+#endif
+    if (spares.n == SPARES || a->first->cap > SPARE_MAX) return false;
+    pthread_once(&spares_once, spares_init);
+    /* Registers the thread-exit release (the value only needs to be set). */
+    if (spares.n == 0 && pthread_getspecific(spares_key) == NULL) pthread_setspecific(spares_key, &spares);
+    cvx_arena_reset(a);
+    spares.a[spares.n++] = a;
+    return true;
+}
+
 cvx_arena_t *cvx_arena_new(size_t first_block) {
-    cvx_arena_t *a = cvx_malloc(sizeof *a);
-    if (!a) return NULL;
     if (first_block < 256) first_block = 256;
+    cvx_arena_t *a = spare_take(first_block);
+    if (a) return a;
+    a = cvx_malloc(sizeof *a);
+    if (!a) return NULL;
     a->first = a->head = block_new(first_block);
     if (!a->first) {
         cvx_free(a);
@@ -80,8 +138,7 @@ void cvx_arena_reset(cvx_arena_t *a) {
     a->total = 0;
 }
 
-void cvx_arena_free(cvx_arena_t *a) {
-    if (!a) return;
+static void arena_destroy(cvx_arena_t *a) {
     block_t *b = a->head;
     while (b) {
         block_t *next = b->next;
@@ -89,6 +146,10 @@ void cvx_arena_free(cvx_arena_t *a) {
         b = next;
     }
     cvx_free(a);
+}
+
+void cvx_arena_free(cvx_arena_t *a) {
+    if (a && !spare_put(a)) arena_destroy(a);
 }
 
 size_t cvx_arena_used(const cvx_arena_t *a) { return a->total; }

@@ -104,19 +104,15 @@ int cvx_instance_call(cvx_instance_t *inst, const char *name, const cvx_wval_t *
     if (!wasmtime_instance_export_get(inst->ctx, &inst->instance, name, strlen(name), &ext) ||
         ext.kind != WASMTIME_EXTERN_FUNC)
         return cvx_err_set(err, CVX_E_BAD_MODULE, "module has no exported function \"%s\"", name);
-    wasm_functype_t *ft = wasmtime_func_type(inst->ctx, &ext.of.func);
-    const wasm_valtype_vec_t *params = wasm_functype_params(ft);
-    const wasm_valtype_vec_t *rtypes = wasm_functype_results(ft);
-    if (params->size != nargs || rtypes->size != nresults || nargs > 16 || nresults > 16) {
-        wasm_functype_delete(ft);
+    /* The signature as read at load: asking Wasmtime for the function's
+     * type allocates, on every call. */
+    const struct cvx_export_sig *sig = NULL;
+    for (size_t i = 0; i < inst->module->nexports && !sig; i++)
+        if (strcmp(inst->module->exports[i].name, name) == 0) sig = &inst->module->exports[i];
+    if (!sig || strlen(sig->params) != nargs || strlen(sig->results) != nresults || nargs > 16 || nresults > 16)
         return cvx_err_set(err, CVX_E_BAD_MODULE, "exported function \"%s\" has an unexpected signature", name);
-    }
-    char *psig = cvx__sig_string(params);
-    wasm_functype_delete(ft);
-    if (!psig) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     wasmtime_val_t in[16], outv[16];
-    for (size_t i = 0; i < nargs; i++) in[i] = to_val(psig[i], args[i]);
-    cvx_free(psig);
+    for (size_t i = 0; i < nargs; i++) in[i] = to_val(sig->params[i], args[i]);
     inst->trap_code = 0;
     wasm_trap_t *trap = NULL;
     wasmtime_error_t *we = wasmtime_func_call(inst->ctx, &ext.of.func, in, nargs, outv, nresults, &trap);
