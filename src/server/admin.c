@@ -232,7 +232,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
                        "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
                        "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
-                       "\"groups\":%llu,\"groupWriteMs\":%.1f},"
+                       "\"groups\":%llu,\"groupWriteMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
+                       "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu},"
                        "\"connections\":%u}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
                        (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
@@ -243,6 +244,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
                        (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
                        (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
+                       (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
+                       st.doc_cache_entries, st.doc_cache_bytes,
                        s->connections);
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);

@@ -240,7 +240,7 @@ static int on_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *
     bool found = false, gone = false;
     uint32_t table = 0;
     cvx_buf_reset(&s->doc);
-    rc = s->t->s->be->get(s->t->reader, id, s->t->ts, &found, &gone, &table, &s->doc, s->err);
+    rc = cvx__store_get(s->t->s, s->t->reader, id, s->t->ts, &found, &gone, &table, &s->doc, s->err);
     if (rc) return rc;
     if (!found || gone)
         return cvx_err_set(s->err, CVX_E_STORE, "index %s.%s points at a missing document", s->tbl->name, s->ix->name);

@@ -125,6 +125,11 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     s->last_ts = s->be->max_ts(s->be_state);
     atomic_init(&s->latest, s->last_ts);
     s->log_horizon = s->last_ts;
+    if (!s->cfg.no_doc_cache &&
+        cvx__doccache_new(s->cfg.doc_cache_bytes ? s->cfg.doc_cache_bytes : 32u << 20, s->last_ts, &s->docs)) {
+        cvx_store_close(s);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
     atomic_init(&s->last_creation_ms, (double)(s->last_ts / 1000) / 1000.0);
     *out = s;
     return CVX_OK;
@@ -139,6 +144,7 @@ static void free_entry(commit_entry_t *e) {
 void cvx_store_close(cvx_store_t *s) {
     if (!s) return;
     if (s->be_state) s->be->close(s->be_state);
+    cvx__doccache_free(s->docs);
     cvx__catalog_release(s->catalog);
     while (s->log_head) {
         commit_entry_t *n = s->log_head->next;
@@ -167,6 +173,25 @@ void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out) {
     out->docs_written = atomic_load(&s->docs_written);
     out->groups = atomic_load(&s->groups);
     out->group_ns = atomic_load(&s->group_ns);
+    out->doc_cache_hits = out->doc_cache_misses = 0;
+    out->doc_cache_entries = out->doc_cache_bytes = 0;
+    if (s->docs)
+        cvx__doccache_stats(s->docs, &out->doc_cache_hits, &out->doc_cache_misses, &out->doc_cache_entries,
+                            &out->doc_cache_bytes);
+}
+
+int cvx__store_get(cvx_store_t *s, void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted,
+                   uint32_t *table, cvx_buf_t *value, cvx_err_t *err) {
+    if (s->docs && cvx__doccache_get(s->docs, id, at, deleted, table, value)) {
+        *found = true;
+        return CVX_OK;
+    }
+    size_t before = value->len;
+    int rc = s->be->get(reader, id, at, found, deleted, table, value, err);
+    if (!rc && *found && s->docs)
+        cvx__doccache_fill(s->docs, id, at, *deleted, *table, value->data ? value->data + before : "",
+                           value->len - before);
+    return rc;
 }
 
 int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx) {
@@ -529,6 +554,8 @@ static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
         }
         for (size_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
+            /* The cache learns a commit before readers can see it. */
+            if (s->docs) cvx__doccache_apply(s->docs, &preps[i].batch);
             atomic_store(&s->latest, preps[i].batch.ts);
             atomic_fetch_add(&s->commits, 1);
             atomic_fetch_add(&s->docs_written, preps[i].batch.ndocs);
@@ -667,7 +694,7 @@ static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uin
     bool found = false, gone = false;
     uint32_t table = 0;
     cvx_buf_reset(&bf->doc);
-    int rc = bf->t->s->be->get(bf->t->reader, id, bf->t->ts, &found, &gone, &table, &bf->doc, bf->err);
+    int rc = cvx__store_get(bf->t->s, bf->t->reader, id, bf->t->ts, &found, &gone, &table, &bf->doc, bf->err);
     if (rc || !found || gone) return rc;
     cvx_arena_reset(bf->a);
     cvx_value_t *doc;

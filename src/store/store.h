@@ -25,6 +25,11 @@
  * a time. Reads run in parallel on a pool of SQLite connections; commits are
  * serialised.
  *
+ * Hot documents: committed revisions are also kept in memory (doccache.c,
+ * 32 MiB by default, least recently used out), each with the snapshots it
+ * is right for, so point reads and the documents of index ranges mostly
+ * skip SQLite. Index entries themselves are always read from SQLite.
+ *
  * Backends: SQLite (embedded, default). The backend is reached through a
  * table of function pointers (cvx_store_backend_t in store_int.h) so that a
  * fault-injecting backend and PostgreSQL can sit behind the same API.
@@ -54,6 +59,8 @@ typedef struct {
     int read_connections; /* read connections opened in the background at
                              open (more open on demand); default 4 */
     bool synchronous_off; /* benchmarks of the non-durable path only */
+    size_t doc_cache_bytes; /* hot-document cache; 0 = default (32 MiB) */
+    bool no_doc_cache;      /* every read goes to the backend */
 } cvx_store_config_t;
 
 void cvx_store_config_default(cvx_store_config_t *cfg);
@@ -252,6 +259,8 @@ typedef struct {
     uint64_t docs_read, docs_written;
     uint64_t groups;          /* durable writes (commits / groups = group size) */
     uint64_t group_ns;        /* time spent writing groups, in total */
+    uint64_t doc_cache_hits, doc_cache_misses; /* point reads of documents */
+    size_t doc_cache_entries, doc_cache_bytes;
 } cvx_store_stats_t;
 
 void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out);

@@ -109,6 +109,22 @@ extern const cvx_store_backend_t cvx__sqlite_backend;
  * before anything is written. 0 disables. */
 void cvx__store_fail_commit(uint64_t nth, bool sticky);
 
+/* ---- hot-document cache (doccache.c) ---------------------------------------------- */
+
+typedef struct cvx__doccache cvx__doccache_t;
+int cvx__doccache_new(size_t max_bytes, uint64_t applied, cvx__doccache_t **out);
+void cvx__doccache_free(cvx__doccache_t *c);
+/* The newest revision of id visible at snapshot `at`, if cached: appends its
+ * JSON to value. */
+bool cvx__doccache_get(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bool *deleted, uint32_t *table,
+                       cvx_buf_t *value);
+/* A revision a reader found at snapshot `at` (kept only if still current). */
+void cvx__doccache_fill(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bool deleted, uint32_t table,
+                        const char *value, size_t len);
+/* A durable commit's document writes; before its ts is published. */
+void cvx__doccache_apply(cvx__doccache_t *c, const cvx__batch_t *b);
+void cvx__doccache_stats(cvx__doccache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes);
+
 /* ---- catalog ------------------------------------------------------------------- */
 
 typedef struct cvx__index {
@@ -193,7 +209,12 @@ struct cvx_store {
     int next_listener;
 
     atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns;
+    cvx__doccache_t *docs; /* NULL when disabled */
 };
+
+/* The backend's get through the hot-document cache (appends to value). */
+int cvx__store_get(cvx_store_t *s, void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted,
+                   uint32_t *table, cvx_buf_t *value, cvx_err_t *err);
 
 /* Pseudo index 0: the table namespace. A read of a table that does not
  * exist yet, or the creation of one, is a point on this index keyed by the

@@ -205,7 +205,7 @@ int cvx__txn_load(cvx_txn_t *t, const uint8_t id[16], uint32_t table, const char
     bool found = false, deleted = false;
     uint32_t stored_table = 0;
     cvx_buf_reset(tmp);
-    int rc = t->s->be->get(t->reader, id, t->ts, &found, &deleted, &stored_table, tmp, err);
+    int rc = cvx__store_get(t->s, t->reader, id, t->ts, &found, &deleted, &stored_table, tmp, err);
     if (rc) return rc;
     if (found && !deleted && stored_table == table) {
         *json = tmp->data;

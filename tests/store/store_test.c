@@ -1847,9 +1847,128 @@ static void test_listeners_and_readsets(void **state) {
     cvx_readset_free(NULL);
 }
 
+/* ---- the hot-document cache ---------------------------------------------------- */
+
+static cvx_store_stats_t stats_of(cvx_store_t *s) {
+    cvx_store_stats_t st;
+    cvx_store_stats(s, &st);
+    return st;
+}
+
+/* Through the store: repeated reads hit, and every snapshot still sees its
+ * own revision (the cache never answers for a snapshot older than the
+ * revision it holds). */
+static void test_doc_cache_snapshots(void **state) {
+    fx_t *f = *state;
+    char *id = put(f->s, "docs", "{\"v\":1}");
+    uint64_t ts1 = cvx_store_latest_ts(f->s);
+    /* The commit put v1 in the cache: a read hits. */
+    uint64_t h0 = stats_of(f->s).doc_cache_hits;
+    assert_string_equal(field(get_latest(f->s, id), "v"), "1");
+    assert_int_equal(stats_of(f->s).doc_cache_hits, h0 + 1);
+
+    cvx_txn_t *old = begin(f->s, CVX_TXN_READ);
+    cvx_txn_t *t = begin(f->s, CVX_TXN_WRITE);
+    patch(t, id, "{\"v\":2}", NULL, 0);
+    uint64_t ts2 = commit(t);
+    /* The cache holds v2 now; the reader at ts1 still gets v1 (from SQLite). */
+    uint64_t m0 = stats_of(f->s).doc_cache_misses;
+    assert_string_equal(field(get(old, id), "v"), "1");
+    assert_int_equal(stats_of(f->s).doc_cache_misses, m0 + 1);
+    cvx_txn_abort(old);
+    cvx_txn_t *at1 = begin_at(f->s, CVX_TXN_READ, ts1);
+    assert_string_equal(field(get(at1, id), "v"), "1");
+    cvx_txn_abort(at1);
+    h0 = stats_of(f->s).doc_cache_hits;
+    assert_string_equal(field(get_latest(f->s, id), "v"), "2");
+    assert_int_equal(stats_of(f->s).doc_cache_hits, h0 + 1);
+    cvx_txn_t *at2 = begin_at(f->s, CVX_TXN_READ, ts2);
+    assert_string_equal(field(get(at2, id), "v"), "2");
+    cvx_txn_abort(at2);
+
+    /* A deletion is a revision too. */
+    t = begin(f->s, CVX_TXN_WRITE);
+    cvx_err_t err;
+    assert_int_equal(cvx_txn_delete(t, id, strlen(id), &err), CVX_OK);
+    commit(t);
+    assert_string_equal(get_latest(f->s, id), "null");
+    /* Index reads go through it as well. */
+    char *id2 = put(f->s, "docs", "{\"v\":3}");
+    (void)id2;
+    cvx_query_t q = {.table = "docs", .limit = -1};
+    h0 = stats_of(f->s).doc_cache_hits;
+    cvx_txn_t *r = begin(f->s, CVX_TXN_READ);
+    assert_string_equal(col(query(r, &q), "v"), "3");
+    cvx_txn_abort(r);
+    assert_true(stats_of(f->s).doc_cache_hits > h0);
+}
+
+/* The cache alone: a reader's fill is refused once a newer commit was
+ * applied (it could put back an old revision), and it stays in its bytes. */
+static void test_doc_cache_unit(void **state) {
+    (void)state;
+    cvx__doccache_t *c;
+    assert_int_equal(cvx__doccache_new(64 << 10, 10, &c), CVX_OK);
+    uint8_t id[16] = {1, 2, 3};
+    cvx_buf_t v = {0};
+    bool deleted;
+    uint32_t table;
+    assert_false(cvx__doccache_get(c, id, 10, &deleted, &table, &v));
+    cvx__doccache_fill(c, id, 10, false, 7, "{\"v\":1}", 7);
+    assert_true(cvx__doccache_get(c, id, 12, &deleted, &table, &v));
+    assert_string_equal(v.data, "{\"v\":1}");
+    assert_int_equal(table, 7);
+    assert_false(deleted);
+    /* Not for a snapshot before the one it was read at. */
+    cvx_buf_reset(&v);
+    assert_false(cvx__doccache_get(c, id, 9, &deleted, &table, &v));
+
+    cvx__doc_write_t w = {.id = id, .table = 7, .value = "{\"v\":2}", .value_len = 7};
+    cvx__batch_t b = {.ts = 20, .docs = &w, .ndocs = 1};
+    cvx__doccache_apply(c, &b);
+    cvx_buf_reset(&v);
+    assert_false(cvx__doccache_get(c, id, 15, &deleted, &table, &v));
+    assert_true(cvx__doccache_get(c, id, 20, &deleted, &table, &v));
+    assert_string_equal(v.data, "{\"v\":2}");
+    /* A reader at 15 read v1 from SQLite, after commit 20 was applied:
+     * refused, v2 stays. */
+    cvx__doccache_fill(c, id, 15, false, 7, "{\"v\":1}", 7);
+    cvx_buf_reset(&v);
+    assert_true(cvx__doccache_get(c, id, 25, &deleted, &table, &v));
+    assert_string_equal(v.data, "{\"v\":2}");
+
+    /* Many documents: the oldest go, the bytes stay within the budget. */
+    char doc[200];
+    memset(doc, 'x', sizeof doc);
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint8_t k[16] = {0};
+        memcpy(k, &i, sizeof i);
+        k[15] = 9;
+        cvx__doccache_fill(c, k, 30, false, 7, doc, sizeof doc);
+    }
+    uint64_t hits, misses;
+    size_t entries, bytes;
+    cvx__doccache_stats(c, &hits, &misses, &entries, &bytes);
+    assert_true(bytes <= 64 << 10);
+    assert_true(entries > 100 && entries < 5000);
+    uint8_t last[16] = {0};
+    uint32_t i = 4999;
+    memcpy(last, &i, sizeof i);
+    last[15] = 9;
+    cvx_buf_reset(&v);
+    assert_true(cvx__doccache_get(c, last, 30, &deleted, &table, &v));
+    uint8_t first[16] = {0};
+    first[15] = 9;
+    assert_false(cvx__doccache_get(c, first, 30, &deleted, &table, &v));
+    cvx_buf_free(&v);
+    cvx__doccache_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_cache_snapshots, setup, teardown),
+        cmocka_unit_test(test_doc_cache_unit),
         cmocka_unit_test_setup_teardown(test_system_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patch_replace_delete, setup, teardown),

@@ -1,0 +1,211 @@
+/* The hot-document cache: committed document revisions kept in memory so
+ * that a point read (cvx_txn_get, and every document an index range
+ * yields) skips SQLite, whose per-statement cost is a read transaction and,
+ * after any commit, a reload of the connection's page cache.
+ *
+ * Snapshots decide what a reader may see, so an entry says for which
+ * snapshots it is right. The invariant, under the cache lock:
+ *
+ *   every entry holds the newest revision of its document with
+ *   ts <= applied, where `applied` is the newest commit applied here;
+ *   `from` is a snapshot at which that revision was already current.
+ *
+ * A reader at snapshot S (S <= applied always: commits are applied before
+ * their ts is published) may use an entry when from <= S: no revision can
+ * lie in (from, S], or it would be newer than the entry and <= applied.
+ *
+ * Entries come from two places. A commit applies its writes (revision ts =
+ * commit ts) before publishing. A reader that read a revision from SQLite at
+ * snapshot S adds it with from = S, but only when applied <= S: otherwise a
+ * commit after S, already applied, may have written the document, and the
+ * older revision would overwrite the newer one. Misses are never cached
+ * (a document that does not exist has no entry).
+ *
+ * Bounded by bytes, least recently used first out. */
+#include "store/store_int.h"
+
+#include <string.h>
+
+typedef struct dentry {
+    struct dentry *hnext;              /* hash chain */
+    struct dentry *lru_prev, *lru_next; /* lru_head is the least recent */
+    uint8_t id[16];
+    uint64_t from;
+    uint32_t table;
+    bool deleted;
+    size_t len;
+    char value[]; /* len bytes of JSON, NUL-terminated */
+} dentry_t;
+
+struct cvx__doccache {
+    pthread_mutex_t mu;
+    dentry_t **table;
+    size_t cap, n; /* buckets (a power of two), entries */
+    dentry_t *lru_head, *lru_tail;
+    size_t bytes, max_bytes;
+    uint64_t applied;
+    uint64_t hits, misses;
+};
+
+static size_t bucket(const cvx__doccache_t *c, const uint8_t id[16]) {
+    /* Ids end in random bytes; mixing two words spreads sequential ones. */
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull));
+    h ^= h >> 29;
+    return (size_t)(h * 0xBF58476D1CE4E5B9ull >> 17) & (c->cap - 1);
+}
+
+static dentry_t **find_slot(cvx__doccache_t *c, const uint8_t id[16]) {
+    dentry_t **p = &c->table[bucket(c, id)];
+    while (*p && memcmp((*p)->id, id, 16) != 0) p = &(*p)->hnext;
+    return p;
+}
+
+static void lru_unlink(cvx__doccache_t *c, dentry_t *e) {
+    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
+    else c->lru_head = e->lru_next;
+    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
+    else c->lru_tail = e->lru_prev;
+    e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push(cvx__doccache_t *c, dentry_t *e) {
+    e->lru_prev = c->lru_tail;
+    e->lru_next = NULL;
+    if (c->lru_tail) c->lru_tail->lru_next = e;
+    else c->lru_head = e;
+    c->lru_tail = e;
+}
+
+static size_t entry_bytes(const dentry_t *e) { return sizeof *e + e->len + 1; }
+
+static void remove_entry(cvx__doccache_t *c, dentry_t *e) {
+    dentry_t **p = find_slot(c, e->id);
+    if (*p == e) *p = e->hnext;
+    lru_unlink(c, e);
+    c->bytes -= entry_bytes(e);
+    c->n--;
+    cvx_free(e);
+}
+
+static void grow(cvx__doccache_t *c) {
+    size_t ncap = c->cap * 2;
+    dentry_t **nt = cvx_calloc(ncap, sizeof *nt);
+    if (!nt) return; /* longer chains, still correct */
+    dentry_t **old = c->table;
+    size_t ocap = c->cap;
+    c->table = nt;
+    c->cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        for (dentry_t *e = old[i], *next; e; e = next) {
+            next = e->hnext;
+            size_t b = bucket(c, e->id);
+            e->hnext = nt[b];
+            nt[b] = e;
+        }
+    }
+    cvx_free(old);
+}
+
+/* Replaces id's entry (if any) with a new one; drops the old entry if the
+ * new one cannot be allocated, which keeps the invariant. */
+static void put(cvx__doccache_t *c, const uint8_t id[16], uint64_t from, uint32_t table, bool deleted,
+                const char *value, size_t len) {
+    dentry_t **p = find_slot(c, id);
+    if (*p) remove_entry(c, *p);
+    size_t need = sizeof(dentry_t) + len + 1;
+    if (need > c->max_bytes / 8) return; /* one huge document must not flush the cache */
+    dentry_t *e = cvx_malloc(need);
+    if (!e) return;
+    memcpy(e->id, id, 16);
+    e->from = from;
+    e->table = table;
+    e->deleted = deleted;
+    e->len = len;
+    if (len) memcpy(e->value, value, len);
+    e->value[len] = '\0';
+    while (c->lru_head && c->bytes + need > c->max_bytes) remove_entry(c, c->lru_head);
+    if (c->n + 1 > c->cap) grow(c);
+    size_t b = bucket(c, id);
+    e->hnext = c->table[b];
+    c->table[b] = e;
+    lru_push(c, e);
+    c->bytes += need;
+    c->n++;
+}
+
+int cvx__doccache_new(size_t max_bytes, uint64_t applied, cvx__doccache_t **out) {
+    *out = NULL;
+    cvx__doccache_t *c = cvx_calloc(1, sizeof *c);
+    if (!c) return CVX_E_NOMEM;
+    c->cap = 1024;
+    c->table = cvx_calloc(c->cap, sizeof *c->table);
+    if (!c->table) {
+        cvx_free(c);
+        return CVX_E_NOMEM;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->max_bytes = max_bytes;
+    c->applied = applied;
+    *out = c;
+    return CVX_OK;
+}
+
+void cvx__doccache_free(cvx__doccache_t *c) {
+    if (!c) return;
+    while (c->lru_head) remove_entry(c, c->lru_head);
+    cvx_free(c->table);
+    pthread_mutex_destroy(&c->mu);
+    cvx_free(c);
+}
+
+bool cvx__doccache_get(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bool *deleted, uint32_t *table,
+                       cvx_buf_t *value) {
+    bool hit = false;
+    pthread_mutex_lock(&c->mu);
+    dentry_t *e = *find_slot(c, id);
+    if (e && e->from <= at && !cvx_buf_append(value, e->value, e->len)) {
+        *deleted = e->deleted;
+        *table = e->table;
+        lru_unlink(c, e);
+        lru_push(c, e);
+        hit = true;
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+void cvx__doccache_fill(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bool deleted, uint32_t table,
+                        const char *value, size_t len) {
+    pthread_mutex_lock(&c->mu);
+    if (c->applied <= at) {
+        dentry_t *e = *find_slot(c, id);
+        /* An entry current from an earlier snapshot is at least as useful. */
+        if (!e || e->from > at) put(c, id, at, table, deleted, value, len);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cvx__doccache_apply(cvx__doccache_t *c, const cvx__batch_t *b) {
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < b->ndocs; i++) {
+        const cvx__doc_write_t *d = &b->docs[i];
+        put(c, d->id, b->ts, d->table, d->deleted, d->deleted ? "" : d->value, d->deleted ? 0 : d->value_len);
+    }
+    if (b->ts > c->applied) c->applied = b->ts;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cvx__doccache_stats(cvx__doccache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes) {
+    pthread_mutex_lock(&c->mu);
+    *hits = c->hits;
+    *misses = c->misses;
+    *entries = c->n;
+    *bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
+}
