@@ -34,7 +34,7 @@ typedef struct reg {
 } reg_t;
 
 struct entry {
-    entry_t *lru_prev, *lru_next;
+    cvx_lru_node_t lru;
     entry_t *hnext;
     uint64_t hash;
     char *key;
@@ -66,7 +66,7 @@ struct cvx__qcache {
     size_t points_cap;
     range_list_t *ranges;
     size_t nranges;
-    entry_t *lru_head, *lru_tail; /* head: most recent */
+    cvx_lru_t lru;
     uint64_t hits, misses, invalidations;
 };
 
@@ -110,19 +110,8 @@ static range_list_t *range_list(cvx__qcache_t *c, uint64_t index_id, bool create
     return &r[c->nranges++];
 }
 
-static void lru_unlink(cvx__qcache_t *c, entry_t *e) {
-    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
-    else c->lru_head = e->lru_next;
-    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
-    else c->lru_tail = e->lru_prev;
-}
-
-static void lru_push(cvx__qcache_t *c, entry_t *e) {
-    e->lru_prev = NULL;
-    e->lru_next = c->lru_head;
-    if (c->lru_head) c->lru_head->lru_prev = e;
-    else c->lru_tail = e;
-    c->lru_head = e;
+static entry_t *oldest(const cvx__qcache_t *c) {
+    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, entry_t, lru) : NULL;
 }
 
 static void entry_free(entry_t *e) {
@@ -143,7 +132,7 @@ static void evict(cvx__qcache_t *c, entry_t *e) {
         if (g->point) unlink_reg(&c->points[g->hash & (c->points_cap - 1)], g);
         else unlink_reg(&range_list(c, g->r.index_id, false)->head, g);
     }
-    lru_unlink(c, e);
+    cvx_lru_unlink(&c->lru, &e->lru);
     c->bytes -= e->bytes;
     c->n--;
     entry_free(e);
@@ -213,7 +202,7 @@ int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
 void cvx__qcache_free(cvx__qcache_t *c) {
     if (!c) return;
     cvx_store_unlisten(c->store, c->listener);
-    while (c->lru_head) evict(c, c->lru_head);
+    while (oldest(c)) evict(c, oldest(c));
     cvx_free(c->table);
     cvx_free(c->points);
     cvx_free(c->ranges);
@@ -223,7 +212,7 @@ void cvx__qcache_free(cvx__qcache_t *c) {
 
 void cvx__qcache_clear(cvx__qcache_t *c) {
     pthread_mutex_lock(&c->mu);
-    while (c->lru_head) evict(c, c->lru_head);
+    while (oldest(c)) evict(c, oldest(c));
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -242,10 +231,7 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
         !cvx_buf_append(&r->logs, e->logs.data, e->logs.len)) {
         r->nlogs = e->nlogs;
         *ts = c->latest_seen;
-        if (c->lru_head != e) {
-            lru_unlink(c, e);
-            lru_push(c, e);
-        }
+        cvx_lru_touch(&c->lru, &e->lru);
         hit = true;
         c->hits++;
     } else {
@@ -349,10 +335,10 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
             if (g->point) link_reg(&c->points[g->hash & (c->points_cap - 1)], g);
             else link_reg(&range_list(c, g->r.index_id, false)->head, g);
         }
-        lru_push(c, e);
+        cvx_lru_push_newest(&c->lru, &e->lru);
         c->bytes += e->bytes;
         c->n++;
-        while (c->bytes > c->max_bytes && c->lru_tail && c->lru_tail != e) evict(c, c->lru_tail);
+        while (c->bytes > c->max_bytes && oldest(c) && oldest(c) != e) evict(c, oldest(c));
         e = NULL;
     }
     pthread_mutex_unlock(&c->mu);

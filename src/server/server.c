@@ -245,13 +245,10 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
      * It is retention, not a leak: LeakSanitizer finds nothing either way. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
-    /* glibc gives up to 8 arenas per CPU, and with 8 workers per CPU most
-     * threads end up with their own, each keeping its free pages. One per
-     * CPU is as many as can run at once: 100 deploys under load then add
-     * 5.4% instead of 8-9% (that test), at the same transfers per second
-     * (10.6k either way, /tmp/tr.sh style runs of bench:transfer). */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    mallopt(M_ARENA_MAX, ncpu < 2 ? 2 : (int)ncpu);
+    /* Not capped: M_ARENA_MAX at 1 or 4 per CPU made 100 deploys under load
+     * add 5% instead of 7-9% resident memory (workers' arenas keep ~190 KB
+     * free each), but cost 8-10% of keynote-2 transfers (threads sharing an
+     * arena wait on its lock). */
 #endif
     s->listen_fd = -1;
     s->data_dir = cvx_strdup(cfg->data_dir);

@@ -27,8 +27,8 @@
 #include <string.h>
 
 typedef struct dentry {
-    struct dentry *hnext;              /* hash chain */
-    struct dentry *lru_prev, *lru_next; /* lru_head is the least recent */
+    struct dentry *hnext; /* hash chain */
+    cvx_lru_node_t lru;
     uint8_t id[16];
     uint64_t from;
     uint32_t table;
@@ -41,7 +41,7 @@ struct cvx__doccache {
     pthread_mutex_t mu;
     dentry_t **table;
     size_t cap, n; /* buckets (a power of two), entries */
-    dentry_t *lru_head, *lru_tail;
+    cvx_lru_t lru;
     size_t bytes, max_bytes;
     uint64_t applied;
     uint64_t hits, misses;
@@ -63,20 +63,8 @@ static dentry_t **find_slot(cvx__doccache_t *c, const uint8_t id[16]) {
     return p;
 }
 
-static void lru_unlink(cvx__doccache_t *c, dentry_t *e) {
-    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
-    else c->lru_head = e->lru_next;
-    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
-    else c->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push(cvx__doccache_t *c, dentry_t *e) {
-    e->lru_prev = c->lru_tail;
-    e->lru_next = NULL;
-    if (c->lru_tail) c->lru_tail->lru_next = e;
-    else c->lru_head = e;
-    c->lru_tail = e;
+static dentry_t *oldest(const cvx__doccache_t *c) {
+    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, dentry_t, lru) : NULL;
 }
 
 static size_t entry_bytes(const dentry_t *e) { return sizeof *e + e->len + 1; }
@@ -84,7 +72,7 @@ static size_t entry_bytes(const dentry_t *e) { return sizeof *e + e->len + 1; }
 static void remove_entry(cvx__doccache_t *c, dentry_t *e) {
     dentry_t **p = find_slot(c, e->id);
     if (*p == e) *p = e->hnext;
-    lru_unlink(c, e);
+    cvx_lru_unlink(&c->lru, &e->lru);
     c->bytes -= entry_bytes(e);
     c->n--;
     cvx_free(e);
@@ -126,12 +114,12 @@ static void put(cvx__doccache_t *c, const uint8_t id[16], uint64_t from, uint32_
     e->len = len;
     if (len) memcpy(e->value, value, len);
     e->value[len] = '\0';
-    while (c->lru_head && c->bytes + need > c->max_bytes) remove_entry(c, c->lru_head);
+    while (oldest(c) && c->bytes + need > c->max_bytes) remove_entry(c, oldest(c));
     if (c->n + 1 > c->cap) grow(c);
     size_t b = bucket(c, id);
     e->hnext = c->table[b];
     c->table[b] = e;
-    lru_push(c, e);
+    cvx_lru_push_newest(&c->lru, &e->lru);
     c->bytes += need;
     c->n++;
 }
@@ -155,7 +143,7 @@ int cvx__doccache_new(size_t max_bytes, uint64_t applied, cvx__doccache_t **out)
 
 void cvx__doccache_free(cvx__doccache_t *c) {
     if (!c) return;
-    while (c->lru_head) remove_entry(c, c->lru_head);
+    while (oldest(c)) remove_entry(c, oldest(c));
     cvx_free(c->table);
     pthread_mutex_destroy(&c->mu);
     cvx_free(c);
@@ -169,8 +157,7 @@ bool cvx__doccache_get(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bo
     if (e && e->from <= at && !cvx_buf_append(value, e->value, e->len)) {
         *deleted = e->deleted;
         *table = e->table;
-        lru_unlink(c, e);
-        lru_push(c, e);
+        cvx_lru_touch(&c->lru, &e->lru);
         hit = true;
         c->hits++;
     } else {

@@ -112,6 +112,26 @@ void cvx_buf_free(cvx_buf_t *b);
 /* Hands the bytes to the caller (free with cvx_free) and empties b. */
 char *cvx_buf_detach(cvx_buf_t *b, size_t *len);
 
+/* ---- LRU lists ------------------------------------------------------------ */
+
+/* An intrusive doubly linked list in recency order, for caches: embed a
+ * cvx_lru_node_t in the entry (CVX_CONTAINER_OF gets the entry back). The
+ * list owns nothing. */
+typedef struct cvx_lru_node {
+    struct cvx_lru_node *newer, *older;
+} cvx_lru_node_t;
+
+typedef struct {
+    cvx_lru_node_t *newest, *oldest;
+} cvx_lru_t;
+
+void cvx_lru_unlink(cvx_lru_t *l, cvx_lru_node_t *n);
+void cvx_lru_push_newest(cvx_lru_t *l, cvx_lru_node_t *n);
+/* Moves a linked node to the newest end. */
+void cvx_lru_touch(cvx_lru_t *l, cvx_lru_node_t *n);
+
+#define CVX_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 /* ---- arenas -------------------------------------------------------------- */
 
 /* A bump allocator for things that live exactly as long as one request or
