@@ -162,6 +162,15 @@ static void test_no_stale_reads_under_writes(void **state) {
     tu_env_close(&env, true);
 }
 
+static void deploy(tu_env_t *env, const cvx_buf_t *wasm) {
+    cvx_app_t *app;
+    cvx_err_t err;
+    if (cvx_app_load(env->engine, (const uint8_t *)wasm->data, wasm->len, &app, &err) ||
+        cvx_runtime_deploy(env->rt, app, NULL, NULL, &err))
+        fail_msg("%s", err.msg);
+    cvx_app_release(app);
+}
+
 /* A deploy of other code empties the cache (its keys name the old module);
  * a redeploy of the same module keeps it. */
 static void test_deploy_of_other_code_clears(void **state) {
@@ -175,22 +184,14 @@ static void test_deploy_of_other_code_clears(void **state) {
     cvx_buf_t wasm = {0};
     cvx_err_t err;
     if (cvx_read_file(tu_guest_wasm("examples/users"), &wasm, &err)) fail_msg("%s", err.msg);
-    cvx_app_t *same;
-    if (cvx_app_load(env.engine, (const uint8_t *)wasm.data, wasm.len, &same, &err) ||
-        cvx_runtime_deploy(env.rt, same, NULL, NULL, &err))
-        fail_msg("%s", err.msg);
-    cvx_app_release(same);
+    deploy(&env, &wasm);
     assert_int_equal(stats(&env).cache_entries, 2);
     free(query(&env, "users:count", "{}", &hit));
     assert_true(hit);
 
     /* The same code plus an empty custom section "x": another module. */
     cvx_buf_append(&wasm, "\0\2\1x", 4);
-    cvx_app_t *other;
-    if (cvx_app_load(env.engine, (const uint8_t *)wasm.data, wasm.len, &other, &err) ||
-        cvx_runtime_deploy(env.rt, other, NULL, NULL, &err))
-        fail_msg("%s", err.msg);
-    cvx_app_release(other);
+    deploy(&env, &wasm);
     assert_int_equal(stats(&env).cache_entries, 0);
     free(query(&env, "users:count", "{}", &hit));
     assert_false(hit);
