@@ -27,7 +27,10 @@ void cvx_server_config_default(cvx_server_config_t *cfg) {
     /* Workers mostly wait (on the group commit's fsync, on fetch), and a
      * group is as large as the mutations waiting for it: 8 per CPU gave
      * the most transfers per second on 2 cores (4: 7.5k, 8: 8.9-10k, 16:
-     * 9.1k TPS, bench h_transfer_low). */
+     * 9.1k TPS, bench h_transfer_low). Re-measured with cheaper calls,
+     * 16 per CPU: transfers 9.7k -> 10.3k TPS, but the contended counter
+     * 3.2k -> 2.1k/s and ~80%-contention transfers 3.4k -> 2.4k (more
+     * attempts in flight conflict); 8 stays. */
     cfg->workers = n < 2 ? 16 : (int)(8 * n);
     cvx_exec_limits_default(&cfg->limits);
     cfg->max_body = 16u << 20;
