@@ -28,6 +28,29 @@ typedef struct {
 /* host.c */
 extern const cvx_hostfn_t cvx__abi_hostfns[];
 extern const size_t cvx__abi_nhostfns;
+
+/* The plumbing every request/response host function shares (host.c). */
+#define CALL(inst) ((cvx__call_t *)cvx_instance_host(inst))
+/* Sets the pending buffer to {"message": msg} and returns -code. */
+int64_t cvx__err_pending(cvx__call_t *c, int code, const char *msg);
+/* Parses the guest's request bytes (a[0], a[1]) as a JSON object into the
+ * call's scratch arena. 1: the range is outside guest memory (a trap is
+ * recorded); -1: malformed, *ret is the guest's error result; 0: ok. */
+int cvx__parse_request(cvx_instance_t *inst, cvx__call_t *c, const cvx_wval_t *a, const char *what, cvx_value_t **out,
+                       int64_t *ret);
+/* The prologue of such a host function (inst, c, a and r in scope):
+ * declares `req` and returns from the function when the request is bad. */
+#define CVX__REQUEST(what, req)                                                                                  \
+    cvx_value_t *req = NULL;                                                                                     \
+    do {                                                                                                         \
+        int64_t ret_ = 0;                                                                                        \
+        int prc_ = cvx__parse_request(inst, c, a, what, &req, &ret_);                                            \
+        if (prc_ > 0) return 1;                                                                                  \
+        if (prc_ < 0) {                                                                                          \
+            r[0].i64 = ret_;                                                                                     \
+            return 0;                                                                                            \
+        }                                                                                                        \
+    } while (0)
 /* wasi.c */
 extern const cvx_hostfn_t cvx__wasi_hostfns[];
 extern const size_t cvx__wasi_nhostfns;

@@ -242,7 +242,7 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
 }
 
 int cvx__h_http_fetch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
-    cvx__call_t *c = cvx_instance_host(inst);
+    cvx__call_t *c = CALL(inst);
     uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, "__convex_http_fetch");
     if (!p) return 1;
     cvx_buf_reset(&c->pending);
@@ -262,11 +262,7 @@ int cvx__h_http_fetch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
     if (rc == CVX_OK) {
         r[0].i64 = (int64_t)c->pending.len;
     } else {
-        cvx_buf_reset(&c->pending);
-        cvx_buf_append_str(&c->pending, "{\"message\":");
-        cvx_buf_append_json_string(&c->pending, err.msg, strlen(err.msg));
-        cvx_buf_append_char(&c->pending, '}');
-        r[0].i64 = -(int64_t)rc;
+        r[0].i64 = cvx__err_pending(c, rc, err.msg);
     }
     return 0;
 }

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CALL(inst) ((cvx__call_t *)cvx_instance_host(inst))
-
 /* ---- result plumbing -------------------------------------------------------- */
 
 static int64_t ok_pending(cvx__call_t *c) {
@@ -23,8 +21,7 @@ static int64_t ok_pending(cvx__call_t *c) {
     return (int64_t)c->pending.len;
 }
 
-/* Sets the pending buffer to {"message": msg} and returns -code. */
-static int64_t err_pending(cvx__call_t *c, int code, const char *msg) {
+int64_t cvx__err_pending(cvx__call_t *c, int code, const char *msg) {
     cvx_buf_reset(&c->pending);
     cvx_buf_append_str(&c->pending, "{\"message\":");
     cvx_buf_append_json_string(&c->pending, msg, strlen(msg));
@@ -40,30 +37,29 @@ static int64_t fatal_pending(cvx__call_t *c, int code, const char *msg) {
         cvx_buf_reset(&c->fatal_msg);
         cvx_buf_append_str(&c->fatal_msg, msg);
     }
-    return err_pending(c, code, msg);
+    return cvx__err_pending(c, code, msg);
 }
 
 static int64_t store_error(cvx__call_t *c, const cvx_err_t *err) {
     if (err->code == CVX_E_LIMIT || err->code == CVX_E_NOMEM || err->code == CVX_E_STORE ||
         err->code == CVX_E_IO)
         return fatal_pending(c, err->code, err->msg);
-    return err_pending(c, err->code, err->msg);
+    return cvx__err_pending(c, err->code, err->msg);
 }
 
-/* Copies the guest's request bytes and parses them as a JSON object. */
-static int parse_request(cvx_instance_t *inst, cvx__call_t *c, const cvx_wval_t *a, const char *what,
-                         cvx_value_t **out, int64_t *ret) {
+int cvx__parse_request(cvx_instance_t *inst, cvx__call_t *c, const cvx_wval_t *a, const char *what, cvx_value_t **out,
+                       int64_t *ret) {
     uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, what);
     if (!p) return 1;
     cvx_arena_reset(c->arena);
     cvx_err_t err;
     if (cvx_json_parse(c->arena, (const char *)p, (size_t)a[1].i32, out, &err) != CVX_OK) {
         cvx_err_prefix(&err, "%s: invalid request", what);
-        *ret = err_pending(c, err.code == CVX_E_NOMEM ? CVX_E_NOMEM : CVX_E_INVALID_ARGUMENT, err.msg);
+        *ret = cvx__err_pending(c, err.code == CVX_E_NOMEM ? CVX_E_NOMEM : CVX_E_INVALID_ARGUMENT, err.msg);
         return -1;
     }
     if ((*out)->type != CVX_T_OBJECT) {
-        *ret = err_pending(c, CVX_E_INVALID_ARGUMENT, "request must be a JSON object");
+        *ret = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request must be a JSON object");
         return -1;
     }
     return 0;
@@ -175,11 +171,9 @@ static int db_allowed(cvx__call_t *c, bool write, int64_t *ret) {
 
 #define DB_PROLOGUE(what, write)                                                                                 \
     cvx__call_t *c = CALL(inst);                                                                                 \
+    CVX__REQUEST(what, req);                                                                                     \
     int64_t ret = 0;                                                                                             \
-    cvx_value_t *req = NULL;                                                                                     \
-    int prc = parse_request(inst, c, a, what, &req, &ret);                                                       \
-    if (prc > 0) return 1;                                                                                       \
-    if (prc < 0 || db_allowed(c, write, &ret)) {                                                                 \
+    if (db_allowed(c, write, &ret)) {                                                                            \
         r[0].i64 = ret;                                                                                          \
         return 0;                                                                                                \
     }                                                                                                            \
@@ -190,14 +184,14 @@ static int db_allowed(cvx__call_t *c, bool write, int64_t *ret) {
 #define REQUIRE_STRING(var, field)                                                                               \
     const cvx_value_t *var = req_string(req, field);                                                             \
     if (!var) {                                                                                                  \
-        r[0].i64 = err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs a string field \"" field "\"");        \
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs a string field \"" field "\"");        \
         return 0;                                                                                                \
     }
 
 #define REQUIRE_OBJECT(var, field)                                                                               \
     const cvx_value_t *var = cvx_obj_get_cstr(req, field);                                                       \
     if (!var || var->type != CVX_T_OBJECT) {                                                                     \
-        r[0].i64 = err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs an object field \"" field "\"");       \
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs an object field \"" field "\"");       \
         return 0;                                                                                                \
     }
 
@@ -229,13 +223,13 @@ static int h_db_patch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
     size_t nremove = 0;
     if (remove && remove->type != CVX_T_NULL) {
         if (remove->type != CVX_T_ARRAY || remove->u.arr.len > CVX_MAX_FIELDS) {
-            r[0].i64 = err_pending(c, CVX_E_INVALID_ARGUMENT, "\"remove\" must be an array of field names");
+            r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "\"remove\" must be an array of field names");
             return 0;
         }
         for (size_t i = 0; i < remove->u.arr.len; i++) {
             const cvx_value_t *f = remove->u.arr.items[i];
             if (f->type != CVX_T_STRING) {
-                r[0].i64 = err_pending(c, CVX_E_INVALID_ARGUMENT, "\"remove\" must be an array of field names");
+                r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "\"remove\" must be an array of field names");
                 return 0;
             }
             names[nremove++] = f->u.str.ptr;
@@ -352,22 +346,15 @@ static int h_db_count(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
 static int run_function(cvx_instance_t *inst, const cvx_wval_t *a, cvx_wval_t *r, cvx_kind_t kind,
                         const char *what) {
     cvx__call_t *c = CALL(inst);
-    int64_t ret = 0;
-    cvx_value_t *req = NULL;
-    int prc = parse_request(inst, c, a, what, &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST(what, req);
     if (c->cfg->kind != CVX_KIND_ACTION || !c->cfg->services) {
-        r[0].i64 = err_pending(c, CVX_E_FORBIDDEN, "run_query / run_mutation / run_action are only available in actions");
+        r[0].i64 = cvx__err_pending(c, CVX_E_FORBIDDEN, "run_query / run_mutation / run_action are only available in actions");
         return 0;
     }
     const cvx_value_t *path = req_string(req, "path");
     const cvx_value_t *args = cvx_obj_get_cstr(req, "args");
     if (!path || (args && args->type != CVX_T_OBJECT)) {
-        r[0].i64 = err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs \"path\" (string) and \"args\" (object)");
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs \"path\" (string) and \"args\" (object)");
         return 0;
     }
     cvx_buf_t args_json = {0};

@@ -168,33 +168,9 @@ int cvx_storage_blob_path(const cvx_storage_config_t *cfg, const char *doc_json,
 
 /* ---- host functions --------------------------------------------------------------- */
 
-#define CALL(inst) ((cvx__call_t *)cvx_instance_host(inst))
-
-static int64_t fail(cvx__call_t *c, int code, const char *msg) {
-    cvx_buf_reset(&c->pending);
-    cvx_buf_append_str(&c->pending, "{\"message\":");
-    cvx_buf_append_json_string(&c->pending, msg, strlen(msg));
-    cvx_buf_append_char(&c->pending, '}');
-    return -(int64_t)code;
-}
-
 static int64_t done(cvx__call_t *c, int rc, const cvx_err_t *err) {
-    if (rc) return fail(c, rc, err->msg);
-    return c->pending.oom ? fail(c, CVX_E_NOMEM, "out of memory") : (int64_t)c->pending.len;
-}
-
-/* Parses the request as a JSON object into the scratch arena. */
-static int request(cvx_instance_t *inst, cvx__call_t *c, const cvx_wval_t *a, const char *what, cvx_value_t **out,
-                   int64_t *ret) {
-    uint8_t *p = cvx_instance_mem(inst, a[0].i32, a[1].i32, what);
-    if (!p) return 1;
-    cvx_arena_reset(c->arena);
-    cvx_err_t err;
-    if (cvx_json_parse(c->arena, (const char *)p, (size_t)a[1].i32, out, &err) || (*out)->type != CVX_T_OBJECT) {
-        *ret = fail(c, CVX_E_INVALID_ARGUMENT, "request must be a JSON object");
-        return -1;
-    }
-    return 0;
+    if (rc) return cvx__err_pending(c, rc, err->msg);
+    return c->pending.oom ? cvx__err_pending(c, CVX_E_NOMEM, "out of memory") : (int64_t)c->pending.len;
 }
 
 static const char *str(const cvx_value_t *o, const char *k) {
@@ -239,20 +215,13 @@ static int op_schedule(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err
 
 int cvx__h_schedule(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *req;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_schedule", &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_schedule", req);
     sched_t sc = {.path = str(req, "path"), .args = cvx_obj_get_cstr(req, "args")};
     const cvx_value_t *at = cvx_obj_get_cstr(req, "atMs");
     const char *colon = sc.path ? strchr(sc.path, ':') : NULL;
     if (!colon || colon == sc.path || !colon[1] || strlen(sc.path) > 256 || (sc.args && sc.args->type != CVX_T_OBJECT) ||
         !at || at->type != CVX_T_FLOAT64 || !(at->u.f >= 0 && at->u.f < 1e15)) {
-        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "schedule needs \"path\" (module:function), \"args\" (object) and \"atMs\" (ms since the epoch)");
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "schedule needs \"path\" (module:function), \"args\" (object) and \"atMs\" (ms since the epoch)");
         return 0;
     }
     sc.at_ms = at->u.f;
@@ -293,17 +262,10 @@ static int op_cancel(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) 
 
 int cvx__h_schedule_cancel(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *req;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_schedule_cancel", &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_schedule_cancel", req);
     sched_t sc = {.id = str(req, "id")};
     if (!sc.id) {
-        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "cancel needs \"id\"");
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "cancel needs \"id\"");
         return 0;
     }
     cvx_err_t err;
@@ -328,16 +290,9 @@ static int op_store(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
 /* (meta_ptr, meta_len, data_ptr, data_len) -> i64 */
 int cvx__h_storage_store(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *meta;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_storage_store", &meta, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_storage_store", meta);
     if (c->cfg->kind != CVX_KIND_ACTION) {
-        r[0].i64 = fail(c, CVX_E_FORBIDDEN, "storage.store is only available in actions (mutations use upload URLs)");
+        r[0].i64 = cvx__err_pending(c, CVX_E_FORBIDDEN, "storage.store is only available in actions (mutations use upload URLs)");
         return 0;
     }
     uint8_t *data = cvx_instance_mem(inst, a[2].i32, a[3].i32, "__convex_storage_store");
@@ -366,21 +321,14 @@ static int storage_doc(cvx__call_t *c, const char *id, cvx_buf_t *out, cvx_err_t
 
 int cvx__h_storage_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *req;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_storage_get", &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_storage_get", req);
     const char *id = str(req, "storageId");
     if (c->cfg->kind != CVX_KIND_ACTION) {
-        r[0].i64 = fail(c, CVX_E_FORBIDDEN, "storage.get is only available in actions (queries use storage URLs)");
+        r[0].i64 = cvx__err_pending(c, CVX_E_FORBIDDEN, "storage.get is only available in actions (queries use storage URLs)");
         return 0;
     }
     if (!id || !c->cfg->storage || !c->cfg->storage->dir) {
-        r[0].i64 = fail(c, id ? CVX_E_UNSUPPORTED : CVX_E_INVALID_ARGUMENT, id ? "file storage is not configured" : "request needs \"storageId\"");
+        r[0].i64 = cvx__err_pending(c, id ? CVX_E_UNSUPPORTED : CVX_E_INVALID_ARGUMENT, id ? "file storage is not configured" : "request needs \"storageId\"");
         return 0;
     }
     cvx_buf_t doc = {0}, path = {0};
@@ -400,17 +348,10 @@ int cvx__h_storage_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_w
 
 int cvx__h_storage_get_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *req;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_storage_get_url", &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_storage_get_url", req);
     const char *id = str(req, "storageId");
     if (!id) {
-        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
         return 0;
     }
     cvx_buf_t doc = {0};
@@ -452,28 +393,21 @@ static int op_delete(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) 
 
 int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     cvx__call_t *c = CALL(inst);
-    cvx_value_t *req;
-    int64_t ret = 0;
-    int prc = request(inst, c, a, "__convex_storage_delete", &req, &ret);
-    if (prc > 0) return 1;
-    if (prc < 0) {
-        r[0].i64 = ret;
-        return 0;
-    }
+    CVX__REQUEST("__convex_storage_delete", req);
     file_t f = {.cfg = c->cfg->storage, .id = str(req, "storageId")};
     cvx_id_t parsed;
     cvx_err_t err;
     if (!f.id) {
-        r[0].i64 = fail(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
         return 0;
     }
     int idrc = cvx_id_parse(f.id, strlen(f.id), &parsed, &err);
     if (idrc) { /* a malformed id: INVALID_VALUE, as for documents */
-        r[0].i64 = fail(c, idrc, err.msg);
+        r[0].i64 = cvx__err_pending(c, idrc, err.msg);
         return 0;
     }
     if (!f.cfg || !f.cfg->dir) {
-        r[0].i64 = fail(c, CVX_E_UNSUPPORTED, "file storage is not configured");
+        r[0].i64 = cvx__err_pending(c, CVX_E_UNSUPPORTED, "file storage is not configured");
         return 0;
     }
     int rc = in_txn(c, op_delete, &f, &err);
@@ -485,12 +419,12 @@ int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a
     cvx__call_t *c = CALL(inst);
     if (!cvx_instance_mem(inst, a[0].i32, a[1].i32, "__convex_storage_generate_upload_url")) return 1;
     if (c->cfg->kind == CVX_KIND_QUERY) {
-        r[0].i64 = fail(c, CVX_E_FORBIDDEN, "upload URLs are generated in mutations and actions");
+        r[0].i64 = cvx__err_pending(c, CVX_E_FORBIDDEN, "upload URLs are generated in mutations and actions");
         return 0;
     }
     const cvx_storage_config_t *cfg = c->cfg->storage;
     if (!cfg || !cfg->dir || !cfg->base_url || !cfg->secret) {
-        r[0].i64 = fail(c, CVX_E_UNSUPPORTED, "file storage is not configured on this server");
+        r[0].i64 = cvx__err_pending(c, CVX_E_UNSUPPORTED, "file storage is not configured on this server");
         return 0;
     }
     char token[96];
