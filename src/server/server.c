@@ -85,35 +85,34 @@ static void app_record_path(const cvx_server_t *s, char *out, size_t n) {
     snprintf(out, n, "%s/app.wasm.sha256", s->data_dir);
 }
 
-static void save_app_record(cvx_server_t *s, const char *wasm_path, const char *hash) {
-    struct stat st;
+/* What follows the hash in the record: " <size> <mtime>\n". */
+static int app_record_tail(const struct stat *st, char *out, size_t n) {
+    return snprintf(out, n, " %lld %lld.%09ld\n", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                    st->st_mtim.tv_nsec);
+}
+
+/* st: app.wasm as written. */
+static void save_app_record(cvx_server_t *s, const struct stat *st, const char *hash) {
     char path[4200], line[128];
-    if (stat(wasm_path, &st) != 0) return;
-    int n = snprintf(line, sizeof line, "%s %lld %lld.%09ld\n", hash, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                     st.st_mtim.tv_nsec);
+    memcpy(line, hash, 64);
+    int n = 64 + app_record_tail(st, line + 64, sizeof line - 64);
     app_record_path(s, path, sizeof path);
     cvx_err_t ignored;
     if (cvx_write_file_atomic(path, line, (size_t)n, &ignored)) unlink(path);
 }
 
-/* The recorded hash if it still describes wasm_path, else false. */
-static bool read_app_record(const cvx_server_t *s, const char *wasm_path, char hash[65]) {
-    char path[4200];
+/* The recorded hash if it still describes app.wasm (st), else false. */
+static bool read_app_record(const cvx_server_t *s, const struct stat *st, char hash[65]) {
+    char path[4200], want[128];
     app_record_path(s, path, sizeof path);
+    app_record_tail(st, want, sizeof want);
     cvx_buf_t b = {0};
     cvx_err_t ignored;
-    struct stat st;
-    bool ok = false;
-    if (cvx_read_file(path, &b, &ignored) == CVX_OK && stat(wasm_path, &st) == 0) {
-        char want[128];
-        snprintf(want, sizeof want, " %lld %lld.%09ld\n", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                 st.st_mtim.tv_nsec);
-        ok = b.len == 64 + strlen(want) && strcmp(b.data + 64, want) == 0;
-        for (size_t i = 0; ok && i < 64; i++) ok = strchr("0123456789abcdef", b.data[i]) != NULL;
-        if (ok) {
-            memcpy(hash, b.data, 64);
-            hash[64] = '\0';
-        }
+    bool ok = cvx_read_file(path, &b, &ignored) == CVX_OK && b.len == 64 + strlen(want) && strcmp(b.data + 64, want) == 0;
+    for (size_t i = 0; ok && i < 64; i++) ok = strchr("0123456789abcdef", b.data[i]) != NULL;
+    if (ok) {
+        memcpy(hash, b.data, 64);
+        hash[64] = '\0';
     }
     cvx_buf_free(&b);
     return ok;
@@ -130,10 +129,11 @@ static int deploy_now(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_
         char path[4200];
         snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
         cvx_err_t werr;
+        struct stat st;
         if (cvx_write_file_atomic(path, wasm, len, &werr))
             fprintf(s->log, "cvx: warning: deployed, but could not save the module: %s\n", werr.msg);
-        else
-            save_app_record(s, path, cvx_module_hash(cvx_app_module(app)));
+        else if (stat(path, &st) == 0)
+            save_app_record(s, &st, cvx_module_hash(cvx_app_module(app)));
         const cvx_fn_t *fns;
         size_t n = cvx_app_functions(app, &fns);
         if (summary)
@@ -302,23 +302,23 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         /* The last deployed module, if any. */
         char path[4200], hash[65];
         snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
-        const uint8_t *wasm;
-        size_t len;
+        const uint8_t *wasm = NULL;
+        size_t len = 0;
         cvx_err_t e2;
+        struct stat st;
         /* Mapped, not read: with the compiled module cached, only its
          * headers and custom sections are touched. */
-        if (access(path, F_OK) == 0 && cvx_map_file(path, &wasm, &len, &e2) == CVX_OK) {
-            bool known = read_app_record(s, path, hash);
+        if (stat(path, &st) == 0) {
+            bool known = read_app_record(s, &st, hash);
             cvx_app_t *app = NULL;
-            if (cvx_app_load_hashed(s->engine, wasm, len, known ? hash : NULL, &app, &e2) ||
+            if (cvx_map_file(path, &wasm, &len, &e2) ||
+                cvx_app_load_hashed(s->engine, wasm, len, known ? hash : NULL, &app, &e2) ||
                 cvx_runtime_deploy(s->rt, app, NULL, NULL, &e2))
                 fprintf(s->log, "cvx: warning: the saved module %s was not loaded: %s\n", path, e2.msg);
             else if (!known)
-                save_app_record(s, path, cvx_module_hash(cvx_app_module(app)));
+                save_app_record(s, &st, cvx_module_hash(cvx_app_module(app)));
             cvx_app_release(app);
             cvx_unmap_file(wasm, len);
-        } else if (access(path, F_OK) == 0) {
-            fprintf(s->log, "cvx: warning: the saved module %s was not loaded: %s\n", path, e2.msg);
         }
     }
     if (!rc) rc = cvx_scheduler_start(s->rt, &s->scheduler, err);

@@ -36,6 +36,12 @@ static block_t *block_new(size_t cap) {
  * only with a first block of at most SPARE_MAX bytes. */
 #define SPARES 4
 #define SPARE_MAX (64u << 10)
+/* Sanitizer builds free every arena, so a use after free is caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_SPARES 0
+#else
+#define KEEP_SPARES 1
+#endif
 
 typedef struct {
     cvx_arena_t *a[SPARES];
@@ -69,12 +75,7 @@ static cvx_arena_t *spare_take(size_t first_block) {
 }
 
 static bool spare_put(cvx_arena_t *a) {
-#if defined(__SANITIZE_ADDRESS__)
-    /* Sanitizer builds free every arena, so a use after free is caught. */
-    (void)a;
-    return false;
-#endif
-    if (spares.n == SPARES || a->first->cap > SPARE_MAX) return false;
+    if (!KEEP_SPARES || spares.n == SPARES || a->first->cap > SPARE_MAX) return false;
     pthread_once(&spares_once, spares_init);
     /* Registers the thread-exit release (the value only needs to be set). */
     if (spares.n == 0 && pthread_getspecific(spares_key) == NULL) pthread_setspecific(spares_key, &spares);
