@@ -239,6 +239,15 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
 
 const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt) { return &rt->storage; }
 
+/* Ends a mutation attempt that will not commit. It read at the newest
+ * written snapshot, which may not be durable yet: its answer (an error
+ * that may quote what it read) waits until it is. */
+static void abandon(cvx_runtime_t *rt, cvx_txn_t *txn) {
+    cvx_err_t ignored; /* a failed fsync fails the next commit, with this message */
+    cvx_store_wait_durable(rt->store, cvx_txn_snapshot_ts(txn), &ignored);
+    cvx_txn_abort(txn);
+}
+
 int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
                       void *arg, cvx_buf_t *out, cvx_err_t *err) {
     if (!rt->store) return cvx_err_set(err, CVX_E_INTERNAL, "no database is attached to this runtime");
@@ -250,7 +259,7 @@ int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cv
         out->len = start;
         rc = fn(txn, arg, out, err);
         if (rc) {
-            cvx_txn_abort(txn);
+            abandon(rt, txn);
             return rc;
         }
         uint64_t ts;
@@ -388,16 +397,16 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
     if (rc != CVX_OK) {
         /* A failed mutation writes nothing. */
-        cvx_txn_abort(txn);
+        abandon(rt, txn);
         return rc;
     }
     if (req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err))) {
-        cvx_txn_abort(txn);
+        abandon(rt, txn);
         return sys_error(resp, rc, "%s", err->msg);
     }
     if (req->idempotency_key &&
         (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err))) {
-        cvx_txn_abort(txn);
+        abandon(rt, txn);
         return sys_error(resp, rc, "%s", err->msg);
     }
     uint64_t ts = 0;

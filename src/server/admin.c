@@ -232,7 +232,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
                        "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
                        "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
-                       "\"groups\":%llu,\"groupWriteMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
+                       "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
                        "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu},"
                        "\"connections\":%u}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
@@ -244,6 +244,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
                        (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
                        (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
+                       (unsigned long long)st.syncs, (double)st.sync_ns / 1e6,
                        (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
                        st.doc_cache_entries, st.doc_cache_bytes,
                        s->connections);

@@ -35,6 +35,8 @@ struct listener {
 static _Atomic uint64_t fail_commit_at;
 static _Atomic bool fail_commit_sticky;
 static _Atomic uint64_t commit_attempts;
+static _Atomic uint64_t fail_sync_at;
+static _Atomic uint64_t sync_attempts;
 
 void cvx__store_fail_commit(uint64_t nth, bool sticky) {
     atomic_store(&commit_attempts, 0);
@@ -42,16 +44,43 @@ void cvx__store_fail_commit(uint64_t nth, bool sticky) {
     atomic_store(&fail_commit_at, nth);
 }
 
-/* The fault-injecting wrapper around the backend's commit (tests only):
- * fails before anything reaches the backend, as a full disk would. */
-static int backend_commit(cvx_store_t *s, const cvx__batch_t *const *b, size_t n, cvx_err_t *err) {
+void cvx__store_fail_sync(uint64_t nth) {
+    atomic_store(&sync_attempts, 0);
+    atomic_store(&fail_sync_at, nth);
+}
+
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static bool hold_syncs;
+
+void cvx__store_hold_sync(bool hold) {
+    pthread_mutex_lock(&hold_mu);
+    hold_syncs = hold;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+/* The fault-injecting wrappers around the backend (tests only). A write
+ * fails before anything reaches the backend, as a full disk would; a sync
+ * fails without syncing, as an fsync reporting EIO would. */
+static int backend_write(cvx_store_t *s, const cvx__batch_t *const *b, size_t n, cvx_err_t *err) {
     uint64_t at = atomic_load(&fail_commit_at);
     if (at) {
         uint64_t k = atomic_fetch_add(&commit_attempts, 1) + 1;
         if (k == at || (k > at && atomic_load(&fail_commit_sticky)))
             return cvx_err_set(err, CVX_E_IO, "injected write failure (commit %llu)", (unsigned long long)k);
     }
-    return s->be->commit(s->be_state, b, n, err);
+    return s->be->write(s->be_state, b, n, err);
+}
+
+static int backend_sync(cvx_store_t *s, cvx_err_t *err) {
+    pthread_mutex_lock(&hold_mu);
+    while (hold_syncs) pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    uint64_t at = atomic_load(&fail_sync_at);
+    if (at && atomic_fetch_add(&sync_attempts, 1) + 1 == at)
+        return cvx_err_set(err, CVX_E_IO, "injected fsync failure");
+    return s->be->sync(s->be_state, err);
 }
 
 void cvx_store_config_default(cvx_store_config_t *cfg) {
@@ -103,6 +132,10 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_mutex_init(&s->commit_mu, NULL);
     pthread_mutex_init(&s->group_mu, NULL);
     pthread_mutex_init(&s->listen_mu, NULL);
+    pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_cond_init(&s->sync_cv, NULL);
+    pthread_mutex_init(&s->pub_mu, NULL);
+    pthread_cond_init(&s->pub_cv, NULL);
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = s->be->open(dir, &s->cfg, &s->be_state, err);
@@ -124,6 +157,8 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     atomic_init(&s->next_index, c->next_index);
     s->last_ts = s->be->max_ts(s->be_state);
     atomic_init(&s->latest, s->last_ts);
+    atomic_init(&s->written, s->last_ts);
+    atomic_init(&s->durable, s->last_ts);
     s->log_horizon = s->last_ts;
     if (!s->cfg.no_doc_cache &&
         cvx__doccache_new(s->cfg.doc_cache_bytes ? s->cfg.doc_cache_bytes : 32u << 20, s->last_ts, &s->docs)) {
@@ -160,6 +195,10 @@ void cvx_store_close(cvx_store_t *s) {
     pthread_mutex_destroy(&s->commit_mu);
     pthread_mutex_destroy(&s->group_mu);
     pthread_mutex_destroy(&s->listen_mu);
+    pthread_mutex_destroy(&s->sync_mu);
+    pthread_cond_destroy(&s->sync_cv);
+    pthread_mutex_destroy(&s->pub_mu);
+    pthread_cond_destroy(&s->pub_cv);
     cvx_free(s->dir);
     cvx_free(s);
 }
@@ -173,6 +212,8 @@ void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out) {
     out->docs_written = atomic_load(&s->docs_written);
     out->groups = atomic_load(&s->groups);
     out->group_ns = atomic_load(&s->group_ns);
+    out->syncs = atomic_load(&s->syncs);
+    out->sync_ns = atomic_load(&s->sync_ns);
     out->doc_cache_hits = out->doc_cache_misses = 0;
     out->doc_cache_entries = out->doc_cache_bytes = 0;
     if (s->docs)
@@ -349,26 +390,49 @@ static int maintain(const cvx__table_t *tbl, const cvx__pending_t *p, cvx_arena_
     return rc ? cvx_err_set(err, rc, "out of memory") : CVX_OK;
 }
 
-static void notify(cvx_store_t *s, const cvx_commit_info_t *info) {
-    pthread_mutex_lock(&s->listen_mu);
-    for (listener_t *l = s->listeners; l; l = l->next) l->cb(l->ctx, info);
-    pthread_mutex_unlock(&s->listen_mu);
+/* Points out[0..m) at keys [from, from + m) of a keyset. */
+static void keyset_slice(const keyset_t *ks, size_t from, size_t m, cvx_written_key_t *out) {
+    for (size_t j = 0; j < m; j++)
+        out[j] = (cvx_written_key_t){ks->keys[from + j].index_id, (const uint8_t *)ks->bytes.data + ks->keys[from + j].off,
+                                     ks->keys[from + j].len};
 }
 
-/* Appends a commit to the OCC log and tells the listeners. */
-static int record_commit(cvx_store_t *s, uint64_t ts, keyset_t *ks) {
+/* Tells the listeners about a published commit (under pub_mu, so in ts
+ * order). Out of memory, the keys go in pieces of 64 with the same ts
+ * rather than not at all. */
+static void notify(cvx_store_t *s, uint64_t ts, const keyset_t *ks) {
+    cvx_written_key_t small[64];
+    cvx_written_key_t *keys = ks->n <= 64 ? small : cvx_malloc(ks->n * sizeof *keys);
+    size_t chunk = keys ? CVX_MAX(ks->n, (size_t)64) : 64;
+    if (!keys) keys = small;
+    pthread_mutex_lock(&s->listen_mu);
+    size_t k = 0;
+    do {
+        size_t m = CVX_MIN(chunk, ks->n - k);
+        keyset_slice(ks, k, m, keys);
+        cvx_commit_info_t info = {ts, keys, m};
+        for (listener_t *l = s->listeners; l; l = l->next) l->cb(l->ctx, &info);
+        k += m;
+    } while (k < ks->n);
+    pthread_mutex_unlock(&s->listen_mu);
+    if (keys != small) cvx_free(keys);
+}
+
+/* Appends a commit to the OCC log (a copy of its keys: the keyset is still
+ * needed to notify the listeners once the commit is durable). */
+static void record_commit(cvx_store_t *s, uint64_t ts, const keyset_t *ks) {
     commit_entry_t *e = cvx_calloc(1, sizeof *e);
     cvx_written_key_t *keys = e ? cvx_calloc(ks->n ? ks->n : 1, sizeof *keys) : NULL;
-    if (!keys) {
+    if (!keys || cvx_buf_append(&e->bytes, ks->bytes.data, ks->bytes.len)) {
+        if (e) cvx_buf_free(&e->bytes);
+        cvx_free(keys);
         cvx_free(e);
         /* Without a log entry concurrent transactions cannot be checked:
          * make all of them conflict instead. */
         s->log_horizon = ts;
-        return CVX_E_NOMEM;
+        return;
     }
     e->ts = ts;
-    e->bytes = ks->bytes;
-    ks->bytes = (cvx_buf_t){0};
     for (size_t i = 0; i < ks->n; i++)
         keys[i] = (cvx_written_key_t){ks->keys[i].index_id, (const uint8_t *)e->bytes.data + ks->keys[i].off, ks->keys[i].len};
     e->keys = keys;
@@ -378,10 +442,93 @@ static int record_commit(cvx_store_t *s, uint64_t ts, keyset_t *ks) {
     else s->log_head = e;
     s->log_tail = e;
     s->log_len++;
-    cvx_commit_info_t info = {ts, e->keys, e->nkeys};
-    notify(s, &info);
     log_trim(s, ts);
-    return CVX_OK;
+}
+
+/* ---- durability and publication ------------------------------------------------ */
+
+static int broken_error(cvx_store_t *s, cvx_err_t *err) {
+    return cvx_err_set(err, CVX_E_IO,
+                       "the database could not be made durable (%s); no more writes are accepted until cvx is "
+                       "restarted, and whether the last commits reached the disk is unknown",
+                       s->broken_err.msg);
+}
+
+/* Waits until every commit with ts <= `ts` is on disk, syncing if no one
+ * else is: one sync covers every group written before it starts, so
+ * groups that finish writing while a sync runs share the next one. */
+static int wait_synced(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
+    int rc = CVX_OK;
+    pthread_mutex_lock(&s->sync_mu);
+    while (atomic_load(&s->durable) < ts) {
+        if (atomic_load(&s->broken)) {
+            rc = broken_error(s, err);
+            break;
+        }
+        if (s->syncing) {
+            pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+            continue;
+        }
+        s->syncing = true;
+        uint64_t target = atomic_load(&s->written);
+        pthread_mutex_unlock(&s->sync_mu);
+        cvx_err_t e;
+        uint64_t t0 = cvx_monotonic_ns();
+        int src = backend_sync(s, &e);
+        atomic_fetch_add(&s->syncs, 1);
+        atomic_fetch_add(&s->sync_ns, cvx_monotonic_ns() - t0);
+        pthread_mutex_lock(&s->sync_mu);
+        s->syncing = false;
+        if (src) {
+            s->broken_err = e;
+            atomic_store(&s->broken, true);
+            /* Waiters for publication learn it too (lock order: sync_mu,
+             * then pub_mu; nothing takes them the other way round). */
+            pthread_mutex_lock(&s->pub_mu);
+            pthread_cond_broadcast(&s->pub_cv);
+            pthread_mutex_unlock(&s->pub_mu);
+        } else if (target > atomic_load(&s->durable)) {
+            atomic_store(&s->durable, target);
+        }
+        pthread_cond_broadcast(&s->sync_cv);
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return rc;
+}
+
+/* The end of group `seq` (every seq handed out under the commit lock comes
+ * here exactly once): waits for its writes (up to last_ts; 0 = it wrote
+ * nothing) to be durable, then for the groups before it to be published,
+ * then publishes it. Publication is in group order, so readers and
+ * listeners see commits in ts order. */
+static int finish_group(cvx_store_t *s, uint64_t seq, uint64_t last_ts, void (*publish)(cvx_store_t *, void *),
+                        void *ctx, cvx_err_t *err) {
+    int rc = last_ts ? wait_synced(s, last_ts, err) : CVX_OK;
+    pthread_mutex_lock(&s->pub_mu);
+    while (s->published_seq != seq - 1) pthread_cond_wait(&s->pub_cv, &s->pub_mu);
+    if (!rc && last_ts) publish(s, ctx);
+    s->published_seq = seq;
+    pthread_cond_broadcast(&s->pub_cv);
+    pthread_mutex_unlock(&s->pub_mu);
+    return rc;
+}
+
+int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
+    if (atomic_load(&s->latest) >= ts) return CVX_OK;
+    int rc = CVX_OK;
+    pthread_mutex_lock(&s->pub_mu);
+    while (atomic_load(&s->latest) < ts) {
+        if (atomic_load(&s->broken)) {
+            /* Durable groups are still published after a failed sync. */
+            if (atomic_load(&s->durable) < ts) {
+                rc = broken_error(s, err);
+                break;
+            }
+        }
+        pthread_cond_wait(&s->pub_cv, &s->pub_mu);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
+    return rc;
 }
 
 /* Everything one transaction writes, prepared under the commit lock. */
@@ -480,9 +627,7 @@ static bool conflicts_in_group(const cvx_txn_t *t, const prep_t *preps, const bo
         const keyset_t *ks = &preps[i].ks;
         for (size_t k = 0; k < ks->n; k += 64) {
             size_t m = CVX_MIN(64, ks->n - k);
-            for (size_t j = 0; j < m; j++)
-                keys[j] = (cvx_written_key_t){ks->keys[k + j].index_id,
-                                              (const uint8_t *)ks->bytes.data + ks->keys[k + j].off, ks->keys[k + j].len};
+            keyset_slice(ks, k, m, keys);
             cvx_commit_info_t info = {preps[i].batch.ts, keys, m};
             if (cvx_readset_overlaps(&t->reads, &info)) return true;
         }
@@ -501,36 +646,52 @@ typedef struct commit_req {
     sem_t wake;    /* posted once: done, or lead */
 } commit_req_t;
 
-/* Commits a group: each transaction is checked (OCC) in order against the
- * log and the group members accepted before it, gets its own timestamp, and
- * all accepted ones reach the disk in one durable write. */
-static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
+/* A group between its write and its publication. */
+typedef struct {
+    commit_req_t **reqs;
+    size_t n;
+    prep_t *preps; /* per request; the keysets are needed until publication */
+    bool *ok;      /* written */
+    uint64_t seq, last_ts;
+} group_t;
+
+/* Writes a group (under the commit lock): each transaction is checked
+ * (OCC) in order against the log and the members accepted before it,
+ * gets its own timestamp, and all accepted ones reach the backend in one
+ * write. They are then visible to mutations (which start at `written`),
+ * not yet to queries; finish_group makes them durable and published. */
+static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *g) {
     pthread_mutex_lock(&s->commit_mu);
+    g->reqs = reqs;
+    g->n = n;
+    g->seq = ++s->group_seq;
+    g->last_ts = 0;
     cvx__catalog_t *cur = cvx__catalog_acquire(s);
-    prep_t *preps = cvx_calloc(n, sizeof *preps);
-    bool *ok = cvx_calloc(n, sizeof *ok);
+    g->preps = cvx_calloc(n, sizeof *g->preps);
+    g->ok = cvx_calloc(n, sizeof *g->ok);
     const cvx__batch_t **batches = cvx_calloc(n, sizeof *batches);
     cvx__catalog_t *next = NULL;
     size_t nb = 0;
-    int group_rc = preps && ok && batches ? CVX_OK : CVX_E_NOMEM;
     cvx_err_t group_err;
-    if (group_rc) cvx_err_set(&group_err, CVX_E_NOMEM, "out of memory");
+    int group_rc = CVX_OK;
+    if (!g->preps || !g->ok || !batches) group_rc = cvx_err_set(&group_err, CVX_E_NOMEM, "out of memory");
+    else if (atomic_load(&s->broken)) group_rc = broken_error(s, &group_err);
     for (size_t i = 0; i < n && !group_rc; i++) {
         commit_req_t *r = reqs[i];
         uint64_t with = 0;
-        if (conflicts(s, r->t, &with) || conflicts_in_group(r->t, preps, ok, i)) {
+        if (conflicts(s, r->t, &with) || conflicts_in_group(r->t, g->preps, g->ok, i)) {
             atomic_fetch_add(&s->conflicts, 1);
             r->rc = cvx_err_set(&r->err, CVX_E_CONFLICT, "a transaction committed at %llu wrote data this one read",
                                 (unsigned long long)(with ? with : s->last_ts));
             continue;
         }
         uint64_t ts = next_ts(s);
-        r->rc = prepare(s, r->t, cur, ts, &preps[i], &r->err);
+        r->rc = prepare(s, r->t, cur, ts, &g->preps[i], &r->err);
         if (r->rc) continue;
         /* The catalog with new tables is built before the write so that a
-         * durable table is never missing from this process's catalog. */
-        for (size_t k = 0; k < preps[i].nnew_tables && !r->rc; k++) {
-            const cvx__table_t *tbl = cvx__catalog_table_by_number(r->t->own_catalog, preps[i].new_tables[k].number);
+         * written table is never missing from this process's catalog. */
+        for (size_t k = 0; k < g->preps[i].nnew_tables && !r->rc; k++) {
+            const cvx__table_t *tbl = cvx__catalog_table_by_number(r->t->own_catalog, g->preps[i].new_tables[k].number);
             if (!next) next = cvx__catalog_clone(cur);
             if (!next || cvx__catalog_add_table(next, tbl->name, strlen(tbl->name), tbl->number, tbl->indexes[0].id,
                                                 tbl->indexes[1].id))
@@ -538,11 +699,11 @@ static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
         }
         if (r->rc) continue;
         r->ts = ts;
-        ok[i] = true;
-        batches[nb++] = &preps[i].batch;
+        g->ok[i] = true;
+        batches[nb++] = &g->preps[i].batch;
     }
     uint64_t t0 = cvx_monotonic_ns();
-    if (!group_rc && nb) group_rc = backend_commit(s, batches, nb, &group_err);
+    if (!group_rc && nb) group_rc = backend_write(s, batches, nb, &group_err);
     if (nb) {
         atomic_fetch_add(&s->groups, 1);
         atomic_fetch_add(&s->group_ns, cvx_monotonic_ns() - t0);
@@ -553,14 +714,13 @@ static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
             next = NULL;
         }
         for (size_t i = 0; i < n; i++) {
-            if (!ok[i]) continue;
-            /* The cache learns a commit before readers can see it. */
-            if (s->docs) cvx__doccache_apply(s->docs, &preps[i].batch);
-            atomic_store(&s->latest, preps[i].batch.ts);
-            atomic_fetch_add(&s->commits, 1);
-            atomic_fetch_add(&s->docs_written, preps[i].batch.ndocs);
-            record_commit(s, preps[i].batch.ts, &preps[i].ks);
+            if (!g->ok[i]) continue;
+            /* The cache learns a commit before anyone can read at its ts. */
+            if (s->docs) cvx__doccache_apply(s->docs, &g->preps[i].batch);
+            record_commit(s, g->preps[i].batch.ts, &g->preps[i].ks);
+            g->last_ts = g->preps[i].batch.ts;
         }
+        atomic_store(&s->written, g->last_ts);
     }
     for (size_t i = 0; i < n; i++) {
         /* A group failure fails every request that had no error of its
@@ -568,15 +728,39 @@ static void commit_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
         if (group_rc && reqs[i]->rc == CVX_OK) {
             reqs[i]->rc = group_rc;
             reqs[i]->err = group_err;
+            if (g->ok) g->ok[i] = false;
         }
-        if (preps) prep_free(&preps[i]);
     }
     pthread_mutex_unlock(&s->commit_mu);
     cvx__catalog_release(next);
     cvx__catalog_release(cur);
-    cvx_free(preps);
-    cvx_free(ok);
     cvx_free(batches);
+}
+
+static void publish_group(cvx_store_t *s, void *ctx) {
+    group_t *g = ctx;
+    for (size_t i = 0; i < g->n; i++) {
+        if (!g->ok[i]) continue;
+        atomic_store(&s->latest, g->preps[i].batch.ts);
+        atomic_fetch_add(&s->commits, 1);
+        atomic_fetch_add(&s->docs_written, g->preps[i].batch.ndocs);
+        notify(s, g->preps[i].batch.ts, &g->preps[i].ks);
+    }
+}
+
+/* After write_group: durability, publication, and each member's outcome. */
+static void end_group(cvx_store_t *s, group_t *g) {
+    cvx_err_t err;
+    int rc = finish_group(s, g->seq, g->last_ts, publish_group, g, &err);
+    for (size_t i = 0; i < g->n; i++) {
+        if (rc && g->reqs[i]->rc == CVX_OK) {
+            g->reqs[i]->rc = rc;
+            g->reqs[i]->err = err;
+        }
+        if (g->preps) prep_free(&g->preps[i]);
+    }
+    cvx_free(g->preps);
+    cvx_free(g->ok);
 }
 
 int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
@@ -584,21 +768,28 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     bool writes = t->request_key != NULL;
     for (size_t i = 0; i < t->npending && !writes; i++) writes = t->pending[i].existed || !t->pending[i].deleted;
     if (t->mode != CVX_TXN_WRITE || !writes) {
+        /* What it read must be on disk before anyone acts on it. */
+        int rc = t->mode == CVX_TXN_WRITE ? cvx_store_wait_durable(s, t->ts, err) : CVX_OK;
         *commit_ts = t->ts;
         cvx_txn_abort(t);
-        return CVX_OK;
+        return rc;
     }
+    /* Nothing below reads through the snapshot: the read connection goes
+     * back to the pool for the (possibly long) wait on the group. */
+    s->be->reader_release(s->be_state, t->reader);
+    t->reader = NULL;
     commit_req_t req;
     memset(&req, 0, sizeof req);
     req.t = t;
     sem_init(&req.wake, 0, 0);
     /* Group commit. Whoever finds no leader leads: it takes the whole
      * queue (itself and everyone who arrived while the previous group was
-     * being written), writes it in one durable commit, wakes exactly the
-     * members of its group and hands the lead to the first waiter. Waiting
-     * transactions pile up behind a durable write: that is what groups
-     * them. Each waits on its own semaphore, so a group's end wakes only
-     * the threads it concerns. */
+     * being written), writes it, and hands the lead to the first waiter at
+     * once, so that the next group is written while this one is synced.
+     * Then it waits for the sync (shared with any group written
+     * meanwhile) and for the groups before it to be published, publishes
+     * its own and wakes exactly its members. Each waits on its own
+     * semaphore, so a group's end wakes only the threads it concerns. */
     pthread_mutex_lock(&s->group_mu);
     if (s->queue_tail) s->queue_tail->next = &req;
     else s->queue_head = &req;
@@ -620,11 +811,12 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         for (commit_req_t *r = group; r; r = r->next) n++;
         commit_req_t *small[64];
         commit_req_t **reqs = n <= 64 ? small : cvx_calloc(n, sizeof *reqs);
+        group_t g;
+        memset(&g, 0, sizeof g);
         if (reqs) {
             size_t i = 0;
             for (commit_req_t *r = group; r; r = r->next) reqs[i++] = r;
-            commit_group(s, reqs, n);
-            if (reqs != small) cvx_free(reqs);
+            write_group(s, reqs, n, &g);
         } else {
             for (commit_req_t *r = group; r; r = r->next) r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
         }
@@ -632,16 +824,20 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         commit_req_t *next_leader = s->queue_head;
         if (!next_leader) s->leader_active = false;
         pthread_mutex_unlock(&s->group_mu);
+        if (next_leader) {
+            next_leader->lead = true;
+            sem_post(&next_leader->wake);
+        }
+        if (reqs) {
+            end_group(s, &g);
+            if (reqs != small) cvx_free(reqs);
+        }
         /* A member's request lives on its stack: read `next` first, and
          * touch nothing after the post. */
         for (commit_req_t *r = group, *nx; r; r = nx) {
             nx = r->next;
             r->done = true;
             if (r != &req) sem_post(&r->wake);
-        }
-        if (next_leader) {
-            next_leader->lead = true;
-            sem_post(&next_leader->wake);
         }
     }
     sem_destroy(&req.wake);
@@ -712,6 +908,19 @@ static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uin
     }
     /* Record the id: entry ids point into a dedicated id buffer. */
     return cvx_buf_append(&bf->b->entry_keys, id, 16) ? CVX_E_NOMEM : 0;
+}
+
+typedef struct {
+    cvx__catalog_t *catalog;
+    uint64_t ts;
+    const keyset_t *ks;
+} schema_pub_t;
+
+static void publish_schema(cvx_store_t *s, void *ctx) {
+    schema_pub_t *p = ctx;
+    cvx__catalog_publish(s, p->catalog);
+    atomic_store(&s->latest, p->ts);
+    notify(s, p->ts, p->ks);
 }
 
 /* system: the tables are the host's own (names start with '_'); nothing
@@ -842,7 +1051,9 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
             changed = true;
             /* Backfill from the documents as of now (no commit can run:
              * we hold the commit lock). */
-            if (!reader) rc = cvx_txn_begin(s, CVX_TXN_READ, 0, &reader, err);
+            /* At `written`: every commit the backend holds (under the
+             * commit lock, no more arrive), durable or not yet. */
+            if (!reader) rc = cvx_txn_begin(s, CVX_TXN_WRITE, 0, &reader, err);
             if (rc) break;
             const cvx__table_t *old_tbl = cvx__catalog_table(cur, td->name, strlen(td->name));
             if (!old_tbl) continue; /* a new table has no documents */
@@ -884,14 +1095,12 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
                               .dropped_indexes = dropped,
                               .ndropped_indexes = ndropped};
         const cvx__batch_t *one = &batch;
-        rc = backend_commit(s, &one, 1, err);
+        uint64_t seq = ++s->group_seq;
+        rc = backend_write(s, &one, 1, err);
+        /* Readers of a table that did not exist must see it now. */
+        keyset_t ks;
+        memset(&ks, 0, sizeof ks);
         if (!rc) {
-            cvx__catalog_publish(s, next);
-            next = NULL;
-            atomic_store(&s->latest, ts);
-            /* Readers of a table that did not exist must see it now. */
-            keyset_t ks;
-            memset(&ks, 0, sizeof ks);
             bool ok = true;
             for (size_t i = 0; i < nnew_tables && ok; i++) {
                 cvx_buf_t key = {0};
@@ -903,9 +1112,17 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
              * must conflict (as when record_commit runs out of memory). */
             if (ok) record_commit(s, ts, &ks);
             else s->log_horizon = ts;
-            cvx_buf_free(&ks.bytes);
-            cvx_free(ks.keys);
+            atomic_store(&s->written, ts);
         }
+        /* Still under the commit lock: no group is written with the old
+         * catalog after this one, and the new catalog reaches readers
+         * together with the ts its index entries carry. */
+        schema_pub_t pub = {next, ts, &ks};
+        int frc = finish_group(s, seq, rc ? 0 : ts, publish_schema, &pub, err);
+        if (!rc) rc = frc;
+        if (!rc) next = NULL; /* published */
+        cvx_buf_free(&ks.bytes);
+        cvx_free(ks.keys);
     }
     cvx_txn_abort(reader);
     pthread_mutex_unlock(&s->commit_mu);

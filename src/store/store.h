@@ -13,9 +13,20 @@
  * the commit lock, that no transaction committed after the snapshot wrote a
  * key inside this transaction's read set (serializable OCC). On conflict
  * commit returns CVX_E_CONFLICT and the caller re-runs the mutation.
- * Commits are durable when cvx_txn_commit returns (SQLite WAL with
- * synchronous=FULL). Timestamps are nanoseconds since the Unix epoch,
- * strictly increasing, also across restarts.
+ * Commits are durable when cvx_txn_commit returns (the WAL is fsync'd).
+ * Timestamps are nanoseconds since the Unix epoch, strictly increasing,
+ * also across restarts.
+ *
+ * The write path is a pipeline: a group of commits is checked and written
+ * to the backend under the commit lock, then synced (one fsync may cover
+ * several groups) while the next group is written, then published to
+ * readers in order. Read transactions start at the newest published
+ * (durable) commit. Write transactions start at the newest written one, so
+ * that a mutation behind a commit in flight reads it instead of
+ * conflicting with it; a mutation's answer is held until what it read is
+ * durable (cvx_txn_commit does this; cvx_store_wait_durable for answers
+ * given without a commit). If an fsync fails the store stops accepting
+ * writes (reads go on) until it is reopened.
  *
  * Read sets are lists of index key ranges. They drive OCC and are exported
  * (cvx_txn_readset) so the sync layer can re-run exactly the subscriptions a
@@ -31,8 +42,9 @@
  * skip SQLite. Index entries themselves are always read from SQLite.
  *
  * Backends: SQLite (embedded, default). The backend is reached through a
- * table of function pointers (cvx_store_backend_t in store_int.h) so that a
- * fault-injecting backend and PostgreSQL can sit behind the same API.
+ * table of function pointers (cvx_store_backend_t in store_int.h) so that
+ * another backend (PostgreSQL) can sit behind the same API; test hooks
+ * inject write and fsync failures in front of it.
  */
 #ifndef CVX_STORE_H
 #define CVX_STORE_H
@@ -73,6 +85,11 @@ void cvx_store_close(cvx_store_t *s);
 
 /* The newest committed timestamp (the default snapshot for new reads). */
 uint64_t cvx_store_latest_ts(cvx_store_t *s);
+
+/* Waits until the commit at `ts` (or any snapshot ts a write transaction
+ * had) is durable and published. CVX_E_IO if it never will be (an fsync
+ * failed). Immediate when ts <= cvx_store_latest_ts. */
+int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err);
 
 /* ---- tables and indexes ---------------------------------------------------- */
 
@@ -117,7 +134,8 @@ typedef enum {
     CVX_TXN_WRITE = 2, /* mutations */
 } cvx_txn_mode_t;
 
-/* Begins a transaction at snapshot `ts` (0 = latest committed). A snapshot
+/* Begins a transaction at snapshot `ts` (0 = latest committed; for a write
+ * transaction, the latest written, see above). A snapshot
  * older than the retained history fails with CVX_E_INVALID_ARGUMENT. */
 int cvx_txn_begin(cvx_store_t *s, cvx_txn_mode_t mode, uint64_t ts, cvx_txn_t **out, cvx_err_t *err);
 uint64_t cvx_txn_snapshot_ts(const cvx_txn_t *t);
@@ -244,9 +262,10 @@ typedef struct {
 /* Does any written key of `c` fall inside `r`? */
 bool cvx_readset_overlaps(const cvx_readset_t *r, const cvx_commit_info_t *c);
 
-/* Registers a listener called after each commit is durable, on the
- * committing thread, in ts order, while the commit lock is held (keep it
- * short: queue work). Returns a handle for cvx_store_unlisten. */
+/* Registers a listener called after each commit is durable, on a
+ * committing thread, in ts order, while the publication lock is held (keep
+ * it short: queue work; do not commit from it). Returns a handle for
+ * cvx_store_unlisten. */
 typedef void (*cvx_commit_cb)(void *ctx, const cvx_commit_info_t *c);
 int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx);
 void cvx_store_unlisten(cvx_store_t *s, int handle);
@@ -257,8 +276,10 @@ typedef struct {
     uint64_t commits;
     uint64_t conflicts;
     uint64_t docs_read, docs_written;
-    uint64_t groups;          /* durable writes (commits / groups = group size) */
+    uint64_t groups;          /* backend writes (commits / groups = group size) */
     uint64_t group_ns;        /* time spent writing groups, in total */
+    uint64_t syncs;           /* fsyncs (each makes every group written before it durable) */
+    uint64_t sync_ns;         /* time spent in them, in total */
     uint64_t doc_cache_hits, doc_cache_misses; /* point reads of documents */
     size_t doc_cache_entries, doc_cache_bytes;
 } cvx_store_stats_t;

@@ -73,7 +73,7 @@ typedef int (*cvx__scan_cb)(void *ctx, const uint8_t *key, size_t key_len, const
                             bool deleted);
 
 typedef struct cvx_store_backend {
-    int version; /* 1 */
+    int version; /* 2: write and sync instead of one durable commit */
     const char *name;
     int (*open)(const char *dir, const cvx_store_config_t *cfg, void **state, cvx_err_t *err);
     void (*close)(void *state);
@@ -89,10 +89,16 @@ typedef struct cvx_store_backend {
      * descending. */
     int (*scan)(void *reader, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
                 bool desc, uint64_t at, cvx__scan_cb cb, void *ctx, cvx_err_t *err);
-    /* Applies n batches (each with its own ts, in ts order) atomically and
-     * durably: one durable write for all of them (group commit). Called
-     * under the commit lock. */
-    int (*commit)(void *state, const cvx__batch_t *const *b, size_t n, cvx_err_t *err);
+    /* Applies n batches (each with its own ts, in ts order) atomically,
+     * visible to readers when it returns but not yet durable (group
+     * commit: one write for all of them). Called under the commit lock. On
+     * error nothing of them is visible. */
+    int (*write)(void *state, const cvx__batch_t *const *b, size_t n, cvx_err_t *err);
+    /* Makes every write that returned before this call durable. Called
+     * outside the commit lock (so the next group's write overlaps it), by
+     * one thread at a time. After an error the store writes nothing more:
+     * what reached the disk is unknown. */
+    int (*sync)(void *state, cvx_err_t *err);
     /* The remembered result of request `key` (see cvx_txn_set_request). */
     int (*find_request)(void *reader, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
                         cvx_err_t *err);
@@ -104,10 +110,15 @@ typedef struct cvx_store_backend {
 
 extern const cvx_store_backend_t cvx__sqlite_backend;
 
-/* Test hook: wraps the next cvx_store_open's backend so that its nth
- * commit (1-based) and, if sticky, every later one fails with CVX_E_IO
- * before anything is written. 0 disables. */
+/* Test hooks. fail_commit: the nth backend write (1-based) and, if
+ * sticky, every later one fails with CVX_E_IO before anything is written;
+ * 0 disables. fail_sync: the nth backend sync fails as if fsync had
+ * reported an I/O error; 0 disables. Process-wide. */
 void cvx__store_fail_commit(uint64_t nth, bool sticky);
+void cvx__store_fail_sync(uint64_t nth);
+/* Test hook: while held, every backend sync waits (a slow disk), so a test
+ * can look at the pipeline between a group's write and its durability. */
+void cvx__store_hold_sync(bool hold);
 
 /* ---- hot-document cache (doccache.c) ---------------------------------------------- */
 
@@ -186,14 +197,30 @@ struct cvx_store {
     pthread_mutex_t catalog_mu; /* guards `catalog` pointer swaps */
     cvx__catalog_t *catalog;
 
-    pthread_mutex_t commit_mu;   /* serialises commits */
+    pthread_mutex_t commit_mu;   /* serialises writes (OCC check + backend write) */
     /* Group commit: transactions queue here; one leader at a time writes a
-     * whole queue with one durable write. */
+     * whole queue with one backend write, then hands the lead on and waits
+     * for durability while the next group is written. */
     pthread_mutex_t group_mu;
     struct commit_req *queue_head, *queue_tail;
     bool leader_active;
-    atomic_uint_fast64_t latest; /* newest durable commit ts */
-    uint64_t last_ts;            /* newest assigned ts (commit_mu) */
+    /* The pipeline's three watermarks: written <= durable <= ... and
+     * latest <= durable. A group is visible in the backend at `written`
+     * (mutations read from here: their answers wait for durability), on
+     * disk at `durable`, and handed to readers at `latest`, in order. */
+    atomic_uint_fast64_t latest;  /* newest published commit ts */
+    atomic_uint_fast64_t written; /* newest commit ts the backend holds */
+    uint64_t last_ts;             /* newest assigned ts (commit_mu) */
+    uint64_t group_seq;           /* groups written (commit_mu) */
+    pthread_mutex_t sync_mu;      /* one backend sync at a time */
+    pthread_cond_t sync_cv;
+    bool syncing;
+    atomic_uint_fast64_t durable; /* newest commit ts on disk (written under sync_mu) */
+    pthread_mutex_t pub_mu;       /* publication, in group order */
+    pthread_cond_t pub_cv;
+    uint64_t published_seq;       /* groups published or failed (pub_mu) */
+    atomic_bool broken;           /* a sync failed: no more writes */
+    cvx_err_t broken_err;         /* set once, before broken */
     commit_entry_t *log_head, *log_tail; /* recent commits, oldest first */
     size_t log_len;
     uint64_t log_horizon;        /* every commit with ts > horizon is in the log */
@@ -208,7 +235,7 @@ struct cvx_store {
     listener_t *listeners;
     int next_listener;
 
-    atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns;
+    atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns, syncs, sync_ns;
     cvx__doccache_t *docs; /* NULL when disabled */
 };
 

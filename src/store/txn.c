@@ -21,7 +21,12 @@ int cvx_txn_begin(cvx_store_t *s, cvx_txn_mode_t mode, uint64_t ts, cvx_txn_t **
     if (!t) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     t->s = s;
     t->mode = mode;
-    t->ts = ts ? ts : latest;
+    /* A write transaction starts at the newest written commit, durable
+     * or not: a mutation after a commit in flight reads its writes instead
+     * of conflicting with it, and its own commit, one group later, can
+     * only be durable after it. Whatever it answers waits for that (commit,
+     * or cvx_store_wait_durable). */
+    t->ts = ts ? ts : mode == CVX_TXN_WRITE ? atomic_load(&s->written) : latest;
     t->arena = cvx_arena_new(16384);
     if (!t->arena) {
         cvx_free(t);
@@ -603,5 +608,8 @@ int cvx_store_find_request(cvx_store_t *s, const char *key, bool *found, uint64_
     if (rc) return rc;
     rc = s->be->find_request(reader, key, found, ts, result, err);
     s->be->reader_release(s->be_state, reader);
+    /* The backend holds written commits before they are durable: a
+     * recorded answer is only given once it is. */
+    if (!rc && *found) rc = cvx_store_wait_durable(s, *ts, err);
     return rc;
 }

@@ -25,6 +25,7 @@
 
 typedef struct sub {
     struct sub *next; /* bucket chain */
+    struct sub *all_prev, *all_next; /* every subscription (s->all) */
     uint64_t hash;
     char *path;
     char *args;
@@ -85,6 +86,7 @@ struct cvx_sync {
     cvx_sync_config_t cfg;
     int listener;
     sub_t *buckets[NBUCKETS];
+    sub_t *all; /* the same subscriptions as a list: commits visit only these */
     cvx_sync_client_t *clients;
     uint64_t latest_ts;
     uint64_t gen;
@@ -138,6 +140,9 @@ static void sub_unref(cvx_sync_t *s, sub_t *u) {
             break;
         }
     }
+    if (u->all_prev) u->all_prev->all_next = u->all_next;
+    else s->all = u->all_next;
+    if (u->all_next) u->all_next->all_prev = u->all_prev;
     s->stats.subscriptions--;
     sub_free(u);
 }
@@ -163,6 +168,9 @@ static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const ch
     u->refs = 1;
     u->next = s->buckets[h % NBUCKETS];
     s->buckets[h % NBUCKETS] = u;
+    u->all_next = s->all;
+    if (s->all) s->all->all_prev = u;
+    s->all = u;
     s->stats.subscriptions++;
     return u;
 }
@@ -299,18 +307,17 @@ typedef struct {
 /* Starts runs for subscriptions that need one, then sends what can be
  * sent. Under s->mu. */
 static void pump(cvx_sync_t *s) {
-    for (size_t b = 0; b < NBUCKETS; b++)
-        for (sub_t *u = s->buckets[b]; u; u = u->next) {
-            if (u->running || (u->has_result && !u->stale && u->gen == s->gen)) continue;
-            run_arg_t *ra = cvx_malloc(sizeof *ra);
-            if (!ra) continue; /* retried on the next pump */
-            ra->s = s;
-            ra->u = u;
-            u->running = true;
-            u->stale = false;
-            u->refs++; /* held by the task */
-            s->hooks.submit(s->hooks.ctx, run_sub_task, ra);
-        }
+    for (sub_t *u = s->all; u; u = u->all_next) {
+        if (u->running || (u->has_result && !u->stale && u->gen == s->gen)) continue;
+        run_arg_t *ra = cvx_malloc(sizeof *ra);
+        if (!ra) continue; /* retried on the next pump */
+        ra->s = s;
+        ra->u = u;
+        u->running = true;
+        u->stale = false;
+        u->refs++; /* held by the task */
+        s->hooks.submit(s->hooks.ctx, run_sub_task, ra);
+    }
     for (cvx_sync_client_t *c = s->clients; c; c = c->next)
         if (c->dirty) try_transition(s, c);
 }
@@ -404,6 +411,17 @@ static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
     pthread_mutex_lock(&s->mu);
     s->stats.commits_seen++;
     if (ci->ts > s->latest_ts) s->latest_ts = ci->ts;
+    if (!s->all) {
+        /* No subscription, so no run in flight (a run holds one): nothing
+         * to remember the commit for. Every later run starts after it. */
+        s->horizon = ci->ts;
+        if (s->clients) {
+            mark_all_dirty(s);
+            pump(s);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     /* Remember the commit for runs that started before it. */
     logent_t *e = &s->log[s->nlog % LOG_MAX];
     if (s->nlog >= LOG_MAX) s->horizon = e->ts;
@@ -427,10 +445,9 @@ static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
         e->nkeys = ci->nkeys;
     }
     s->nlog++;
-    for (size_t b = 0; b < NBUCKETS; b++)
-        for (sub_t *u = s->buckets[b]; u; u = u->next)
-            if (u->has_result && !u->running && !u->stale && u->readset && cvx_readset_overlaps(u->readset, ci))
-                u->stale = true;
+    for (sub_t *u = s->all; u; u = u->all_next)
+        if (u->has_result && !u->running && !u->stale && u->readset && cvx_readset_overlaps(u->readset, ci))
+            u->stale = true;
     mark_all_dirty(s);
     pump(s);
     pthread_mutex_unlock(&s->mu);
