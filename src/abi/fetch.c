@@ -21,8 +21,6 @@
 #define FETCH_MAX_REDIRECTS 5
 #define FETCH_TIMEOUT_MS 60000
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct {
     /* The body goes straight into the response JSON as base64, chunk by
@@ -142,7 +140,8 @@ static int do_fetch(const cvx_value_t *req, bool allow_private, cvx_buf_t *out, 
     for (const char *m = method; *m; m++)
         if (!((*m >= 'A' && *m <= 'Z') || (*m >= 'a' && *m <= 'z')))
             return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "fetch: invalid method \"%.20s\"", method);
-    pthread_once(&curl_once, curl_init);
+    int lrc = cvx_curl_load(err);
+    if (lrc) return lrc;
     CURL *c = curl_easy_init();
     if (!c) return cvx_err_set(err, CVX_E_NOMEM, "fetch: cannot create a request");
     fetch_t f;

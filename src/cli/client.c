@@ -14,11 +14,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
 
 int cvx_cli_http(const char *method, const char *url, const char *admin_key, const void *body, size_t len,
                  const char *content_type, cvx_buf_t *out, long *status, cvx_err_t *err) {
-    static bool inited;
-    if (!inited) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        inited = true;
-    }
+    int rc = cvx_curl_load(err);
+    if (rc) return rc;
     CURL *c = curl_easy_init();
     if (!c) return cvx_err_set(err, CVX_E_NOMEM, "cannot create an HTTP request");
     struct curl_slist *h = NULL;
@@ -44,7 +41,6 @@ int cvx_cli_http(const char *method, const char *url, const char *admin_key, con
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
     CURLcode cc = curl_easy_perform(c);
-    int rc = CVX_OK;
     if (cc != CURLE_OK) rc = cvx_err_set(err, CVX_E_IO, "cannot reach %s: %s", url, curl_easy_strerror(cc));
     else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(h);

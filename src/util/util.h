@@ -159,6 +159,13 @@ void cvx_sha256(const void *data, size_t n, uint8_t out[32]);
 void cvx_sha1(const void *data, size_t n, uint8_t out[20]); /* WebSocket handshakes only */
 void cvx_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
 
+/* ---- libcurl, loaded on first use (curl.c) -------------------------------- */
+
+/* Loads and initialises libcurl once; every later call answers at once.
+ * Until it succeeds the curl_* functions fail (NULL, CURLE_FAILED_INIT).
+ * CVX_E_INTERNAL with what is missing when libcurl cannot be loaded. */
+int cvx_curl_load(cvx_err_t *err);
+
 /* ---- deterministic random numbers ---------------------------------------- */
 
 /* ChaCha20 keystream generator (RFC 8439 block function). The same seed
