@@ -305,7 +305,7 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
         cvx_buf_append_char(&hi, '\0');
         int rc = key.oom || hi.oom ? CVX_E_NOMEM
                                    : cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len,
-                                                         (const uint8_t *)hi.data, hi.len, false);
+                                                         (const uint8_t *)hi.data, hi.len, false, 0);
         cvx_buf_free(&key);
         cvx_buf_free(&hi);
         if (rc) return cvx_err_set(err, rc, "out of memory");
@@ -336,6 +336,13 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     bool hi_inf = false;
     int flag = CURSOR_AFTER;
     int rc = build_range(tbl, ix, q, &lo, &hi, &hi_inf, err);
+    /* The range as asked for names its hot stripe (the one recorded may be
+     * cut short by the page); a hot one is locked before the scan. */
+    uint32_t stripe = 0;
+    if (!rc && t->mode == CVX_TXN_WRITE && !lo.oom && !hi.oom) {
+        stripe = cvx__hot_stripe(ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len, hi_inf);
+        cvx__hot_before_read(t, stripe);
+    }
     cvx_buf_t ck = {0};
     if (!rc && q->cursor && *q->cursor && !counting) {
         rc = cursor_read(q->cursor, ix->id, &flag, &ck, err);
@@ -375,13 +382,14 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
             cvx_buf_append_char(&end, '\0');
             rc = end.oom ? CVX_E_NOMEM
                          : cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)end.data,
-                                               end.len, false);
+                                               end.len, false, stripe);
             cvx_buf_free(&end);
         } else if (s.full) {
             rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)s.last_key.data, s.last_key.len,
-                                     (const uint8_t *)hi.data, hi.len, hi_inf);
+                                     (const uint8_t *)hi.data, hi.len, hi_inf, stripe);
         } else if (!done_by_cursor) {
-            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len, hi_inf);
+            rc = cvx__txn_read_range(t, ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len, hi_inf,
+                                     stripe);
         }
         if (rc) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }

@@ -136,6 +136,10 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_cond_init(&s->sync_cv, NULL);
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
+    if (cvx__hot_init(&s->hot)) {
+        cvx_free(s);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = s->be->open(dir, &s->cfg, &s->be_state, err);
@@ -199,6 +203,7 @@ void cvx_store_close(cvx_store_t *s) {
     pthread_cond_destroy(&s->sync_cv);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->pub_cv);
+    cvx__hot_destroy(&s->hot);
     cvx_free(s->dir);
     cvx_free(s);
 }
@@ -319,10 +324,40 @@ static bool conflicts(cvx_store_t *s, const cvx_txn_t *t, uint64_t *with_ts) {
         cvx_commit_info_t info = {e->ts, e->keys, e->nkeys};
         if (cvx_readset_overlaps(&t->reads, &info)) {
             *with_ts = e->ts;
+            cvx__hot_lost(s, t, &info);
             return true;
         }
     }
     return false;
+}
+
+/* Moves a write transaction's snapshot to the newest written commit if
+ * nothing it read has changed since its snapshot: its reads and pending
+ * writes are then exactly what it would have seen there, and what it reads
+ * next includes the commits in between (hot.c calls this after waiting for
+ * a stripe, whose previous holder has just written). */
+void cvx__txn_refresh(cvx_txn_t *t) {
+    cvx_store_t *s = t->s;
+    if (t->own_catalog || t->ts >= atomic_load(&s->written)) return;
+    uint64_t with = 0;
+    bool moved = false;
+    if (t->reads.n == 0 && t->npending == 0) {
+        t->ts = atomic_load(&s->written);
+        moved = true;
+    } else {
+        pthread_mutex_lock(&s->commit_mu);
+        if (!conflicts(s, t, &with)) {
+            t->ts = atomic_load(&s->written);
+            moved = true;
+        }
+        pthread_mutex_unlock(&s->commit_mu);
+    }
+    if (moved) {
+        /* Tables created in between must not look missing. */
+        cvx__catalog_t *c = cvx__catalog_acquire(s);
+        cvx__catalog_release(t->catalog);
+        t->catalog = c;
+    }
 }
 
 typedef struct {
@@ -620,7 +655,7 @@ static int prepare(cvx_store_t *s, cvx_txn_t *t, const cvx__catalog_t *cur, uint
 
 /* Does a write of an earlier transaction in the same group fall in t's
  * read set? (Those commits are not in the log yet.) */
-static bool conflicts_in_group(const cvx_txn_t *t, const prep_t *preps, const bool *ok, size_t n) {
+static bool conflicts_in_group(cvx_store_t *s, const cvx_txn_t *t, const prep_t *preps, const bool *ok, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
         cvx_written_key_t keys[64];
@@ -629,7 +664,10 @@ static bool conflicts_in_group(const cvx_txn_t *t, const prep_t *preps, const bo
             size_t m = CVX_MIN(64, ks->n - k);
             keyset_slice(ks, k, m, keys);
             cvx_commit_info_t info = {preps[i].batch.ts, keys, m};
-            if (cvx_readset_overlaps(&t->reads, &info)) return true;
+            if (cvx_readset_overlaps(&t->reads, &info)) {
+                cvx__hot_lost(s, t, &info);
+                return true;
+            }
         }
     }
     return false;
@@ -679,7 +717,7 @@ static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *
     for (size_t i = 0; i < n && !group_rc; i++) {
         commit_req_t *r = reqs[i];
         uint64_t with = 0;
-        if (conflicts(s, r->t, &with) || conflicts_in_group(r->t, g->preps, g->ok, i)) {
+        if (conflicts(s, r->t, &with) || conflicts_in_group(s, r->t, g->preps, g->ok, i)) {
             atomic_fetch_add(&s->conflicts, 1);
             r->rc = cvx_err_set(&r->err, CVX_E_CONFLICT, "a transaction committed at %llu wrote data this one read",
                                 (unsigned long long)(with ? with : s->last_ts));
@@ -730,6 +768,9 @@ static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *
             reqs[i]->err = group_err;
             if (g->ok) g->ok[i] = false;
         }
+        /* Written (or failed): the next holder of its hot stripes starts
+         * from here. */
+        cvx__hot_release(reqs[i]->t);
     }
     pthread_mutex_unlock(&s->commit_mu);
     cvx__catalog_release(next);

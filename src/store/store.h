@@ -28,6 +28,10 @@
  * given without a commit). If an fsync fails the store stops accepting
  * writes (reads go on) until it is reopened.
  *
+ * Hot ranges: where mutations keep conflicting over the same documents,
+ * they take turns (a lock per hot read range, held until the commit is
+ * written; see hot.c) instead of retrying each other out.
+ *
  * Read sets are lists of index key ranges. They drive OCC and are exported
  * (cvx_txn_readset) so the sync layer can re-run exactly the subscriptions a
  * commit touches (cvx_store_on_commit).

@@ -119,6 +119,8 @@ void cvx__store_fail_sync(uint64_t nth);
 /* Test hook: while held, every backend sync waits (a slow disk), so a test
  * can look at the pipeline between a group's write and its durability. */
 void cvx__store_hold_sync(bool hold);
+/* Test hook: how long a range stays hot after a conflict (0 = default). */
+void cvx__store_hot_ns(uint64_t ns);
 
 /* ---- hot-document cache (doccache.c) ---------------------------------------------- */
 
@@ -183,6 +185,23 @@ int cvx__index_key(const cvx__index_t *ix, const cvx_value_t *doc, cvx_buf_t *ou
 /* Appends the by_id key for an id string. */
 int cvx__id_key(const char *id, size_t len, cvx_buf_t *out);
 
+/* ---- hot ranges (hot.c) ---------------------------------------------------------- */
+
+#define CVX__HOT_STRIPES 4096
+
+typedef struct {
+    pthread_mutex_t mu;
+    uint8_t held[CVX__HOT_STRIPES];
+    struct cvx__hot_waiter *queue[CVX__HOT_STRIPES]; /* FIFO of waiters */
+    _Atomic uint64_t until[CVX__HOT_STRIPES];        /* hot until (monotonic ns) */
+} cvx__hot_t;
+
+int cvx__hot_init(cvx__hot_t *h);
+void cvx__hot_destroy(cvx__hot_t *h);
+/* The stripe (1..CVX__HOT_STRIPES) of a range as a read requests it. */
+uint32_t cvx__hot_stripe(uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                         bool hi_inf);
+
 /* ---- the store --------------------------------------------------------------- */
 
 typedef struct commit_entry commit_entry_t;
@@ -237,6 +256,7 @@ struct cvx_store {
 
     atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns, syncs, sync_ns;
     cvx__doccache_t *docs; /* NULL when disabled */
+    cvx__hot_t hot;
 };
 
 /* The backend's get through the hot-document cache (appends to value). */
@@ -254,6 +274,7 @@ typedef struct {
     uint64_t index_id;
     cvx_buf_t lo, hi;
     bool hi_inf;
+    uint32_t stripe; /* of the range as requested (hot.c); 0 = none */
 } cvx__range_t;
 
 struct cvx_readset {
@@ -294,11 +315,25 @@ struct cvx_txn {
     char *request_result;
     size_t request_result_len;
     bool unlimited; /* the store's own reads (listing tables): no limits */
+    uint32_t locks[4]; /* hot stripes held until the commit is written */
+    size_t nlocks;
 };
 
 const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t);
+/* Records a range in the read set; `stripe` is the hot-range stripe of
+ * the read as requested (0 = none). */
 int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
-                        size_t hi_len, bool hi_inf);
+                        size_t hi_len, bool hi_inf, uint32_t stripe);
+/* Before a write transaction reads a range of `stripe`: takes the stripe's
+ * lock if the range is hot (see hot.c). */
+void cvx__hot_before_read(cvx_txn_t *t, uint32_t stripe);
+/* Moves a write transaction's snapshot forward to the newest written
+ * commit when nothing it read changed in between (store.c). */
+void cvx__txn_refresh(cvx_txn_t *t);
+/* Drops the transaction's stripe locks (its commit is written, or it ends). */
+void cvx__hot_release(cvx_txn_t *t);
+/* A commit conflicted with t: the ranges of t that it wrote into get hot. */
+void cvx__hot_lost(cvx_store_t *s, const cvx_txn_t *t, const cvx_commit_info_t *c);
 cvx__pending_t *cvx__txn_pending(const cvx_txn_t *t, const uint8_t id[16]);
 int cvx__txn_count_read(cvx_txn_t *t, size_t bytes, cvx_err_t *err);
 /* Latest visible state of a document in this transaction: from the pending

@@ -59,6 +59,7 @@ static void readset_clear(struct cvx_readset *r) {
 
 void cvx_txn_abort(cvx_txn_t *t) {
     if (!t) return;
+    cvx__hot_release(t);
     t->s->be->reader_release(t->s->be_state, t->reader);
     cvx__catalog_release(t->catalog);
     cvx__catalog_release(t->own_catalog);
@@ -76,7 +77,7 @@ void cvx_txn_abort(cvx_txn_t *t) {
 }
 
 int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
-                        size_t hi_len, bool hi_inf) {
+                        size_t hi_len, bool hi_inf, uint32_t stripe) {
     /* Consecutive reads of the same range (a loop of gets) add nothing. */
     if (t->reads.n > 0) {
         cvx__range_t *last = &t->reads.ranges[t->reads.n - 1];
@@ -95,19 +96,26 @@ int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size
     memset(r, 0, sizeof *r);
     r->index_id = index_id;
     r->hi_inf = hi_inf;
+    r->stripe = stripe;
     t->reads.n++;
     if (cvx_buf_append(&r->lo, lo, lo_len) || cvx_buf_append(&r->hi, hi, hi_len)) return CVX_E_NOMEM;
     return CVX_OK;
 }
 
-/* A point read of one key: [key, key ‖ 0x00). */
+/* A point read of one key: [key, key ‖ 0x00), recorded before the read
+ * (and locked first, if hot). */
 static int read_point(cvx_txn_t *t, uint64_t index_id, const cvx_buf_t *key) {
     cvx_buf_t hi = {0};
     cvx_buf_append(&hi, key->data, key->len);
     cvx_buf_append_char(&hi, '\0');
+    uint32_t stripe = 0;
+    if (!hi.oom && index_id != CVX__TABLES_INDEX && t->mode == CVX_TXN_WRITE) {
+        stripe = cvx__hot_stripe(index_id, (const uint8_t *)key->data, key->len, (const uint8_t *)hi.data, hi.len, false);
+        cvx__hot_before_read(t, stripe);
+    }
     int rc = hi.oom ? CVX_E_NOMEM
                     : cvx__txn_read_range(t, index_id, (const uint8_t *)key->data, key->len, (const uint8_t *)hi.data,
-                                          hi.len, false);
+                                          hi.len, false, stripe);
     cvx_buf_free(&hi);
     return rc;
 }

@@ -55,6 +55,7 @@ static int teardown(void **state) {
     cvx__store_fail_commit(0, false);
     cvx__store_fail_sync(0);
     cvx__store_hold_sync(false);
+    cvx__store_hot_ns(0);
     cvx_store_close(f->s);
     tu_rmrf(f->dir);
     free(f->dir);
@@ -1773,6 +1774,124 @@ static void test_pipeline_concurrent(void **state) {
     assert_string_equal(field(get_latest(f->s, counter), "c"), "1200");
 }
 
+/* Hot ranges: once two mutations conflicted over a document, the next
+ * ones take turns on it instead: the second waits for the first's commit
+ * to be written and then reads it, so neither conflicts. */
+typedef struct {
+    cvx_store_t *s;
+    const char *id;
+    char *seen;            /* what the read returned */
+    atomic_bool read_done; /* the read returned */
+    atomic_bool release;   /* (holder) may end now */
+    bool abort_instead;
+    int rc;
+    pthread_t th;
+} turn_t;
+
+static void *turn_main(void *arg) {
+    turn_t *a = arg;
+    cvx_txn_t *t = begin(a->s, CVX_TXN_WRITE);
+    a->seen = get(t, a->id);
+    atomic_store(&a->read_done, true);
+    while (!atomic_load(&a->release)) usleep(1000);
+    if (a->abort_instead) {
+        cvx_txn_abort(t);
+        return NULL;
+    }
+    char json[64];
+    snprintf(json, sizeof json, "{\"v\":%d}", atoi(field(a->seen, "v")) + 1);
+    patch(t, a->id, json, NULL, 0);
+    uint64_t ts;
+    cvx_err_t err;
+    a->rc = cvx_txn_commit(t, &ts, &err);
+    return NULL;
+}
+
+static void turn_start(turn_t *a, cvx_store_t *s, const char *id) {
+    memset(a, 0, sizeof *a);
+    a->s = s;
+    a->id = id;
+    assert_int_equal(pthread_create(&a->th, NULL, turn_main, a), 0);
+}
+
+static void wait_flag(atomic_bool *f) {
+    for (int i = 0; i < 20000 && !atomic_load(f); i++) usleep(1000);
+    assert_true(atomic_load(f));
+}
+
+static void test_hot_ranges(void **state) {
+    fx_t *f = *state;
+    char *id = put(f->s, "t", "{\"v\":0}");
+    cvx_err_t err;
+    uint64_t ts;
+    cvx__store_hot_ns(3600ull * 1000000000ull); /* however slow this machine is */
+
+    /* A conflict makes the document's range hot. */
+    cvx_txn_t *loser = begin(f->s, CVX_TXN_WRITE);
+    get(loser, id);
+    patch1(f->s, id, "{\"v\":1}");
+    patch(loser, id, "{\"v\":100}", NULL, 0);
+    assert_int_equal(cvx_txn_commit(loser, &ts, &err), CVX_E_CONFLICT);
+    cvx_store_stats_t st0;
+    cvx_store_stats(f->s, &st0);
+
+    /* The next two take turns. */
+    turn_t a, b;
+    turn_start(&a, f->s, id);
+    wait_flag(&a.read_done);
+    turn_start(&b, f->s, id);
+    usleep(50000);
+    assert_false(atomic_load(&b.read_done)); /* waiting for a's turn to end */
+    atomic_store(&a.release, true);
+    wait_flag(&b.read_done);
+    atomic_store(&b.release, true);
+    pthread_join(a.th, NULL);
+    pthread_join(b.th, NULL);
+    assert_int_equal(a.rc, CVX_OK);
+    assert_int_equal(b.rc, CVX_OK);
+    assert_string_equal(field(a.seen, "v"), "1");
+    assert_string_equal(field(b.seen, "v"), "2"); /* a's write, not yet durable when b read it */
+    assert_string_equal(field(get_latest(f->s, id), "v"), "3");
+    cvx_store_stats_t st1;
+    cvx_store_stats(f->s, &st1);
+    assert_int_equal(st1.conflicts, st0.conflicts);
+
+    /* An aborted turn passes the document on too. */
+    turn_start(&a, f->s, id);
+    a.abort_instead = true;
+    wait_flag(&a.read_done);
+    turn_start(&b, f->s, id);
+    usleep(20000);
+    assert_false(atomic_load(&b.read_done));
+    atomic_store(&a.release, true);
+    wait_flag(&b.read_done);
+    atomic_store(&b.release, true);
+    pthread_join(a.th, NULL);
+    pthread_join(b.th, NULL);
+    assert_int_equal(b.rc, CVX_OK);
+    assert_string_equal(field(get_latest(f->s, id), "v"), "4");
+
+    /* A turn that does not end is not waited for forever: the next one
+     * goes ahead optimistically (and here conflicts, correctly). */
+    turn_start(&a, f->s, id);
+    wait_flag(&a.read_done);
+    turn_start(&b, f->s, id);
+    wait_flag(&b.read_done); /* while a still holds it */
+    atomic_store(&b.release, true);
+    pthread_join(b.th, NULL);
+    atomic_store(&a.release, true);
+    pthread_join(a.th, NULL);
+    assert_int_equal(b.rc, CVX_OK);
+    assert_int_equal(a.rc, CVX_E_CONFLICT);
+    assert_string_equal(field(get_latest(f->s, id), "v"), "5");
+
+    /* Queries never wait. */
+    cvx_txn_t *w = begin(f->s, CVX_TXN_WRITE);
+    get(w, id);
+    assert_string_equal(field(get_latest(f->s, id), "v"), "5");
+    cvx_txn_abort(w);
+}
+
 /* An fsync that fails: that commit fails, nothing of it is published, and
  * the store refuses every later write (what reached the disk is unknown)
  * while reads go on; a reopened store works again. */
@@ -2226,6 +2345,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listeners_and_readsets, setup, teardown),
