@@ -291,7 +291,7 @@ def run_httpload(srv, args, conns, warmup, duration):
     st1 = cvx_stats(srv) if st0 else None
     if st0 and st1:
         d = {k: st1["exec"][k] - st0["exec"][k] for k in ("mutations", "mutationRetries", "failures")}
-        d.update({k: st1["store"][k] - st0["store"][k] for k in ("commits", "conflicts")})
+        d.update({k: st1["store"].get(k, 0) - st0["store"].get(k, 0) for k in ("commits", "conflicts", "groups", "syncs")})
         r["cvx_stats"] = d
     if out.stderr.strip():
         r["stderr"] = out.stderr.decode(errors="replace")[-600:]

@@ -68,7 +68,7 @@ def write_summary(res, path):
              "run in cores, `loadgen CPU` the load generator's share of one core, `other CPU` what every other process "
              "on the machine used meanwhile, in cores (0 on an idle machine; more means the figure is disturbed). "
              f"Each figure is the best of {st.get('repeat', 1)} interleaved run(s). Durable = fsync'd before the "
-             "answer (cvx: WAL + synchronous=FULL; peers set to the same).")
+             "answer (cvx: WAL, fdatasync'd before the answer as synchronous=FULL would; peers set to synchronous=FULL).")
     L.append("")
     L.append("## Throughput and latency")
     L.append("")
@@ -98,8 +98,9 @@ def write_summary(res, path):
     for w, title in HTTP_WORKLOADS:
         cs = res["workloads"].get(w, {}).get("cvx", {}).get("cvx_stats")
         if cs and cs.get("mutations"):
+            more = f", {cs['groups']:,} groups written, {cs['syncs']:,} fsyncs" if cs.get("syncs") else ""
             retries.append(f"{title}: {cs['mutations']:,} mutation runs, {cs['mutationRetries']:,} retries, "
-                           f"{cs['commits']:,} commits, {cs['conflicts']:,} conflicts")
+                           f"{cs['commits']:,} commits, {cs['conflicts']:,} conflicts{more}")
     if retries:
         L.append("cvx's own counters over the same runs (`/api/admin/stats`): " + "; ".join(retries) + ".")
         L.append("")
