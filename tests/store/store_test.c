@@ -41,6 +41,12 @@ static cvx_store_t *open_store(const char *dir, const cvx_store_config_t *cfg) {
     return s;
 }
 
+/* Closes and opens the fixture's store again (a restart). */
+static void reopen(fx_t *f) {
+    cvx_store_close(f->s);
+    f->s = open_store(f->dir, NULL);
+}
+
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
     f->dir = tu_tmpdir("store");
@@ -1367,8 +1373,7 @@ static void test_table_creation(void **state) {
     assert_string_equal(col(tables, "documents"), "1,2,2,1");
 
     /* Table numbers are stable across reopen and distinct. */
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     assert_string_equal(tables_json(f->s), tables);
     put(f->s, "later", "{}");
     char *after = tables_json(f->s);
@@ -1573,8 +1578,7 @@ static void test_commit_failure(void **state) {
     assert_string_equal(col(query_latest(f->s, &byv), "v"), "5,12");
 
     /* After a restart: exactly the committed data. */
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     cvx_query_t all = {.table = "t", .limit = -1};
     assert_string_equal(col(query_latest(f->s, &all), "v"), "12,5");
     assert_string_equal(col(query_latest(f->s, &byv), "v"), "5,12");
@@ -1705,8 +1709,7 @@ static void test_pipeline(void **state) {
     cvx_store_unlisten(f->s, h);
 
     /* Durable across a reopen. */
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     assert_string_equal(field(get_latest(f->s, id), "v"), "3");
 }
 
@@ -1769,8 +1772,7 @@ static void test_pipeline_concurrent(void **state) {
     cvx_store_stats(f->s, &st);
     assert_true(st.syncs >= 1 && st.syncs <= st.groups);
     cvx_store_unlisten(f->s, h);
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     assert_string_equal(field(get_latest(f->s, counter), "c"), "1200");
 }
 
@@ -1932,8 +1934,7 @@ static void test_sync_failure(void **state) {
     /* Reopened: whether the failed commit survived is the disk's business
      * (here it did: the injected failure skipped an fsync, not a write);
      * either way the store is consistent and takes writes again. */
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     const char *v = field(get_latest(f->s, id), "v");
     assert_true(!strcmp(v, "1") || !strcmp(v, "2"));
     put(f->s, "t", "{\"v\":4}");
@@ -2008,8 +2009,7 @@ static void test_out_of_memory(void **state) {
     cvx_txn_abort(t);
     put(f->s, "oom_new", "{\"n\":2}");
     put(f->s, "oom", "{\"n\":2}");
-    cvx_store_close(f->s);
-    f->s = open_store(f->dir, NULL);
+    reopen(f);
     t = begin(f->s, CVX_TXN_READ);
     assert_int_equal(count(t, &q), 9 + committed);
     assert_int_equal(count(t, &qn), 1 + committed);
