@@ -241,11 +241,13 @@ const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt) { return &rt-
 
 /* Ends a mutation attempt that will not commit. It read at the newest
  * written snapshot, which may not be durable yet: its answer (an error
- * that may quote what it read) waits until it is. */
-static void abandon(cvx_runtime_t *rt, cvx_txn_t *txn) {
-    cvx_err_t ignored; /* a failed fsync fails the next commit, with this message */
-    cvx_store_wait_durable(rt->store, cvx_txn_snapshot_ts(txn), &ignored);
+ * that may quote what it read) waits until it is, and is replaced by the
+ * I/O error if that snapshot never will be. The transaction ends first, so
+ * that its hot stripes and read connection do not wait with it. */
+static int abandon(cvx_runtime_t *rt, cvx_txn_t *txn, cvx_err_t *err) {
+    uint64_t ts = cvx_txn_snapshot_ts(txn);
     cvx_txn_abort(txn);
+    return cvx_store_wait_durable(rt->store, ts, err);
 }
 
 int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
@@ -259,7 +261,12 @@ int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cv
         out->len = start;
         rc = fn(txn, arg, out, err);
         if (rc) {
-            abandon(rt, txn);
+            cvx_err_t werr;
+            if (abandon(rt, txn, &werr)) {
+                out->len = start;
+                *err = werr;
+                return werr.code ? werr.code : CVX_E_IO;
+            }
             return rc;
         }
         uint64_t ts;
@@ -397,16 +404,22 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
     if (rc != CVX_OK) {
         /* A failed mutation writes nothing. */
-        abandon(rt, txn);
+        if (abandon(rt, txn, err)) {
+            cvx_buf_reset(&resp->r.logs); /* they may quote what it read */
+            resp->r.nlogs = 0;
+            return sys_error(resp, CVX_E_IO, "%s", err->msg);
+        }
         return rc;
     }
     if (req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err))) {
-        abandon(rt, txn);
+        cvx_err_t werr;
+        if (abandon(rt, txn, &werr)) return sys_error(resp, CVX_E_IO, "%s", werr.msg);
         return sys_error(resp, rc, "%s", err->msg);
     }
     if (req->idempotency_key &&
         (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err))) {
-        abandon(rt, txn);
+        cvx_err_t werr;
+        if (abandon(rt, txn, &werr)) return sys_error(resp, CVX_E_IO, "%s", werr.msg);
         return sys_error(resp, rc, "%s", err->msg);
     }
     uint64_t ts = 0;

@@ -339,25 +339,21 @@ static bool conflicts(cvx_store_t *s, const cvx_txn_t *t, uint64_t *with_ts) {
 void cvx__txn_refresh(cvx_txn_t *t) {
     cvx_store_t *s = t->s;
     if (t->own_catalog || t->ts >= atomic_load(&s->written)) return;
+    /* Only while the pinned catalog is still the current one: a table
+     * created in between must not look missing at the new snapshot, and
+     * the catalog cannot be swapped (callers hold pointers into it). */
+    cvx__catalog_t *c = cvx__catalog_acquire(s);
+    bool same = c == t->catalog;
+    cvx__catalog_release(c);
+    if (!same) return;
     uint64_t with = 0;
-    bool moved = false;
     if (t->reads.n == 0 && t->npending == 0) {
         t->ts = atomic_load(&s->written);
-        moved = true;
-    } else {
-        pthread_mutex_lock(&s->commit_mu);
-        if (!conflicts(s, t, &with)) {
-            t->ts = atomic_load(&s->written);
-            moved = true;
-        }
-        pthread_mutex_unlock(&s->commit_mu);
+        return;
     }
-    if (moved) {
-        /* Tables created in between must not look missing. */
-        cvx__catalog_t *c = cvx__catalog_acquire(s);
-        cvx__catalog_release(t->catalog);
-        t->catalog = c;
-    }
+    pthread_mutex_lock(&s->commit_mu);
+    if (!conflicts(s, t, &with)) t->ts = atomic_load(&s->written);
+    pthread_mutex_unlock(&s->commit_mu);
 }
 
 typedef struct {
@@ -680,8 +676,7 @@ typedef struct commit_req {
     cvx_err_t err;
     uint64_t ts;
     bool done;     /* committed or failed by a leader */
-    bool lead;     /* handed the leadership */
-    sem_t wake;    /* posted once: done, or lead */
+    sem_t wake;    /* posted once: done, or (done still false) lead */
 } commit_req_t;
 
 /* A group between its write and its publication. */
@@ -809,11 +804,12 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     bool writes = t->request_key != NULL;
     for (size_t i = 0; i < t->npending && !writes; i++) writes = t->pending[i].existed || !t->pending[i].deleted;
     if (t->mode != CVX_TXN_WRITE || !writes) {
-        /* What it read must be on disk before anyone acts on it. */
-        int rc = t->mode == CVX_TXN_WRITE ? cvx_store_wait_durable(s, t->ts, err) : CVX_OK;
+        /* What it read must be on disk before anyone acts on it; its hot
+         * stripes and read connection need not wait with it. */
+        bool wait = t->mode == CVX_TXN_WRITE;
         *commit_ts = t->ts;
         cvx_txn_abort(t);
-        return rc;
+        return wait ? cvx_store_wait_durable(s, *commit_ts, err) : CVX_OK;
     }
     /* Nothing below reads through the snapshot: the read connection goes
      * back to the pool for the (possibly long) wait on the group. */
@@ -835,15 +831,19 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     if (s->queue_tail) s->queue_tail->next = &req;
     else s->queue_head = &req;
     s->queue_tail = &req;
-    if (!s->leader_active) {
-        s->leader_active = true;
-        req.lead = true;
-    }
+    /* Whether this thread leads is decided here, under the lock, or by the
+     * one post it will get: reading a flag another thread sets after
+     * unlocking could make it lead early and return while that thread
+     * still posts to its (then dead) stack. */
+    bool leading = !s->leader_active;
+    s->leader_active = true;
     pthread_mutex_unlock(&s->group_mu);
-    if (!req.lead)
+    if (!leading) {
         while (sem_wait(&req.wake) != 0 && errno == EINTR) {
         }
-    if (!req.done) { /* leading */
+        leading = !req.done;
+    }
+    if (leading) {
         pthread_mutex_lock(&s->group_mu);
         commit_req_t *group = s->queue_head;
         s->queue_head = s->queue_tail = NULL;
@@ -865,10 +865,7 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         commit_req_t *next_leader = s->queue_head;
         if (!next_leader) s->leader_active = false;
         pthread_mutex_unlock(&s->group_mu);
-        if (next_leader) {
-            next_leader->lead = true;
-            sem_post(&next_leader->wake);
-        }
+        if (next_leader) sem_post(&next_leader->wake); /* not done: it leads */
         if (reqs) {
             end_group(s, &g);
             if (reqs != small) cvx_free(reqs);
@@ -1137,7 +1134,9 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
                               .ndropped_indexes = ndropped};
         const cvx__batch_t *one = &batch;
         uint64_t seq = ++s->group_seq;
-        rc = backend_write(s, &one, 1, err);
+        /* After a failed fsync nothing more is written (finish_group below
+         * still passes the seq on). */
+        rc = atomic_load(&s->broken) ? broken_error(s, err) : backend_write(s, &one, 1, err);
         /* Readers of a table that did not exist must see it now. */
         keyset_t ks;
         memset(&ks, 0, sizeof ks);

@@ -1894,6 +1894,31 @@ static void test_hot_ranges(void **state) {
     cvx_txn_abort(w);
 }
 
+/* A transaction whose catalog is no longer the current one (a table was
+ * created after it began) takes a hot lock without moving its snapshot:
+ * it holds pointers into its catalog (a moved one freed it, found by ASan). */
+static void test_hot_refresh_keeps_catalog(void **state) {
+    fx_t *f = *state;
+    cvx__store_hot_ns(3600ull * 1000000000ull);
+    char *id = put(f->s, "t", "{\"v\":0}");
+    cvx_txn_t *loser = begin(f->s, CVX_TXN_WRITE);
+    get(loser, id);
+    patch1(f->s, id, "{\"v\":1}");
+    patch(loser, id, "{\"v\":100}", NULL, 0);
+    uint64_t ts;
+    cvx_err_t err;
+    assert_int_equal(cvx_txn_commit(loser, &ts, &err), CVX_E_CONFLICT);
+
+    cvx_txn_t *t = begin(f->s, CVX_TXN_WRITE);
+    uint64_t snapshot = cvx_txn_snapshot_ts(t);
+    put(f->s, "created_meanwhile", "{}");
+    patch(t, id, "{\"v\":2}", NULL, 0); /* hot: locks, and must not swap catalogs */
+    assert_int_equal(cvx_txn_snapshot_ts(t), snapshot);
+    commit(t);
+    assert_string_equal(field(get_latest(f->s, id), "v"), "2");
+    tu_assert_contains(tables_json(f->s), "created_meanwhile");
+}
+
 /* An fsync that fails: that commit fails, nothing of it is published, and
  * the store refuses every later write (what reached the disk is unknown)
  * while reads go on; a reopened store works again. */
@@ -1921,7 +1946,10 @@ static void test_sync_failure(void **state) {
     tu_assert_contains(err.msg, "injected fsync failure");
     cvx_index_def_t ix = {"by_v", 1, (const char *const[]){"v"}};
     cvx_table_def_t td = {"t", 1, &ix};
+    uint64_t written = atomic_load(&f->s->written);
     assert_int_equal(cvx_store_apply_indexes(f->s, &td, 1, NULL, NULL, &err), CVX_E_IO);
+    tu_assert_contains(err.msg, "could not be made durable");
+    assert_int_equal(atomic_load(&f->s->written), written); /* nothing reached SQLite */
     /* A mutation that only read what failed to become durable fails too. */
     t = begin(f->s, CVX_TXN_WRITE);
     get(t, id);
@@ -2346,6 +2374,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_pipeline_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_refresh_keeps_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listeners_and_readsets, setup, teardown),
