@@ -26,7 +26,9 @@
  * conflicting with it; a mutation's answer is held until what it read is
  * durable (cvx_txn_commit does this; cvx_store_wait_durable for answers
  * given without a commit). If an fsync fails the store stops accepting
- * writes (reads go on) until it is reopened.
+ * writes (reads go on) until it is reopened. A table created by a commit
+ * in flight is in the catalog from its write on (the groups written after
+ * it must maintain its indexes); at earlier snapshots it reads as empty.
  *
  * Hot ranges: where mutations keep conflicting over the same documents,
  * they take turns (a lock per hot read range, held until the commit is
