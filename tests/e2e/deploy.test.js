@@ -1,10 +1,11 @@
-// Deploys are invisible to users: 200 redeploys while clients keep calling
+// Deploys are invisible to users: 250 redeploys while clients keep calling
 // and keep subscriptions open give 0 failed calls, and the server's resident
-// memory does not grow with deploys: after the 100th deploy it is within
-// 10% of after the first (old modules, caches and instances are freed), and
-// deploys 101..200 add less than 3% (what growth there is over the first
-// hundred is warm-up: worker malloc arenas, SQLite page caches; measured
-// +5-9%, then flat). A leak of anything per deploy (the module is 4.8 MB)
+// memory does not grow with deploys (old modules, caches and instances are
+// freed). The first 50 deploys are warm-up: worker malloc arenas and SQLite
+// page caches grow by 8-10% over about 30 deploys, then stay flat (measured
+// every 10 deploys), so a bound on that phase only measured how much of it
+// fell inside the window. After it, each of two windows of 100 deploys must
+// add less than 3%: a leak of anything per deploy (the module is 4.8 MB)
 // fails both.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -39,7 +40,7 @@ async function deployRaw(wasm) {
   assert.equal(r.status, 200, await r.text());
 }
 
-test("200 redeploys under load: no failed call, no memory growth", async () => {
+test("250 redeploys under load: no failed call, no memory growth", async () => {
   // The module the server runs now (saved by the first deploy).
   const wasm = readFileSync(`${server.dataDir}/app.wasm`);
   const http = new ConvexHttpClient(server.url);
@@ -72,15 +73,18 @@ test("200 redeploys under load: no failed call, no memory growth", async () => {
     }
   });
 
-  // Warm up under load (caches, allocator arenas), then deploy.
+  // Warm up under load (caches, allocator arenas), deploys included.
   await new Promise((r) => setTimeout(r, 4000));
   await deployRaw(wasm);
   await new Promise((r) => setTimeout(r, 500));
   const afterFirst = rssKiB(server.proc.pid);
-  for (let i = 1; i < 100; i++) await deployRaw(wasm);
+  for (let i = 1; i < 50; i++) await deployRaw(wasm);
+  await new Promise((r) => setTimeout(r, 500));
+  const afterWarmup = rssKiB(server.proc.pid);
+  for (let i = 50; i < 150; i++) await deployRaw(wasm);
   await new Promise((r) => setTimeout(r, 500));
   const afterMid = rssKiB(server.proc.pid);
-  for (let i = 100; i < 200; i++) await deployRaw(wasm);
+  for (let i = 150; i < 250; i++) await deployRaw(wasm);
   await new Promise((r) => setTimeout(r, 500));
   const afterLast = rssKiB(server.proc.pid);
   stop = true;
@@ -94,15 +98,16 @@ test("200 redeploys under load: no failed call, no memory growth", async () => {
 
   assert.deepEqual(failures, []);
   assert.ok(calls > 100, `only ${calls} calls ran`);
-  const warmup = (afterMid - afterFirst) / afterFirst;
-  const growth = (afterLast - afterMid) / afterMid;
+  const warmup = (afterWarmup - afterFirst) / afterFirst;
+  const first = (afterMid - afterWarmup) / afterWarmup;
+  const second = (afterLast - afterMid) / afterMid;
   const pct = (x) => `${(x * 100).toFixed(1)}%`;
   console.log(
-    `calls during deploys: ${calls}; RSS after deploy 1: ${afterFirst} KiB, 100: ${afterMid} KiB (${pct(warmup)}), ` +
-      `200: ${afterLast} KiB (${pct(growth)} over the last 100)`,
+    `calls during deploys: ${calls}; RSS after deploy 1: ${afterFirst} KiB, 50: ${afterWarmup} KiB (${pct(warmup)}, ` +
+      `warm-up), 150: ${afterMid} KiB (${pct(first)}), 250: ${afterLast} KiB (${pct(second)})`,
   );
-  assert.ok(growth <= 0.03, `resident memory grew ${pct(growth)} over deploys 101..200`);
-  assert.ok(warmup <= 0.1, `resident memory grew ${pct(warmup)} over the first 100 deploys`);
+  assert.ok(first <= 0.03, `resident memory grew ${pct(first)} over deploys 51..150`);
+  assert.ok(second <= 0.03, `resident memory grew ${pct(second)} over deploys 151..250`);
 });
 
 // A start does not hash the saved module again: it trusts app.wasm.sha256,
