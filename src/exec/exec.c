@@ -262,12 +262,12 @@ int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cv
         rc = fn(txn, arg, out, err);
         if (rc) {
             cvx_err_t werr;
-            if (abandon(rt, txn, &werr)) {
+            int wrc = abandon(rt, txn, &werr);
+            if (wrc) {
                 out->len = start;
                 *err = werr;
-                return werr.code ? werr.code : CVX_E_IO;
             }
-            return rc;
+            return wrc ? wrc : rc;
         }
         uint64_t ts;
         rc = cvx_txn_commit(txn, &ts, err);
@@ -402,25 +402,20 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     cfg->txn = txn;
     cfg->now_ms = frozen_now_ms();
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
-    if (rc != CVX_OK) {
+    if (!rc && req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err)))
+        sys_error(resp, rc, "%s", err->msg);
+    if (!rc && req->idempotency_key &&
+        (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err)))
+        sys_error(resp, rc, "%s", err->msg);
+    if (rc) {
         /* A failed mutation writes nothing. */
-        if (abandon(rt, txn, err)) {
+        cvx_err_t werr;
+        if (abandon(rt, txn, &werr)) {
             cvx_buf_reset(&resp->r.logs); /* they may quote what it read */
             resp->r.nlogs = 0;
-            return sys_error(resp, CVX_E_IO, "%s", err->msg);
+            return sys_error(resp, CVX_E_IO, "%s", werr.msg);
         }
         return rc;
-    }
-    if (req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err))) {
-        cvx_err_t werr;
-        if (abandon(rt, txn, &werr)) return sys_error(resp, CVX_E_IO, "%s", werr.msg);
-        return sys_error(resp, rc, "%s", err->msg);
-    }
-    if (req->idempotency_key &&
-        (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err))) {
-        cvx_err_t werr;
-        if (abandon(rt, txn, &werr)) return sys_error(resp, CVX_E_IO, "%s", werr.msg);
-        return sys_error(resp, rc, "%s", err->msg);
     }
     uint64_t ts = 0;
     rc = cvx_txn_commit(txn, &ts, err);

@@ -30,10 +30,11 @@
 #include <time.h>
 
 #define HOT_NS (200ull * 1000000ull)
+#define WAIT_NS (100ull * 1000000ull)
+
 static _Atomic uint64_t hot_ns = HOT_NS;
 
 void cvx__store_hot_ns(uint64_t ns) { atomic_store(&hot_ns, ns ? ns : HOT_NS); }
-#define WAIT_NS (100ull * 1000000ull)
 
 /* A transaction waiting for a stripe. The releaser hands the stripe to the
  * first waiter and wakes only it. */
@@ -43,14 +44,12 @@ typedef struct cvx__hot_waiter {
     bool granted;
 } waiter_t;
 
-int cvx__hot_init(cvx__hot_t *h) {
-    pthread_mutex_init(&h->mu, NULL);
-    return CVX_OK;
-}
+void cvx__hot_init(cvx__hot_t *h) { pthread_mutex_init(&h->mu, NULL); }
 
 void cvx__hot_destroy(cvx__hot_t *h) { pthread_mutex_destroy(&h->mu); }
 
-uint32_t cvx__hot_stripe(uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+/* The stripe (1..CVX__HOT_STRIPES) of a range as a read requests it. */
+static uint32_t stripe_of(uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
                          bool hi_inf) {
     uint64_t x = 14695981039346656037ull ^ index_id;
     for (size_t i = 0; i < lo_len; i++) x = (x ^ lo[i]) * 1099511628211ull;
@@ -80,11 +79,15 @@ static bool holds(const cvx_txn_t *t, uint32_t stripe) {
     return false;
 }
 
-void cvx__hot_before_read(cvx_txn_t *t, uint32_t stripe) {
+uint32_t cvx__hot_before_read(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                              size_t hi_len, bool hi_inf) {
+    if (t->mode != CVX_TXN_WRITE || index_id == CVX__TABLES_INDEX) return 0;
+    uint32_t stripe = stripe_of(index_id, lo, lo_len, hi, hi_len, hi_inf);
     cvx__hot_t *h = &t->s->hot;
-    if (t->mode != CVX_TXN_WRITE || !stripe || t->nlocks == CVX_ARRAY_LEN(t->locks) || holds(t, stripe)) return;
     size_t k = stripe - 1;
-    if (atomic_load_explicit(&h->until[k], memory_order_relaxed) < cvx_monotonic_ns()) return;
+    if (t->nlocks == CVX_ARRAY_LEN(t->locks) || holds(t, stripe) ||
+        atomic_load_explicit(&h->until[k], memory_order_relaxed) < cvx_monotonic_ns())
+        return stripe;
     pthread_mutex_lock(&h->mu);
     bool got = !h->held[k];
     if (got) {
@@ -115,9 +118,11 @@ void cvx__hot_before_read(cvx_txn_t *t, uint32_t stripe) {
         sem_destroy(&w.wake);
     }
     pthread_mutex_unlock(&h->mu);
-    if (!got) return;
-    t->locks[t->nlocks++] = stripe;
-    cvx__txn_refresh(t);
+    if (got) {
+        t->locks[t->nlocks++] = stripe;
+        cvx__txn_refresh(t);
+    }
+    return stripe;
 }
 
 void cvx__hot_release(cvx_txn_t *t) {

@@ -338,11 +338,9 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     int rc = build_range(tbl, ix, q, &lo, &hi, &hi_inf, err);
     /* The range as asked for names its hot stripe (the one recorded may be
      * cut short by the page); a hot one is locked before the scan. */
-    uint32_t stripe = 0;
-    if (!rc && t->mode == CVX_TXN_WRITE && !lo.oom && !hi.oom) {
-        stripe = cvx__hot_stripe(ix->id, (const uint8_t *)lo.data, lo.len, (const uint8_t *)hi.data, hi.len, hi_inf);
-        cvx__hot_before_read(t, stripe);
-    }
+    uint32_t stripe = rc || lo.oom || hi.oom ? 0
+                                              : cvx__hot_before_read(t, ix->id, (const uint8_t *)lo.data, lo.len,
+                                                                     (const uint8_t *)hi.data, hi.len, hi_inf);
     cvx_buf_t ck = {0};
     if (!rc && q->cursor && *q->cursor && !counting) {
         rc = cursor_read(q->cursor, ix->id, &flag, &ck, err);

@@ -136,10 +136,7 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_cond_init(&s->sync_cv, NULL);
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
-    if (cvx__hot_init(&s->hot)) {
-        cvx_free(s);
-        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    }
+    cvx__hot_init(&s->hot);
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = s->be->open(dir, &s->cfg, &s->be_state, err);

@@ -196,11 +196,8 @@ typedef struct {
     _Atomic uint64_t until[CVX__HOT_STRIPES];        /* hot until (monotonic ns) */
 } cvx__hot_t;
 
-int cvx__hot_init(cvx__hot_t *h);
+void cvx__hot_init(cvx__hot_t *h);
 void cvx__hot_destroy(cvx__hot_t *h);
-/* The stripe (1..CVX__HOT_STRIPES) of a range as a read requests it. */
-uint32_t cvx__hot_stripe(uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
-                         bool hi_inf);
 
 /* ---- the store --------------------------------------------------------------- */
 
@@ -324,9 +321,12 @@ const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t);
  * the read as requested (0 = none). */
 int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
                         size_t hi_len, bool hi_inf, uint32_t stripe);
-/* Before a write transaction reads a range of `stripe`: takes the stripe's
- * lock if the range is hot (see hot.c). */
-void cvx__hot_before_read(cvx_txn_t *t, uint32_t stripe);
+/* Before a transaction reads a range (as requested, before any page cuts
+ * it short): for a write transaction, takes the range's stripe lock if it
+ * is hot (see hot.c). Returns the stripe to record with the range (0 for
+ * read transactions and the table namespace). */
+uint32_t cvx__hot_before_read(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                              size_t hi_len, bool hi_inf);
 /* Moves a write transaction's snapshot forward to the newest written
  * commit when nothing it read changed in between (store.c). */
 void cvx__txn_refresh(cvx_txn_t *t);

@@ -108,11 +108,9 @@ static int read_point(cvx_txn_t *t, uint64_t index_id, const cvx_buf_t *key) {
     cvx_buf_t hi = {0};
     cvx_buf_append(&hi, key->data, key->len);
     cvx_buf_append_char(&hi, '\0');
-    uint32_t stripe = 0;
-    if (!hi.oom && index_id != CVX__TABLES_INDEX && t->mode == CVX_TXN_WRITE) {
-        stripe = cvx__hot_stripe(index_id, (const uint8_t *)key->data, key->len, (const uint8_t *)hi.data, hi.len, false);
-        cvx__hot_before_read(t, stripe);
-    }
+    uint32_t stripe = hi.oom ? 0
+                              : cvx__hot_before_read(t, index_id, (const uint8_t *)key->data, key->len,
+                                                     (const uint8_t *)hi.data, hi.len, false);
     int rc = hi.oom ? CVX_E_NOMEM
                     : cvx__txn_read_range(t, index_id, (const uint8_t *)key->data, key->len, (const uint8_t *)hi.data,
                                           hi.len, false, stripe);

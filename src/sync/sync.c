@@ -406,23 +406,8 @@ static void run_sub_task(void *arg) {
 
 /* ---- commits ------------------------------------------------------------------- */
 
-static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
-    cvx_sync_t *s = ctx;
-    pthread_mutex_lock(&s->mu);
-    s->stats.commits_seen++;
-    if (ci->ts > s->latest_ts) s->latest_ts = ci->ts;
-    if (!s->all) {
-        /* No subscription, so no run in flight (a run holds one): nothing
-         * to remember the commit for. Every later run starts after it. */
-        s->horizon = ci->ts;
-        if (s->clients) {
-            mark_all_dirty(s);
-            pump(s);
-        }
-        pthread_mutex_unlock(&s->mu);
-        return;
-    }
-    /* Remember the commit for runs that started before it. */
+/* Remembers a commit for the runs that started before it. Under s->mu. */
+static void remember(cvx_sync_t *s, const cvx_commit_info_t *ci) {
     logent_t *e = &s->log[s->nlog % LOG_MAX];
     if (s->nlog >= LOG_MAX) s->horizon = e->ts;
     cvx_buf_free(&e->bytes);
@@ -445,6 +430,17 @@ static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
         e->nkeys = ci->nkeys;
     }
     s->nlog++;
+}
+
+static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
+    cvx_sync_t *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->stats.commits_seen++;
+    if (ci->ts > s->latest_ts) s->latest_ts = ci->ts;
+    /* No subscription means no run in flight (a run holds one), so nothing
+     * to remember the commit for: every later run starts after it. */
+    if (s->all) remember(s, ci);
+    else s->horizon = ci->ts;
     for (sub_t *u = s->all; u; u = u->all_next)
         if (u->has_result && !u->running && !u->stale && u->readset && cvx_readset_overlaps(u->readset, ci))
             u->stale = true;
