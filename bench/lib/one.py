@@ -55,7 +55,7 @@ def main():
         st0 = bench.cvx_stats(srv)
         r = bench.run_httpload(srv, bench.http_spec(a.workload, "cvx", ids, a.accounts), conns, a.warmup, a.seconds)
         st1 = bench.cvx_stats(srv)
-        keys = ("commits", "conflicts", "groups", "groupWriteMs", "syncs", "syncMs")
+        keys = ("commits", "conflicts", "groups", "groupWriteMs", "syncs", "syncMs", "docCacheHits", "docCacheMisses", "rangeCacheHits", "rangeCacheMisses")
         d = {k: round(st1["store"].get(k, 0) - st0["store"].get(k, 0), 1) for k in keys}
         print(f"{a.workload} {a.bin}: {r['rps']:.0f}/s p50 {r['p50_us'] / 1000:.2f} ms p99 {r['p99_us'] / 1000:.2f} ms "
               f"server {r['server_cpu_cores']} cores, errors {r['errors']}; store: " +

@@ -407,6 +407,12 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     if (!rc && req->idempotency_key &&
         (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err)))
         sys_error(resp, rc, "%s", err->msg);
+    if (rc && req->defer_durable) {
+        /* A failed mutation writes nothing; its answer waits for what it read. */
+        resp->wait_ts = cvx_txn_snapshot_ts(txn);
+        cvx_txn_abort(txn);
+        return rc;
+    }
     if (rc) {
         /* A failed mutation writes nothing. */
         cvx_err_t werr;
@@ -418,8 +424,11 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
         return rc;
     }
     uint64_t ts = 0;
-    rc = cvx_txn_commit(txn, &ts, err);
-    if (rc == CVX_OK) resp->ts = ts;
+    rc = req->defer_durable ? cvx_txn_commit_written(txn, &ts, err) : cvx_txn_commit(txn, &ts, err);
+    if (rc == CVX_OK) {
+        resp->ts = ts;
+        if (req->defer_durable) resp->wait_ts = ts;
+    }
     else if (rc != CVX_E_CONFLICT) sys_error(resp, rc, "%s", err->msg);
     return rc;
 }
@@ -519,6 +528,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     cvx_abi_result_reset(&resp->r);
     resp->kind = 0;
     resp->ts = 0;
+    resp->wait_ts = 0;
     resp->attempts = 0;
     if (req->request_id) snprintf(resp->request_id, sizeof resp->request_id, "%s", req->request_id);
     else new_request_id(resp->request_id);

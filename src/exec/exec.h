@@ -88,6 +88,11 @@ typedef struct {
      * with the job's writes). An error aborts the mutation with it. */
     int (*before_commit)(void *ctx, cvx_txn_t *txn, cvx_err_t *err);
     void *before_commit_ctx;
+    /* Mutations: return once the commit is written, not durable, with
+     * resp->wait_ts set; the caller holds the answer until
+     * cvx_store_check_durable(wait_ts) says it is durable (and replaces it
+     * with that error if it never will be). Frees the thread meanwhile. */
+    bool defer_durable;
 } cvx_request_t;
 
 typedef struct {
@@ -98,6 +103,8 @@ typedef struct {
     char request_id[40];
     cvx_readset_t *readset;   /* with want_readset; owned, may be NULL */
     double duration_ms;
+    uint64_t wait_ts;         /* defer_durable: hold the answer until this
+                                 ts is durable (0 = no need) */
 } cvx_response_t;
 
 /* Runs a call. Every outcome lands in resp (its status is returned too):

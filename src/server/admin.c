@@ -233,7 +233,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
                        "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
                        "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
-                       "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu},"
+                       "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu,\"rangeCacheHits\":%llu,\"rangeCacheMisses\":%llu,"
+                       "\"rangeCacheEntries\":%zu,\"rangeCacheBytes\":%zu},"
                        "\"connections\":%u}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
                        (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
@@ -246,7 +247,8 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
                        (unsigned long long)st.syncs, (double)st.sync_ns / 1e6,
                        (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
-                       st.doc_cache_entries, st.doc_cache_bytes,
+                       st.doc_cache_entries, st.doc_cache_bytes, (unsigned long long)st.range_cache_hits,
+                       (unsigned long long)st.range_cache_misses, st.range_cache_entries, st.range_cache_bytes,
                        s->connections);
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);

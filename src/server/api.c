@@ -76,9 +76,14 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
 /* Runs on a worker. */
 static void run_call(cvx__job_t *j) {
     cvx_request_t req = job_request(j);
+    /* A mutation's answer waits on the loop for its commit's fsync; this
+     * thread goes on to the next call. */
+    req.defer_durable = true;
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     cvx_exec_call(j->srv->rt, &req, &resp);
+    j->wait_ts = resp.wait_ts;
+    memcpy(j->request_id, resp.request_id, sizeof j->request_id);
     cvx__log_call(j->srv, j->path, &resp);
     j->status = 200;
     cvx__call_response_json(&resp, j->want_ts, &j->body);

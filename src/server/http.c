@@ -134,6 +134,50 @@ static void answer(cvx__job_t *j) {
 
 static void maybe_finish_drain(cvx_server_t *s);
 
+/* The store's durability hook (its sync thread): parked answers may be
+ * ready. */
+static void on_durable(void *ctx) {
+    cvx_server_t *s = ctx;
+    if (!atomic_load(&s->want_durable)) return;
+    pthread_mutex_lock(&s->mail_mu);
+    if (!s->mail_closed) uv_async_send(&s->mail_async);
+    pthread_mutex_unlock(&s->mail_mu);
+}
+
+/* Whether a finished job may be answered now: its commit is durable, or
+ * never will be (then the answer becomes that error: what it would have
+ * said may not be true after a restart). */
+static bool durable_now(cvx_server_t *s, cvx__job_t *j) {
+    if (!j->wait_ts) return true;
+    bool ready = false;
+    cvx_err_t err;
+    if (cvx_store_check_durable(s->store, j->wait_ts, &ready, &err) == CVX_OK) return ready;
+    cvx_buf_t msg = {0};
+    cvx_buf_printf(&msg, "[Request ID: %s] Server Error\n%s", j->request_id, err.msg);
+    cvx_buf_reset(&j->body);
+    cvx_buf_append_str(&j->body, "{\"status\":\"error\",\"errorMessage\":");
+    cvx_buf_append_json_string(&j->body, msg.data ? msg.data : "", msg.len);
+    cvx_buf_append_char(&j->body, '}');
+    cvx_buf_free(&msg);
+    j->status = 200;
+    j->raw = false;
+    return true;
+}
+
+static void finish_job(cvx_server_t *s, cvx__job_t *j) {
+    answer(j);
+    cvx__req_release(j->req);
+    s->inflight--;
+    cvx__job_free(j);
+}
+
+static void park(cvx_server_t *s, cvx__job_t *j) {
+    j->next = NULL;
+    if (s->parked_tail) s->parked_tail->next = j;
+    else s->parked_head = j;
+    s->parked_tail = j;
+}
+
 /* The mailbox, on the loop thread. */
 static void on_mail(uv_async_t *a) {
     cvx_server_t *s = a->data;
@@ -143,14 +187,24 @@ static void on_mail(uv_async_t *a) {
     cvx__ws_t *wakes = s->wakes;
     s->wakes = NULL;
     pthread_mutex_unlock(&s->mail_mu);
+    /* Wanted before looking: a publication after a look that found an
+     * answer not ready then sees the flag and wakes us again. */
+    atomic_store(&s->want_durable, true);
+    cvx__job_t *parked = s->parked_head;
+    s->parked_head = s->parked_tail = NULL;
+    while (parked) {
+        cvx__job_t *j = parked;
+        parked = j->next;
+        if (durable_now(s, j)) finish_job(s, j);
+        else park(s, j);
+    }
     while (jobs) {
         cvx__job_t *j = jobs;
         jobs = j->next;
-        answer(j);
-        cvx__req_release(j->req);
-        s->inflight--;
-        cvx__job_free(j);
+        if (durable_now(s, j)) finish_job(s, j);
+        else park(s, j);
     }
+    if (!s->parked_head) atomic_store(&s->want_durable, false);
     while (wakes) {
         cvx__ws_t *w = wakes;
         wakes = cvx__ws_next_wake(w);
@@ -257,6 +311,7 @@ static int setup(cvx_server_t *s, cvx_err_t *err) {
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept);
     if (rc != 0) return cvx_err_set(err, CVX_E_IO, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
     s->listen_fd = -1; /* owned by the loop now */
+    cvx_store_on_durable(s->store, on_durable, s);
     return CVX_OK;
 }
 
@@ -333,6 +388,7 @@ void cvx__http_stop(cvx_server_t *s) {
     pthread_mutex_lock(&s->mail_mu);
     s->mail_closed = true; /* late wakes from workers are dropped now */
     pthread_mutex_unlock(&s->mail_mu);
+    cvx_store_on_durable(s->store, NULL, NULL);
     cvx__ws_stop(s);
     while (s->conns) cvx__conn_close(s->conns);
     uv_walk(&s->loop, close_walk, NULL);

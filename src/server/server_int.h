@@ -118,6 +118,8 @@ struct cvx__job {
     cvx_buf_t body;
     char *file;            /* raw: stream this file instead of body */
     uint64_t file_off, file_len;
+    uint64_t wait_ts;      /* answer once this commit ts is durable (0: now) */
+    char request_id[40];   /* for the error that replaces it if it never is */
 };
 
 typedef struct {
@@ -156,6 +158,10 @@ struct cvx_server {
     uv_async_t mail_async;  /* workers -> loop: done jobs, socket wakes */
     pthread_mutex_t mail_mu;
     cvx__job_t *done_head, *done_tail;
+    /* Answers waiting for their commit to be durable (loop thread); the
+     * store's durability hook wakes the mailbox while there are any. */
+    cvx__job_t *parked_head, *parked_tail;
+    atomic_bool want_durable;
     cvx__ws_t *wakes;
     bool mail_closed;       /* the loop is gone: no more uv_async_send */
     cvx__conn_t *conns;     /* every open connection */

@@ -147,6 +147,9 @@ static int cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf
 
 /* ---- the scan ---------------------------------------------------------------- */
 
+/* Scans that see more rows than this are not offered to the range cache. */
+#define MAX_ROW_BYTES (256u << 10)
+
 typedef struct {
     cvx_buf_t key;
     const cvx__pending_t *p;
@@ -168,6 +171,9 @@ typedef struct {
     pend_item_t *pend;
     size_t npend, next_pend;
     cvx_buf_t doc;            /* scratch */
+    cvx_buf_t rows;           /* visible rows seen, for the range cache */
+    size_t last_row;          /* where the last one starts */
+    bool rows_over;           /* too many to cache */
     cvx_arena_t *arena;
     cvx_err_t *err;
 } scan_t;
@@ -234,17 +240,76 @@ static int on_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *
     if (cvx_buf_append(&s->prev_row_key, key, key_len)) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
     s->have_prev = true;
     if (deleted) return 0;
+    if (!s->rows_over) {
+        if (s->rows.len >= MAX_ROW_BYTES) {
+            s->rows_over = true;
+        } else {
+            s->last_row = s->rows.len;
+            if (cvx__rangecache_row_append(&s->rows, key, key_len, id))
+                return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+        }
+    }
     if (cvx__txn_pending(s->t, id)) return 0; /* the pending state decides */
     int rc = flush_pending(s, key, key_len);
     if (rc) return rc;
     bool found = false, gone = false;
     uint32_t table = 0;
     cvx_buf_reset(&s->doc);
-    rc = cvx__store_get(s->t->s, s->t->reader, id, s->t->ts, &found, &gone, &table, &s->doc, s->err);
+    rc = cvx__store_get(s->t, id, &found, &gone, &table, &s->doc, s->err);
     if (rc) return rc;
     if (!found || gone)
         return cvx_err_set(s->err, CVX_E_STORE, "index %s.%s points at a missing document", s->tbl->name, s->ix->name);
     return emit(s, key, key_len, s->doc.data, s->doc.len);
+}
+
+/* The committed rows of range k (a query's range, or from a cursor on
+ * when !cacheable) in scan order through on_row: from the range cache when
+ * it has them, else from the backend. A cached partial range goes on in
+ * the backend after its last key. Rows read from the backend are offered
+ * to the cache with those before them, complete if the scan ran out. */
+static int scan_rows(scan_t *s, const cvx__rkey_t *k, bool cacheable) {
+    cvx_txn_t *t = s->t;
+    cvx__rangecache_t *cache = cacheable ? t->s->ranges : NULL;
+    cvx_buf_t cached = {0}, from = {0};
+    bool complete = false;
+    cvx__rkey_t rest = *k;
+    int rc = CVX_OK;
+    if (cache && cvx__rangecache_get(cache, k, t->ts, &cached, &complete)) {
+        const uint8_t *key = NULL, *id;
+        size_t klen = 0;
+        for (size_t off = 0; off < cached.len && !rc;) {
+            off = cvx__rangecache_row_next((const uint8_t *)cached.data, off, &key, &klen, &id);
+            rc = on_row(s, key, klen, id, 0, false);
+        }
+        if (!rc && !complete) {
+            /* On after the last cached key: [last ‖ 0x00, hi) or [lo, last). */
+            cvx_buf_append(&from, key, klen);
+            if (!k->desc) {
+                cvx_buf_append_char(&from, '\0');
+                rest.lo = (const uint8_t *)from.data;
+                rest.lo_len = from.len;
+            } else {
+                rest.hi = (const uint8_t *)from.data;
+                rest.hi_len = from.len;
+                rest.hi_inf = false;
+            }
+            if (from.oom) rc = cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+        }
+    }
+    if (!rc && !complete) {
+        void *reader;
+        rc = cvx__txn_reader(t, &reader, s->err);
+        if (!rc)
+            rc = t->s->be->scan(reader, rest.index_id, rest.lo, rest.lo_len, rest.hi_inf ? NULL : rest.hi, rest.hi_len,
+                                rest.desc, t->ts, on_row, s, s->err);
+        /* A scan the page stopped (full) saw the range's first rows only. */
+        if ((rc == CVX_OK || rc == CVX__SCAN_STOP) && cache && !s->rows_over && !s->rows.oom)
+            cvx__rangecache_fill(cache, k, t->ts, (const uint8_t *)s->rows.data, s->rows.len, s->last_row,
+                                 rc == CVX_OK && !s->full);
+    }
+    cvx_buf_free(&cached);
+    cvx_buf_free(&from);
+    return rc;
 }
 
 static int cmp_pend_asc(const void *a, const void *b) {
@@ -365,8 +430,8 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     if (!rc && !counting) cvx_buf_append_str(out, "{\"page\":[");
     if (!rc && !done_by_cursor && t->npending) rc = collect_pending(&s, &lo, &hi, hi_inf);
     if (!rc && !done_by_cursor && !(q->limit == 0 && !counting)) {
-        rc = t->s->be->scan(t->reader, ix->id, (const uint8_t *)lo.data, lo.len, hi_inf ? NULL : (const uint8_t *)hi.data,
-                            hi.len, q->desc, t->ts, on_row, &s, err);
+        cvx__rkey_t k = {ix->id, (const uint8_t *)lo.data, (const uint8_t *)hi.data, lo.len, hi.len, hi_inf, q->desc};
+        rc = scan_rows(&s, &k, !q->cursor || !*q->cursor);
         if (rc == CVX__SCAN_STOP) rc = CVX_OK;
         if (!rc && !s.full) rc = flush_pending(&s, NULL, 0);
         if (rc == CVX__SCAN_STOP) rc = CVX_OK;
@@ -404,6 +469,7 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     cvx_buf_free(&s.last_key);
     cvx_buf_free(&s.prev_row_key);
     cvx_buf_free(&s.doc);
+    cvx_buf_free(&s.rows);
     cvx_arena_free(s.arena);
     cvx_buf_free(&lo);
     cvx_buf_free(&hi);

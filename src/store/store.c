@@ -83,6 +83,8 @@ static int backend_sync(cvx_store_t *s, cvx_err_t *err) {
     return s->be->sync(s->be_state, err);
 }
 
+static void *syncer_main(void *arg);
+
 void cvx_store_config_default(cvx_store_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_docs_read = 32000;
@@ -136,6 +138,7 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_cond_init(&s->sync_cv, NULL);
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
+    pthread_mutex_init(&s->hook_mu, NULL);
     cvx__hot_init(&s->hot);
     s->dir = cvx_strdup(dir);
     int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -162,11 +165,18 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     atomic_init(&s->durable, s->last_ts);
     s->log_horizon = s->last_ts;
     if (!s->cfg.no_doc_cache &&
-        cvx__doccache_new(s->cfg.doc_cache_bytes ? s->cfg.doc_cache_bytes : 32u << 20, s->last_ts, &s->docs)) {
+        (cvx__doccache_new(s->cfg.doc_cache_bytes ? s->cfg.doc_cache_bytes : 32u << 20, s->last_ts, &s->docs) ||
+         cvx__rangecache_new(s->cfg.range_cache_bytes ? s->cfg.range_cache_bytes : 16u << 20, s->last_ts,
+                             &s->ranges))) {
         cvx_store_close(s);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
     atomic_init(&s->last_creation_ms, (double)(s->last_ts / 1000) / 1000.0);
+    if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
+        cvx_store_close(s);
+        return cvx_err_set(err, CVX_E_INTERNAL, "cannot start the store's sync thread");
+    }
+    s->syncer_started = true;
     *out = s;
     return CVX_OK;
 }
@@ -179,8 +189,17 @@ static void free_entry(commit_entry_t *e) {
 
 void cvx_store_close(cvx_store_t *s) {
     if (!s) return;
+    if (s->syncer_started) {
+        /* It finishes what is queued first. */
+        pthread_mutex_lock(&s->sync_mu);
+        s->sync_stop = true;
+        pthread_cond_signal(&s->sync_cv);
+        pthread_mutex_unlock(&s->sync_mu);
+        pthread_join(s->syncer, NULL);
+    }
     if (s->be_state) s->be->close(s->be_state);
     cvx__doccache_free(s->docs);
+    cvx__rangecache_free(s->ranges);
     cvx__catalog_release(s->catalog);
     while (s->log_head) {
         commit_entry_t *n = s->log_head->next;
@@ -200,6 +219,7 @@ void cvx_store_close(cvx_store_t *s) {
     pthread_cond_destroy(&s->sync_cv);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->pub_cv);
+    pthread_mutex_destroy(&s->hook_mu);
     cvx__hot_destroy(&s->hot);
     cvx_free(s->dir);
     cvx_free(s);
@@ -221,16 +241,25 @@ void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out) {
     if (s->docs)
         cvx__doccache_stats(s->docs, &out->doc_cache_hits, &out->doc_cache_misses, &out->doc_cache_entries,
                             &out->doc_cache_bytes);
+    out->range_cache_hits = out->range_cache_misses = 0;
+    out->range_cache_entries = out->range_cache_bytes = 0;
+    if (s->ranges)
+        cvx__rangecache_stats(s->ranges, &out->range_cache_hits, &out->range_cache_misses, &out->range_cache_entries,
+                              &out->range_cache_bytes);
 }
 
-int cvx__store_get(cvx_store_t *s, void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted,
-                   uint32_t *table, cvx_buf_t *value, cvx_err_t *err) {
+int cvx__store_get(cvx_txn_t *t, const uint8_t id[16], bool *found, bool *deleted, uint32_t *table, cvx_buf_t *value,
+                   cvx_err_t *err) {
+    cvx_store_t *s = t->s;
+    uint64_t at = t->ts;
     if (s->docs && cvx__doccache_get(s->docs, id, at, deleted, table, value)) {
         *found = true;
         return CVX_OK;
     }
     size_t before = value->len;
-    int rc = s->be->get(reader, id, at, found, deleted, table, value, err);
+    void *reader;
+    int rc = cvx__txn_reader(t, &reader, err);
+    if (!rc) rc = s->be->get(reader, id, at, found, deleted, table, value, err);
     if (!rc && *found && s->docs)
         cvx__doccache_fill(s->docs, id, at, *deleted, *table, value->data ? value->data + before : "",
                            value->len - before);
@@ -425,6 +454,23 @@ static void keyset_slice(const keyset_t *ks, size_t from, size_t m, cvx_written_
                                      ks->keys[from + j].len};
 }
 
+/* The range cache holds (key, id) rows, not documents: only index
+ * entries a commit adds or removes change them (an update that keeps a
+ * document's key in an index leaves that index's ranges as they were;
+ * the document cache has its new revision). Applied before anyone can
+ * read at the commit's ts. */
+static void ranges_apply(cvx_store_t *s, const cvx__batch_t *b) {
+    cvx_written_key_t keys[64];
+    size_t k = 0;
+    do {
+        size_t m = CVX_MIN((size_t)64, b->nentries - k);
+        for (size_t j = 0; j < m; j++)
+            keys[j] = (cvx_written_key_t){b->entries[k + j].index_id, b->entries[k + j].key, b->entries[k + j].key_len};
+        cvx__rangecache_apply(s->ranges, b->ts, keys, m);
+        k += m;
+    } while (k < b->nentries);
+}
+
 /* Tells the listeners about a published commit (under pub_mu, so in ts
  * order). Out of memory, the keys go in pieces of 64 with the same ts
  * rather than not at all. */
@@ -482,63 +528,108 @@ static int broken_error(cvx_store_t *s, cvx_err_t *err) {
                        s->broken_err.msg);
 }
 
-/* Waits until every commit with ts <= `ts` is on disk, syncing if no one
- * else is: one sync covers every group written before it starts, so
- * groups that finish writing while a sync runs share the next one. */
-static int wait_synced(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
-    int rc = CVX_OK;
+/* Something written that the syncer makes durable and then publishes, in
+ * the order handed over (every seq the commit lock hands out comes here
+ * exactly once, in seq order). last_ts 0: nothing was written, only the
+ * seq passes. After publication the syncer calls done(ctx) if set (it
+ * frees a group), else touches it no more (a waiter owns it). */
+typedef struct pub {
+    struct pub *next;
+    uint64_t seq, last_ts;
+    void (*publish)(cvx_store_t *s, void *ctx);
+    void (*done)(void *ctx);
+    void *ctx;
+} pub_t;
+
+/* Under the commit lock, so that the queue is in seq order. */
+static void hand_to_syncer(cvx_store_t *s, pub_t *p) {
+    p->next = NULL;
     pthread_mutex_lock(&s->sync_mu);
-    while (atomic_load(&s->durable) < ts) {
-        if (atomic_load(&s->broken)) {
-            rc = broken_error(s, err);
-            break;
-        }
-        if (s->syncing) {
-            pthread_cond_wait(&s->sync_cv, &s->sync_mu);
-            continue;
-        }
-        s->syncing = true;
-        uint64_t target = atomic_load(&s->written);
-        pthread_mutex_unlock(&s->sync_mu);
-        cvx_err_t e;
-        uint64_t t0 = cvx_monotonic_ns();
-        int src = backend_sync(s, &e);
-        atomic_fetch_add(&s->syncs, 1);
-        atomic_fetch_add(&s->sync_ns, cvx_monotonic_ns() - t0);
-        pthread_mutex_lock(&s->sync_mu);
-        s->syncing = false;
-        if (src) {
-            s->broken_err = e;
-            atomic_store(&s->broken, true);
-            /* Waiters for publication learn it too (lock order: sync_mu,
-             * then pub_mu; nothing takes them the other way round). */
-            pthread_mutex_lock(&s->pub_mu);
-            pthread_cond_broadcast(&s->pub_cv);
-            pthread_mutex_unlock(&s->pub_mu);
-        } else if (target > atomic_load(&s->durable)) {
-            atomic_store(&s->durable, target);
-        }
-        pthread_cond_broadcast(&s->sync_cv);
-    }
+    if (s->sq_tail) s->sq_tail->next = p;
+    else s->sq_head = p;
+    s->sq_tail = p;
+    pthread_cond_signal(&s->sync_cv);
     pthread_mutex_unlock(&s->sync_mu);
-    return rc;
 }
 
-/* The end of group `seq` (every seq handed out under the commit lock comes
- * here exactly once): waits for its writes (up to last_ts; 0 = it wrote
- * nothing) to be durable, then for the groups before it to be published,
- * then publishes it. Publication is in group order, so readers and
- * listeners see commits in ts order. */
-static int finish_group(cvx_store_t *s, uint64_t seq, uint64_t last_ts, void (*publish)(cvx_store_t *, void *),
-                        void *ctx, cvx_err_t *err) {
-    int rc = last_ts ? wait_synced(s, last_ts, err) : CVX_OK;
+/* The syncer: takes everything queued, makes it durable with one sync
+ * (which covers every group written before it starts, so groups written
+ * while it runs share the next one), publishes it in order, wakes the
+ * waiters and the durability hook. Committing threads do not wait for
+ * any of this: their answers do (cvx_store_wait_durable). */
+static void *syncer_main(void *arg) {
+    cvx_store_t *s = arg;
+    pthread_mutex_lock(&s->sync_mu);
+    for (;;) {
+        while (!s->sq_head && !s->sync_stop) pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+        if (!s->sq_head) break; /* stopping, and nothing is left */
+        pub_t *list = s->sq_head;
+        s->sq_head = s->sq_tail = NULL;
+        pthread_mutex_unlock(&s->sync_mu);
+        uint64_t target = atomic_load(&s->written);
+        if (target > atomic_load(&s->durable) && !atomic_load(&s->broken)) {
+            cvx_err_t e;
+            uint64_t t0 = cvx_monotonic_ns();
+            int src = backend_sync(s, &e);
+            atomic_fetch_add(&s->syncs, 1);
+            atomic_fetch_add(&s->sync_ns, cvx_monotonic_ns() - t0);
+            if (src) {
+                s->broken_err = e;
+                atomic_store(&s->broken, true);
+            } else {
+                atomic_store(&s->durable, target);
+            }
+        }
+        uint64_t durable = atomic_load(&s->durable);
+        pub_t *owned = NULL;
+        pthread_mutex_lock(&s->pub_mu);
+        for (pub_t *p = list, *next; p; p = next) {
+            /* A waiter's pub may be gone once its seq is passed: read
+             * everything first. */
+            next = p->next;
+            /* Groups durable before a failed sync are still published. */
+            if (p->last_ts && p->last_ts <= durable) p->publish(s, p->ctx);
+            if (p->done) {
+                p->next = owned;
+                owned = p;
+            }
+            s->published_seq = p->seq;
+        }
+        pthread_cond_broadcast(&s->pub_cv);
+        pthread_mutex_unlock(&s->pub_mu);
+        for (pub_t *p = owned, *next; p; p = next) {
+            next = p->next;
+            p->done(p->ctx);
+        }
+        pthread_mutex_lock(&s->hook_mu);
+        if (s->durable_cb) s->durable_cb(s->durable_ctx);
+        pthread_mutex_unlock(&s->hook_mu);
+        pthread_mutex_lock(&s->sync_mu);
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return NULL;
+}
+
+/* Waits for the syncer to pass `p` (handed over by this thread); the
+ * outcome of its writes. */
+static int wait_passed(cvx_store_t *s, const pub_t *p, cvx_err_t *err) {
     pthread_mutex_lock(&s->pub_mu);
-    while (s->published_seq != seq - 1) pthread_cond_wait(&s->pub_cv, &s->pub_mu);
-    if (!rc && last_ts) publish(s, ctx);
-    s->published_seq = seq;
-    pthread_cond_broadcast(&s->pub_cv);
+    while (s->published_seq < p->seq) pthread_cond_wait(&s->pub_cv, &s->pub_mu);
     pthread_mutex_unlock(&s->pub_mu);
-    return rc;
+    return p->last_ts && atomic_load(&s->durable) < p->last_ts ? broken_error(s, err) : CVX_OK;
+}
+
+void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx) {
+    pthread_mutex_lock(&s->hook_mu);
+    s->durable_cb = cb;
+    s->durable_ctx = ctx;
+    pthread_mutex_unlock(&s->hook_mu);
+}
+
+int cvx_store_check_durable(cvx_store_t *s, uint64_t ts, bool *ready, cvx_err_t *err) {
+    *ready = atomic_load(&s->latest) >= ts;
+    if (*ready || !atomic_load(&s->broken) || atomic_load(&s->durable) >= ts) return CVX_OK;
+    return broken_error(s, err);
 }
 
 int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
@@ -676,26 +767,43 @@ typedef struct commit_req {
     sem_t wake;    /* posted once: done, or (done still false) lead */
 } commit_req_t;
 
-/* A group between its write and its publication. */
+/* A group between its write and its publication; the syncer's once
+ * handed over (the members' requests are gone by then). */
 typedef struct {
-    commit_req_t **reqs;
+    pub_t pub;
     size_t n;
     prep_t *preps; /* per request; the keysets are needed until publication */
     bool *ok;      /* written */
-    uint64_t seq, last_ts;
 } group_t;
+
+static void publish_group(cvx_store_t *s, void *ctx);
+
+static void group_free(void *ctx) {
+    group_t *g = ctx;
+    for (size_t i = 0; g->preps && i < g->n; i++) prep_free(&g->preps[i]);
+    cvx_free(g->preps);
+    cvx_free(g->ok);
+    cvx_free(g);
+}
 
 /* Writes a group (under the commit lock): each transaction is checked
  * (OCC) in order against the log and the members accepted before it,
  * gets its own timestamp, and all accepted ones reach the backend in one
  * write. They are then visible to mutations (which start at `written`),
- * not yet to queries; finish_group makes them durable and published. */
-static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *g) {
+ * not yet to queries: the syncer makes them durable and publishes them. */
+static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
     pthread_mutex_lock(&s->commit_mu);
-    g->reqs = reqs;
+    group_t *g = cvx_calloc(1, sizeof *g);
+    if (!g) {
+        for (size_t i = 0; i < n; i++) {
+            reqs[i]->rc = cvx_err_set(&reqs[i]->err, CVX_E_NOMEM, "out of memory");
+            cvx__hot_release(reqs[i]->t);
+        }
+        pthread_mutex_unlock(&s->commit_mu);
+        return;
+    }
     g->n = n;
-    g->seq = ++s->group_seq;
-    g->last_ts = 0;
+    g->pub = (pub_t){.seq = ++s->group_seq, .publish = publish_group, .done = group_free, .ctx = g};
     cvx__catalog_t *cur = cvx__catalog_acquire(s);
     g->preps = cvx_calloc(n, sizeof *g->preps);
     g->ok = cvx_calloc(n, sizeof *g->ok);
@@ -747,10 +855,11 @@ static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *
             if (!g->ok[i]) continue;
             /* The cache learns a commit before anyone can read at its ts. */
             if (s->docs) cvx__doccache_apply(s->docs, &g->preps[i].batch);
+            if (s->ranges) ranges_apply(s, &g->preps[i].batch);
             record_commit(s, g->preps[i].batch.ts, &g->preps[i].ks);
-            g->last_ts = g->preps[i].batch.ts;
+            g->pub.last_ts = g->preps[i].batch.ts;
         }
-        atomic_store(&s->written, g->last_ts);
+        atomic_store(&s->written, g->pub.last_ts);
     }
     for (size_t i = 0; i < n; i++) {
         /* A group failure fails every request that had no error of its
@@ -764,6 +873,7 @@ static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n, group_t *
          * from here. */
         cvx__hot_release(reqs[i]->t);
     }
+    hand_to_syncer(s, &g->pub);
     pthread_mutex_unlock(&s->commit_mu);
     cvx__catalog_release(next);
     cvx__catalog_release(cur);
@@ -781,36 +891,19 @@ static void publish_group(cvx_store_t *s, void *ctx) {
     }
 }
 
-/* After write_group: durability, publication, and each member's outcome. */
-static void end_group(cvx_store_t *s, group_t *g) {
-    cvx_err_t err;
-    int rc = finish_group(s, g->seq, g->last_ts, publish_group, g, &err);
-    for (size_t i = 0; i < g->n; i++) {
-        if (rc && g->reqs[i]->rc == CVX_OK) {
-            g->reqs[i]->rc = rc;
-            g->reqs[i]->err = err;
-        }
-        if (g->preps) prep_free(&g->preps[i]);
-    }
-    cvx_free(g->preps);
-    cvx_free(g->ok);
-}
-
-int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
+int cvx_txn_commit_written(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     cvx_store_t *s = t->s;
     bool writes = t->request_key != NULL;
     for (size_t i = 0; i < t->npending && !writes; i++) writes = t->pending[i].existed || !t->pending[i].deleted;
     if (t->mode != CVX_TXN_WRITE || !writes) {
-        /* What it read must be on disk before anyone acts on it; its hot
-         * stripes and read connection need not wait with it. */
-        bool wait = t->mode == CVX_TXN_WRITE;
+        /* Nothing to write; what it read is at its snapshot. */
         *commit_ts = t->ts;
         cvx_txn_abort(t);
-        return wait ? cvx_store_wait_durable(s, *commit_ts, err) : CVX_OK;
+        return CVX_OK;
     }
     /* Nothing below reads through the snapshot: the read connection goes
-     * back to the pool for the (possibly long) wait on the group. */
-    s->be->reader_release(s->be_state, t->reader);
+     * back to the pool now. */
+    if (t->reader) s->be->reader_release(s->be_state, t->reader);
     t->reader = NULL;
     commit_req_t req;
     memset(&req, 0, sizeof req);
@@ -818,12 +911,10 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     sem_init(&req.wake, 0, 0);
     /* Group commit. Whoever finds no leader leads: it takes the whole
      * queue (itself and everyone who arrived while the previous group was
-     * being written), writes it, and hands the lead to the first waiter at
-     * once, so that the next group is written while this one is synced.
-     * Then it waits for the sync (shared with any group written
-     * meanwhile) and for the groups before it to be published, publishes
-     * its own and wakes exactly its members. Each waits on its own
-     * semaphore, so a group's end wakes only the threads it concerns. */
+     * being written), writes it, hands the lead to the first waiter and
+     * the group to the syncer, and wakes exactly its members. Each waits
+     * on its own semaphore, so a group's end wakes only the threads it
+     * concerns. */
     pthread_mutex_lock(&s->group_mu);
     if (s->queue_tail) s->queue_tail->next = &req;
     else s->queue_head = &req;
@@ -849,24 +940,22 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
         for (commit_req_t *r = group; r; r = r->next) n++;
         commit_req_t *small[64];
         commit_req_t **reqs = n <= 64 ? small : cvx_calloc(n, sizeof *reqs);
-        group_t g;
-        memset(&g, 0, sizeof g);
         if (reqs) {
             size_t i = 0;
             for (commit_req_t *r = group; r; r = r->next) reqs[i++] = r;
-            write_group(s, reqs, n, &g);
+            write_group(s, reqs, n);
+            if (reqs != small) cvx_free(reqs);
         } else {
-            for (commit_req_t *r = group; r; r = r->next) r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
+            for (commit_req_t *r = group; r; r = r->next) {
+                r->rc = cvx_err_set(&r->err, CVX_E_NOMEM, "out of memory");
+                cvx__hot_release(r->t);
+            }
         }
         pthread_mutex_lock(&s->group_mu);
         commit_req_t *next_leader = s->queue_head;
         if (!next_leader) s->leader_active = false;
         pthread_mutex_unlock(&s->group_mu);
         if (next_leader) sem_post(&next_leader->wake); /* not done: it leads */
-        if (reqs) {
-            end_group(s, &g);
-            if (reqs != small) cvx_free(reqs);
-        }
         /* A member's request lives on its stack: read `next` first, and
          * touch nothing after the post. */
         for (commit_req_t *r = group, *nx; r; r = nx) {
@@ -880,6 +969,13 @@ int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
     else if (err) *err = req.err;
     cvx_txn_abort(t);
     return req.rc;
+}
+
+int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err) {
+    bool wait = t->mode == CVX_TXN_WRITE;
+    cvx_store_t *s = t->s;
+    int rc = cvx_txn_commit_written(t, commit_ts, err);
+    return !rc && wait ? cvx_store_wait_durable(s, *commit_ts, err) : rc;
 }
 
 /* ---- schema: indexes ---------------------------------------------------------------- */
@@ -925,7 +1021,7 @@ static int backfill_row(void *ctx, const uint8_t *key, size_t key_len, const uin
     bool found = false, gone = false;
     uint32_t table = 0;
     cvx_buf_reset(&bf->doc);
-    int rc = cvx__store_get(bf->t->s, bf->t->reader, id, bf->t->ts, &found, &gone, &table, &bf->doc, bf->err);
+    int rc = cvx__store_get(bf->t, id, &found, &gone, &table, &bf->doc, bf->err);
     if (rc || !found || gone) return rc;
     cvx_arena_reset(bf->a);
     cvx_value_t *doc;
@@ -1094,10 +1190,12 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
             if (!old_tbl) continue; /* a new table has no documents */
             backfill_t bf = {.t = reader, .ix = cvx__table_index(tbl, d->name), .b = &b, .a = cvx_arena_new(8192),
                              .progress = progress, .progress_ctx = progress_ctx, .table = tbl->name, .err = err};
+            void *conn = NULL;
             if (!bf.a) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-            else
-                rc = s->be->scan(reader->reader, old_tbl->indexes[0].id, (const uint8_t *)"", 0, NULL, 0, false,
-                                 reader->ts, backfill_row, &bf, err);
+            else rc = cvx__txn_reader(reader, &conn, err);
+            if (!rc)
+                rc = s->be->scan(conn, old_tbl->indexes[0].id, (const uint8_t *)"", 0, NULL, 0, false, reader->ts,
+                                 backfill_row, &bf, err);
             if (!rc && progress && bf.n) {
                 char line[256];
                 snprintf(line, sizeof line, "backfilled index %s.%s: %llu documents", tbl->name, d->name,
@@ -1130,9 +1228,9 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
                               .dropped_indexes = dropped,
                               .ndropped_indexes = ndropped};
         const cvx__batch_t *one = &batch;
-        uint64_t seq = ++s->group_seq;
-        /* After a failed fsync nothing more is written (finish_group below
-         * still passes the seq on). */
+        pub_t pub = {.seq = ++s->group_seq, .publish = publish_schema};
+        /* After a failed fsync nothing more is written (the syncer still
+         * passes the seq on). */
         rc = atomic_load(&s->broken) ? broken_error(s, err) : backend_write(s, &one, 1, err);
         /* Readers of a table that did not exist must see it now. */
         keyset_t ks;
@@ -1154,8 +1252,11 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
         /* Still under the commit lock: no group is written with the old
          * catalog after this one, and the new catalog reaches readers
          * together with the ts its index entries carry. */
-        schema_pub_t pub = {next, ts, &ks};
-        int frc = finish_group(s, seq, rc ? 0 : ts, publish_schema, &pub, err);
+        schema_pub_t sp = {next, ts, &ks};
+        pub.last_ts = rc ? 0 : ts;
+        pub.ctx = &sp;
+        hand_to_syncer(s, &pub);
+        int frc = wait_passed(s, &pub, err);
         if (!rc) rc = frc;
         if (!rc) next = NULL; /* published */
         cvx_buf_free(&ks.bytes);

@@ -18,9 +18,10 @@
  * also across restarts.
  *
  * The write path is a pipeline: a group of commits is checked and written
- * to the backend under the commit lock, then synced (one fsync may cover
- * several groups) while the next group is written, then published to
- * readers in order. Read transactions start at the newest published
+ * to the backend under the commit lock, then handed to the store's sync
+ * thread, which syncs (one fsync covers every group written before it
+ * starts) while the next groups are written, and publishes to readers in
+ * order. Read transactions start at the newest published
  * (durable) commit. Write transactions start at the newest written one, so
  * that a mutation behind a commit in flight reads it instead of
  * conflicting with it; a mutation's answer is held until what it read is
@@ -42,10 +43,10 @@
  * a time. Reads run in parallel on a pool of SQLite connections; commits are
  * serialised.
  *
- * Hot documents: committed revisions are also kept in memory (doccache.c,
- * 32 MiB by default, least recently used out), each with the snapshots it
- * is right for, so point reads and the documents of index ranges mostly
- * skip SQLite. Index entries themselves are always read from SQLite.
+ * Caches: committed document revisions (doccache.c, 32 MiB by default)
+ * and the rows of index ranges queries read (rangecache.c, 16 MiB) are
+ * kept in memory, least recently used out, each with the snapshots it is
+ * right for, so repeated point reads and index lookups skip SQLite.
  *
  * Backends: SQLite (embedded, default). The backend is reached through a
  * table of function pointers (cvx_store_backend_t in store_int.h) so that
@@ -78,7 +79,8 @@ typedef struct {
                              open (more open on demand); default 4 */
     bool synchronous_off; /* benchmarks of the non-durable path only */
     size_t doc_cache_bytes; /* hot-document cache; 0 = default (32 MiB) */
-    bool no_doc_cache;      /* every read goes to the backend */
+    size_t range_cache_bytes; /* index-range cache; 0 = default (16 MiB) */
+    bool no_doc_cache;      /* no caches: every read goes to the backend */
 } cvx_store_config_t;
 
 void cvx_store_config_default(cvx_store_config_t *cfg);
@@ -96,6 +98,15 @@ uint64_t cvx_store_latest_ts(cvx_store_t *s);
  * had) is durable and published. CVX_E_IO if it never will be (an fsync
  * failed). Immediate when ts <= cvx_store_latest_ts. */
 int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err);
+/* The same without waiting: *ready when it is durable and published;
+ * CVX_E_IO if it never will be. */
+int cvx_store_check_durable(cvx_store_t *s, uint64_t ts, bool *ready, cvx_err_t *err);
+/* Sets (cb NULL: clears) the one hook called each time commits become
+ * durable and published, or an fsync failed, on the store's sync thread
+ * (keep it short; it must not wait on the store). A caller that parks
+ * answers instead of waiting (cvx_txn_commit_written) learns here when to
+ * look at them again with cvx_store_check_durable. */
+void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx);
 
 /* ---- tables and indexes ---------------------------------------------------- */
 
@@ -152,6 +163,11 @@ void cvx_txn_abort(cvx_txn_t *t);
  * nothing: its snapshot ts). CVX_E_CONFLICT when another commit after the
  * snapshot touched the read set. */
 int cvx_txn_commit(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err);
+/* The same, returning once the commit is written instead of durable: the
+ * caller must not act on it (answer, call out) before
+ * cvx_store_check_durable or cvx_store_wait_durable says *commit_ts is
+ * durable; meanwhile its thread is free (a server parks the answer). */
+int cvx_txn_commit_written(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err);
 
 /* Every read and write below appends convex-encoded JSON to `out`.
  *
@@ -288,6 +304,8 @@ typedef struct {
     uint64_t sync_ns;         /* time spent in them, in total */
     uint64_t doc_cache_hits, doc_cache_misses; /* point reads of documents */
     size_t doc_cache_entries, doc_cache_bytes;
+    uint64_t range_cache_hits, range_cache_misses; /* index ranges of queries */
+    size_t range_cache_entries, range_cache_bytes;
 } cvx_store_stats_t;
 
 void cvx_store_stats(cvx_store_t *s, cvx_store_stats_t *out);

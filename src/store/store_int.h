@@ -138,6 +138,37 @@ void cvx__doccache_fill(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, b
 void cvx__doccache_apply(cvx__doccache_t *c, const cvx__batch_t *b);
 void cvx__doccache_stats(cvx__doccache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes);
 
+/* ---- index-range cache (rangecache.c) ---------------------------------------------- */
+
+typedef struct cvx__rangecache cvx__rangecache_t;
+
+/* A range as a query asks for it (before a cursor or a page cuts it). */
+typedef struct {
+    uint64_t index_id;
+    const uint8_t *lo, *hi;
+    size_t lo_len, hi_len;
+    bool hi_inf, desc;
+} cvx__rkey_t;
+
+int cvx__rangecache_new(size_t max_bytes, uint64_t applied, cvx__rangecache_t **out);
+void cvx__rangecache_free(cvx__rangecache_t *c);
+/* The range's visible rows at snapshot `at`, if cached: appends them to
+ * rows (laid out as by cvx__rangecache_row_append, in scan order);
+ * *complete false when they are only the first rows of the range. */
+bool cvx__rangecache_get(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, cvx_buf_t *rows, bool *complete);
+/* Rows a reader found at snapshot `at` (kept only if still current);
+ * last_off is where the last row starts. */
+void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, const uint8_t *rows,
+                          size_t rows_len, size_t last_off, bool complete);
+/* A commit's written keys (before its ts is published): drops the entries
+ * that cover any of them. */
+void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx_written_key_t *keys, size_t n);
+void cvx__rangecache_stats(cvx__rangecache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes);
+int cvx__rangecache_row_append(cvx_buf_t *rows, const uint8_t *key, size_t key_len, const uint8_t id[16]);
+/* Reads the row at `off`; returns where the next one starts. */
+size_t cvx__rangecache_row_next(const uint8_t *rows, size_t off, const uint8_t **key, size_t *key_len,
+                                const uint8_t **id);
+
 /* ---- catalog ------------------------------------------------------------------- */
 
 typedef struct cvx__index {
@@ -228,10 +259,18 @@ struct cvx_store {
     atomic_uint_fast64_t written; /* newest commit ts the backend holds */
     uint64_t last_ts;             /* newest assigned ts (commit_mu) */
     uint64_t group_seq;           /* groups written (commit_mu) */
-    pthread_mutex_t sync_mu;      /* one backend sync at a time */
+    /* The syncer thread: groups written and not yet published queue here
+     * (in seq order); it syncs them and publishes them. */
+    pthread_t syncer;
+    bool syncer_started;
+    pthread_mutex_t sync_mu;      /* the queue */
     pthread_cond_t sync_cv;
-    bool syncing;
-    atomic_uint_fast64_t durable; /* newest commit ts on disk (written under sync_mu) */
+    struct pub *sq_head, *sq_tail;
+    bool sync_stop;
+    atomic_uint_fast64_t durable; /* newest commit ts on disk (the syncer writes it) */
+    pthread_mutex_t hook_mu;      /* cvx_store_on_durable */
+    void (*durable_cb)(void *ctx);
+    void *durable_ctx;
     pthread_mutex_t pub_mu;       /* publication, in group order */
     pthread_cond_t pub_cv;
     uint64_t published_seq;       /* groups published or failed (pub_mu) */
@@ -253,12 +292,14 @@ struct cvx_store {
 
     atomic_uint_fast64_t commits, conflicts, docs_read, docs_written, groups, group_ns, syncs, sync_ns;
     cvx__doccache_t *docs; /* NULL when disabled */
+    cvx__rangecache_t *ranges; /* NULL when disabled */
     cvx__hot_t hot;
 };
 
-/* The backend's get through the hot-document cache (appends to value). */
-int cvx__store_get(cvx_store_t *s, void *reader, const uint8_t id[16], uint64_t at, bool *found, bool *deleted,
-                   uint32_t *table, cvx_buf_t *value, cvx_err_t *err);
+/* The backend's get at t's snapshot through the hot-document cache
+ * (appends to value). */
+int cvx__store_get(cvx_txn_t *t, const uint8_t id[16], bool *found, bool *deleted, uint32_t *table, cvx_buf_t *value,
+                   cvx_err_t *err);
 
 /* Pseudo index 0: the table namespace. A read of a table that does not
  * exist yet, or the creation of one, is a point on this index keyed by the
@@ -317,6 +358,9 @@ struct cvx_txn {
 };
 
 const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t);
+/* t's backend reader, acquired on first use: reads the caches answer need
+ * no SQLite connection. */
+int cvx__txn_reader(cvx_txn_t *t, void **reader, cvx_err_t *err);
 /* Records a range in the read set; `stripe` is the hot-range stripe of
  * the read as requested (0 = none). */
 int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,

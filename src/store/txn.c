@@ -32,18 +32,21 @@ int cvx_txn_begin(cvx_store_t *s, cvx_txn_mode_t mode, uint64_t ts, cvx_txn_t **
         cvx_free(t);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
-    int rc = s->be->reader_acquire(s->be_state, &t->reader, err);
-    if (rc) {
-        cvx_arena_free(t->arena);
-        cvx_free(t);
-        return rc;
-    }
     t->catalog = cvx__catalog_acquire(s);
     *out = t;
     return CVX_OK;
 }
 
 uint64_t cvx_txn_snapshot_ts(const cvx_txn_t *t) { return t->ts; }
+
+int cvx__txn_reader(cvx_txn_t *t, void **reader, cvx_err_t *err) {
+    if (!t->reader) {
+        int rc = t->s->be->reader_acquire(t->s->be_state, &t->reader, err);
+        if (rc) return rc;
+    }
+    *reader = t->reader;
+    return CVX_OK;
+}
 
 const cvx__catalog_t *cvx__txn_catalog(const cvx_txn_t *t) { return t->own_catalog ? t->own_catalog : t->catalog; }
 
@@ -60,7 +63,7 @@ static void readset_clear(struct cvx_readset *r) {
 void cvx_txn_abort(cvx_txn_t *t) {
     if (!t) return;
     cvx__hot_release(t);
-    t->s->be->reader_release(t->s->be_state, t->reader);
+    if (t->reader) t->s->be->reader_release(t->s->be_state, t->reader);
     cvx__catalog_release(t->catalog);
     cvx__catalog_release(t->own_catalog);
     readset_clear(&t->reads);
@@ -216,7 +219,7 @@ int cvx__txn_load(cvx_txn_t *t, const uint8_t id[16], uint32_t table, const char
     bool found = false, deleted = false;
     uint32_t stored_table = 0;
     cvx_buf_reset(tmp);
-    int rc = cvx__store_get(t->s, t->reader, id, t->ts, &found, &deleted, &stored_table, tmp, err);
+    int rc = cvx__store_get(t, id, &found, &deleted, &stored_table, tmp, err);
     if (rc) return rc;
     if (found && !deleted && stored_table == table) {
         *json = tmp->data;

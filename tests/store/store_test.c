@@ -2284,6 +2284,266 @@ static void test_doc_cache_snapshots(void **state) {
     assert_true(stats_of(f->s).doc_cache_hits > h0);
 }
 
+/* ---- the index-range cache ---------------------------------------------------- */
+
+typedef struct {
+    cvx_store_t *s;
+    char *ids[512];
+    bool live[512];
+    uint64_t snaps[64];
+} twin_t;
+
+static uint32_t rnd(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (uint32_t)(*x >> 11);
+}
+
+/* A query's visible result, compared across the twins: the v of each
+ * document, whether the page is done, and the v of the next page. */
+static char *twin_query(twin_t *w, cvx_txn_t *t, const cvx_query_t *q) {
+    char *page = query(t, q);
+    cvx_buf_t b = {0};
+    cvx_buf_printf(&b, "%s|%d", col(page, "v"), is_done(page));
+    if (!is_done(page) && q->limit > 0) {
+        cvx_query_t next = *q;
+        next.cursor = cursor_of(page);
+        cvx_buf_printf(&b, "|%s", col(query(t, &next), "v"));
+    }
+    cvx_buf_printf(&b, "|%llu", (unsigned long long)count(t, q));
+    (void)w;
+    return keep(cvx_buf_detach(&b, NULL));
+}
+
+/* The same random history on two stores, one with the caches and one
+ * without: every query (all shapes of range, both directions, limits,
+ * pages, old snapshots, a mutation's view of its own writes) must see
+ * the same documents. */
+static void test_range_cache_matches_sqlite(void **state) {
+    fx_t *f = *state;
+    char *dir2 = tu_tmpdir("store-nocache");
+    cvx_store_config_t nocache;
+    cvx_store_config_default(&nocache);
+    nocache.no_doc_cache = true;
+    twin_t w[2] = {{.s = f->s}, {.s = open_store(dir2, &nocache)}};
+    for (int k = 0; k < 2; k++) index_by_n(w[k].s, "t");
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t n = 0, nsnaps = 0;
+    for (int step = 0; step < 1500; step++) {
+        uint32_t op = rnd(&x) % 100, a = rnd(&x), b = rnd(&x), c = rnd(&x);
+        size_t pick = n ? a % n : 0;
+        char json[128];
+        if (op < 30 && n < 512) {
+            snprintf(json, sizeof json, "{\"n\":%u,\"v\":%d}", b % 12, step);
+            for (int k = 0; k < 2; k++) {
+                w[k].ids[n] = put(w[k].s, "t", json);
+                w[k].live[n] = true;
+            }
+            n++;
+        } else if (op < 50 && n && w[0].live[pick]) {
+            /* Half move the document in the index, half change only v. */
+            if (b % 2) snprintf(json, sizeof json, "{\"n\":%u}", c % 12);
+            else snprintf(json, sizeof json, "{\"v\":%d}", step);
+            for (int k = 0; k < 2; k++) patch1(w[k].s, w[k].ids[pick], json);
+        } else if (op < 55 && n && w[0].live[pick]) {
+            for (int k = 0; k < 2; k++) {
+                cvx_txn_t *t = begin(w[k].s, CVX_TXN_WRITE);
+                cvx_err_t err;
+                assert_int_equal(cvx_txn_delete(t, w[k].ids[pick], strlen(w[k].ids[pick]), &err), CVX_OK);
+                commit(t);
+                w[k].live[pick] = false;
+            }
+        } else if (op < 58 && nsnaps < 64) {
+            for (int k = 0; k < 2; k++) w[k].snaps[nsnaps] = cvx_store_latest_ts(w[k].s);
+            nsnaps++;
+        } else {
+            cvx_range_t r[2];
+            char v1[16], v2[16];
+            snprintf(v1, sizeof v1, "%u", b % 13);
+            snprintf(v2, sizeof v2, "%u", b % 13 + c % 4);
+            cvx_query_t q = {.table = "t", .index = "by_n", .range = r, .desc = a % 2, .limit = (int64_t[]){-1, 1, 2, 5}[c % 4]};
+            switch (a / 2 % 4) {
+            case 0: r[0] = R("n", EQ, v1); q.nrange = 1; break;
+            case 1: r[0] = R("n", GTE, v1); r[1] = R("n", LT, v2); q.nrange = 2; break;
+            case 2: r[0] = R("n", GT, v1); q.nrange = 1; break;
+            default: q.nrange = 0; break;
+            }
+            /* Where: the latest snapshot, an older one, or a mutation that
+             * first writes into the range (its pending view). */
+            int where = nsnaps && op < 80 ? 1 : op < 90 ? 0 : 2;
+            size_t si = nsnaps ? c % nsnaps : 0;
+            char *res[2];
+            for (int k = 0; k < 2; k++) {
+                cvx_txn_t *t = where == 1 ? begin_at(w[k].s, CVX_TXN_READ, w[k].snaps[si])
+                                          : begin(w[k].s, where == 2 ? CVX_TXN_WRITE : CVX_TXN_READ);
+                if (where == 2) {
+                    snprintf(json, sizeof json, "{\"n\":%u,\"v\":%d}", b % 13, -step);
+                    insert(t, "t", json);
+                    if (n && w[k].live[pick]) patch(t, w[k].ids[pick], "{\"v\":-1}", NULL, 0);
+                }
+                res[k] = twin_query(&w[k], t, &q);
+                cvx_txn_abort(t);
+            }
+            if (strcmp(res[0], res[1]) != 0)
+                fail_msg("step %d (where %d, shape %u, desc %d, limit %lld): cached %s, SQLite %s", step, where, a / 2 % 4,
+                         q.desc, (long long)q.limit, res[0], res[1]);
+        }
+    }
+    cvx_store_stats_t st = stats_of(w[0].s);
+    assert_true(st.range_cache_hits > 100);
+    assert_int_equal(stats_of(w[1].s).range_cache_hits, 0);
+    cvx_store_close(w[1].s);
+    tu_rmrf(dir2);
+    free(dir2);
+}
+
+/* Through the store: a lookup is answered from the cache after the first
+ * time; an update of a field outside the index keeps the entry (the new
+ * content comes from the document cache), one that moves the document out
+ * of the range drops it; a reader at a snapshot older than an entry does
+ * not use it. */
+static void test_range_cache_entries(void **state) {
+    fx_t *f = *state;
+    index_by_n(f->s, "t");
+    char *a = put(f->s, "t", "{\"n\":1,\"v\":\"a\"}");
+    put(f->s, "t", "{\"n\":2,\"v\":\"b\"}");
+    uint64_t ts1 = cvx_store_latest_ts(f->s);
+    cvx_range_t r = R("n", EQ, "1");
+    cvx_query_t q = {.table = "t", .index = "by_n", .range = &r, .nrange = 1, .limit = -1};
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a");
+    uint64_t h0 = stats_of(f->s).range_cache_hits;
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a");
+    assert_int_equal(stats_of(f->s).range_cache_hits, h0 + 1);
+
+    patch1(f->s, a, "{\"v\":\"a2\"}");
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a2");
+    assert_int_equal(stats_of(f->s).range_cache_hits, h0 + 2);
+    /* The reader at ts1 sees a as it was then. */
+    cvx_txn_t *old = begin_at(f->s, CVX_TXN_READ, ts1);
+    assert_string_equal(col(query(old, &q), "v"), "a");
+    cvx_txn_abort(old);
+
+    patch1(f->s, a, "{\"n\":2}");
+    uint64_t m0 = stats_of(f->s).range_cache_misses;
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "");
+    assert_int_equal(stats_of(f->s).range_cache_misses, m0 + 1);
+    r = R("n", EQ, "2");
+    /* In creation order within n = 2: a was created first. */
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a2,b");
+    put(f->s, "t", "{\"n\":2,\"v\":\"c\"}");
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a2,b,c");
+
+    /* A partial entry (first page) serves a longer page from where it
+     * stops. */
+    q.limit = 1;
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a2");
+    q.limit = 3;
+    h0 = stats_of(f->s).range_cache_hits;
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a2,b,c");
+    q.desc = true;
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "c,b,a2");
+    assert_true(stats_of(f->s).range_cache_hits >= h0 + 1);
+}
+
+/* The cache alone: validity by snapshot, fills refused after a newer
+ * apply, prefix and other-shaped ranges dropped by the keys inside them
+ * only, partial entries covering up to their last key, and the byte bound. */
+static void test_range_cache_unit(void **state) {
+    (void)state;
+    cvx__rangecache_t *c;
+    assert_int_equal(cvx__rangecache_new(64 << 10, 10, &c), CVX_OK);
+    uint8_t id1[16] = {1}, id2[16] = {2};
+    cvx_buf_t rows = {0}, got = {0};
+    cvx__rangecache_row_append(&rows, (const uint8_t *)"ab1", 3, id1);
+    size_t last = rows.len;
+    cvx__rangecache_row_append(&rows, (const uint8_t *)"ab2", 3, id2);
+    /* A prefix range ["ab", "ac") and a general one ["b", inf). */
+    cvx__rkey_t pk = {7, (const uint8_t *)"ab", (const uint8_t *)"ac", 2, 2, false, false};
+    cvx__rkey_t gk = {7, (const uint8_t *)"b", NULL, 1, 0, true, false};
+    bool complete = false;
+    assert_false(cvx__rangecache_get(c, &pk, 10, &got, &complete));
+    cvx__rangecache_fill(c, &pk, 10, (const uint8_t *)rows.data, rows.len, last, true);
+    cvx__rangecache_fill(c, &gk, 10, NULL, 0, 0, true);
+    assert_true(cvx__rangecache_get(c, &pk, 12, &got, &complete));
+    assert_true(complete);
+    assert_int_equal(got.len, rows.len);
+    assert_memory_equal(got.data, rows.data, rows.len);
+    const uint8_t *key, *id;
+    size_t klen;
+    size_t off = cvx__rangecache_row_next((const uint8_t *)got.data, 0, &key, &klen, &id);
+    assert_int_equal(klen, 3);
+    assert_memory_equal(key, "ab1", 3);
+    assert_memory_equal(id, id1, 16);
+    assert_int_equal(cvx__rangecache_row_next((const uint8_t *)got.data, off, &key, &klen, &id), got.len);
+    /* Not for a snapshot before it was read; not in the other direction. */
+    cvx_buf_reset(&got);
+    assert_false(cvx__rangecache_get(c, &pk, 9, &got, &complete));
+    cvx__rkey_t pdesc = pk;
+    pdesc.desc = true;
+    assert_false(cvx__rangecache_get(c, &pdesc, 12, &got, &complete));
+
+    /* Keys outside both ranges, or of another index, drop nothing. */
+    cvx_written_key_t outside[] = {{7, (const uint8_t *)"aa", 2}, {7, (const uint8_t *)"ac", 2}, {8, (const uint8_t *)"ab5", 3}};
+    cvx__rangecache_apply(c, 20, outside, 3);
+    assert_true(cvx__rangecache_get(c, &pk, 20, &got, &complete));
+    assert_true(cvx__rangecache_get(c, &gk, 20, &got, &complete));
+    /* A key inside the prefix drops that entry only; one at "b..." the other. */
+    cvx_written_key_t in_p = {7, (const uint8_t *)"ab\xff", 3}, in_g = {7, (const uint8_t *)"zz", 2};
+    cvx__rangecache_apply(c, 21, &in_p, 1);
+    assert_false(cvx__rangecache_get(c, &pk, 21, &got, &complete));
+    assert_true(cvx__rangecache_get(c, &gk, 21, &got, &complete));
+    cvx__rangecache_apply(c, 22, &in_g, 1);
+    assert_false(cvx__rangecache_get(c, &gk, 22, &got, &complete));
+
+    /* A reader at 21 filling after commit 22 was applied: refused. */
+    cvx__rangecache_fill(c, &pk, 21, (const uint8_t *)rows.data, rows.len, last, true);
+    assert_false(cvx__rangecache_get(c, &pk, 25, &got, &complete));
+
+    /* A partial general entry ["a", inf) whose first page stopped at "ab1"
+     * covers up to that key only. */
+    cvx__rkey_t ak = {7, (const uint8_t *)"a", NULL, 1, 0, true, false};
+    cvx__rangecache_fill(c, &ak, 22, (const uint8_t *)rows.data, last, 0, false);
+    cvx_buf_reset(&got);
+    assert_true(cvx__rangecache_get(c, &ak, 22, &got, &complete));
+    assert_false(complete);
+    assert_int_equal(got.len, last);
+    cvx_written_key_t past = {7, (const uint8_t *)"ab2", 3}, before = {7, (const uint8_t *)"aa", 2};
+    cvx__rangecache_apply(c, 23, &past, 1);
+    assert_true(cvx__rangecache_get(c, &ak, 23, &got, &complete));
+    cvx__rangecache_apply(c, 24, &before, 1);
+    assert_false(cvx__rangecache_get(c, &ak, 24, &got, &complete));
+
+    /* Many entries: the oldest go, the bytes stay within the budget, and
+     * more prefix lengths than an index tracks still invalidate. */
+    char lo[64], hi[64];
+    for (int i = 0; i < 3000; i++) {
+        int len = snprintf(lo, sizeof lo, "k%0*d", 1 + i % 12, i);
+        memcpy(hi, lo, (size_t)len);
+        hi[len - 1]++;
+        cvx__rkey_t k = {9, (const uint8_t *)lo, (const uint8_t *)hi, (size_t)len, (size_t)len, false, false};
+        cvx__rangecache_fill(c, &k, 30, (const uint8_t *)rows.data, rows.len, last, true);
+    }
+    uint64_t hits, misses;
+    size_t entries, bytes;
+    cvx__rangecache_stats(c, &hits, &misses, &entries, &bytes);
+    assert_true(bytes <= 64 << 10);
+    assert_true(entries > 50 && entries < 3000);
+    int len = snprintf(lo, sizeof lo, "k%0*d", 1 + 2999 % 12, 2999);
+    memcpy(hi, lo, (size_t)len);
+    hi[len - 1]++;
+    cvx__rkey_t k = {9, (const uint8_t *)lo, (const uint8_t *)hi, (size_t)len, (size_t)len, false, false};
+    assert_true(cvx__rangecache_get(c, &k, 30, &got, &complete));
+    char inside[80];
+    int ilen = snprintf(inside, sizeof inside, "%sx", lo);
+    cvx_written_key_t wk = {9, (const uint8_t *)inside, (size_t)ilen};
+    cvx__rangecache_apply(c, 31, &wk, 1);
+    assert_false(cvx__rangecache_get(c, &k, 31, &got, &complete));
+    cvx_buf_free(&rows);
+    cvx_buf_free(&got);
+    cvx__rangecache_free(c);
+}
+
 /* The cache alone: a reader's fill is refused once a newer commit was
  * applied (it could put back an old revision), and it stays in its bytes. */
 static void test_doc_cache_unit(void **state) {
@@ -2370,6 +2630,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_cache_matches_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_cache_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_cache_unit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),

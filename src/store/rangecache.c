@@ -1,0 +1,407 @@
+/* The index-range cache: which documents an index range held, kept in
+ * memory so that a repeated query (a lookup by a unique field, a page of a
+ * list) reads no index entries from SQLite. With the hot-document cache
+ * behind it, such a query does not touch SQLite at all.
+ *
+ * An entry is keyed by the range as asked (index, lo, hi, direction) and
+ * holds the visible rows (key, document id) in scan order: all of them
+ * (complete), or the first ones up to where a page stopped (partial; a
+ * reader that needs more goes on from the last cached key in SQLite).
+ * The rows an entry covers are [lo, hi) when complete, else up to and
+ * including its last key.
+ *
+ * Validity by snapshot follows doccache.c: `applied` is the newest commit
+ * whose written keys have been applied (entries they touch are dropped);
+ * an entry's rows are the range's rows at every snapshot from its `from`
+ * through `applied`. A reader at S >= from may use it. A reader's fill at
+ * S is kept only if applied <= S, or a commit after S that changed the
+ * range may already have been applied (and would not drop the new entry).
+ *
+ * Dropping on a write must be cheap with many entries. Most ranges are a
+ * prefix (eq conditions on the leading fields: [p, successor(p))), and a
+ * key is inside such a range iff p is a prefix of it: those entries sit in
+ * a hash table by (index, p), and a written key looks up each prefix
+ * length in use on its index (few: one per query shape). Other ranges are
+ * checked one by one, per index, at most MAX_GENERAL per index.
+ *
+ * Bounded by bytes, least recently used first out. */
+#include "store/store_int.h"
+
+#include <string.h>
+
+#define MAX_GENERAL 256 /* other-shaped ranges per index */
+#define MAX_LENS 8      /* distinct prefix lengths per index */
+
+typedef struct rentry {
+    struct rentry *hnext;         /* lookup chain */
+    struct rentry *pnext;         /* prefix chain (prefix entries) */
+    struct rentry *gprev, *gnext; /* the index's general list (others) */
+    cvx_lru_node_t lru;
+    uint64_t hash, phash;
+    uint64_t index_id;
+    uint64_t from;
+    bool desc, hi_inf, complete, prefix;
+    size_t lo_len, hi_len;   /* the range asked: data[0, lo_len), then hi */
+    size_t clo_off, clo_len; /* the range covered, inside data */
+    size_t chi_off, chi_len;
+    bool chi_inf;
+    size_t rows_off, rows_len; /* rows as cvx__rangecache_get returns them */
+    size_t bytes;
+    uint8_t data[];
+} rentry_t;
+
+typedef struct {
+    uint64_t index_id;
+    rentry_t *general;
+    size_t ngeneral;
+    size_t lens[MAX_LENS], lens_n[MAX_LENS]; /* prefix lengths in use, entries each */
+    size_t nlens;
+} rindex_t;
+
+struct cvx__rangecache {
+    pthread_mutex_t mu;
+    rentry_t **table; /* by the range asked */
+    rentry_t **ptable; /* prefix entries by (index, prefix) */
+    size_t cap, n;     /* both tables have cap buckets */
+    rindex_t *ix;
+    size_t nix;
+    cvx_lru_t lru;
+    size_t bytes, max_bytes;
+    uint64_t applied;
+    uint64_t hits, misses;
+};
+
+static uint64_t mix(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
+    return h;
+}
+
+static uint64_t range_hash(const cvx__rkey_t *k) {
+    uint8_t flags = (uint8_t)(k->desc | k->hi_inf << 1);
+    uint64_t h = mix(0xcbf29ce484222325ull, &k->index_id, sizeof k->index_id);
+    h = mix(h, &flags, 1);
+    h = mix(h, &k->lo_len, sizeof k->lo_len);
+    h = mix(h, k->lo, k->lo_len);
+    return k->hi_inf ? h : mix(h, k->hi, k->hi_len);
+}
+
+static uint64_t prefix_hash(uint64_t index_id, const uint8_t *p, size_t len) {
+    return mix(mix(0xcbf29ce484222325ull, &index_id, sizeof index_id), p, len);
+}
+
+static int cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
+    size_t m = CVX_MIN(al, bl);
+    int c = m ? memcmp(a, b, m) : 0;
+    return c ? c : al < bl ? -1 : al > bl;
+}
+
+static bool same_range(const rentry_t *e, const cvx__rkey_t *k) {
+    return e->index_id == k->index_id && e->desc == k->desc && e->hi_inf == k->hi_inf && e->lo_len == k->lo_len &&
+           (k->hi_inf || e->hi_len == k->hi_len) && (!k->lo_len || memcmp(e->data, k->lo, k->lo_len) == 0) &&
+           (k->hi_inf || !k->hi_len || memcmp(e->data + e->lo_len, k->hi, k->hi_len) == 0);
+}
+
+/* Is [lo, hi) exactly the keys that start with lo? */
+static bool is_prefix_range(const cvx__rkey_t *k) {
+    if (k->hi_inf || k->lo_len == 0) return false;
+    size_t n = k->lo_len;
+    while (n > 0 && k->lo[n - 1] == 0xff) n--;
+    return n > 0 && k->hi_len == n && (n == 1 || memcmp(k->lo, k->hi, n - 1) == 0) && k->hi[n - 1] == k->lo[n - 1] + 1;
+}
+
+static rindex_t *index_info(cvx__rangecache_t *c, uint64_t index_id, bool create) {
+    for (size_t i = 0; i < c->nix; i++)
+        if (c->ix[i].index_id == index_id) return &c->ix[i];
+    if (!create) return NULL;
+    rindex_t *ix = cvx_realloc(c->ix, (c->nix + 1) * sizeof *ix);
+    if (!ix) return NULL;
+    c->ix = ix;
+    memset(&ix[c->nix], 0, sizeof *ix);
+    ix[c->nix].index_id = index_id;
+    return &ix[c->nix++];
+}
+
+static rentry_t *oldest(const cvx__rangecache_t *c) {
+    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, rentry_t, lru) : NULL;
+}
+
+static void remove_entry(cvx__rangecache_t *c, rentry_t *e) {
+    rentry_t **p = &c->table[e->hash & (c->cap - 1)];
+    while (*p != e) p = &(*p)->hnext;
+    *p = e->hnext;
+    rindex_t *ix = index_info(c, e->index_id, false);
+    if (e->prefix) {
+        p = &c->ptable[e->phash & (c->cap - 1)];
+        while (*p != e) p = &(*p)->pnext;
+        *p = e->pnext;
+        for (size_t i = 0; ix && i < ix->nlens; i++) {
+            if (ix->lens[i] != e->lo_len) continue;
+            if (--ix->lens_n[i] == 0) {
+                ix->lens[i] = ix->lens[ix->nlens - 1];
+                ix->lens_n[i] = ix->lens_n[ix->nlens - 1];
+                ix->nlens--;
+            }
+            break;
+        }
+    } else if (ix) {
+        if (e->gprev) e->gprev->gnext = e->gnext;
+        else ix->general = e->gnext;
+        if (e->gnext) e->gnext->gprev = e->gprev;
+        ix->ngeneral--;
+    }
+    cvx_lru_unlink(&c->lru, &e->lru);
+    c->bytes -= e->bytes;
+    c->n--;
+    cvx_free(e);
+}
+
+static void grow(cvx__rangecache_t *c) {
+    size_t ncap = c->cap * 2;
+    rentry_t **nt = cvx_calloc(ncap, sizeof *nt), **np = cvx_calloc(ncap, sizeof *np);
+    if (!nt || !np) {
+        cvx_free(nt);
+        cvx_free(np);
+        return; /* longer chains, still correct */
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        for (rentry_t *e = c->table[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = nt[e->hash & (ncap - 1)];
+            nt[e->hash & (ncap - 1)] = e;
+        }
+        for (rentry_t *e = c->ptable[i], *next; e; e = next) {
+            next = e->pnext;
+            e->pnext = np[e->phash & (ncap - 1)];
+            np[e->phash & (ncap - 1)] = e;
+        }
+    }
+    cvx_free(c->table);
+    cvx_free(c->ptable);
+    c->table = nt;
+    c->ptable = np;
+    c->cap = ncap;
+}
+
+int cvx__rangecache_new(size_t max_bytes, uint64_t applied, cvx__rangecache_t **out) {
+    *out = NULL;
+    cvx__rangecache_t *c = cvx_calloc(1, sizeof *c);
+    if (!c) return CVX_E_NOMEM;
+    c->cap = 1024;
+    c->table = cvx_calloc(c->cap, sizeof *c->table);
+    c->ptable = cvx_calloc(c->cap, sizeof *c->ptable);
+    if (!c->table || !c->ptable) {
+        cvx_free(c->table);
+        cvx_free(c->ptable);
+        cvx_free(c);
+        return CVX_E_NOMEM;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->max_bytes = max_bytes;
+    c->applied = applied;
+    *out = c;
+    return CVX_OK;
+}
+
+void cvx__rangecache_free(cvx__rangecache_t *c) {
+    if (!c) return;
+    while (oldest(c)) remove_entry(c, oldest(c));
+    cvx_free(c->table);
+    cvx_free(c->ptable);
+    cvx_free(c->ix);
+    pthread_mutex_destroy(&c->mu);
+    cvx_free(c);
+}
+
+static rentry_t *lookup(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t h) {
+    rentry_t *e = c->table[h & (c->cap - 1)];
+    while (e && !(e->hash == h && same_range(e, k))) e = e->hnext;
+    return e;
+}
+
+bool cvx__rangecache_get(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, cvx_buf_t *rows, bool *complete) {
+    uint64_t h = range_hash(k);
+    bool hit = false;
+    pthread_mutex_lock(&c->mu);
+    rentry_t *e = lookup(c, k, h);
+    if (e && e->from <= at && !cvx_buf_append(rows, e->data + e->rows_off, e->rows_len)) {
+        *complete = e->complete;
+        cvx_lru_touch(&c->lru, &e->lru);
+        hit = true;
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+/* Where the key of the row at `off` is, in rows laid out by
+ * cvx__rangecache_row_append. */
+static void row_key(const uint8_t *rows, size_t off, const uint8_t **key, size_t *len) {
+    uint32_t n;
+    memcpy(&n, rows + off, sizeof n);
+    *key = rows + off + sizeof n;
+    *len = n;
+}
+
+void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, const uint8_t *rows,
+                          size_t rows_len, size_t last_off, bool complete) {
+    /* Partial entries with no row cover nothing; a fill must leave room. */
+    if (!complete && rows_len == 0) return;
+    const uint8_t *last = NULL;
+    size_t last_len = 0;
+    if (rows_len) row_key(rows, last_off, &last, &last_len);
+    /* The range covered: [lo, hi), or up to and including the last key. */
+    const uint8_t *clo = k->lo, *chi = k->hi;
+    size_t clo_len = k->lo_len, chi_len = k->hi_len;
+    bool chi_inf = k->hi_inf, chi_nul = false;
+    if (!complete && !k->desc) {
+        chi = last;
+        chi_len = last_len;
+        chi_inf = false;
+        chi_nul = true; /* last ‖ 0x00: just past the last key */
+    } else if (!complete) {
+        clo = last;
+        clo_len = last_len;
+    }
+    size_t hi_len = k->hi_inf ? 0 : k->hi_len, chi_bytes = chi_inf ? 0 : chi_len + chi_nul;
+    size_t data = k->lo_len + hi_len + clo_len + chi_bytes + rows_len;
+    size_t need = sizeof(rentry_t) + data;
+    bool prefix = is_prefix_range(k);
+    uint64_t h = range_hash(k);
+    pthread_mutex_lock(&c->mu);
+    if (c->applied > at || need > c->max_bytes / 8) goto out;
+    rentry_t *old = lookup(c, k, h);
+    /* One current from an earlier snapshot is at least as useful, unless
+     * this one has more rows. */
+    if (old && old->from <= at && (old->complete || !complete) && old->rows_len >= rows_len) goto out;
+    rindex_t *ix = index_info(c, k->index_id, true);
+    if (!ix) goto out;
+    if (old) remove_entry(c, old);
+    if (prefix) {
+        size_t i = 0;
+        while (i < ix->nlens && ix->lens[i] != k->lo_len) i++;
+        if (i == ix->nlens && ix->nlens == MAX_LENS) prefix = false;
+    }
+    if (!prefix && ix->ngeneral >= MAX_GENERAL) goto out;
+    rentry_t *e = cvx_malloc(need);
+    if (!e) goto out;
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    e->index_id = k->index_id;
+    e->from = at;
+    e->desc = k->desc;
+    e->hi_inf = k->hi_inf;
+    e->complete = complete;
+    e->prefix = prefix;
+    e->bytes = need;
+    uint8_t *d = e->data;
+    e->lo_len = k->lo_len;
+    if (k->lo_len) memcpy(d, k->lo, k->lo_len);
+    d += k->lo_len;
+    e->hi_len = hi_len;
+    if (hi_len) memcpy(d, k->hi, hi_len);
+    d += hi_len;
+    e->clo_off = (size_t)(d - e->data);
+    e->clo_len = clo_len;
+    if (clo_len) memcpy(d, clo, clo_len);
+    d += clo_len;
+    e->chi_off = (size_t)(d - e->data);
+    e->chi_inf = chi_inf;
+    e->chi_len = chi_bytes;
+    if (!chi_inf && chi_len) memcpy(d, chi, chi_len);
+    if (chi_nul) d[chi_len] = 0;
+    d += chi_bytes;
+    e->rows_off = (size_t)(d - e->data);
+    e->rows_len = rows_len;
+    if (rows_len) memcpy(d, rows, rows_len);
+    while (oldest(c) && c->bytes + need > c->max_bytes) remove_entry(c, oldest(c));
+    /* Eviction may have dropped the index's last entry, not its record. */
+    ix = index_info(c, k->index_id, false);
+    if (c->n + 1 > c->cap) grow(c);
+    e->hnext = c->table[h & (c->cap - 1)];
+    c->table[h & (c->cap - 1)] = e;
+    if (prefix) {
+        e->phash = prefix_hash(k->index_id, k->lo, k->lo_len);
+        e->pnext = c->ptable[e->phash & (c->cap - 1)];
+        c->ptable[e->phash & (c->cap - 1)] = e;
+        size_t i = 0;
+        while (i < ix->nlens && ix->lens[i] != k->lo_len) i++;
+        if (i == ix->nlens) {
+            ix->lens[i] = k->lo_len;
+            ix->lens_n[i] = 0;
+            ix->nlens++;
+        }
+        ix->lens_n[i]++;
+    } else {
+        e->gnext = ix->general;
+        if (ix->general) ix->general->gprev = e;
+        ix->general = e;
+        ix->ngeneral++;
+    }
+    cvx_lru_push_newest(&c->lru, &e->lru);
+    c->bytes += need;
+    c->n++;
+out:
+    pthread_mutex_unlock(&c->mu);
+}
+
+static bool covers(const rentry_t *e, const uint8_t *key, size_t len) {
+    if (cmp(key, len, e->data + e->clo_off, e->clo_len) < 0) return false;
+    return e->chi_inf || cmp(key, len, e->data + e->chi_off, e->chi_len) < 0;
+}
+
+/* Drops every entry of the key's index that covers the key. */
+static void drop_covering(cvx__rangecache_t *c, const cvx_written_key_t *w) {
+    rindex_t *ix = index_info(c, w->index_id, false);
+    if (!ix) return;
+    /* A copy: removing an index's last entry of a length changes lens. */
+    size_t lens[MAX_LENS], nlens = ix->nlens;
+    memcpy(lens, ix->lens, nlens * sizeof *lens);
+    for (size_t i = 0; i < nlens; i++) {
+        size_t len = lens[i];
+        if (len > w->key_len) continue;
+        uint64_t ph = prefix_hash(w->index_id, w->key, len);
+        for (rentry_t *e = c->ptable[ph & (c->cap - 1)], *next; e; e = next) {
+            next = e->pnext;
+            if (e->phash == ph && e->index_id == w->index_id && e->lo_len == len && memcmp(e->data, w->key, len) == 0)
+                remove_entry(c, e);
+        }
+    }
+    for (rentry_t *e = ix->general, *next; e; e = next) {
+        next = e->gnext;
+        if (covers(e, w->key, w->key_len)) remove_entry(c, e);
+    }
+}
+
+void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx_written_key_t *keys, size_t n) {
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) drop_covering(c, &keys[i]);
+    if (ts > c->applied) c->applied = ts;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cvx__rangecache_stats(cvx__rangecache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes) {
+    pthread_mutex_lock(&c->mu);
+    *hits = c->hits;
+    *misses = c->misses;
+    *entries = c->n;
+    *bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cvx__rangecache_row_append(cvx_buf_t *rows, const uint8_t *key, size_t key_len, const uint8_t id[16]) {
+    uint32_t n = (uint32_t)key_len;
+    cvx_buf_append(rows, &n, sizeof n);
+    cvx_buf_append(rows, key, key_len);
+    cvx_buf_append(rows, id, 16);
+    return rows->oom ? CVX_E_NOMEM : CVX_OK;
+}
+
+size_t cvx__rangecache_row_next(const uint8_t *rows, size_t off, const uint8_t **key, size_t *key_len,
+                                const uint8_t **id) {
+    row_key(rows, off, key, key_len);
+    *id = *key + *key_len;
+    return off + sizeof(uint32_t) + *key_len + 16;
+}
