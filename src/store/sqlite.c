@@ -33,6 +33,14 @@
  * (bench h_transfer_low) this cut checkpoint CPU enough for +15% TPS. */
 #define CHECKPOINT_PAGES 10000
 
+/* Readers get a small page cache: SQLite empties a connection's cache
+ * whenever it starts reading after another connection's commit, and the
+ * emptying walks the whole cache (with commits every few hundred
+ * microseconds, a 16 MiB cache cost more to empty than it saved; the hot
+ * data is in cvx's document and range caches anyway). */
+#define READER_CACHE_KIB 2048
+#define WRITER_CACHE_KIB 16384
+
 typedef struct reader {
     struct reader *next;
     sqlite3 *db;
@@ -45,6 +53,7 @@ typedef struct {
     char *path;
     sqlite3 *writer;
     sqlite3_stmt *ins_doc, *ins_entry, *ins_table, *ins_index, *drop_index, *del_entries, *set_max_ts, *ins_request;
+    sqlite3_stmt *begin, *commit, *rollback; /* prepared once: a group's own SQL is three statements */
     pthread_mutex_t pool_mu;
     reader_t *free_readers;
     int nreaders;
@@ -78,14 +87,14 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
 }
 
 /* synchronous: the PRAGMA's value (OFF, NORMAL, FULL). */
-static int open_db(const char *path, sqlite3 **db, const char *synchronous, cvx_err_t *err);
+static int open_db(const char *path, sqlite3 **db, const char *synchronous, int cache_kib, cvx_err_t *err);
 static int reader_new(sq_t *q, struct reader **out, cvx_err_t *err);
 
 static void *checkpointer(void *arg) {
     sq_t *q = arg;
     sqlite3 *db = NULL;
     cvx_err_t err;
-    if (open_db(q->path, &db, q->synchronous_off ? "OFF" : "FULL", &err) != CVX_OK) return NULL;
+    if (open_db(q->path, &db, q->synchronous_off ? "OFF" : "FULL", READER_CACHE_KIB, &err) != CVX_OK) return NULL;
     /* Fill the read pool off the start-up path: a connection opened later,
      * under load, shows up as resident memory growing at a random moment
      * (tests/e2e/deploy.test.js). More still open on demand. */
@@ -128,7 +137,7 @@ static int exec_sql(sqlite3 *db, const char *sql, cvx_err_t *err) {
     return CVX_OK;
 }
 
-static int open_db(const char *path, sqlite3 **db, const char *synchronous, cvx_err_t *err) {
+static int open_db(const char *path, sqlite3 **db, const char *synchronous, int cache_kib, cvx_err_t *err) {
     *db = NULL;
     int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -140,10 +149,11 @@ static int open_db(const char *path, sqlite3 **db, const char *synchronous, cvx_
     }
     sqlite3_busy_timeout(*db, 10000);
     sqlite3_extended_result_codes(*db, 1);
-    char sync_sql[64];
+    char sync_sql[64], cache_sql[64];
     snprintf(sync_sql, sizeof sync_sql, "PRAGMA synchronous=%s", synchronous);
+    snprintf(cache_sql, sizeof cache_sql, "PRAGMA cache_size=-%d", cache_kib);
     if (exec_sql(*db, "PRAGMA journal_mode=WAL", err) || exec_sql(*db, sync_sql, err) ||
-        exec_sql(*db, "PRAGMA cache_size=-16384", err)) {
+        exec_sql(*db, cache_sql, err)) {
         sqlite3_close(*db);
         *db = NULL;
         return CVX_E_STORE;
@@ -181,7 +191,7 @@ static void reader_free(reader_t *r) {
 static int reader_new(sq_t *q, reader_t **out, cvx_err_t *err) {
     reader_t *r = cvx_calloc(1, sizeof *r);
     if (!r) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    int rc = open_db(q->path, &r->db, q->synchronous_off ? "OFF" : "FULL", err);
+    int rc = open_db(q->path, &r->db, q->synchronous_off ? "OFF" : "FULL", READER_CACHE_KIB, err);
     if (!rc)
         rc = prepare(r->db,
                      "SELECT ts, deleted, table_number, value FROM cvx_documents WHERE id=?1 AND ts<=?2 "
@@ -213,8 +223,8 @@ static void sq_close(void *state) {
         reader_free(q->free_readers);
         q->free_readers = n;
     }
-    sqlite3_stmt *sts[] = {q->ins_doc,     q->ins_entry,   q->ins_table,  q->ins_index,
-                           q->drop_index,  q->del_entries, q->set_max_ts, q->ins_request};
+    sqlite3_stmt *sts[] = {q->ins_doc,     q->ins_entry,   q->ins_table,  q->ins_index, q->drop_index, q->del_entries,
+                           q->set_max_ts,  q->ins_request, q->begin,      q->commit,    q->rollback};
     for (size_t i = 0; i < CVX_ARRAY_LEN(sts); i++) sqlite3_finalize(sts[i]);
     if (q->writer) {
         /* Fold the WAL back into the main file on a clean shutdown. */
@@ -242,7 +252,7 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
     q->synchronous_off = cfg->synchronous_off;
     q->wal_fd = -1;
     q->warm_readers = cfg->read_connections;
-    int rc = q->path ? open_db(q->path, &q->writer, q->synchronous_off ? "OFF" : "NORMAL", err)
+    int rc = q->path ? open_db(q->path, &q->writer, q->synchronous_off ? "OFF" : "NORMAL", WRITER_CACHE_KIB, err)
                      : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc)
         rc = exec_sql(q->writer,
@@ -283,6 +293,9 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
     if (!rc) rc = prepare(q->writer, "DELETE FROM cvx_index_entries WHERE index_id=?1", &q->del_entries, err);
     if (!rc) rc = prepare(q->writer, "UPDATE cvx_meta SET value=?1 WHERE key='max_ts'", &q->set_max_ts, err);
     if (!rc) rc = prepare(q->writer, "INSERT INTO cvx_requests(key, ts, result) VALUES (?1,?2,?3)", &q->ins_request, err);
+    if (!rc) rc = prepare(q->writer, "BEGIN IMMEDIATE", &q->begin, err);
+    if (!rc) rc = prepare(q->writer, "COMMIT", &q->commit, err);
+    if (!rc) rc = prepare(q->writer, "ROLLBACK", &q->rollback, err);
     if (!rc && !q->synchronous_off) {
         /* The writer's first statements created the WAL; it stays while a
          * connection is open, and a checkpoint rewinds it, never replaces
@@ -450,7 +463,7 @@ static int apply_batch(sq_t *q, const cvx__batch_t *b, cvx_err_t *err) {
 static int sq_write(void *state, const cvx__batch_t *const *batches, size_t n, cvx_err_t *err) {
     sq_t *q = state;
     if (n == 0) return CVX_OK;
-    int rc = exec_sql(q->writer, "BEGIN IMMEDIATE", err);
+    int rc = step_done(q, q->begin, err, "starting a write");
     if (rc) return rc;
     for (size_t i = 0; i < n && !rc; i++) rc = apply_batch(q, batches[i], err);
     uint64_t ts = batches[n - 1]->ts;
@@ -458,9 +471,10 @@ static int sq_write(void *state, const cvx__batch_t *const *batches, size_t n, c
         sqlite3_bind_int64(q->set_max_ts, 1, (int64_t)ts);
         rc = step_done(q, q->set_max_ts, err, "recording the commit timestamp");
     }
-    if (!rc) rc = exec_sql(q->writer, "COMMIT", err);
+    if (!rc) rc = step_done(q, q->commit, err, "committing");
     if (rc) {
-        sqlite3_exec(q->writer, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_step(q->rollback);
+        sqlite3_reset(q->rollback);
         return rc;
     }
     q->max_ts = ts;

@@ -241,7 +241,7 @@ static size_t skip_digits(parser_t *p) {
 /* Checks the RFC 8259 number grammar; *simple is set when the number is a
  * plain integer of at most 15 digits, which converts exactly without
  * strtod. */
-static int scan_number(parser_t *p, bool *simple) {
+static int scan_number(parser_t *p, bool *simple, size_t *frac) {
     if (peek_is(p, '-')) p->pos++;
     if (!is_digit(p)) return unexpected(p, "expected a digit");
     size_t digits;
@@ -253,10 +253,14 @@ static int scan_number(parser_t *p, bool *simple) {
         digits = skip_digits(p);
     }
     *simple = digits <= 15;
+    *frac = 0;
     if (peek_is(p, '.')) {
         p->pos++;
-        *simple = false;
-        if (!skip_digits(p)) return unexpected(p, "expected a digit after '.'");
+        *frac = skip_digits(p);
+        if (!*frac) return unexpected(p, "expected a digit after '.'");
+        /* Still exact: at most 15 digits in all and a power of ten that is
+         * itself exact make one correctly rounded division. */
+        *simple = *simple && digits + *frac <= 15;
     }
     if (peek_is(p, 'e') || peek_is(p, 'E')) {
         p->pos++;
@@ -270,15 +274,19 @@ static int scan_number(parser_t *p, bool *simple) {
 static int parse_number(parser_t *p, cvx_value_t **out) {
     size_t start = p->pos;
     bool simple = false;
-    if (scan_number(p, &simple)) return CVX_E_INVALID_VALUE;
+    size_t frac = 0;
+    if (scan_number(p, &simple, &frac)) return CVX_E_INVALID_VALUE;
     const char *s = p->s + start;
     size_t n = p->pos - start;
     double d;
     if (simple) {
+        static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
         bool neg = s[0] == '-';
         uint64_t u = 0;
-        for (size_t i = neg; i < n; i++) u = u * 10 + (uint64_t)(s[i] - '0');
-        d = neg ? -(double)u : (double)u;
+        for (size_t i = neg; i < n; i++)
+            if (s[i] != '.') u = u * 10 + (uint64_t)(s[i] - '0');
+        d = frac ? (double)u / pow10[frac] : (double)u;
+        if (neg) d = -d;
     } else {
         /* strtod needs a NUL-terminated copy: the input is not. */
         cvx_buf_reset(&p->tmp);

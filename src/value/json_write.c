@@ -10,6 +10,9 @@
  * Doubles: the shortest of %.15g, %.16g and %.17g that reads back as the
  * same double (17 significant digits always do), and integral values up to
  * 2^53 as plain integers ("1", not "1e+00"), as JavaScript prints them.
+ * Integers and short decimals (every _creationTime) are written without
+ * printf, to the same bytes (cvx__format_double_printf is the reference
+ * the tests hold them to).
  * The C library's printf/strtod follow LC_NUMERIC; cvx never changes it
  * from "C", which is what makes '.' the decimal point here.
  */
@@ -22,11 +25,76 @@
 
 bool cvx__float_needs_wrapper(double v) { return !isfinite(v) || (v == 0 && signbit(v)); }
 
+/* The decimal digits of u (at least one), at out; returns their count. */
+static size_t put_u64(uint64_t u, char *out) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static const double pow10_exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* The common case without printf: a double that some m / 10^k (m an
+ * integer of at most 15 digits) reads back as, written with the smallest
+ * such k. That is exactly what %.15g prints when |v| is in [1e-4, 1e15)
+ * (fixed notation, trailing zeros dropped): v lies within half an ulp of
+ * m / 10^k, far less than half a unit in the 15th digit. Returns 0 when
+ * it does not apply (the printf path decides). */
+static size_t format_short_decimal(double v, char out[CVX__DOUBLE_MAX]) {
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    for (size_t k = 1; k < CVX_ARRAY_LEN(pow10_exact); k++) {
+        double scaled = a * pow10_exact[k];
+        /* Below 2^50 the product's rounding error is under 1/4: the
+         * nearest integer is m whenever one exists. */
+        if (scaled >= 1125899906842624.0) return 0;
+        double m = nearbyint(scaled);
+        if (m / pow10_exact[k] != a) continue;
+        char digits[20];
+        size_t nd = put_u64((uint64_t)m, digits);
+        if (nd > 15) return 0; /* no leading zeros in m: all significant */
+        size_t o = 0;
+        if (v < 0) out[o++] = '-';
+        if (nd <= k) {
+            out[o++] = '0';
+            out[o++] = '.';
+            for (size_t z = nd; z < k; z++) out[o++] = '0';
+            memcpy(out + o, digits, nd);
+            o += nd;
+        } else {
+            memcpy(out + o, digits, nd - k);
+            o += nd - k;
+            out[o++] = '.';
+            memcpy(out + o, digits + nd - k, k);
+            o += k;
+        }
+        out[o] = '\0';
+        return o;
+    }
+    return 0;
+}
+
 size_t cvx__format_double(double v, char out[CVX__DOUBLE_MAX]) {
     if (v == floor(v) && fabs(v) <= 9007199254740992.0) {
-        int n = snprintf(out, CVX__DOUBLE_MAX, "%.0f", v);
-        return (size_t)n;
+        if (v == 0 && signbit(v)) return (size_t)snprintf(out, CVX__DOUBLE_MAX, "%.0f", v);
+        size_t o = 0;
+        if (v < 0) out[o++] = '-';
+        o += put_u64((uint64_t)fabs(v), out + o);
+        out[o] = '\0';
+        return o;
     }
+    size_t n = format_short_decimal(v, out);
+    if (n) return n;
+    return cvx__format_double_printf(v, out);
+}
+
+size_t cvx__format_double_printf(double v, char out[CVX__DOUBLE_MAX]) {
+    if (v == floor(v) && fabs(v) <= 9007199254740992.0) return (size_t)snprintf(out, CVX__DOUBLE_MAX, "%.0f", v);
     static const char *const formats[] = {"%.15g", "%.16g", "%.17g"};
     int n = 0;
     for (size_t i = 0; i < CVX_ARRAY_LEN(formats); i++) {

@@ -46,6 +46,8 @@ int cvx__name_cmp(const char *a, size_t alen, const char *b, size_t blen);
  * the length; out is NUL-terminated. */
 #define CVX__DOUBLE_MAX 32
 size_t cvx__format_double(double v, char out[CVX__DOUBLE_MAX]);
+/* The same through printf/strtod only: the reference for tests. */
+size_t cvx__format_double_printf(double v, char out[CVX__DOUBLE_MAX]);
 
 /* True when a float64 must be written as {"$float": ...}: NaN, ±Inf, -0. */
 bool cvx__float_needs_wrapper(double v);

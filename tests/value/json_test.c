@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "value/value.h"
+#include "value/value_int.h"
 #include "value_gen.h"
 
 static cvx_arena_t *arena;
@@ -390,6 +392,41 @@ static void test_random_doubles(void **state) {
     cvx_arena_reset(arena);
 }
 
+/* The printf-free paths give the reference's bytes: integers, short
+ * decimals (like _creationTime) and everything else, written and read. */
+static void test_fast_numbers_match_printf(void **state) {
+    (void)state;
+    cvx_chacha_t rng;
+    cvx_chacha_seed(&rng, "fastnum", 7);
+    char fast[CVX__DOUBLE_MAX], ref[CVX__DOUBLE_MAX];
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = cvx_chacha_u64(&rng);
+        double d;
+        switch (i % 5) {
+        case 0: d = (double)(int64_t)(r % 20000000000000000ull) - 1e16; break;    /* integers, some past 2^53 */
+        case 1: d = (double)(r % 10000000000000000ull) / 1000.0; break;           /* ms.fraction, 13+3 digits */
+        case 2: d = (double)(r % 1000000000ull) / (double)(1ull << (r >> 60)); break; /* binary fractions */
+        case 3: d = (double)(r % 100000) / 1e8 * ((r >> 63) ? -1 : 1); break;      /* small, around 1e-4 */
+        default: d = bits_double((r & 0x800fffffffffffffull) | ((uint64_t)(1023 + (int)(r >> 52) % 120 - 60) << 52));
+        }
+        size_t n = cvx__format_double(d, fast), m = cvx__format_double_printf(d, ref);
+        if (n != m || strcmp(fast, ref) != 0) fail_msg("%.17g: fast \"%s\", printf \"%s\"", d, fast, ref);
+        cvx_value_t *back;
+        assert_int_equal(cvx_json_parse(arena, ref, m, &back, NULL), CVX_OK);
+        if (double_bits(back->u.f) != double_bits(d)) fail_msg("%s read back as %.17g", ref, back->u.f);
+        if (i % 64 == 0) cvx_arena_reset(arena);
+    }
+    /* Decimal text read without strtod is what strtod reads. */
+    const char *texts[] = {"0.1", "0.30000000000000004", "1733123456789.123", "-0.5", "123456789012.345",
+                           "0.000001", "999999999999999.9", "12345.678901234", "0.0", "-0.0"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        cvx_value_t *back;
+        assert_int_equal(cvx_json_parse(arena, texts[i], strlen(texts[i]), &back, NULL), CVX_OK);
+        assert_int_equal(double_bits(back->u.f), double_bits(strtod(texts[i], NULL)));
+    }
+    cvx_arena_reset(arena);
+}
+
 static void test_write_oom(void **state) {
     cvx_value_t *v = parse_ok("{\"a\":[1,2,{\"b\":\"xyz\"}],\"c\":{\"$bytes\":\"AAEC\"}}");
     for (uint64_t n = 1;; n++) {
@@ -421,6 +458,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed_corpus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_doubles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_numbers_match_printf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_oom, setup, teardown),
     };
     return cmocka_run_group_tests_name("value.json", tests, NULL, NULL);
