@@ -238,9 +238,9 @@ static size_t skip_digits(parser_t *p) {
     return n;
 }
 
-/* Checks the RFC 8259 number grammar; *simple is set when the number is a
- * plain integer of at most 15 digits, which converts exactly without
- * strtod. */
+/* Checks the RFC 8259 number grammar; *simple is set when the number has
+ * at most 16 digits and no exponent (*frac of them after the point): then,
+ * if they fit 53 bits, it converts exactly without strtod. */
 static int scan_number(parser_t *p, bool *simple, size_t *frac) {
     if (peek_is(p, '-')) p->pos++;
     if (!is_digit(p)) return unexpected(p, "expected a digit");
@@ -252,15 +252,15 @@ static int scan_number(parser_t *p, bool *simple, size_t *frac) {
     } else {
         digits = skip_digits(p);
     }
-    *simple = digits <= 15;
+    *simple = digits <= 16;
     *frac = 0;
     if (peek_is(p, '.')) {
         p->pos++;
         *frac = skip_digits(p);
         if (!*frac) return unexpected(p, "expected a digit after '.'");
-        /* Still exact: at most 15 digits in all and a power of ten that is
-         * itself exact make one correctly rounded division. */
-        *simple = *simple && digits + *frac <= 15;
+        /* Still exact: digits that fit a double's 53 bits and a power of
+         * ten that is itself exact make one correctly rounded division. */
+        *simple = *simple && digits + *frac <= 16;
     }
     if (peek_is(p, 'e') || peek_is(p, 'E')) {
         p->pos++;
@@ -279,12 +279,15 @@ static int parse_number(parser_t *p, cvx_value_t **out) {
     const char *s = p->s + start;
     size_t n = p->pos - start;
     double d;
+    uint64_t u = 0;
+    bool neg = s[0] == '-';
     if (simple) {
-        static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-        bool neg = s[0] == '-';
-        uint64_t u = 0;
         for (size_t i = neg; i < n; i++)
             if (s[i] != '.') u = u * 10 + (uint64_t)(s[i] - '0');
+        simple = u <= (1ull << 53);
+    }
+    if (simple) {
+        static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
         d = frac ? (double)u / pow10[frac] : (double)u;
         if (neg) d = -d;
     } else {

@@ -40,24 +40,30 @@ static size_t put_u64(uint64_t u, char *out) {
 static const double pow10_exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
 /* The common case without printf: a double that some m / 10^k (m an
- * integer of at most 15 digits) reads back as, written with the smallest
- * such k. That is exactly what %.15g prints when |v| is in [1e-4, 1e15)
- * (fixed notation, trailing zeros dropped): v lies within half an ulp of
- * m / 10^k, far less than half a unit in the 15th digit. Returns 0 when
- * it does not apply (the printf path decides). */
+ * integer of at most 16 digits) reads back as, written with the smallest
+ * such k. That is exactly what %.15g (or, at 16 digits, %.16g) prints when
+ * |v| is in [1e-4, 1e15): fixed notation, trailing zeros dropped, and
+ * rounding v to 15 digits lands on m / 10^k because v lies within half an
+ * ulp of it, far less than half a unit in the 15th digit. At 16 digits
+ * that holds only when an ulp is under half a unit in the last place,
+ * which is checked (then %.15g cannot read back as v either). Returns 0
+ * when it does not apply (the printf path decides). */
 static size_t format_short_decimal(double v, char out[CVX__DOUBLE_MAX]) {
     double a = fabs(v);
     if (!(a >= 1e-4 && a < 1e15)) return 0;
     for (size_t k = 1; k < CVX_ARRAY_LEN(pow10_exact); k++) {
         double scaled = a * pow10_exact[k];
-        /* Below 2^50 the product's rounding error is under 1/4: the
-         * nearest integer is m whenever one exists. */
-        if (scaled >= 1125899906842624.0) return 0;
+        if (scaled >= 9007199254740990.0) return 0; /* m must stay exact */
+        /* The product may be off by up to one from m near 2^53. */
         double m = nearbyint(scaled);
-        if (m / pow10_exact[k] != a) continue;
+        if (m / pow10_exact[k] != a) {
+            if ((m - 1) / pow10_exact[k] == a) m -= 1;
+            else if ((m + 1) / pow10_exact[k] == a) m += 1;
+            else continue;
+        }
         char digits[20];
         size_t nd = put_u64((uint64_t)m, digits);
-        if (nd > 15) return 0; /* no leading zeros in m: all significant */
+        if (nd > 16 || (nd == 16 && (nextafter(a, INFINITY) - a) * pow10_exact[k] >= 0.5)) return 0;
         size_t o = 0;
         if (v < 0) out[o++] = '-';
         if (nd <= k) {

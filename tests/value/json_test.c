@@ -404,7 +404,7 @@ static void test_fast_numbers_match_printf(void **state) {
         double d;
         switch (i % 5) {
         case 0: d = (double)(int64_t)(r % 20000000000000000ull) - 1e16; break;    /* integers, some past 2^53 */
-        case 1: d = (double)(r % 10000000000000000ull) / 1000.0; break;           /* ms.fraction, 13+3 digits */
+        case 1: d = (double)(r % 10000000000000000ull) / (r >> 63 ? 1000.0 : 1e6); break; /* ms.fraction, 16-17 digits */
         case 2: d = (double)(r % 1000000000ull) / (double)(1ull << (r >> 60)); break; /* binary fractions */
         case 3: d = (double)(r % 100000) / 1e8 * ((r >> 63) ? -1 : 1); break;      /* small, around 1e-4 */
         default: d = bits_double((r & 0x800fffffffffffffull) | ((uint64_t)(1023 + (int)(r >> 52) % 120 - 60) << 52));
@@ -418,7 +418,8 @@ static void test_fast_numbers_match_printf(void **state) {
     }
     /* Decimal text read without strtod is what strtod reads. */
     const char *texts[] = {"0.1", "0.30000000000000004", "1733123456789.123", "-0.5", "123456789012.345",
-                           "0.000001", "999999999999999.9", "12345.678901234", "0.0", "-0.0"};
+                           "0.000001", "999999999999999.9", "12345.678901234", "0.0", "-0.0", "1764662400123.456",
+                           "9007199254740993", "9007199254740992", "0.1234567890123456", "-8999999999999.999"};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         cvx_value_t *back;
         assert_int_equal(cvx_json_parse(arena, texts[i], strlen(texts[i]), &back, NULL), CVX_OK);
