@@ -70,14 +70,8 @@ struct cvx__qcache {
     uint64_t hits, misses, invalidations;
 };
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
-    return h;
-}
-
 static uint64_t point_hash(uint64_t index_id, const uint8_t *key, size_t len) {
-    return hash_bytes(hash_bytes(0xcbf29ce484222325ull, &index_id, sizeof index_id), key, len);
+    return cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, &index_id, sizeof index_id), key, len);
 }
 
 /* [k, k ‖ 0x00) holds exactly one key: k. */
@@ -223,7 +217,7 @@ static entry_t *find(cvx__qcache_t *c, const char *key, size_t len, uint64_t h) 
 }
 
 bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_result_t *r, uint64_t *ts) {
-    uint64_t h = hash_bytes(0xcbf29ce484222325ull, key, len);
+    uint64_t h = cvx_fnv1a(CVX_FNV_SEED, key, len);
     pthread_mutex_lock(&c->mu);
     entry_t *e = find(c, key, len, h);
     bool hit = false;
@@ -298,7 +292,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     }
     memcpy(e->key, key, len);
     e->key_len = len;
-    e->hash = hash_bytes(0xcbf29ce484222325ull, key, len);
+    e->hash = cvx_fnv1a(CVX_FNV_SEED, key, len);
     e->nlogs = r->nlogs;
     e->nregs = nregs;
     e->bytes = bytes;

@@ -71,23 +71,17 @@ struct cvx__rangecache {
     uint64_t hits, misses;
 };
 
-static uint64_t mix(uint64_t h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
-    return h;
-}
-
 static uint64_t range_hash(const cvx__rkey_t *k) {
     uint8_t flags = (uint8_t)(k->desc | k->hi_inf << 1);
-    uint64_t h = mix(0xcbf29ce484222325ull, &k->index_id, sizeof k->index_id);
-    h = mix(h, &flags, 1);
-    h = mix(h, &k->lo_len, sizeof k->lo_len);
-    h = mix(h, k->lo, k->lo_len);
-    return k->hi_inf ? h : mix(h, k->hi, k->hi_len);
+    uint64_t h = cvx_fnv1a(CVX_FNV_SEED, &k->index_id, sizeof k->index_id);
+    h = cvx_fnv1a(h, &flags, 1);
+    h = cvx_fnv1a(h, &k->lo_len, sizeof k->lo_len);
+    h = cvx_fnv1a(h, k->lo, k->lo_len);
+    return k->hi_inf ? h : cvx_fnv1a(h, k->hi, k->hi_len);
 }
 
 static uint64_t prefix_hash(uint64_t index_id, const uint8_t *p, size_t len) {
-    return mix(mix(0xcbf29ce484222325ull, &index_id, sizeof index_id), p, len);
+    return cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, &index_id, sizeof index_id), p, len);
 }
 
 static int cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {

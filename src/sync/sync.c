@@ -98,11 +98,6 @@ struct cvx_sync {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static uint64_t fnv(const char *a, size_t n, uint64_t h) {
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)a[i]) * 1099511628211ull;
-    return h;
-}
-
 static void b64_u64(cvx_buf_t *b, uint64_t v) {
     uint8_t le[8];
     for (int i = 0; i < 8; i++) le[i] = (uint8_t)(v >> (8 * i));
@@ -148,7 +143,7 @@ static void sub_unref(cvx_sync_t *s, sub_t *u) {
 }
 
 static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len) {
-    uint64_t h = fnv(args, args_len, fnv(path, path_len, 14695981039346656037ull) ^ 0xff);
+    uint64_t h = cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, path, path_len) ^ 0xff, args, args_len);
     for (sub_t *u = s->buckets[h % NBUCKETS]; u; u = u->next)
         if (u->hash == h && strlen(u->path) == path_len && !memcmp(u->path, path, path_len) &&
             u->args_len == args_len && !memcmp(u->args, args, args_len)) {

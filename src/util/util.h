@@ -159,6 +159,12 @@ void cvx_sha256(const void *data, size_t n, uint8_t out[32]);
 void cvx_sha1(const void *data, size_t n, uint8_t out[20]); /* WebSocket handshakes only */
 void cvx_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
 
+/* FNV-1a over n bytes, continuing from h (start with CVX_FNV_SEED): the
+ * in-memory hash tables' hash, not for anything an attacker chooses the
+ * layout of beyond bucket chains. */
+#define CVX_FNV_SEED 0xcbf29ce484222325ull
+uint64_t cvx_fnv1a(uint64_t h, const void *data, size_t n);
+
 /* ---- libcurl, loaded on first use (curl.c) -------------------------------- */
 
 /* Loads and initialises libcurl once; every later call answers at once.
