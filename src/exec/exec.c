@@ -423,13 +423,17 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
         }
         return rc;
     }
-    uint64_t ts = 0;
+    uint64_t ts = 0, snapshot = cvx_txn_snapshot_ts(txn);
     rc = req->defer_durable ? cvx_txn_commit_written(txn, &ts, err) : cvx_txn_commit(txn, &ts, err);
     if (rc == CVX_OK) {
         resp->ts = ts;
         if (req->defer_durable) resp->wait_ts = ts;
+        return rc;
     }
-    else if (rc != CVX_E_CONFLICT) sys_error(resp, rc, "%s", err->msg);
+    /* If this is the answer (an error, or the last conflict), its logs
+     * come from the snapshot: run_mutation_once holds it for that. */
+    resp->wait_ts = snapshot;
+    if (rc != CVX_E_CONFLICT) sys_error(resp, rc, "%s", err->msg);
     return rc;
 }
 
@@ -520,6 +524,17 @@ static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *
         if (!starving) conflict_backoff(attempt);
     }
     if (starving) set_starving(rt, false);
+    if (rc != CVX_OK && !req->defer_durable && resp->wait_ts) {
+        /* A failed commit's answer quotes a snapshot that may not be
+         * durable yet (a guest failure's already waited, in abandon). */
+        cvx_err_t werr;
+        if (cvx_store_wait_durable(rt->store, resp->wait_ts, &werr)) {
+            cvx_buf_reset(&resp->r.logs);
+            resp->r.nlogs = 0;
+            rc = sys_error(resp, CVX_E_IO, "%s", werr.msg);
+        }
+    }
+    if (!req->defer_durable) resp->wait_ts = 0;
     return rc;
 }
 

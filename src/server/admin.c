@@ -55,6 +55,23 @@ void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp
     }
 }
 
+void cvx__log_amend(cvx_server_t *s, const char *request_id, int status, const char *message) {
+    pthread_mutex_lock(&s->log_mu);
+    for (uint64_t k = 0; k < CVX__LOG_RING && k < s->next_seq; k++) {
+        cvx__log_entry_t *e = &s->ring[(s->next_seq - 1 - k) % CVX__LOG_RING];
+        if (strcmp(e->request_id, request_id) != 0) continue;
+        e->status = status;
+        cvx_free(e->logs);
+        cvx_free(e->message);
+        e->logs = NULL;
+        e->message = cvx_strdup(message);
+        break;
+    }
+    pthread_mutex_unlock(&s->log_mu);
+    fprintf(s->log, "[%s] %s\n", request_id, message);
+    fflush(s->log);
+}
+
 static int inflate_all(const uint8_t *in, size_t len, cvx_buf_t *out, cvx_err_t *err) {
     z_stream z;
     memset(&z, 0, sizeof z);

@@ -161,6 +161,7 @@ static bool durable_now(cvx_server_t *s, cvx__job_t *j) {
     cvx_buf_free(&msg);
     j->status = 200;
     j->raw = false;
+    cvx__log_amend(s, j->request_id, CVX_E_IO, err.msg);
     return true;
 }
 

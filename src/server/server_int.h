@@ -225,6 +225,9 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req);
 bool cvx__is_deploy(const cvx__req_t *req);
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp);
+/* A logged call's answer became an error after all (its commit could not
+ * be made durable): its entry says so. */
+void cvx__log_amend(cvx_server_t *s, const char *request_id, int status, const char *message);
 
 /* ws.c: the sync WebSocket */
 bool cvx__is_sync_path(const cvx__req_t *req);

@@ -161,6 +161,7 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     atomic_init(&s->next_index, c->next_index);
     s->last_ts = s->be->max_ts(s->be_state);
     atomic_init(&s->latest, s->last_ts);
+    atomic_init(&s->released, s->last_ts);
     atomic_init(&s->written, s->last_ts);
     atomic_init(&s->durable, s->last_ts);
     s->log_horizon = s->last_ts;
@@ -595,6 +596,7 @@ static void *syncer_main(void *arg) {
             }
             s->published_seq = p->seq;
         }
+        atomic_store(&s->released, atomic_load(&s->latest));
         pthread_cond_broadcast(&s->pub_cv);
         pthread_mutex_unlock(&s->pub_mu);
         for (pub_t *p = owned, *next; p; p = next) {
@@ -627,16 +629,16 @@ void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx) {
 }
 
 int cvx_store_check_durable(cvx_store_t *s, uint64_t ts, bool *ready, cvx_err_t *err) {
-    *ready = atomic_load(&s->latest) >= ts;
+    *ready = atomic_load(&s->released) >= ts;
     if (*ready || !atomic_load(&s->broken) || atomic_load(&s->durable) >= ts) return CVX_OK;
     return broken_error(s, err);
 }
 
 int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
-    if (atomic_load(&s->latest) >= ts) return CVX_OK;
+    if (atomic_load(&s->released) >= ts) return CVX_OK;
     int rc = CVX_OK;
     pthread_mutex_lock(&s->pub_mu);
-    while (atomic_load(&s->latest) < ts) {
+    while (atomic_load(&s->released) < ts) {
         if (atomic_load(&s->broken)) {
             /* Durable groups are still published after a failed sync. */
             if (atomic_load(&s->durable) < ts) {
@@ -772,7 +774,11 @@ typedef struct commit_req {
 typedef struct {
     pub_t pub;
     size_t n;
-    prep_t *preps; /* per request; the keysets are needed until publication */
+    /* Per request; the keysets are needed until publication. The batches
+     * borrow document values and request records from the members'
+     * transactions, which are freed once the group is written: after
+     * write_group only their ts, ndocs and the keysets are read. */
+    prep_t *preps;
     bool *ok;      /* written */
 } group_t;
 
@@ -1247,6 +1253,10 @@ static int apply_indexes(cvx_store_t *s, const cvx_table_def_t *tables, size_t n
              * must conflict (as when record_commit runs out of memory). */
             if (ok) record_commit(s, ts, &ks);
             else s->log_horizon = ts;
+            /* The new indexes' entries are at ts: a reader before it that
+             * already has the new catalog (it is published before `latest`
+             * moves) must not cache their absence. */
+            if (s->ranges) cvx__rangecache_apply(s->ranges, ts, NULL, 0);
             atomic_store(&s->written, ts);
         }
         /* Still under the commit lock: no group is written with the old

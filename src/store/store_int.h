@@ -256,6 +256,9 @@ struct cvx_store {
      * (mutations read from here: their answers wait for durability), on
      * disk at `durable`, and handed to readers at `latest`, in order. */
     atomic_uint_fast64_t latest;  /* newest published commit ts */
+    atomic_uint_fast64_t released; /* ... whose listeners have run: answers
+                                      wait for this (a reader's caches
+                                      already know the commit) */
     atomic_uint_fast64_t written; /* newest commit ts the backend holds */
     uint64_t last_ts;             /* newest assigned ts (commit_mu) */
     uint64_t group_seq;           /* groups written (commit_mu) */

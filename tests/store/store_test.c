@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 /* ---- fixture and helpers --------------------------------------------------- */
@@ -2446,6 +2447,55 @@ static void test_range_cache_entries(void **state) {
     assert_true(stats_of(f->s).range_cache_hits >= h0 + 1);
 }
 
+/* An index created by a deploy: a read at a snapshot before it (with the
+ * new catalog) finds no entries there, and must not leave that absence
+ * in the cache for the snapshots after it. */
+static void test_range_cache_new_index(void **state) {
+    fx_t *f = *state;
+    put(f->s, "t", "{\"n\":1,\"v\":\"a\"}");
+    uint64_t before = cvx_store_latest_ts(f->s);
+    index_by_n(f->s, "t");
+    cvx_range_t r = R("n", EQ, "1");
+    cvx_query_t q = {.table = "t", .index = "by_n", .range = &r, .nrange = 1, .limit = -1};
+    cvx_txn_t *old = begin_at(f->s, CVX_TXN_READ, before);
+    query(old, &q);
+    cvx_txn_abort(old);
+    assert_string_equal(col(query_latest(f->s, &q), "v"), "a");
+}
+
+typedef struct {
+    atomic_int seen;
+} slow_listener_t;
+
+static void slow_listener(void *ctx, const cvx_commit_info_t *c) {
+    (void)c;
+    usleep(100 * 1000);
+    atomic_fetch_add(&((slow_listener_t *)ctx)->seen, 1);
+}
+
+/* A commit is not reported durable (to the answer waiting for it) before
+ * the listeners have run: a client told its write is done must not then
+ * get a cached query result from before it. */
+static void test_durable_after_listeners(void **state) {
+    fx_t *f = *state;
+    slow_listener_t l = {0};
+    int h = cvx_store_listen(f->s, slow_listener, &l);
+    put(f->s, "t", "{\"v\":1}");
+    assert_int_equal(atomic_load(&l.seen), 1);
+    cvx_txn_t *t = begin(f->s, CVX_TXN_WRITE);
+    insert(t, "t", "{\"v\":2}");
+    uint64_t ts = 0;
+    cvx_err_t err;
+    assert_int_equal(cvx_txn_commit_written(t, &ts, &err), CVX_OK);
+    bool ready = false;
+    while (!ready) {
+        assert_int_equal(cvx_store_check_durable(f->s, ts, &ready, &err), CVX_OK);
+        if (!ready) usleep(1000);
+    }
+    assert_int_equal(atomic_load(&l.seen), 2);
+    cvx_store_unlisten(f->s, h);
+}
+
 /* The cache alone: validity by snapshot, fills refused after a newer
  * apply, prefix and other-shaped ranges dropped by the keys inside them
  * only, partial entries covering up to their last key, and the byte bound. */
@@ -2633,6 +2683,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_range_cache_matches_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_cache_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_cache_unit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_cache_new_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_after_listeners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
