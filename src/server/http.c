@@ -138,6 +138,7 @@ static void maybe_finish_drain(cvx_server_t *s);
  * ready. */
 static void on_durable(void *ctx) {
     cvx_server_t *s = ctx;
+    cvx_sync_durable(s->sync);
     if (!atomic_load(&s->want_durable)) return;
     pthread_mutex_lock(&s->mail_mu);
     if (!s->mail_closed) uv_async_send(&s->mail_async);

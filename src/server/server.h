@@ -6,7 +6,9 @@
  * Threads: one event-loop thread (HTTP/1.1 on libuv) owns every connection and
  * never runs guest code; a pool of worker threads runs function calls and
  * deploys, and hands results back to the loop. A slow function therefore
- * never stalls other connections.
+ * never stalls other connections. A mutation's worker does not wait for
+ * its commit's fsync either: the loop holds the answer until the store
+ * reports the commit durable (the store's sync thread wakes it).
  *
  * Lifetime: cvx_server_start returns once the server listens;
  * cvx_server_stop stops accepting, lets in-flight calls finish and their

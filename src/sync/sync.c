@@ -79,8 +79,21 @@ typedef struct {
     size_t nkeys;
 } logent_t;
 
+/* A mutation's response waiting for its commit to be durable (the worker
+ * that ran it went on). Holds a client reference. */
+typedef struct parked {
+    struct parked *next;
+    cvx_sync_client_t *c;
+    cvx_buf_t msg;         /* the response as it will go out */
+    uint64_t wait_ts, ts;  /* ts: the commit (0 when it failed) */
+    double request_id;
+    char exec_id[40];      /* for the error that replaces it if never durable */
+} parked_t;
+
 struct cvx_sync {
     pthread_mutex_t mu;
+    parked_t *parked;
+    atomic_size_t nparked; /* read without mu by cvx_sync_durable */
     cvx_runtime_t *rt;
     cvx_sync_hooks_t hooks;
     cvx_sync_config_t cfg;
@@ -457,6 +470,51 @@ typedef struct {
     char session[80];
 } call_arg_t;
 
+/* Sends a call's response; for a committed mutation (commit_ts), the
+ * Transition that must follow it. Takes msg. Under s->mu. */
+static void deliver(cvx_sync_t *s, cvx_sync_client_t *c, cvx_buf_t *msg, uint64_t commit_ts) {
+    enqueue(c, msg);
+    if (!commit_ts) return;
+    /* The client may show the mutation's effect only after a Transition
+     * at or past its commit. */
+    if (commit_ts > c->need_ts) c->need_ts = commit_ts;
+    /* The client resolves the mutation on the first Transition after the
+     * response whose ts reaches the commit: send one even when an earlier
+     * Transition already covered the commit's effects. */
+    c->must_send = true;
+    c->dirty = true;
+    try_transition(s, c);
+}
+
+static void failure_message(cvx_buf_t *b, double request_id, const char *exec_id, const char *msg) {
+    cvx_buf_t text = {0};
+    cvx_buf_printf(&text, "[Request ID: %s] Server Error\n%s", exec_id, msg);
+    cvx_buf_printf(b, "{\"type\":\"MutationResponse\",\"requestId\":%.0f,\"success\":false,\"result\":", request_id);
+    cvx_buf_append_json_string(b, text.data ? text.data : "", text.len);
+    cvx_buf_append_str(b, ",\"ts\":null,\"logLines\":[]}");
+    cvx_buf_free(&text);
+}
+
+/* Delivers a parked response if its commit is durable, or the I/O error
+ * instead if it never will be; then frees it (true). Under s->mu. */
+static bool settle(cvx_sync_t *s, parked_t *p) {
+    bool ready = false;
+    cvx_err_t err;
+    if (cvx_store_check_durable(cvx_runtime_store(s->rt), p->wait_ts, &ready, &err) != CVX_OK) {
+        cvx_buf_reset(&p->msg);
+        failure_message(&p->msg, p->request_id, p->exec_id, err.msg);
+        p->ts = 0;
+    } else if (!ready) {
+        return false;
+    }
+    deliver(s, p->c, &p->msg, p->ts);
+    cvx_buf_free(&p->msg);
+    client_release(p->c);
+    atomic_fetch_sub(&s->nparked, 1);
+    cvx_free(p);
+    return true;
+}
+
 static void run_call(void *arg) {
     call_arg_t *ca = arg;
     cvx_sync_client_t *c = ca->c;
@@ -467,7 +525,9 @@ static void run_call(void *arg) {
     snprintf(key, sizeof key, "ws:%s:%.0f", ca->session, ca->request_id);
     cvx_request_t req = {.path = ca->path, .args_json = ca->args, .args_len = ca->args_len, .expect_kind = ca->kind,
                          .allow_internal = ca->admin,
-                         .idempotency_key = ca->kind == CVX_KIND_MUTATION && ca->session[0] ? key : NULL};
+                         .idempotency_key = ca->kind == CVX_KIND_MUTATION && ca->session[0] ? key : NULL,
+                         /* The response waits in the engine for the fsync, not the worker. */
+                         .defer_durable = ca->kind == CVX_KIND_MUTATION};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     cvx_exec_call(s->rt, &req, &resp);
@@ -491,17 +551,33 @@ static void run_call(void *arg) {
     cvx_buf_append_str(&b, resp.r.logs.len ? resp.r.logs.data : "[]");
     cvx_buf_append_char(&b, '}');
     pthread_mutex_lock(&s->mu);
-    enqueue(c, &b);
-    if (ok && ca->kind == CVX_KIND_MUTATION) {
-        /* The client may show the mutation's effect only after a
-         * Transition at or past its commit. */
-        if (resp.ts > c->need_ts) c->need_ts = resp.ts;
-        /* The client resolves the mutation on the first Transition after
-         * the response whose ts reaches the commit: send one even when an
-         * earlier Transition already covered the commit's effects. */
-        c->must_send = true;
-        c->dirty = true;
-        try_transition(s, c);
+    parked_t *p = resp.wait_ts ? cvx_calloc(1, sizeof *p) : NULL;
+    if (p) {
+        /* Counted before the look, so that the store's hook, which looks
+         * after publishing, cannot miss it (see cvx_sync_durable). */
+        atomic_fetch_add(&s->nparked, 1);
+        *p = (parked_t){.c = c, .msg = b, .wait_ts = resp.wait_ts, .ts = ok ? resp.ts : 0, .request_id = ca->request_id};
+        memcpy(p->exec_id, resp.request_id, sizeof p->exec_id);
+        memset(&b, 0, sizeof b);
+        if (!settle(s, p)) {
+            p->next = s->parked;
+            s->parked = p;
+        }
+        c = NULL; /* the parked response holds the reference (settle drops it) */
+    } else {
+        if (resp.wait_ts) {
+            /* No memory to park it: wait here. */
+            cvx_err_t err;
+            pthread_mutex_unlock(&s->mu);
+            int wrc = cvx_store_wait_durable(cvx_runtime_store(s->rt), resp.wait_ts, &err);
+            pthread_mutex_lock(&s->mu);
+            if (wrc) {
+                cvx_buf_reset(&b);
+                failure_message(&b, ca->request_id, resp.request_id, err.msg);
+                ok = false;
+            }
+        }
+        deliver(s, c, &b, ok && ca->kind == CVX_KIND_MUTATION ? resp.ts : 0);
     }
     pthread_mutex_unlock(&s->mu);
     cvx_buf_free(&b);
@@ -509,7 +585,18 @@ static void run_call(void *arg) {
     cvx_free(ca->path);
     cvx_free(ca->args);
     cvx_free(ca);
-    client_release(c);
+    if (c) client_release(c);
+}
+
+void cvx_sync_durable(cvx_sync_t *s) {
+    if (atomic_load(&s->nparked) == 0) return;
+    pthread_mutex_lock(&s->mu);
+    for (parked_t **pp = &s->parked; *pp;) {
+        parked_t *p = *pp, *next = p->next;
+        if (settle(s, p)) *pp = next; /* p is freed */
+        else pp = &p->next;
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- client messages ------------------------------------------------------------- */
@@ -755,6 +842,15 @@ int cvx_sync_new(cvx_runtime_t *rt, const cvx_sync_hooks_t *hooks, const cvx_syn
 void cvx_sync_free(cvx_sync_t *s) {
     if (!s) return;
     cvx_store_unlisten(cvx_runtime_store(s->rt), s->listener);
+    /* Responses still waiting are dropped with their clients: a client
+     * re-sends its unanswered mutations, and the request record answers. */
+    while (s->parked) {
+        parked_t *p = s->parked;
+        s->parked = p->next;
+        cvx_buf_free(&p->msg);
+        client_release(p->c);
+        cvx_free(p);
+    }
     while (s->clients) cvx_sync_disconnect(s->clients);
     for (size_t b = 0; b < NBUCKETS; b++)
         while (s->buckets[b]) {

@@ -60,6 +60,10 @@ void cvx_sync_free(cvx_sync_t *s);
 
 /* New code was deployed: every subscription re-runs. */
 void cvx_sync_code_changed(cvx_sync_t *s);
+/* Commits became durable, or an fsync failed (the store's durability hook,
+ * cvx_store_on_durable): sends the mutation responses that waited for
+ * them. Cheap when none wait. */
+void cvx_sync_durable(cvx_sync_t *s);
 
 /* A new WebSocket. `conn` is the host's handle, passed back to wake().
  * The client holds one reference for the host; cvx_sync_disconnect drops
