@@ -168,6 +168,14 @@ static int sys_error(cvx_response_t *resp, int code, const char *fmt, ...) {
     return code;
 }
 
+void cvx_response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err) {
+    cvx_buf_reset(&resp->r.value);
+    cvx_buf_reset(&resp->r.logs);
+    resp->r.nlogs = 0;
+    resp->r.has_data = false;
+    sys_error(resp, CVX_E_IO, "%s", err->msg);
+}
+
 /* Adds the request-id header to a failure reported by the guest layer
  * (application errors keep their message: it is the user's). */
 static void decorate_failure(cvx_response_t *resp) {
@@ -407,23 +415,16 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     if (!rc && req->idempotency_key &&
         (rc = cvx_txn_set_request(txn, req->idempotency_key, resp->r.value.data, resp->r.value.len, err)))
         sys_error(resp, rc, "%s", err->msg);
-    if (rc && req->defer_durable) {
-        /* A failed mutation writes nothing; its answer waits for what it read. */
-        resp->wait_ts = cvx_txn_snapshot_ts(txn);
+    uint64_t ts = 0, snapshot = cvx_txn_snapshot_ts(txn);
+    if (rc) {
+        /* A failed mutation writes nothing; its answer waits for what it
+         * read (run_mutation_once, or the caller with defer_durable). The
+         * transaction ends first, so that its hot stripes and read
+         * connection do not wait with it. */
+        resp->wait_ts = snapshot;
         cvx_txn_abort(txn);
         return rc;
     }
-    if (rc) {
-        /* A failed mutation writes nothing. */
-        cvx_err_t werr;
-        if (abandon(rt, txn, &werr)) {
-            cvx_buf_reset(&resp->r.logs); /* they may quote what it read */
-            resp->r.nlogs = 0;
-            return sys_error(resp, CVX_E_IO, "%s", werr.msg);
-        }
-        return rc;
-    }
-    uint64_t ts = 0, snapshot = cvx_txn_snapshot_ts(txn);
     rc = req->defer_durable ? cvx_txn_commit_written(txn, &ts, err) : cvx_txn_commit(txn, &ts, err);
     if (rc == CVX_OK) {
         resp->ts = ts;
@@ -525,13 +526,12 @@ static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *
     }
     if (starving) set_starving(rt, false);
     if (rc != CVX_OK && !req->defer_durable && resp->wait_ts) {
-        /* A failed commit's answer quotes a snapshot that may not be
-         * durable yet (a guest failure's already waited, in abandon). */
+        /* A failed attempt's answer (and logs) come from a snapshot that
+         * may not be durable yet. */
         cvx_err_t werr;
         if (cvx_store_wait_durable(rt->store, resp->wait_ts, &werr)) {
-            cvx_buf_reset(&resp->r.logs);
-            resp->r.nlogs = 0;
-            rc = sys_error(resp, CVX_E_IO, "%s", werr.msg);
+            cvx_response_set_not_durable(resp, &werr);
+            rc = CVX_E_IO;
         }
     }
     if (!req->defer_durable) resp->wait_ts = 0;

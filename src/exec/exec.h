@@ -119,6 +119,12 @@ int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *r
  * server calls it on its event loop and skips the worker hand-off. */
 bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
 void cvx_response_free(cvx_response_t *resp);
+/* Makes resp the answer of a call whose commit (or the snapshot it read)
+ * will never be durable: CVX_E_IO with err's message behind the
+ * request-id header (resp->request_id is kept), and no value or logs (they
+ * may quote what it read). For callers that held an answer with
+ * defer_durable and learnt this from cvx_store_check_durable. */
+void cvx_response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err);
 
 /* The runtime's file-storage configuration. */
 const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt);

@@ -153,13 +153,13 @@ static bool durable_now(cvx_server_t *s, cvx__job_t *j) {
     bool ready = false;
     cvx_err_t err;
     if (cvx_store_check_durable(s->store, j->wait_ts, &ready, &err) == CVX_OK) return ready;
-    cvx_buf_t msg = {0};
-    cvx_buf_printf(&msg, "[Request ID: %s] Server Error\n%s", j->request_id, err.msg);
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    memcpy(resp.request_id, j->request_id, sizeof resp.request_id);
+    cvx_response_set_not_durable(&resp, &err);
     cvx_buf_reset(&j->body);
-    cvx_buf_append_str(&j->body, "{\"status\":\"error\",\"errorMessage\":");
-    cvx_buf_append_json_string(&j->body, msg.data ? msg.data : "", msg.len);
-    cvx_buf_append_char(&j->body, '}');
-    cvx_buf_free(&msg);
+    cvx__call_response_json(&resp, j->want_ts, &j->body);
+    cvx_response_free(&resp);
     j->status = 200;
     j->raw = false;
     cvx__log_amend(s, j->request_id, CVX_E_IO, err.msg);
@@ -192,14 +192,12 @@ static void on_mail(uv_async_t *a) {
     /* Wanted before looking: a publication after a look that found an
      * answer not ready then sees the flag and wakes us again. */
     atomic_store(&s->want_durable, true);
-    cvx__job_t *parked = s->parked_head;
-    s->parked_head = s->parked_tail = NULL;
-    while (parked) {
-        cvx__job_t *j = parked;
-        parked = j->next;
-        if (durable_now(s, j)) finish_job(s, j);
-        else park(s, j);
+    /* The parked answers first, then the new ones: one list. */
+    if (s->parked_tail) {
+        s->parked_tail->next = jobs;
+        jobs = s->parked_head;
     }
+    s->parked_head = s->parked_tail = NULL;
     while (jobs) {
         cvx__job_t *j = jobs;
         jobs = j->next;

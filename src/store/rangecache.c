@@ -347,7 +347,7 @@ static bool covers(const rentry_t *e, const uint8_t *key, size_t len) {
 }
 
 /* Drops every entry of the key's index that covers the key. */
-static void drop_covering(cvx__rangecache_t *c, const cvx_written_key_t *w) {
+static void drop_covering(cvx__rangecache_t *c, const cvx__index_write_t *w) {
     rindex_t *ix = index_info(c, w->index_id, false);
     if (!ix) return;
     /* A copy: removing an index's last entry of a length changes lens. */
@@ -369,9 +369,9 @@ static void drop_covering(cvx__rangecache_t *c, const cvx_written_key_t *w) {
     }
 }
 
-void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx_written_key_t *keys, size_t n) {
+void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx__index_write_t *entries, size_t n) {
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < n; i++) drop_covering(c, &keys[i]);
+    for (size_t i = 0; i < n; i++) drop_covering(c, &entries[i]);
     if (ts > c->applied) c->applied = ts;
     pthread_mutex_unlock(&c->mu);
 }

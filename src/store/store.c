@@ -455,23 +455,6 @@ static void keyset_slice(const keyset_t *ks, size_t from, size_t m, cvx_written_
                                      ks->keys[from + j].len};
 }
 
-/* The range cache holds (key, id) rows, not documents: only index
- * entries a commit adds or removes change them (an update that keeps a
- * document's key in an index leaves that index's ranges as they were;
- * the document cache has its new revision). Applied before anyone can
- * read at the commit's ts. */
-static void ranges_apply(cvx_store_t *s, const cvx__batch_t *b) {
-    cvx_written_key_t keys[64];
-    size_t k = 0;
-    do {
-        size_t m = CVX_MIN((size_t)64, b->nentries - k);
-        for (size_t j = 0; j < m; j++)
-            keys[j] = (cvx_written_key_t){b->entries[k + j].index_id, b->entries[k + j].key, b->entries[k + j].key_len};
-        cvx__rangecache_apply(s->ranges, b->ts, keys, m);
-        k += m;
-    } while (k < b->nentries);
-}
-
 /* Tells the listeners about a published commit (under pub_mu, so in ts
  * order). Out of memory, the keys go in pieces of 64 with the same ts
  * rather than not at all. */
@@ -630,24 +613,18 @@ void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx) {
 
 int cvx_store_check_durable(cvx_store_t *s, uint64_t ts, bool *ready, cvx_err_t *err) {
     *ready = atomic_load(&s->released) >= ts;
+    /* Groups durable before a failed sync are still published. */
     if (*ready || !atomic_load(&s->broken) || atomic_load(&s->durable) >= ts) return CVX_OK;
     return broken_error(s, err);
 }
 
 int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err) {
-    if (atomic_load(&s->released) >= ts) return CVX_OK;
-    int rc = CVX_OK;
+    bool ready;
+    int rc = cvx_store_check_durable(s, ts, &ready, err);
+    if (rc || ready) return rc;
+    /* The syncer broadcasts after every round, failed syncs included. */
     pthread_mutex_lock(&s->pub_mu);
-    while (atomic_load(&s->released) < ts) {
-        if (atomic_load(&s->broken)) {
-            /* Durable groups are still published after a failed sync. */
-            if (atomic_load(&s->durable) < ts) {
-                rc = broken_error(s, err);
-                break;
-            }
-        }
-        pthread_cond_wait(&s->pub_cv, &s->pub_mu);
-    }
+    while (!(rc = cvx_store_check_durable(s, ts, &ready, err)) && !ready) pthread_cond_wait(&s->pub_cv, &s->pub_mu);
     pthread_mutex_unlock(&s->pub_mu);
     return rc;
 }
@@ -861,7 +838,10 @@ static void write_group(cvx_store_t *s, commit_req_t **reqs, size_t n) {
             if (!g->ok[i]) continue;
             /* The cache learns a commit before anyone can read at its ts. */
             if (s->docs) cvx__doccache_apply(s->docs, &g->preps[i].batch);
-            if (s->ranges) ranges_apply(s, &g->preps[i].batch);
+            /* The range cache holds (key, id) rows, not documents: only the
+             * index entries a commit adds or removes change them. */
+            if (s->ranges) cvx__rangecache_apply(s->ranges, g->preps[i].batch.ts, g->preps[i].batch.entries,
+                                                 g->preps[i].batch.nentries);
             record_commit(s, g->preps[i].batch.ts, &g->preps[i].ks);
             g->pub.last_ts = g->preps[i].batch.ts;
         }

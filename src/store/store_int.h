@@ -160,9 +160,11 @@ bool cvx__rangecache_get(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at
  * last_off is where the last row starts. */
 void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, const uint8_t *rows,
                           size_t rows_len, size_t last_off, bool complete);
-/* A commit's written keys (before its ts is published): drops the entries
- * that cover any of them. */
-void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx_written_key_t *keys, size_t n);
+/* A commit's index entries, added or removed (before its ts is
+ * published): drops the cached ranges that cover any of their keys. An
+ * update that keeps a document's key in an index has no entry there and
+ * leaves its ranges as they were (the document cache has the revision). */
+void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx__index_write_t *entries, size_t n);
 void cvx__rangecache_stats(cvx__rangecache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes);
 int cvx__rangecache_row_append(cvx_buf_t *rows, const uint8_t *key, size_t key_len, const uint8_t id[16]);
 /* Reads the row at `off`; returns where the next one starts. */

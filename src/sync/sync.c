@@ -486,13 +486,36 @@ static void deliver(cvx_sync_t *s, cvx_sync_client_t *c, cvx_buf_t *msg, uint64_
     try_transition(s, c);
 }
 
-static void failure_message(cvx_buf_t *b, double request_id, const char *exec_id, const char *msg) {
-    cvx_buf_t text = {0};
-    cvx_buf_printf(&text, "[Request ID: %s] Server Error\n%s", exec_id, msg);
-    cvx_buf_printf(b, "{\"type\":\"MutationResponse\",\"requestId\":%.0f,\"success\":false,\"result\":", request_id);
-    cvx_buf_append_json_string(b, text.data ? text.data : "", text.len);
-    cvx_buf_append_str(b, ",\"ts\":null,\"logLines\":[]}");
-    cvx_buf_free(&text);
+/* A MutationResponse or ActionResponse for a call's outcome. */
+static void call_message(cvx_buf_t *b, cvx_kind_t kind, double request_id, const cvx_response_t *resp) {
+    bool ok = resp->r.status == CVX_OK;
+    cvx_buf_printf(b, "{\"type\":\"%s\",\"requestId\":%.0f,\"success\":%s,\"result\":",
+                   kind == CVX_KIND_MUTATION ? "MutationResponse" : "ActionResponse", request_id, ok ? "true" : "false");
+    if (ok) cvx_buf_append(b, resp->r.value.data ? resp->r.value.data : "null", resp->r.value.data ? resp->r.value.len : 4);
+    else cvx_buf_append_json_string(b, resp->r.message.data ? resp->r.message.data : "", resp->r.message.len);
+    if (kind == CVX_KIND_MUTATION) {
+        cvx_buf_append_str(b, ",\"ts\":");
+        if (ok) b64_u64(b, resp->ts);
+        else cvx_buf_append_str(b, "null");
+    }
+    if (!ok && resp->r.has_data) {
+        cvx_buf_append_str(b, ",\"errorData\":");
+        cvx_buf_append(b, resp->r.data.data, resp->r.data.len);
+    }
+    cvx_buf_append_str(b, ",\"logLines\":");
+    cvx_buf_append_str(b, resp->r.logs.len ? resp->r.logs.data : "[]");
+    cvx_buf_append_char(b, '}');
+}
+
+/* The MutationResponse of a mutation whose commit will never be durable. */
+static void not_durable_message(cvx_buf_t *b, double request_id, const char *exec_id, const cvx_err_t *err) {
+    cvx_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    memcpy(resp.request_id, exec_id, sizeof resp.request_id);
+    cvx_response_set_not_durable(&resp, err);
+    cvx_buf_reset(b);
+    call_message(b, CVX_KIND_MUTATION, request_id, &resp);
+    cvx_response_free(&resp);
 }
 
 /* Delivers a parked response if its commit is durable, or the I/O error
@@ -501,8 +524,7 @@ static bool settle(cvx_sync_t *s, parked_t *p) {
     bool ready = false;
     cvx_err_t err;
     if (cvx_store_check_durable(cvx_runtime_store(s->rt), p->wait_ts, &ready, &err) != CVX_OK) {
-        cvx_buf_reset(&p->msg);
-        failure_message(&p->msg, p->request_id, p->exec_id, err.msg);
+        not_durable_message(&p->msg, p->request_id, p->exec_id, &err);
         p->ts = 0;
     } else if (!ready) {
         return false;
@@ -533,23 +555,7 @@ static void run_call(void *arg) {
     cvx_exec_call(s->rt, &req, &resp);
     cvx_buf_t b = {0};
     bool ok = resp.r.status == CVX_OK;
-    cvx_buf_printf(&b, "{\"type\":\"%s\",\"requestId\":%.0f,\"success\":%s,\"result\":",
-                   ca->kind == CVX_KIND_MUTATION ? "MutationResponse" : "ActionResponse", ca->request_id,
-                   ok ? "true" : "false");
-    if (ok) cvx_buf_append(&b, resp.r.value.data ? resp.r.value.data : "null", resp.r.value.data ? resp.r.value.len : 4);
-    else cvx_buf_append_json_string(&b, resp.r.message.data ? resp.r.message.data : "", resp.r.message.len);
-    if (ca->kind == CVX_KIND_MUTATION) {
-        cvx_buf_append_str(&b, ",\"ts\":");
-        if (ok) b64_u64(&b, resp.ts);
-        else cvx_buf_append_str(&b, "null");
-    }
-    if (!ok && resp.r.has_data) {
-        cvx_buf_append_str(&b, ",\"errorData\":");
-        cvx_buf_append(&b, resp.r.data.data, resp.r.data.len);
-    }
-    cvx_buf_append_str(&b, ",\"logLines\":");
-    cvx_buf_append_str(&b, resp.r.logs.len ? resp.r.logs.data : "[]");
-    cvx_buf_append_char(&b, '}');
+    call_message(&b, ca->kind, ca->request_id, &resp);
     pthread_mutex_lock(&s->mu);
     parked_t *p = resp.wait_ts ? cvx_calloc(1, sizeof *p) : NULL;
     if (p) {
@@ -572,8 +578,7 @@ static void run_call(void *arg) {
             int wrc = cvx_store_wait_durable(cvx_runtime_store(s->rt), resp.wait_ts, &err);
             pthread_mutex_lock(&s->mu);
             if (wrc) {
-                cvx_buf_reset(&b);
-                failure_message(&b, ca->request_id, resp.request_id, err.msg);
+                not_durable_message(&b, ca->request_id, resp.request_id, &err);
                 ok = false;
             }
         }

@@ -2496,6 +2496,9 @@ static void test_durable_after_listeners(void **state) {
     cvx_store_unlisten(f->s, h);
 }
 
+/* An index entry written at key k (length n) of index ix. */
+#define IW(ix, k, n) ((cvx__index_write_t){.index_id = (ix), .key = (const uint8_t *)(k), .key_len = (n)})
+
 /* The cache alone: validity by snapshot, fills refused after a newer
  * apply, prefix and other-shaped ranges dropped by the keys inside them
  * only, partial entries covering up to their last key, and the byte bound. */
@@ -2534,12 +2537,12 @@ static void test_range_cache_unit(void **state) {
     assert_false(cvx__rangecache_get(c, &pdesc, 12, &got, &complete));
 
     /* Keys outside both ranges, or of another index, drop nothing. */
-    cvx_written_key_t outside[] = {{7, (const uint8_t *)"aa", 2}, {7, (const uint8_t *)"ac", 2}, {8, (const uint8_t *)"ab5", 3}};
+    cvx__index_write_t outside[] = {IW(7, "aa", 2), IW(7, "ac", 2), IW(8, "ab5", 3)};
     cvx__rangecache_apply(c, 20, outside, 3);
     assert_true(cvx__rangecache_get(c, &pk, 20, &got, &complete));
     assert_true(cvx__rangecache_get(c, &gk, 20, &got, &complete));
     /* A key inside the prefix drops that entry only; one at "b..." the other. */
-    cvx_written_key_t in_p = {7, (const uint8_t *)"ab\xff", 3}, in_g = {7, (const uint8_t *)"zz", 2};
+    cvx__index_write_t in_p = IW(7, "ab\xff", 3), in_g = IW(7, "zz", 2);
     cvx__rangecache_apply(c, 21, &in_p, 1);
     assert_false(cvx__rangecache_get(c, &pk, 21, &got, &complete));
     assert_true(cvx__rangecache_get(c, &gk, 21, &got, &complete));
@@ -2558,7 +2561,7 @@ static void test_range_cache_unit(void **state) {
     assert_true(cvx__rangecache_get(c, &ak, 22, &got, &complete));
     assert_false(complete);
     assert_int_equal(got.len, last);
-    cvx_written_key_t past = {7, (const uint8_t *)"ab2", 3}, before = {7, (const uint8_t *)"aa", 2};
+    cvx__index_write_t past = IW(7, "ab2", 3), before = IW(7, "aa", 2);
     cvx__rangecache_apply(c, 23, &past, 1);
     assert_true(cvx__rangecache_get(c, &ak, 23, &got, &complete));
     cvx__rangecache_apply(c, 24, &before, 1);
@@ -2586,7 +2589,7 @@ static void test_range_cache_unit(void **state) {
     assert_true(cvx__rangecache_get(c, &k, 30, &got, &complete));
     char inside[80];
     int ilen = snprintf(inside, sizeof inside, "%sx", lo);
-    cvx_written_key_t wk = {9, (const uint8_t *)inside, (size_t)ilen};
+    cvx__index_write_t wk = IW(9, inside, (size_t)ilen);
     cvx__rangecache_apply(c, 31, &wk, 1);
     assert_false(cvx__rangecache_get(c, &k, 31, &got, &complete));
     cvx_buf_free(&rows);
