@@ -43,7 +43,7 @@ impl FunctionKind {
 /// Name it with a turbofish where a type is expected, for example in native
 /// tests:
 ///
-/// ```ignore
+/// ```text
 /// let result = convex_sdk::testing::call::<get_user>(json!({ "id": id }));
 /// ```
 pub trait ConvexFunction {
