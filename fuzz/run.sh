@@ -30,16 +30,23 @@ flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra
        -Wno-unused-parameter -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
+# Short runs (./test's 15 s) only catch what breaks quickly: say so, and
+# where the long runs' figures are.
+kind=
+[ "$seconds" -lt 60 ] && kind=" (smoke run; long runs and their results: fuzz/README.md)"
+
 status=0
 for t in $targets; do
-    # extra_src: sources beyond util/ and value/ (binary.c needs nothing
-    # from Wasmtime, so the wasm target links without it).
+    # extra_src: sources beyond util/ and value/ (binary.c and app.c need
+    # nothing from Wasmtime; the target stands in for its module object).
     extra_src=
     case $t in
     json_parse) corpus=json; extra="-dict=$here/json.dict -max_len=8192" ;;
     key_decode) corpus=key; extra="-max_len=1024" ;;
     id_parse) corpus=id; extra="-max_len=64" ;;
-    wasm_sections) corpus=wasm; extra="-dict=$here/wasm.dict -max_len=4096"; extra_src="$root/src/wasm/binary.c" ;;
+    wasm_sections)
+        corpus=wasm; extra="-dict=$here/wasm.dict -max_len=4096"
+        extra_src="$root/src/wasm/binary.c $root/src/abi/app.c" ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin="$work/${t}_fuzz"
@@ -48,7 +55,7 @@ for t in $targets; do
     $cc $flags -I"$root/src" "$root"/src/util/*.c "$root"/src/value/*.c $extra_src "$here/${t}_fuzz.c" \
         -lcrypto -lm -o "$bin"
     mkdir -p "$work/corpus-$t"
-    echo "== running $t for ${seconds}s"
+    echo "== running $t for ${seconds}s$kind"
     # shellcheck disable=SC2086
     if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         "$bin" -max_total_time="$seconds" -print_final_stats=1 $extra "$work/corpus-$t" \

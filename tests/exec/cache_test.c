@@ -109,12 +109,21 @@ static void test_hits_and_precise_invalidation(void **state) {
 }
 
 /* A reader racing a writer: values only move forward, and once the writer
- * is done the reader sees its last write (no stale entry survives). */
+ * is done the reader sees its last write (no stale entry survives). After
+ * each write the writer waits for the reader to finish three more reads,
+ * so the cache is really in play: the first may have started before the
+ * write, the second started after it and leaves an entry, the third is a
+ * hit, and the next write drops that entry while the reader keeps reading.
+ * Without that, a reader that never hit the cache would pass for one that
+ * never read a stale entry. */
 typedef struct {
     tu_env_t *env;
     char *id;
     atomic_int done;
     int rounds;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long reads; /* completed, under mu */
 } race_t;
 
 static void *writer(void *arg) {
@@ -123,6 +132,10 @@ static void *writer(void *arg) {
         char email[32];
         snprintf(email, sizeof email, "v%06d@x", i);
         update_email(r->env, r->id, email);
+        pthread_mutex_lock(&r->mu);
+        long target = r->reads + 3;
+        while (r->reads < target) pthread_cond_wait(&r->cv, &r->mu);
+        pthread_mutex_unlock(&r->mu);
     }
     atomic_store(&r->done, 1);
     return NULL;
@@ -137,27 +150,45 @@ static void test_no_stale_reads_under_writes(void **state) {
     tu_env_t env;
     tu_env_open(&env, tu_guest_wasm("examples/users"), NULL);
     race_t r = {.env = &env, .id = create(&env, "Race", "v000000@x"), .rounds = 300};
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
     char args[128];
     snprintf(args, sizeof args, "{\"id\":%s}", r.id);
+    cvx_exec_stats_t s0 = stats(&env);
     pthread_t w;
     pthread_create(&w, NULL, writer, &r);
     int last = 0;
-    long reads = 0;
     while (!atomic_load(&r.done)) {
         char *doc = tu_call_ok(&env, "users:get_user", args);
         int v = version_of(doc);
         if (v < last) fail_msg("read version %d after %d", v, last);
         last = v;
-        reads++;
         free(doc);
+        pthread_mutex_lock(&r.mu);
+        r.reads++;
+        pthread_cond_broadcast(&r.cv);
+        pthread_mutex_unlock(&r.mu);
     }
     pthread_join(w, NULL);
-    char *doc = tu_call_ok(&env, "users:get_user", args);
+    cvx_exec_stats_t s = stats(&env);
+    uint64_t hits = s.cache_hits - s0.cache_hits, drops = s.cache_invalidations - s0.cache_invalidations;
+    print_message("reads %ld, cache hits %llu, invalidations %llu\n", r.reads, (unsigned long long)hits,
+                  (unsigned long long)drops);
+    /* At least the third read after every write hit, and every write after
+     * the first dropped the entry those reads left. */
+    if (hits < (uint64_t)r.rounds) fail_msg("%llu cache hits in %d rounds", (unsigned long long)hits, r.rounds);
+    if (drops < (uint64_t)r.rounds - 1)
+        fail_msg("%llu invalidations in %d rounds", (unsigned long long)drops, r.rounds);
+    bool hit;
+    char *doc = query(&env, "users:get_user", args, &hit);
     assert_int_equal(version_of(doc), r.rounds);
     free(doc);
-    cvx_exec_stats_t s = stats(&env);
-    print_message("reads %ld, cache hits %llu, invalidations %llu\n", reads, (unsigned long long)s.cache_hits,
-                  (unsigned long long)s.cache_invalidations);
+    doc = query(&env, "users:get_user", args, &hit);
+    assert_true(hit);
+    assert_int_equal(version_of(doc), r.rounds);
+    free(doc);
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
     free(r.id);
     tu_env_close(&env, true);
 }

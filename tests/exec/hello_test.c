@@ -218,8 +218,12 @@ static void test_timeout(void **state) {
     tu_assert_contains(r.r.message.data, "function timed out (limit 300 ms)");
     cvx_response_free(&r);
     print_message("timed out after %.0f ms\n", ms);
+    /* Near the limit: a deadline off by the epoch tick or a few ticks
+     * still passes; one counted in the wrong unit (10x) does not. The
+     * slack covers the call around it (instantiation, arguments) under
+     * ASan on a loaded machine. */
     assert_true(ms >= SMALL_TIMEOUT_MS * 0.9);
-    assert_true(ms < SMALL_TIMEOUT_MS + 10000);
+    if (ms >= 3 * SMALL_TIMEOUT_MS + 1000) fail_msg("a %d ms timeout took %.0f ms", SMALL_TIMEOUT_MS, ms);
     want_healthy(timed);
 }
 

@@ -109,6 +109,19 @@ static char *wait_for(fx_t *f, const char *needle) {
     return NULL;
 }
 
+/* A protocol timestamp: a u64, little-endian, in base64. */
+static uint64_t ts_of(const cvx_value_t *v) {
+    if (!v || v->type != CVX_T_STRING) fail_msg("a timestamp is not a string");
+    cvx_buf_t raw = {0};
+    cvx_err_t err;
+    if (cvx_base64_decode(&raw, v->u.str.ptr, v->u.str.len, &err)) fail_msg("timestamp %s: %s", v->u.str.ptr, err.msg);
+    assert_int_equal(raw.len, 8);
+    uint64_t ts = 0;
+    for (int i = 7; i >= 0; i--) ts = ts << 8 | (uint8_t)raw.data[i];
+    cvx_buf_free(&raw);
+    return ts;
+}
+
 static void mutation(fx_t *f, int id, const char *name) {
     char msg[256];
     snprintf(msg, sizeof msg,
@@ -133,8 +146,33 @@ static void test_response_waits_for_fsync(void **state) {
     cvx__store_hold_sync(false);
     char *sent = wait_for(f, "\"type\":\"Transition\"");
     tu_assert_contains(sent, "\"type\":\"MutationResponse\",\"requestId\":1,\"success\":true");
-    /* The Transition the client resolves the mutation on comes after it. */
+    /* The Transition the client resolves the mutation on comes after it,
+     * and reaches its commit: the client shows the mutation's effects only
+     * from a Transition whose end is at or past the response's ts. */
     assert_true(strstr(sent, "MutationResponse") < strstr(sent, "\"type\":\"Transition\""));
+    cvx_arena_t *a = cvx_arena_new(4096);
+    uint64_t mutation_ts = 0, transition_ts = 0;
+    bool answered = false, resolved = false;
+    for (char *line = sent, *nl; !resolved && (nl = strchr(line, '\n')); line = nl + 1) {
+        cvx_value_t *m;
+        cvx_err_t err;
+        if (cvx_json_parse(a, line, (size_t)(nl - line), &m, &err))
+            fail_msg("%s: %.*s", err.msg, (int)(nl - line), line);
+        const char *type = cvx_obj_get_cstr(m, "type")->u.str.ptr;
+        if (strcmp(type, "MutationResponse") == 0) {
+            mutation_ts = ts_of(cvx_obj_get_cstr(m, "ts"));
+            answered = true;
+        } else if (answered && strcmp(type, "Transition") == 0) {
+            transition_ts = ts_of(cvx_obj_get_path(m, "endVersion.ts", strlen("endVersion.ts")));
+            resolved = true;
+        }
+    }
+    assert_true(resolved);
+    assert_true(mutation_ts > 0);
+    if (transition_ts < mutation_ts)
+        fail_msg("Transition ends at ts %llu, before the mutation's %llu", (unsigned long long)transition_ts,
+                 (unsigned long long)mutation_ts);
+    cvx_arena_free(a);
     free(sent);
 }
 
