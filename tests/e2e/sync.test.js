@@ -13,12 +13,12 @@ const connect = (url) => new ConvexClient(url, { webSocketConstructor: WebSocket
 let server;
 before(async () => {
   server = await startServer({ app: "examples/users" });
-});
+}, { timeout: 600000 });
 after(async () => {
   await server?.stop();
-});
+}, { timeout: 30000 });
 
-test("onUpdate fires with the new result after another client's mutation", async () => {
+test("onUpdate fires with the new result after another client's mutation", { timeout: 30000 }, async () => {
   const a = connect(server.url);
   const b = connect(server.url);
   try {
@@ -35,7 +35,7 @@ test("onUpdate fires with the new result after another client's mutation", async
   }
 });
 
-test("a mutation's effect is visible to its own client right after it resolves", async () => {
+test("a mutation's effect is visible to its own client right after it resolves", { timeout: 30000 }, async () => {
   const c = connect(server.url);
   try {
     let latest;
@@ -51,7 +51,7 @@ test("a mutation's effect is visible to its own client right after it resolves",
   }
 });
 
-test("50 subscriptions on one client all resolve and update precisely", async () => {
+test("50 subscriptions on one client all resolve and update precisely", { timeout: 60000 }, async () => {
   const c = connect(server.url);
   const writer = connect(server.url);
   try {
@@ -69,7 +69,7 @@ test("50 subscriptions on one client all resolve and update precisely", async ()
   }
 });
 
-test("1000 subscriptions to different documents: one update re-runs one query", async () => {
+test("1000 subscriptions to different documents: one update re-runs one query", { timeout: 180000 }, async () => {
   const writer = connect(server.url);
   const clients = Array.from({ length: 10 }, () => connect(server.url));
   try {
@@ -97,7 +97,7 @@ test("1000 subscriptions to different documents: one update re-runs one query", 
   }
 });
 
-test("subscriptions resume after a server restart; a queued mutation applies once", async () => {
+test("subscriptions resume after a server restart; a queued mutation applies once", { timeout: 120000 }, async () => {
   const s = await startServer({ app: "examples/users" });
   const port = s.port;
   const dataDir = s.dataDir;
@@ -121,7 +121,7 @@ test("subscriptions resume after a server restart; a queued mutation applies onc
   }
 });
 
-test("a re-sent mutation with the same (session, requestId) applies once", async () => {
+test("a re-sent mutation with the same (session, requestId) applies once", { timeout: 120000 }, async () => {
   const s = await startServer({ app: "examples/users" });
   const sessionId = "e2e-session-" + Date.now();
   const send = (ws, msg) => ws.send(JSON.stringify(msg));

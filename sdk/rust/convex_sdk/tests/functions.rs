@@ -247,8 +247,12 @@ fn queries() {
     assert!(e.message().contains("more than one document"), "{e}");
 }
 
+// What the fake host does; the real host's kind rules and rollback are
+// tests/abi/abi_test.c test_db_permissions and tests/exec/db_test.c
+// test_bad_input_changes_nothing (sneaky_write, write_then_fail,
+// write_then_panic).
 #[test]
-fn kind_rules_and_rollback() {
+fn fake_host_enforces_kind_rules_and_rolls_back_failed_mutations() {
     let e = testing::call::<sneaky_write>(json!({})).unwrap_err();
     assert_eq!(e.message(), "queries cannot write; use a mutation");
 

@@ -1,6 +1,13 @@
 //! Scheduling, file storage, HTTP actions and crons end to end against the
 //! fake host: functions called through their exports, their records
 //! checked against the ABI.
+//!
+//! What these prove is the SDK's side (the requests it sends, the records
+//! it writes, how it reads the answers) and the behaviour of the fake host
+//! in `convex_sdk::testing`, not the server's: the fake is not the server
+//! (its messages differ, it runs nothing by itself). Each test names the
+//! tests that check the same guarantee against the real server, where
+//! there are any.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,8 +64,13 @@ async fn job(db: Database, id: DocumentId) -> Result<Option<Document>, ConvexErr
     db.get(id).await
 }
 
+// The real server: a job committed with its mutation and run exactly once
+// across crashes, tests/e2e/platform.test.js "scheduled mutations run
+// exactly once across kill -9 at random moments; cancel works"; deterministic
+// mutations, tests/exec/hello_test.c test_determinism. No test against the
+// real server schedules from a mutation that then fails.
 #[test]
-fn a_mutation_schedules_atomically_and_deterministically() {
+fn fake_host_records_a_mutations_job_and_drops_it_on_failure() {
     testing::register::<bump>();
     testing::set_now_ms(1_000_000.0);
     let id = testing::call::<bump_later>(json!({ "name": "a", "delay_ms": 500 })).unwrap();
@@ -88,8 +100,10 @@ fn a_mutation_schedules_atomically_and_deterministically() {
     );
 }
 
+// The real server: cancel, tests/e2e/platform.test.js (as above); a job
+// of a function that is not deployed is not tested against it.
 #[test]
-fn canceled_and_failing_jobs() {
+fn fake_host_cancels_jobs_and_fails_jobs_of_unregistered_functions() {
     testing::register::<bump>();
     let first = testing::call::<bump_later>(json!({ "name": "a", "delay_ms": 10 })).unwrap();
     testing::call::<bump_later>(json!({ "name": "b", "delay_ms": -5 })).unwrap();
@@ -117,7 +131,7 @@ fn canceled_and_failing_jobs() {
 }
 
 #[test]
-fn an_action_schedules_at_a_time() {
+fn run_at_from_an_action_records_its_time_in_the_fake_host() {
     testing::register::<bump>();
     let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as f64 + 3_600_000.0;
     let id = testing::call::<bump_at>(json!({ "at_ms": at })).unwrap();
@@ -191,8 +205,11 @@ async fn patch_storage_doc(db: Database, id: StorageId) -> Result<(), ConvexErro
     db.patch(id.into(), json!({ "size": 0 })).await
 }
 
+// The real server: tests/e2e/platform.test.js "actions store and read
+// files; HTTP actions serve them; deletes remove them" and "upload → store
+// → download".
 #[test]
-fn files_round_trip() {
+fn storage_calls_round_trip_through_the_fake_host() {
     let id = testing::call::<save>(json!({ "text": "hello" })).unwrap();
     let id_str = id.as_str().unwrap().to_string();
     assert_eq!(
@@ -229,8 +246,10 @@ fn files_round_trip() {
     assert!(e.message().contains("not found"), "{e}");
 }
 
+// The real host answers these kind rules with other messages
+// (src/abi/storage.c); no test checks them against it.
 #[test]
-fn uploads_and_kind_rules() {
+fn fake_host_upload_urls_and_storage_kind_rules() {
     let url = testing::call::<upload_url>(json!({})).unwrap();
     assert!(url
         .as_str()
@@ -291,8 +310,11 @@ fn panics() -> HttpResponse {
     panic!("no handler")
 }
 
+// The real server: tests/e2e/platform.test.js "HTTP actions are routed by
+// method and path and see the request", tests/e2e/http.test.js "the users
+// example's HTTP action creates a user from a webhook".
 #[test]
-fn http_actions_answer_requests() {
+fn http_actions_answer_requests_through_the_fake_host() {
     testing::register::<bump>();
     let req = HttpRequest::new("POST", "/signup?source=test%20suite")
         .with_header("Authorization", "Bearer secret")
