@@ -1,5 +1,6 @@
 # Turns every file under TEMPLATE_DIR into a C array in OUTPUT, so `cvx
-# init` carries its templates inside the binary:
+# init` carries its templates inside the binary (paths relative to
+# TEMPLATE_DIR: "common/index.html", "rust/convex/Cargo.toml", ...):
 #   const cvx_template_file_t cvx_templates[] = {{"path", data, len}, ...};
 file(GLOB_RECURSE files RELATIVE "${TEMPLATE_DIR}" "${TEMPLATE_DIR}/*")
 list(SORT files)

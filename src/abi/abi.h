@@ -41,6 +41,22 @@ const char *cvx_kind_name(cvx_kind_t k); /* "query", "mutation", "action" */
  * per engine, before loading modules. */
 int cvx_abi_register(cvx_engine_t *e, cvx_err_t *err);
 
+/* ---- source maps (sourcemap.c) ------------------------------------------------ */
+
+/* A decoded source map (v3) of a JavaScript bundle: errors report the
+ * app's files and lines instead of the bundle's. */
+typedef struct cvx_sourcemap cvx_sourcemap_t;
+/* Decodes a source map's JSON. CVX_E_INVALID_VALUE when it is malformed;
+ * *out is NULL on failure. Free with cvx_sourcemap_free. */
+int cvx_sourcemap_parse(const char *json, size_t len, cvx_sourcemap_t **out, cvx_err_t *err);
+void cvx_sourcemap_free(cvx_sourcemap_t *m);
+/* The original position (1-based) of generated line:col; false if none. */
+bool cvx_sourcemap_lookup(const cvx_sourcemap_t *m, uint32_t line, uint32_t col, const char **src, uint32_t *oline,
+                          uint32_t *ocol);
+/* Appends `stack` with each bundle.js:L:C mapped and the runtime's own
+ * frames (cvx:prelude) dropped; m may be NULL (positions stay). */
+void cvx_sourcemap_rewrite(const cvx_sourcemap_t *m, const char *stack, size_t len, cvx_buf_t *out);
+
 /* ---- deployed code ----------------------------------------------------------- */
 
 /* One function as declared in the module's metadata. Strings and values
@@ -57,6 +73,14 @@ typedef struct {
     const char *file;
     int64_t line;
     const char *meta_json;   /* the raw metadata record */
+    cvx_module_t *wasm;      /* the module that exports it */
+    const char *origin;      /* that module, for messages ("the Rust crate") */
+    /* Compiled at load from the record (argsValidator / returnsValidator
+     * in Convex's JSON, else args / returns descriptors); returns_v is
+     * NULL when only a Rust type vouches for the result. */
+    const cvx_validator_t *args_v;
+    const cvx_validator_t *returns_v;
+    const cvx_sourcemap_t *sourcemap; /* its module's, if JavaScript */
     /* HTTP actions (kind CVX_KIND_ACTION, `http` set): METHOD /http<route>;
      * a route ending in '/' is a prefix. */
     bool http;
@@ -75,6 +99,19 @@ typedef struct {
 
 typedef struct cvx_app cvx_app_t;
 
+/* One module of an app, as cvx_app_load_modules reads it. */
+typedef struct {
+    const uint8_t *wasm;
+    size_t len;
+    const char *sha256_hex; /* vouched-for hash, or NULL (cvx_module_load_hashed) */
+    const char *label;      /* for messages: "the Rust crate", "convex/ (TypeScript)" */
+} cvx_app_source_t;
+#define CVX_APP_MAX_MODULES 4
+
+/* Loads the modules of one app (one per guest language) and analyses them
+ * together: a function path defined in two of them, or two schemas, is
+ * CVX_E_BAD_MODULE naming both places. Returns one reference. */
+int cvx_app_load_modules(cvx_engine_t *e, const cvx_app_source_t *srcs, size_t n, cvx_app_t **out, cvx_err_t *err);
 /* Loads a module and analyses it: ABI version, metadata records, exports,
  * schema. Errors are CVX_E_BAD_MODULE with a message naming the problem
  * ("module has no cvx.fn metadata section: was it built with convex_sdk?",
@@ -99,23 +136,34 @@ size_t cvx_app_crons(const cvx_app_t *app, const cvx_cron_t **out);
 
 /* The cvx.schema record (NULL when the module declares none). */
 const cvx_value_t *cvx_app_schema(const cvx_app_t *app);
+/* Whether writes are checked against the schema (a schema exists and does
+ * not say schemaValidation: false). */
+bool cvx_app_schema_validation(const cvx_app_t *app);
 /* The schema as store table definitions (valid as long as the app). */
 size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out);
-cvx_module_t *cvx_app_module(const cvx_app_t *app);
+/* The app's modules, in the order they were given. */
+size_t cvx_app_modules(const cvx_app_t *app, cvx_module_t *const **out);
 /* The whole metadata as one JSON document {"functions":[...],"schema":...}
  * (for codegen and `cvx build`). */
 const char *cvx_app_metadata_json(const cvx_app_t *app);
-/* The module's content hash (hex SHA-256): equal hashes, equal code. */
+/* The app's content hash (hex SHA-256; a one-module app's is its
+ * module's): equal hashes, equal code. */
 const char *cvx_app_hash(const cvx_app_t *app);
 
-/* Checks `args` (an object) against fn's declared argument types. Errors
- * are CVX_E_ARGS naming the field and the expected type, e.g.
- * `ArgumentValidationError: Object is missing the required field "email"
- * (expected string)`. Unknown extra fields are errors too. */
-int cvx_abi_validate_args(const cvx_fn_t *fn, const cvx_value_t *args, cvx_err_t *err);
-/* Same check for a value against one type descriptor (exported for tests
- * and schema validation). `path` names the value in messages. */
-int cvx_abi_check_type(const cvx_value_t *type, const cvx_value_t *v, const char *path, cvx_err_t *err);
+/* Checks `args` (an object) against fn's argument validator. Errors are
+ * CVX_E_ARGS with Convex's message after "ArgumentValidationError: ",
+ * e.g. "Object is missing the required field `email`. ...". table_of
+ * (may be NULL) resolves v.id tables. */
+int cvx_abi_validate_args(const cvx_fn_t *fn, const cvx_value_t *args, cvx_id_table_fn table_of, void *ctx,
+                          cvx_err_t *err);
+/* Whether fn declares a return validator worth checking. */
+bool cvx_abi_has_returns(const cvx_fn_t *fn);
+/* Checks a result's JSON against fn's return validator
+ * ("ReturnsValidationError: ..."). */
+int cvx_abi_validate_returns(const cvx_fn_t *fn, const char *json, size_t len, cvx_id_table_fn table_of, void *ctx,
+                             cvx_err_t *err);
+/* Checks one value against a cvx type descriptor (tests). */
+int cvx_abi_check_type(const cvx_value_t *type, const cvx_value_t *v, cvx_err_t *err);
 
 /* ---- one invocation --------------------------------------------------------- */
 
@@ -152,6 +200,12 @@ typedef struct {
     const cvx_abi_services_t *services; /* actions; may be NULL */
     bool allow_private_fetch;  /* fetch to loopback/private addresses */
     const cvx_storage_config_t *storage; /* may be NULL */
+    /* Maps error stacks of a call that is not an app's function
+     * (cvx_abi_run_export); may be NULL. */
+    const cvx_sourcemap_t *sourcemap;
+    /* The journal of this query's last run (docs/abi.md "Pagination"):
+     * JSON text of an array, or NULL. */
+    const char *journal;
 } cvx_abi_call_config_t;
 
 /* System tables the ABI's host functions write (scheduled functions, file
@@ -188,6 +242,7 @@ typedef struct {
     cvx_buf_t data;           /* failure with application data: its JSON */
     bool has_data;
     cvx_buf_t logs;           /* JSON array of log lines ("[LOG] ...") */
+    cvx_buf_t journal;        /* paginated queries' ends, JSON array; empty if none */
     uint32_t nlogs;
     uint64_t fuel_used;
     uint64_t memory_bytes;    /* linear memory at the end of the call */
@@ -203,6 +258,16 @@ void cvx_abi_result_reset(cvx_abi_result_t *r);
  * fuel limit (10000000000 units)"). */
 int cvx_abi_invoke(cvx_app_t *app, const cvx_fn_t *fn, const cvx_abi_call_config_t *cfg, const cvx_limits_t *limits,
                    const char *args_json, size_t args_len, cvx_abi_result_t *res);
+
+/* Runs one export outside any app: in a fresh instance of m, `init` (no
+ * arguments, may be NULL; e.g. a WASI reactor's _initialize), then
+ * `export` with `input` in the pending buffer as a function's arguments
+ * are, under cfg and limits. The outcome is in res as for cvx_abi_invoke;
+ * `label` names the call in messages. When keep is not NULL and the call
+ * succeeded, *keep is the instance, for a snapshot (cvx_instance_free). */
+int cvx_abi_run_export(cvx_module_t *m, const char *label, const char *init, const char *export,
+                       const cvx_abi_call_config_t *cfg, const cvx_limits_t *limits, const char *input, size_t len,
+                       cvx_abi_result_t *res, cvx_instance_t **keep);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,9 @@ typedef struct {
     const cvx_abi_call_config_t *cfg;
     cvx_abi_result_t *res;
     const char *fn_path;
+    const cvx_fn_t *fn;
+    const cvx_app_t *app;     /* the fn's app; NULL for a bare export */
+    uint64_t deadline_ns;     /* wall clock the call must end by; 0 = none */
     cvx_buf_t pending;        /* host -> guest bytes (docs/abi.md §2) */
     bool has_output;
     int output_kind;          /* 0 success, 1 error */
@@ -21,6 +24,12 @@ typedef struct {
     bool deterministic;
     cvx_buf_t line[2];        /* unfinished stdout / stderr lines */
     cvx_arena_t *arena;       /* scratch for one host call; reset each time */
+    /* Pagination journal: the end cursors this call's paginated queries
+     * had last time (cfg->journal), and the ones they have now. */
+    const cvx_value_t *journal_in; /* JSON array, or NULL */
+    cvx_arena_t *journal_arena;
+    size_t npaged;
+    cvx_buf_t journal;
     int fatal_code;           /* a limit hit inside a host call: the call fails */
     cvx_buf_t fatal_msg;
 } cvx__call_t;
@@ -65,6 +74,7 @@ int cvx__h_storage_store(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx
 int cvx__h_storage_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_get_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+int cvx__h_storage_metadata(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
 /* Appends one log line with a level prefix, enforcing the per-call limit.

@@ -1,10 +1,15 @@
-/* Module analysis: what a deployed module contains, read from its custom
- * sections without running it (docs/abi.md §4).
+/* Module analysis: what a deployed app contains, read from its modules'
+ * custom sections without running them (docs/abi.md §4).
+ *
+ * An app is one module per language: the Rust crate's, and the snapshot
+ * of the JavaScript engine with the app's TypeScript bundle (src/js). Their
+ * functions, schema and crons become one set, so a name defined in both is
+ * a deploy error naming both files.
  *
  * The checks here are the ones a user needs a precise message for at deploy
  * time: the ABI version (from the import module names), the metadata
- * records, the export each record names, duplicate paths, the schema. The
- * wasm layer has already checked imports and signatures. */
+ * records, the export each record names, duplicate paths, the schema, the
+ * validators. The wasm layer has already checked imports and signatures. */
 #include "abi/abi_int.h"
 
 #include <stdatomic.h>
@@ -14,11 +19,19 @@
 
 struct cvx_app {
     atomic_int refs;
-    cvx_module_t *module;
+    cvx_module_t *modules[CVX_APP_MAX_MODULES];
+    const char *labels[CVX_APP_MAX_MODULES];
+    cvx_sourcemap_t *maps[CVX_APP_MAX_MODULES]; /* from cvx.js.sourcemap */
+    size_t nmodules;
+    size_t loading;          /* the module being analysed */
+    char hash[65];           /* of the modules' hashes, in order */
     cvx_arena_t *arena;
     cvx_fn_t *fns; /* sorted by path */
     size_t nfns;
     const cvx_value_t *schema;
+    const char *schema_origin;
+    bool schema_validation;
+    const char *crons_origin;
     cvx_table_def_t *tables;
     size_t ntables;
     cvx_cron_t *crons;
@@ -77,7 +90,7 @@ typedef int (*record_fn)(cvx_app_t *app, const char *json, size_t len, size_t in
 
 static int each_record(cvx_app_t *app, const char *section, record_fn fn, size_t *count, cvx_err_t *err) {
     const cvx_custom_section_t *secs;
-    size_t nsecs = cvx_module_custom_sections(app->module, &secs);
+    size_t nsecs = cvx_module_custom_sections(app->modules[app->loading], &secs);
     size_t index = 0;
     for (size_t s = 0; s < nsecs; s++) {
         if (secs[s].name_len != strlen(section) || memcmp(secs[s].name, section, secs[s].name_len) != 0) continue;
@@ -95,8 +108,26 @@ static int each_record(cvx_app_t *app, const char *section, record_fn fn, size_t
             index++;
         }
     }
-    *count = index;
+    *count += index;
     return CVX_OK;
+}
+
+/* A function's argument and return validators: Convex's JSON when the
+ * record carries it (argsValidator / returnsValidator, as the JavaScript
+ * runtime writes them), else the cvx type descriptors (args / returns). */
+static int compile_validators(cvx_app_t *app, cvx_fn_t *f, const cvx_value_t *rec, cvx_err_t *err) {
+    const cvx_value_t *av = cvx_obj_get_cstr(rec, "argsValidator");
+    const cvx_value_t *rv = cvx_obj_get_cstr(rec, "returnsValidator");
+    const cvx_value_t *rt = cvx_obj_get_cstr(rec, "returns");
+    int rc = av ? cvx_validator_from_convex(app->arena, av, &f->args_v, err)
+                : cvx_validator_from_args(app->arena, f->args, &f->args_v, err);
+    if (!rc && rv && rv->type != CVX_T_NULL) rc = cvx_validator_from_convex(app->arena, rv, &f->returns_v, err);
+    else if (!rc && !av && rt) rc = cvx_validator_from_type(app->arena, rt, &f->returns_v, err);
+    if (rc && rc != CVX_E_NOMEM) {
+        cvx_err_prefix(err, "function %s", f->path);
+        err->code = rc = CVX_E_BAD_MODULE;
+    }
+    return rc;
 }
 
 static int parse_fn(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
@@ -157,7 +188,12 @@ static int parse_fn(cvx_app_t *app, const char *json, size_t len, size_t index, 
     f->name = colon + 1;
     f->meta_json = cvx_arena_strndup(app->arena, json, len);
     if (!f->module || !f->meta_json) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    if (!cvx_module_has_func(app->module, f->export_name, "i", "i"))
+    f->wasm = app->modules[app->loading];
+    f->sourcemap = app->maps[app->loading];
+    f->origin = app->labels[app->loading];
+    int rc = compile_validators(app, f, rec, err);
+    if (rc) return rc;
+    if (!cvx_module_has_func(f->wasm, f->export_name, "i", "i"))
         return cvx_err_set(err, CVX_E_BAD_MODULE,
                            "function %s declares export \"%s\" (i32) -> i32, which the module does not export",
                            f->path, f->export_name);
@@ -169,6 +205,10 @@ static int count_fn(cvx_app_t *app, const char *json, size_t len, size_t index, 
 
 static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
     if (index > 0) return cvx_err_set(err, CVX_E_BAD_MODULE, "module declares more than one schema");
+    if (app->schema)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "the app declares two schemas: in %s and in %s; keep one",
+                           app->schema_origin, app->labels[app->loading]);
+    app->schema_origin = app->labels[app->loading];
     cvx_value_t *rec;
     if (cvx_json_parse(app->arena, json, len, &rec, err)) {
         cvx_err_prefix(err, "schema record is not valid JSON");
@@ -179,6 +219,8 @@ static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t ind
     if (!tables || tables->type != CVX_T_ARRAY)
         return cvx_err_set(err, CVX_E_BAD_MODULE, "schema record lacks a \"tables\" array");
     app->schema = rec;
+    const cvx_value_t *sv = cvx_obj_get_cstr(rec, "schemaValidation");
+    app->schema_validation = !sv || sv->type != CVX_T_BOOL || sv->u.b;
     app->tables = cvx_arena_alloc(app->arena, (tables->u.arr.len + 1) * sizeof *app->tables);
     if (!app->tables) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     for (size_t i = 0; i < tables->u.arr.len; i++) {
@@ -192,6 +234,25 @@ static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t ind
         cvx_table_def_t *td = &app->tables[app->ntables++];
         td->name = name;
         td->nindexes = 0;
+        td->validator = NULL;
+        const cvx_value_t *dv = cvx_obj_get_cstr(t, "documentValidator");
+        const cvx_value_t *doc_fields = cvx_obj_get_cstr(t, "fields");
+        int vrc = CVX_OK;
+        if (dv && dv->type != CVX_T_NULL) vrc = cvx_validator_from_convex(app->arena, dv, &td->validator, err);
+        else if (doc_fields && doc_fields->type == CVX_T_OBJECT) {
+            /* A Rust schema's fields: the object descriptor they make. */
+            cvx_value_t *tag = cvx_string(app->arena, "object", 6);
+            cvx_value_t *desc = cvx_object(app->arena, 2);
+            if (!tag || !desc || cvx_obj_set(app->arena, desc, "type", 4, tag) ||
+                cvx_obj_set(app->arena, desc, "fields", 6, (cvx_value_t *)doc_fields))
+                return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+            vrc = cvx_validator_from_type(app->arena, desc, &td->validator, err);
+        }
+        if (vrc) {
+            cvx_err_prefix(err, "schema of table \"%s\"", name);
+            err->code = CVX_E_BAD_MODULE;
+            return CVX_E_BAD_MODULE;
+        }
         const cvx_value_t *idx = cvx_obj_get_cstr(t, "indexes");
         size_t nidx = idx && idx->type == CVX_T_ARRAY ? idx->u.arr.len : 0;
         cvx_index_def_t *defs = cvx_arena_alloc(app->arena, (nidx + 1) * sizeof *defs);
@@ -228,6 +289,10 @@ static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t ind
 /* The cvx.crons record (docs/abi.md "Crons"). */
 static int parse_crons(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
     if (index > 0) return cvx_err_set(err, CVX_E_BAD_MODULE, "module declares more than one cron section");
+    if (app->crons)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "the app declares crons in %s and in %s; keep them in one place",
+                           app->crons_origin, app->labels[app->loading]);
+    app->crons_origin = app->labels[app->loading];
     cvx_value_t *rec;
     if (cvx_json_parse(app->arena, json, len, &rec, err)) {
         cvx_err_prefix(err, "cron record is not valid JSON");
@@ -291,7 +356,7 @@ static int build_metadata_json(cvx_app_t *app, cvx_err_t *err) {
     cvx_buf_append_str(&b, "],\"schema\":");
     if (app->schema) cvx_json_write(&b, app->schema);
     else cvx_buf_append_str(&b, "null");
-    cvx_buf_printf(&b, ",\"hash\":\"%s\"}", cvx_module_hash(app->module));
+    cvx_buf_printf(&b, ",\"hash\":\"%s\"}", app->hash);
     if (b.oom) {
         cvx_buf_free(&b);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -300,14 +365,69 @@ static int build_metadata_json(cvx_app_t *app, cvx_err_t *err) {
     return CVX_OK;
 }
 
-int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err) {
-    return cvx_app_load_hashed(e, wasm, len, NULL, out, err);
+/* Where a function comes from, for messages: its file, else its module. */
+static const char *origin(const cvx_fn_t *f) { return f->file ? f->file : f->origin; }
+
+/* A JavaScript module's source map (one cvx.js.sourcemap section of raw
+ * JSON); a malformed one is a bad module, not a silent loss of lines. */
+static int load_sourcemap(cvx_app_t *app, cvx_err_t *err) {
+    const cvx_custom_section_t *secs;
+    size_t n = cvx_module_custom_sections(app->modules[app->loading], &secs);
+    for (size_t i = 0; i < n; i++) {
+        if (secs[i].name_len != 16 || memcmp(secs[i].name, "cvx.js.sourcemap", 16) != 0) continue;
+        if (app->maps[app->loading]) return cvx_err_set(err, CVX_E_BAD_MODULE, "module has two source maps");
+        if (cvx_sourcemap_parse((const char *)secs[i].data, secs[i].len, &app->maps[app->loading], err)) {
+            cvx_err_prefix(err, "%s", app->labels[app->loading]);
+            return err->code = CVX_E_BAD_MODULE;
+        }
+    }
+    return CVX_OK;
 }
 
-int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex, cvx_app_t **out,
-                        cvx_err_t *err) {
+/* Reads each module's records into the app. */
+static int analyse(cvx_app_t *app, cvx_err_t *err) {
+    size_t count = 0;
+    int rc = CVX_OK;
+    for (app->loading = 0; app->loading < app->nmodules && !rc; app->loading++) rc = load_sourcemap(app, err);
+    for (app->loading = 0; app->loading < app->nmodules && !rc; app->loading++) {
+        size_t before = count;
+        rc = each_record(app, "cvx.fn", count_fn, &count, err);
+        if (!rc && count == before)
+            rc = cvx_err_set(err, CVX_E_BAD_MODULE,
+                             "%s has no cvx.fn metadata section: it declares no functions (was it built with "
+                             "convex_sdk and does it use #[query] / #[mutation] / #[action]?)",
+                             app->labels[app->loading]);
+    }
+    if (!rc) {
+        app->fns = cvx_arena_alloc(app->arena, count * sizeof *app->fns);
+        if (!app->fns) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
+    size_t ignored = 0;
+    for (app->loading = 0; app->loading < app->nmodules && !rc; app->loading++) {
+        rc = each_record(app, "cvx.fn", parse_fn, &ignored, err);
+        if (!rc) rc = each_record(app, "cvx.schema", parse_schema, &ignored, err);
+        if (!rc) rc = each_record(app, "cvx.crons", parse_crons, &ignored, err);
+    }
+    if (!rc) {
+        qsort(app->fns, app->nfns, sizeof *app->fns, cmp_fn);
+        for (size_t i = 1; i < app->nfns && !rc; i++) {
+            const cvx_fn_t *a = &app->fns[i - 1], *b = &app->fns[i];
+            if (strcmp(a->path, b->path) != 0) continue;
+            if (a->wasm != b->wasm)
+                rc = cvx_err_set(err, CVX_E_BAD_MODULE, "function %s is defined twice: in %s and in %s; rename one",
+                                 a->path, origin(a), origin(b));
+            else rc = cvx_err_set(err, CVX_E_BAD_MODULE, "two functions are both named %s", a->path);
+        }
+    }
+    return rc;
+}
+
+int cvx_app_load_modules(cvx_engine_t *e, const cvx_app_source_t *srcs, size_t n, cvx_app_t **out, cvx_err_t *err) {
     *out = NULL;
-    int rc = check_abi_version(wasm, len, err);
+    if (n == 0 || n > CVX_APP_MAX_MODULES)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "an app has 1 to %d modules, not %zu", CVX_APP_MAX_MODULES, n);
+    int rc = CVX_OK;
+    for (size_t i = 0; i < n && !rc; i++) rc = check_abi_version(srcs[i].wasm, srcs[i].len, err);
     if (rc) return rc;
     cvx_app_t *app = cvx_calloc(1, sizeof *app);
     if (!app) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -317,26 +437,26 @@ int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const 
         cvx_free(app);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
-    rc = cvx_module_load_hashed(e, wasm, len, sha256_hex, &app->module, err);
-    size_t count = 0;
-    if (!rc) rc = each_record(app, "cvx.fn", count_fn, &count, err);
-    if (!rc && count == 0)
-        rc = cvx_err_set(err, CVX_E_BAD_MODULE,
-                         "module has no cvx.fn metadata section: it declares no functions (was it built with "
-                         "convex_sdk and does it use #[query] / #[mutation] / #[action]?)");
-    if (!rc) {
-        app->fns = cvx_arena_alloc(app->arena, count * sizeof *app->fns);
-        if (!app->fns) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    cvx_buf_t hashes = {0};
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = cvx_module_load_hashed(e, srcs[i].wasm, srcs[i].len, srcs[i].sha256_hex, &app->modules[i], err);
+        if (rc) break;
+        app->nmodules++;
+        app->labels[i] = cvx_arena_strndup(app->arena, srcs[i].label ? srcs[i].label : "the module",
+                                           strlen(srcs[i].label ? srcs[i].label : "the module"));
+        if (!app->labels[i]) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+        cvx_buf_append_str(&hashes, cvx_module_hash(app->modules[i]));
     }
-    if (!rc) rc = each_record(app, "cvx.fn", parse_fn, &count, err);
-    if (!rc) {
-        qsort(app->fns, app->nfns, sizeof *app->fns, cmp_fn);
-        for (size_t i = 1; i < app->nfns && !rc; i++)
-            if (strcmp(app->fns[i - 1].path, app->fns[i].path) == 0)
-                rc = cvx_err_set(err, CVX_E_BAD_MODULE, "two functions are both named %s", app->fns[i].path);
+    /* One module's app is named by that module's hash, as before apps had
+     * several; several modules' by the hash of their hashes. */
+    if (!rc && n == 1) memcpy(app->hash, cvx_module_hash(app->modules[0]), 65);
+    else if (!rc) {
+        uint8_t digest[32];
+        cvx_sha256(hashes.data, hashes.len, digest);
+        cvx_hex(digest, 32, app->hash);
     }
-    if (!rc) rc = each_record(app, "cvx.schema", parse_schema, &count, err);
-    if (!rc) rc = each_record(app, "cvx.crons", parse_crons, &count, err);
+    cvx_buf_free(&hashes);
+    if (!rc) rc = analyse(app, err);
     if (!rc) rc = build_metadata_json(app, err);
     if (rc) {
         cvx_app_release(app);
@@ -346,11 +466,24 @@ int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const 
     return CVX_OK;
 }
 
+int cvx_app_load(cvx_engine_t *e, const uint8_t *wasm, size_t len, cvx_app_t **out, cvx_err_t *err) {
+    return cvx_app_load_hashed(e, wasm, len, NULL, out, err);
+}
+
+int cvx_app_load_hashed(cvx_engine_t *e, const uint8_t *wasm, size_t len, const char *sha256_hex, cvx_app_t **out,
+                        cvx_err_t *err) {
+    cvx_app_source_t src = {wasm, len, sha256_hex, "the module"};
+    return cvx_app_load_modules(e, &src, 1, out, err);
+}
+
 void cvx_app_retain(cvx_app_t *app) { atomic_fetch_add(&app->refs, 1); }
 
 void cvx_app_release(cvx_app_t *app) {
     if (!app || atomic_fetch_sub(&app->refs, 1) != 1) return;
-    cvx_module_release(app->module);
+    for (size_t i = 0; i < app->nmodules; i++) {
+        cvx_module_release(app->modules[i]);
+        cvx_sourcemap_free(app->maps[i]);
+    }
     cvx_arena_free(app->arena);
     cvx_free(app->metadata_json);
     cvx_free(app);
@@ -383,6 +516,7 @@ const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len)
 }
 
 const cvx_value_t *cvx_app_schema(const cvx_app_t *app) { return app->schema; }
+bool cvx_app_schema_validation(const cvx_app_t *app) { return app->schema && app->schema_validation; }
 
 const cvx_fn_t *cvx_app_find_http(const cvx_app_t *app, const char *method, const char *path) {
     const cvx_fn_t *best = NULL;
@@ -412,7 +546,10 @@ size_t cvx_app_tables(const cvx_app_t *app, const cvx_table_def_t **out) {
     return app->ntables;
 }
 
-cvx_module_t *cvx_app_module(const cvx_app_t *app) { return app->module; }
+size_t cvx_app_modules(const cvx_app_t *app, cvx_module_t *const **out) {
+    *out = app->modules;
+    return app->nmodules;
+}
 
 const char *cvx_app_metadata_json(const cvx_app_t *app) { return app->metadata_json; }
-const char *cvx_app_hash(const cvx_app_t *app) { return cvx_module_hash(app->module); }
+const char *cvx_app_hash(const cvx_app_t *app) { return app->hash; }

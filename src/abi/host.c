@@ -144,6 +144,24 @@ static int h_random_bytes(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cv
     return 0;
 }
 
+/* () -> {"path", "kind", "visibility", "requestId"}: which function this
+ * call runs, for guests with one export for many functions (the
+ * JavaScript runtime). */
+static int h_call_info(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = CALL(inst);
+    cvx_buf_reset(&c->pending);
+    const cvx_fn_t *fn = c->fn;
+    cvx_buf_append_str(&c->pending, "{\"path\":");
+    cvx_buf_append_json_string(&c->pending, c->fn_path, strlen(c->fn_path));
+    cvx_buf_printf(&c->pending, ",\"kind\":\"%s\",\"visibility\":\"%s\",\"requestId\":",
+                   fn && fn->http ? "httpAction" : cvx_kind_name(c->cfg->kind), fn && fn->internal ? "internal" : "public");
+    const char *rid = c->cfg->request_id ? c->cfg->request_id : "";
+    cvx_buf_append_json_string(&c->pending, rid, strlen(rid));
+    cvx_buf_append_char(&c->pending, '}');
+    r[0].i64 = ok_pending(c);
+    return 0;
+}
+
 static int h_now_ms(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     r[0].f64 = cvx__now_ms(CALL(inst));
     return 0;
@@ -199,11 +217,46 @@ static int db_allowed(cvx__call_t *c, bool write, int64_t *ret) {
     r[0].i64 = (rc) == CVX_OK ? ok_pending(c) : store_error(c, &err);                                            \
     return 0
 
+/* An optional "table" in a request by id: the id must name that table,
+ * as Convex's db.get("users", id) and friends require. */
+static int check_id_table(cvx__call_t *c, const cvx_value_t *req, const cvx_value_t *id, const char *what, cvx_err_t *err) {
+    const cvx_value_t *want = req_string(req, "table");
+    if (!want) return CVX_OK;
+    const char *table;
+    int rc = cvx_txn_id_table(c->cfg->txn, id->u.str.ptr, id->u.str.len, &table, err);
+    if (rc) return rc;
+    if (table && strcmp(table, want->u.str.ptr) == 0) return CVX_OK;
+    return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "Invalid argument `id` for `db.%s`: ID \"%s\" does not belong to table \"%s\"%s%s",
+                       what, id->u.str.ptr, want->u.str.ptr, table ? ", it belongs to table " : "", table ? table : "");
+}
+
 static int h_db_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     DB_PROLOGUE("__convex_db_get", false);
     REQUIRE_STRING(id, "id");
-    int rc = cvx_txn_get(c->cfg->txn, id->u.str.ptr, id->u.str.len, &c->pending, &err);
+    int rc = check_id_table(c, req, id, "get", &err);
+    if (!rc) rc = cvx_txn_get(c->cfg->txn, id->u.str.ptr, id->u.str.len, &c->pending, &err);
     FINISH(rc);
+}
+
+/* {"table", "id"} -> the id when it is a well-formed id of that table,
+ * else null (db.normalizeId). */
+static int h_db_normalize_id(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    DB_PROLOGUE("__convex_db_normalize_id", false);
+    REQUIRE_STRING(table, "table");
+    /* "idString": the `convex` package's own name for it (docs/abi.md §7). */
+    const cvx_value_t *id = req_string(req, "id");
+    if (!id) id = req_string(req, "idString");
+    if (!id) {
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs a string field \"id\"");
+        return 0;
+    }
+    const char *actual = NULL;
+    cvx_err_t ignored;
+    if (cvx_txn_id_table(c->cfg->txn, id->u.str.ptr, id->u.str.len, &actual, &ignored) == CVX_OK && actual &&
+        strcmp(actual, table->u.str.ptr) == 0)
+        cvx_buf_append_json_string(&c->pending, id->u.str.ptr, id->u.str.len);
+    else cvx_buf_append_str(&c->pending, "null");
+    FINISH(CVX_OK);
 }
 
 static int h_db_insert(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
@@ -235,7 +288,8 @@ static int h_db_patch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
             names[nremove++] = f->u.str.ptr;
         }
     }
-    int rc = cvx_txn_patch(c->cfg->txn, id->u.str.ptr, id->u.str.len, value, names, nremove, &err);
+    int rc = check_id_table(c, req, id, "patch", &err);
+    if (!rc) rc = cvx_txn_patch(c->cfg->txn, id->u.str.ptr, id->u.str.len, value, names, nremove, &err);
     if (rc == CVX_OK) cvx_buf_append_str(&c->pending, "null");
     FINISH(rc);
 }
@@ -244,7 +298,8 @@ static int h_db_replace(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_
     DB_PROLOGUE("__convex_db_replace", true);
     REQUIRE_STRING(id, "id");
     REQUIRE_OBJECT(value, "value");
-    int rc = cvx_txn_replace(c->cfg->txn, id->u.str.ptr, id->u.str.len, value, &err);
+    int rc = check_id_table(c, req, id, "replace", &err);
+    if (!rc) rc = cvx_txn_replace(c->cfg->txn, id->u.str.ptr, id->u.str.len, value, &err);
     if (rc == CVX_OK) cvx_buf_append_str(&c->pending, "null");
     FINISH(rc);
 }
@@ -252,7 +307,8 @@ static int h_db_replace(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_
 static int h_db_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     DB_PROLOGUE("__convex_db_delete", true);
     REQUIRE_STRING(id, "id");
-    int rc = cvx_txn_delete(c->cfg->txn, id->u.str.ptr, id->u.str.len, &err);
+    int rc = check_id_table(c, req, id, "delete", &err);
+    if (!rc) rc = cvx_txn_delete(c->cfg->txn, id->u.str.ptr, id->u.str.len, &err);
     if (rc == CVX_OK) cvx_buf_append_str(&c->pending, "null");
     FINISH(rc);
 }
@@ -288,14 +344,16 @@ static int parse_query(cvx__call_t *c, const cvx_value_t *req, cvx_query_t *q, c
             const cvx_value_t *field = cond->type == CVX_T_OBJECT ? req_string(cond, "field") : NULL;
             cvx_range_op_t op = cond->type == CVX_T_OBJECT ? range_op(cvx_obj_get_cstr(cond, "op")) : 0;
             const cvx_value_t *value = cond->type == CVX_T_OBJECT ? cvx_obj_get_cstr(cond, "value") : NULL;
-            if (!field || !op || !value)
+            /* {"undefined": true} instead of a value: the field is missing. */
+            bool undef = !value && cond->type == CVX_T_OBJECT && cvx_obj_get_cstr(cond, "undefined");
+            if (!field || !op || (!value && !undef))
                 return cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
                                    "query range condition %zu needs \"field\", \"op\" (eq/gt/gte/lt/lte) and "
                                    "\"value\"",
                                    i);
             rs[i].field = field->u.str.ptr;
             rs[i].op = op;
-            rs[i].value = value;
+            rs[i].value = value; /* NULL: undefined */
         }
         q->range = rs;
         q->nrange = range->u.arr.len;
@@ -320,14 +378,45 @@ static int parse_query(cvx__call_t *c, const cvx_value_t *req, cvx_query_t *q, c
     }
     const cvx_value_t *cursor = cvx_obj_get_cstr(req, "cursor");
     if (cursor && cursor->type == CVX_T_STRING) q->cursor = cursor->u.str.ptr;
+    const cvx_value_t *end = cvx_obj_get_cstr(req, "endCursor");
+    if (end && end->type == CVX_T_STRING) q->end_cursor = end->u.str.ptr;
+    const cvx_value_t *lines = cvx_obj_get_cstr(req, "lines");
+    q->lines = lines && lines->type == CVX_T_BOOL && lines->u.b;
     return CVX_OK;
+}
+
+/* A paginated query (docs/abi.md "Pagination"): the n-th of this call
+ * ends where the n-th ended in the journal of the last run, unless the
+ * guest fixed its end itself, and its end goes into this run's journal. */
+static void journal_page(cvx__call_t *c, cvx_query_t *q) {
+    size_t n = c->npaged;
+    const cvx_value_t *j = c->journal_in;
+    if (!q->end_cursor && j && n < j->u.arr.len && j->u.arr.items[n]->type == CVX_T_STRING)
+        q->end_cursor = j->u.arr.items[n]->u.str.ptr;
+    /* A page that grew to twice its size offers to split in two. */
+    if (q->end_cursor && q->limit > 0) q->split_over = 2 * q->limit;
+}
+
+static void journal_record(cvx__call_t *c, const cvx_buf_t *cursor) {
+    cvx_buf_append_char(&c->journal, c->npaged ? ',' : '[');
+    cvx_buf_append_json_string(&c->journal, cursor->data ? cursor->data : "", cursor->len);
+    c->npaged++;
 }
 
 static int h_db_query(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     DB_PROLOGUE("__convex_db_query", false);
     cvx_query_t q;
     int rc = parse_query(c, req, &q, &err);
+    const cvx_value_t *paginate = cvx_obj_get_cstr(req, "paginate");
+    bool paged = paginate && paginate->type == CVX_T_BOOL && paginate->u.b;
+    cvx_buf_t cursor = {0};
+    if (rc == CVX_OK && paged) {
+        journal_page(c, &q);
+        q.cursor_out = &cursor;
+    }
     if (rc == CVX_OK) rc = cvx_txn_query(c->cfg->txn, &q, &c->pending, &err);
+    if (rc == CVX_OK && paged) journal_record(c, &cursor);
+    cvx_buf_free(&cursor);
     FINISH(rc);
 }
 
@@ -338,6 +427,42 @@ static int h_db_count(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
     int rc = parse_query(c, req, &q, &err);
     if (rc == CVX_OK) rc = cvx_txn_count(c->cfg->txn, &q, &n, &err);
     if (rc == CVX_OK) cvx_buf_printf(&c->pending, "%llu", (unsigned long long)n);
+    FINISH(rc);
+}
+
+/* A JavaScript query or mutation calling another in its own transaction
+ * (ctx.runQuery / ctx.runMutation) runs it inside the engine; the host
+ * checks what the host checks of any call: {"path", "args"} against the
+ * callee's argument validator, or {"path", "returns"} against its return
+ * validator. Answers the callee's kind ("query", ...) when they pass. */
+static int h_validate(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = CALL(inst);
+    CVX__REQUEST("__convex_validate", req);
+    cvx_err_t err;
+    cvx_err_clear(&err);
+    cvx_buf_reset(&c->pending);
+    REQUIRE_STRING(path, "path");
+    const cvx_fn_t *fn = c->app ? cvx_app_find(c->app, path->u.str.ptr, path->u.str.len) : NULL;
+    if (!fn || fn->http) {
+        r[0].i64 = cvx__err_pending(c, CVX_E_NOT_FOUND, "no such function");
+        return 0;
+    }
+    const cvx_value_t *args = cvx_obj_get_cstr(req, "args");
+    const cvx_value_t *ret = cvx_obj_get_cstr(req, "returns");
+    cvx_id_table_fn table_of = c->cfg->txn ? cvx_txn_table_of : NULL;
+    int rc = CVX_OK;
+    if (args && args->type != CVX_T_OBJECT) {
+        rc = cvx_err_set(&err, CVX_E_INVALID_ARGUMENT, "request field \"args\" must be an object");
+    } else if (args) {
+        rc = cvx_abi_validate_args(fn, args, table_of, c->cfg->txn, &err);
+    } else if (ret && cvx_abi_has_returns(fn)) {
+        cvx_buf_t json = {0};
+        cvx_json_write(&json, ret);
+        rc = json.oom ? cvx_err_set(&err, CVX_E_NOMEM, "out of memory")
+                      : cvx_abi_validate_returns(fn, json.data, json.len, table_of, c->cfg->txn, &err);
+        cvx_buf_free(&json);
+    }
+    if (rc == CVX_OK) cvx_buf_printf(&c->pending, "\"%s\"", cvx_kind_name(fn->kind));
     FINISH(rc);
 }
 
@@ -388,6 +513,8 @@ const cvx_hostfn_t cvx__abi_hostfns[] = {
     {M, "__convex_log", "iii", "i", h_log, NULL},
     {M, "__convex_random_bytes", "ii", "i", h_random_bytes, NULL},
     {M, "__convex_now_ms", "", "F", h_now_ms, NULL},
+    {M, "__convex_call_info", "", "I", h_call_info, NULL},
+    {M, "__convex_validate", "ii", "I", h_validate, NULL},
     {M, "__convex_db_get", "ii", "I", h_db_get, NULL},
     {M, "__convex_db_insert", "ii", "I", h_db_insert, NULL},
     {M, "__convex_db_patch", "ii", "I", h_db_patch, NULL},
@@ -395,6 +522,7 @@ const cvx_hostfn_t cvx__abi_hostfns[] = {
     {M, "__convex_db_delete", "ii", "I", h_db_delete, NULL},
     {M, "__convex_db_query", "ii", "I", h_db_query, NULL},
     {M, "__convex_db_count", "ii", "I", h_db_count, NULL},
+    {M, "__convex_db_normalize_id", "ii", "I", h_db_normalize_id, NULL},
     {M, "__convex_http_fetch", "ii", "I", cvx__h_http_fetch, NULL},
     {M, "__convex_schedule", "ii", "I", cvx__h_schedule, NULL},
     {M, "__convex_schedule_cancel", "ii", "I", cvx__h_schedule_cancel, NULL},
@@ -402,6 +530,7 @@ const cvx_hostfn_t cvx__abi_hostfns[] = {
     {M, "__convex_storage_get", "ii", "I", cvx__h_storage_get, NULL},
     {M, "__convex_storage_get_url", "ii", "I", cvx__h_storage_get_url, NULL},
     {M, "__convex_storage_delete", "ii", "I", cvx__h_storage_delete, NULL},
+    {M, "__convex_storage_metadata", "ii", "I", cvx__h_storage_metadata, NULL},
     {M, "__convex_storage_generate_upload_url", "ii", "I", cvx__h_storage_upload_url, NULL},
     {M, "__convex_run_query", "ii", "I", h_run_query, NULL},
     {M, "__convex_run_mutation", "ii", "I", h_run_mutation, NULL},

@@ -27,9 +27,9 @@ static const cvx_index_def_t cron_indexes[] = {
     {"by_name", 1, (const char *const[]){"name"}},
 };
 static const cvx_table_def_t system_tables[] = {
-    {CVX_SCHEDULED_TABLE, 1, scheduled_indexes},
-    {CVX_STORAGE_TABLE, 0, NULL},
-    {CVX_CRONS_TABLE, 1, cron_indexes},
+    {CVX_SCHEDULED_TABLE, 1, scheduled_indexes, NULL},
+    {CVX_STORAGE_TABLE, 0, NULL, NULL},
+    {CVX_CRONS_TABLE, 1, cron_indexes, NULL},
 };
 
 size_t cvx_abi_system_tables(const cvx_table_def_t **out) {
@@ -367,6 +367,54 @@ int cvx__h_storage_get_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, c
             cvx_buf_append_json_string(&c->pending, url.data, url.len);
             cvx_buf_free(&url);
         }
+    }
+    cvx_buf_free(&doc);
+    r[0].i64 = done(c, rc, &err);
+    return 0;
+}
+
+/* {"storageId"} -> {"storageId", "sha256", "size", "contentType"} or null
+ * (storage.getMetadata). Convex reports the digest in base64. */
+int cvx__h_storage_metadata(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = CALL(inst);
+    CVX__REQUEST("__convex_storage_metadata", req);
+    const char *id = str(req, "storageId");
+    if (!id) {
+        r[0].i64 = cvx__err_pending(c, CVX_E_INVALID_ARGUMENT, "request needs \"storageId\"");
+        return 0;
+    }
+    cvx_buf_t doc = {0};
+    cvx_err_t err;
+    int rc = storage_doc(c, id, &doc, &err);
+    cvx_buf_reset(&c->pending);
+    cvx_value_t *v = NULL;
+    if (!rc && doc.len && strcmp(doc.data, "null") != 0) {
+        cvx_arena_reset(c->arena);
+        rc = cvx_json_parse(c->arena, doc.data, doc.len, &v, &err);
+    }
+    if (!rc && !v) cvx_buf_append_str(&c->pending, "null");
+    else if (!rc) {
+        const char *hex = str(v, "sha256");
+        const cvx_value_t *size = cvx_obj_get_cstr(v, "size");
+        const char *type = str(v, "contentType");
+        uint8_t digest[32];
+        cvx_buf_t b64 = {0};
+        size_t dn = 0;
+        for (; hex && dn < 32 && hex[2 * dn] && hex[2 * dn + 1]; dn++) {
+            unsigned x;
+            if (sscanf(hex + 2 * dn, "%2x", &x) != 1) break;
+            digest[dn] = (uint8_t)x;
+        }
+        cvx_base64_encode(&b64, digest, dn);
+        cvx_buf_append_str(&c->pending, "{\"storageId\":");
+        cvx_buf_append_json_string(&c->pending, id, strlen(id));
+        cvx_buf_append_str(&c->pending, ",\"sha256\":");
+        cvx_buf_append_json_string(&c->pending, b64.data ? b64.data : "", b64.len);
+        cvx_buf_free(&b64);
+        cvx_buf_printf(&c->pending, ",\"size\":%.0f,\"contentType\":", size && size->type == CVX_T_FLOAT64 ? size->u.f : 0);
+        if (type) cvx_buf_append_json_string(&c->pending, type, strlen(type));
+        else cvx_buf_append_str(&c->pending, "null");
+        cvx_buf_append_char(&c->pending, '}');
     }
     cvx_buf_free(&doc);
     r[0].i64 = done(c, rc, &err);

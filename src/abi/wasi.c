@@ -111,6 +111,12 @@ static void put_u64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
 static uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -183,6 +189,51 @@ static int w_clock_time_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, 
     return 0;
 }
 
+/* poll_oneoff(in, out, n, nevents) -> errno: clock subscriptions only,
+ * which is how a guest sleeps (setTimeout in a JavaScript action). Queries
+ * and mutations run on frozen time, so their sleeps end at once; an
+ * action sleeps for real, but never past its time limit. */
+static int w_poll_oneoff(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = cvx_instance_host(inst);
+    int32_t n = a[2].i32;
+    if (n <= 0 || n > 64) {
+        r[0].i32 = WASI_EINVAL;
+        return 0;
+    }
+    uint8_t *in = cvx_instance_mem(inst, a[0].i32, n * 48, "poll_oneoff");
+    uint8_t *out = in ? cvx_instance_mem(inst, a[1].i32, n * 32, "poll_oneoff") : NULL;
+    uint8_t *nev = out ? cvx_instance_mem(inst, a[3].i32, 4, "poll_oneoff") : NULL;
+    if (!nev) return 1;
+    uint64_t now = cvx_now_ns(), wait = UINT64_MAX;
+    for (int32_t i = 0; i < n; i++) {
+        const uint8_t *s = in + 48 * i;
+        if (s[8] != 0) { /* not a clock */
+            r[0].i32 = WASI_ENOTSUP;
+            return 0;
+        }
+        uint64_t timeout = get_u64(s + 24), flags = s[40] | (uint64_t)s[41] << 8;
+        uint64_t rel = (flags & 1) ? (timeout > now ? timeout - now : 0) : timeout;
+        if (rel < wait) wait = rel;
+    }
+    if (!c->deterministic && wait > 0) {
+        uint64_t left = c->deadline_ns > now ? c->deadline_ns - now : 0;
+        if (c->deadline_ns && wait >= left) {
+            cvx_sleep_ns(left);
+            return cvx_instance_trap(inst, CVX_E_TIMEOUT, "function timed out while sleeping");
+        }
+        cvx_sleep_ns(wait);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        uint8_t *e = out + 32 * i;
+        memset(e, 0, 32);
+        memcpy(e, in + 48 * i, 8); /* userdata */
+        e[10] = 0;                 /* eventtype clock */
+    }
+    put_u32(nev, (uint32_t)n);
+    r[0].i32 = WASI_ESUCCESS;
+    return 0;
+}
+
 static int w_clock_res_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     uint8_t *p = cvx_instance_mem(inst, a[1].i32, 8, "clock_res_get");
     if (!p) return 1;
@@ -219,10 +270,6 @@ static int w_enosys(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval
     return 0;
 }
 
-static int w_enotsup(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
-    r[0].i32 = WASI_ENOTSUP;
-    return 0;
-}
 
 static int w_proc_exit(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     return cvx_instance_trap(inst, CVX_E_TRAP, "function called exit with status %d", (int)a[0].i32);
@@ -252,7 +299,7 @@ const cvx_hostfn_t cvx__wasi_hostfns[] = {
     {W, "fd_sync", "i", "i", w_ebadf, NULL},
     {W, "path_open", "iiiiiIIii", "i", w_ebadf, NULL},
     {W, "path_filestat_get", "iiiii", "i", w_ebadf, NULL},
-    {W, "poll_oneoff", "iiii", "i", w_enotsup, NULL},
+    {W, "poll_oneoff", "iiii", "i", w_poll_oneoff, NULL},
     {W, "sock_accept", "iii", "i", w_enosys, NULL},
 };
 #undef W

@@ -19,10 +19,9 @@
 
 extern char **environ;
 
-/* Runs argv with extra environment entries. With `capture`, stdout and
- * stderr go into it; otherwise stdout is redirected to stderr (cargo's
- * progress belongs on stderr). Returns the exit status, or -1. */
-static int run_cmd(char *const argv[], char *const extra_env[], cvx_buf_t *capture) {
+/* stdout goes to stderr when not captured: cargo's progress belongs on
+ * stderr. */
+int cvx_run_command(const char *cwd, char *const argv[], char *const extra_env[], cvx_buf_t *capture) {
     int fds[2] = {-1, -1};
     if (capture && pipe(fds) != 0) return -1;
     pid_t pid = fork();
@@ -37,6 +36,10 @@ static int run_cmd(char *const argv[], char *const extra_env[], cvx_buf_t *captu
             dup2(2, 1);
         }
         for (size_t i = 0; extra_env && extra_env[i]; i++) putenv(extra_env[i]);
+        if (cwd && chdir(cwd) != 0) {
+            fprintf(stderr, "cannot enter %s: %s\n", cwd, strerror(errno));
+            _exit(127);
+        }
         execvp(argv[0], argv);
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -64,7 +67,7 @@ static bool file_exists(const char *p) {
 static bool native_has_wasip1(void) {
     cvx_buf_t out = {0};
     char *argv[] = {"rustc", "--print", "target-libdir", "--target", "wasm32-wasip1", NULL};
-    int rc = run_cmd(argv, NULL, &out);
+    int rc = cvx_run_command(NULL, argv, NULL, &out);
     bool ok = false;
     if (rc == 0 && out.len > 0) {
         while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r')) out.data[--out.len] = 0;
@@ -126,12 +129,12 @@ static int crate_layout(const toolchain_t *t, const char *manifest, cvx_buf_t *t
     cvx_buf_t out = {0};
     char *argv[] = {(char *)t->cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
                     "--manifest-path", (char *)manifest, NULL};
-    int rc = run_cmd(argv, t->env, &out);
+    int rc = cvx_run_command(NULL, argv, t->env, &out);
     if (rc != 0) {
         /* --offline fails before the first fetch of dependencies. */
         cvx_buf_reset(&out);
         argv[5] = "--quiet";
-        rc = run_cmd(argv, t->env, &out);
+        rc = cvx_run_command(NULL, argv, t->env, &out);
     }
     if (rc != 0) {
         cvx_err_set(err, CVX_E_IO, "cargo metadata failed for %s:\n%s", manifest, out.data ? out.data : "");
@@ -222,7 +225,7 @@ int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_
     }
     argv[n] = NULL;
     cvx_buf_t out = {0};
-    int status = run_cmd(argv, t.env, o && o->quiet ? &out : NULL);
+    int status = cvx_run_command(NULL, argv, t.env, o && o->quiet ? &out : NULL);
     if (status != 0) {
         rc = cvx_err_set(err, CVX_E_BAD_MODULE, "cargo failed to build %s (exit %d)%s%s", dir, status,
                          out.len ? ":\n" : "", out.len ? out.data : "");
@@ -239,63 +242,105 @@ int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_
 
 static void build_usage(FILE *out) {
     fprintf(out,
-            "usage: cvx build [DIR] [--quiet] [--json]\n\n"
-            "Compiles the functions crate in DIR (default: .) to wasm32-wasip1, checks the module the way a\n"
-            "server would at deploy, and lists the functions it found.\n\n"
-            "  --quiet   show cargo's output only if the build fails\n"
-            "  --json    print the module's metadata as JSON instead of a list\n\n"
+            "usage: cvx build [DIR] [--quiet] [--json] [--out FILE]\n\n"
+            "Builds the app in DIR (default: .): compiles its Rust functions crate to wasm32-wasip1 and\n"
+            "bundles its TypeScript modules in convex/ with esbuild, checks everything the way a server\n"
+            "would at deploy (running the modules' top level in the sandbox), and lists the functions.\n\n"
+            "  --quiet   show cargo's and esbuild's output only if a build fails\n"
+            "  --json    print the app's metadata as JSON instead of a list\n"
+            "  --out FILE  also write what `cvx deploy` would send (the Rust module, or an app package\n"
+            "            with the TypeScript bundle), for `cvx deploy --wasm FILE` elsewhere\n\n"
             "Toolchain: $CVX_CARGO if set; otherwise a rustc with the wasm32-wasip1 target; otherwise\n"
-            "Debian's rustc-web with -Zbuild-std (installed by ./setup).\n"
-            "Exit codes: 0 ok, 2 usage, 3 build failed or module rejected, 4 system error.\n");
+            "Debian's rustc-web with -Zbuild-std (installed by ./setup). esbuild: $CVX_ESBUILD, else the\n"
+            "one ./setup installs.\n"
+            "Exit codes: 0 ok, 2 usage, 3 build failed or app rejected, 4 system error.\n");
+}
+
+/* Prints the JSON array of log lines a build produced, one per line. */
+static void print_log_lines(FILE *out, const cvx_buf_t *logs) {
+    if (logs->len <= 2) return;
+    cvx_arena_t *a = cvx_arena_new(4096);
+    cvx_value_t *v;
+    cvx_err_t ignored;
+    if (a && cvx_json_parse(a, logs->data, logs->len, &v, &ignored) == CVX_OK && v->type == CVX_T_ARRAY)
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            if (v->u.arr.items[i]->type == CVX_T_STRING) fprintf(out, "  %s\n", v->u.arr.items[i]->u.str.ptr);
+    cvx_arena_free(a);
+}
+
+/* What a deploy of the app sends, into a file. */
+static int write_body(const cvx_project_t *p, const char *path, cvx_err_t *err) {
+    cvx_buf_t body = {0};
+    cvx_project_deploy_body(p, &body);
+    int rc = body.oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : cvx_write_file_atomic(path, body.data, body.len, err);
+    if (!rc) fprintf(stderr, "cvx build: wrote %s (%zu KiB)\n", path, body.len / 1024);
+    cvx_buf_free(&body);
+    return rc;
 }
 
 int cvx_cmd_build(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"quiet", false, NULL}, {"json", false, NULL}};
+    cvx_opt_t opts[] = {{"quiet", false, NULL}, {"json", false, NULL}, {"out", true, NULL}};
     const char *pos[1];
     size_t npos;
     bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, 2, pos, 1, &npos, &help);
+    int rc = cvx_parse_opts(argc, argv, opts, 3, pos, 1, &npos, &help);
     if (rc) return rc;
     if (help) {
         build_usage(stdout);
         return CVX_EXIT_OK;
     }
     const char *dir = npos ? pos[0] : ".";
-    bool json = cvx_opt(opts, 2, "json") != NULL;
-    cvx_build_opts_t bo = {.quiet = cvx_opt(opts, 2, "quiet") != NULL, .release = true};
+    bool json = cvx_opt(opts, 3, "json") != NULL;
+    const char *out_path = cvx_opt(opts, 3, "out");
+    cvx_build_opts_t bo = {.quiet = cvx_opt(opts, 3, "quiet") != NULL, .release = true};
     cvx_err_t err;
-    cvx_buf_t wasm_path = {0};
+    cvx_project_t p;
+    if (cvx_project_open(dir, &p, &err)) {
+        fprintf(stderr, "cvx build: %s\n", err.msg);
+        return CVX_EXIT_BUILD;
+    }
     uint64_t t0 = cvx_monotonic_ns();
-    cvx_buf_t crate = {0};
-    cvx_project_dirs(dir, &crate, NULL);
-    rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
-    cvx_buf_free(&crate);
+    rc = cvx_project_build(&p, &bo, &err);
     if (rc) {
         fprintf(stderr, "cvx build: %s\n", err.msg);
-        cvx_buf_free(&wasm_path);
+        cvx_project_free(&p);
         return err.code == CVX_E_BAD_MODULE || err.code == CVX_E_INVALID_ARGUMENT || err.code == CVX_E_UNSUPPORTED
                    ? CVX_EXIT_BUILD
                    : CVX_EXIT_SYSTEM;
     }
     double build_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
-    cvx_buf_t bytes = {0};
     cvx_engine_t *engine = NULL;
     cvx_app_t *app = NULL;
+    cvx_buf_t logs = {0};
     int exit_code = CVX_EXIT_OK;
-    if (cvx_read_file(wasm_path.data, &bytes, &err) || cvx_cli_engine(&engine, &err)) {
+    uint64_t t1 = cvx_monotonic_ns();
+    if (cvx_cli_engine(&engine, &err)) {
         fprintf(stderr, "cvx build: %s\n", err.msg);
         exit_code = CVX_EXIT_SYSTEM;
-    } else if (cvx_app_load(engine, (const uint8_t *)bytes.data, bytes.len, &app, &err)) {
-        fprintf(stderr, "cvx build: %s was built but would be rejected at deploy: %s\n", wasm_path.data, err.msg);
+    } else if (cvx_project_load(&p, engine, &app, &logs, &err)) {
+        fprintf(stderr, "cvx build: the app was built but would be rejected at deploy: %s\n", err.msg);
+        print_log_lines(stderr, &logs);
         exit_code = CVX_EXIT_BUILD;
+    } else if (out_path && write_body(&p, out_path, &err)) {
+        fprintf(stderr, "cvx build: %s\n", err.msg);
+        exit_code = CVX_EXIT_SYSTEM;
     } else if (json) {
         printf("%s\n", cvx_app_metadata_json(app));
     } else {
         const cvx_fn_t *fns;
         size_t n = cvx_app_functions(app, &fns);
-        printf("built %s (%zu KiB) in %.1f s; %s in %.1f ms\n", wasm_path.data, bytes.len / 1024, build_ms / 1000,
-               cvx_module_from_cache(cvx_app_module(app)) ? "loaded compiled module from cache" : "compiled",
-               cvx_module_load_ms(cvx_app_module(app)));
+        cvx_module_t *const *mods;
+        size_t nm = cvx_app_modules(app, &mods);
+        if (p.rust.len)
+            printf("built %s (%zu KiB) in %.1f s; %s in %.1f ms\n", p.rust_path.data, p.rust.len / 1024, build_ms / 1000,
+                   cvx_module_from_cache(mods[0]) ? "loaded compiled module from cache" : "compiled",
+                   cvx_module_load_ms(mods[0]));
+        if (p.bundle.len)
+            printf("bundled %zu module%s of %s (%zu KiB); ran their top level and %s in %.0f ms\n", p.nmodules,
+                   p.nmodules == 1 ? "" : "s", p.convex.data, p.bundle.len / 1024,
+                   cvx_module_from_cache(mods[nm - 1]) ? "loaded the snapshot from cache" : "compiled the snapshot",
+                   (double)(cvx_monotonic_ns() - t1) / 1e6);
+        print_log_lines(stdout, &logs);
         printf("%zu function%s:\n", n, n == 1 ? "" : "s");
         cvx_print_functions(stdout, app);
         const cvx_table_def_t *tables;
@@ -311,7 +356,7 @@ int cvx_cmd_build(int argc, char **argv) {
     }
     cvx_app_release(app);
     cvx_engine_free(engine);
-    cvx_buf_free(&bytes);
-    cvx_buf_free(&wasm_path);
+    cvx_buf_free(&logs);
+    cvx_project_free(&p);
     return exit_code;
 }

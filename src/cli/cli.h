@@ -10,6 +10,7 @@
 
 #include "abi/abi.h"
 #include "exec/exec.h"
+#include "js/js.h"
 #include "util/util.h"
 
 enum {
@@ -65,6 +66,43 @@ typedef struct {
 /* Builds the functions crate in `dir` to wasm with the right toolchain
  * (docs/cli.md) and appends the path of the .wasm to `wasm_path`. */
 int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_path, cvx_err_t *err);
+/* Runs argv in directory `cwd` (NULL: this one) with extra environment
+ * entries (NULL-terminated, may be NULL). With `capture`, stdout and stderr go into it; otherwise stdout is
+ * redirected to stderr. Returns the exit status, or -1. */
+int cvx_run_command(const char *cwd, char *const argv[], char *const extra_env[], cvx_buf_t *capture);
+
+/* ---- an app directory (project.c) ------------------------------------------ */
+
+#define CVX_PROJECT_MAX_MODULES 1024
+
+/* What DIR holds: a Rust crate, TypeScript/JavaScript modules in convex/,
+ * or both; and, once built, what a deploy sends. */
+typedef struct {
+    cvx_buf_t root;      /* DIR */
+    cvx_buf_t crate;     /* the Rust crate's directory, or empty */
+    cvx_buf_t convex;    /* DIR/convex, or empty */
+    cvx_buf_t generated; /* where codegen writes (convex/_generated) */
+    char *modules[CVX_PROJECT_MAX_MODULES]; /* under convex/, sorted: "users.ts" */
+    size_t nmodules;
+    cvx_buf_t rust_path, rust; /* after cvx_project_build */
+    cvx_buf_t bundle, map;
+} cvx_project_t;
+
+/* Looks at DIR; CVX_E_INVALID_ARGUMENT when it holds no functions. */
+int cvx_project_open(const char *dir, cvx_project_t *p, cvx_err_t *err);
+void cvx_project_free(cvx_project_t *p);
+/* cargo for the crate, esbuild for the modules (writing the generated
+ * server code they import first). */
+int cvx_project_build(cvx_project_t *p, const cvx_build_opts_t *o, cvx_err_t *err);
+/* Loads the built app here, as a server would (building the JavaScript
+ * module from the bundle); console lines of the modules' top level go to
+ * `logs` (a JSON array; may be NULL). */
+int cvx_project_load(cvx_project_t *p, cvx_engine_t *e, cvx_app_t **app, cvx_buf_t *logs, cvx_err_t *err);
+/* What POST /api/deploy gets: the Rust module for a Rust-only app, else an
+ * app package (rust.wasm, js/bundle.js, js/bundle.js.map). */
+void cvx_project_deploy_body(const cvx_project_t *p, cvx_buf_t *out);
+/* A module's Convex path: "admin/users.ts" -> "admin/users". */
+void cvx_module_path(const char *file, cvx_buf_t *out);
 
 /* client.c: HTTP to a running server. *status gets the HTTP status. */
 int cvx_cli_http(const char *method, const char *url, const char *admin_key, const void *body, size_t len,
@@ -75,13 +113,15 @@ const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, 
 /* deploy.c: POSTs a module (gzip-compressed) to url/api/deploy. */
 int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t len, cvx_buf_t *resp, cvx_err_t *err);
 
-/* codegen.c: writes out_dir/api.js and api.d.ts from metadata JSON. */
-int cvx_codegen(const char *metadata_json, const char *out_dir, cvx_err_t *err);
+/* codegen.c: writes out_dir/api.{js,d.ts} from metadata JSON; with a
+ * project that has TypeScript modules, also server.{js,d.ts} and
+ * dataModel.d.ts, Convex's way (p may be NULL). */
+int cvx_codegen(const char *metadata_json, const char *out_dir, const cvx_project_t *p, cvx_err_t *err);
+/* The generated files TypeScript modules import (server.js, api.js) and
+ * their types that need no metadata, into dir. */
+int cvx_codegen_server(const cvx_project_t *p, const char *dir, cvx_err_t *err);
 /* The TypeScript for a type descriptor (docs/abi.md §4). */
 void cvx_ts_type(const cvx_value_t *t, cvx_buf_t *out);
-/* DIR/convex when it holds the functions crate, else DIR; generated code
- * goes to <crate>/_generated (generated may be NULL). */
-void cvx_project_dirs(const char *dir, cvx_buf_t *crate, cvx_buf_t *generated);
 
 /* Prints the functions of an app, one per line. */
 void cvx_print_functions(FILE *out, const cvx_app_t *app);

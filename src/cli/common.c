@@ -97,16 +97,31 @@ void cvx_print_functions(FILE *out, const cvx_app_t *app) {
     size_t n = cvx_app_functions(app, &fns);
     for (size_t i = 0; i < n; i++) {
         const cvx_fn_t *f = &fns[i];
-        cvx_buf_t sig = {0};
-        for (size_t k = 0; k < f->args->u.arr.len; k++) {
-            const cvx_value_t *a = f->args->u.arr.items[k];
-            const cvx_value_t *name = cvx_obj_get_cstr(a, "name");
-            if (k) cvx_buf_append_str(&sig, ", ");
-            if (name && name->type == CVX_T_STRING) cvx_buf_append(&sig, name->u.str.ptr, name->u.str.len);
+        cvx_buf_t sig = {0}, where = {0};
+        if (f->args->u.arr.len) {
+            for (size_t k = 0; k < f->args->u.arr.len; k++) {
+                const cvx_value_t *a = f->args->u.arr.items[k];
+                const cvx_value_t *name = cvx_obj_get_cstr(a, "name");
+                if (k) cvx_buf_append_str(&sig, ", ");
+                if (name && name->type == CVX_T_STRING) cvx_buf_append(&sig, name->u.str.ptr, name->u.str.len);
+            }
+        } else {
+            /* A validator's object fields (TypeScript functions). */
+            const char *names[64];
+            bool opt[64];
+            size_t nf = cvx_validator_fields(f->args_v, names, opt, 64);
+            for (size_t k = 0; k < nf && k < 64; k++) cvx_buf_printf(&sig, "%s%s%s", k ? ", " : "", names[k], opt[k] ? "?" : "");
+            if (nf > 64) cvx_buf_append_str(&sig, ", ...");
         }
-        fprintf(out, "  %-9s %s(%s)%s  %s:%lld\n", cvx_kind_name(f->kind), f->path, sig.data ? sig.data : "",
-                f->internal ? " [internal]" : "", f->file ? f->file : "?", (long long)f->line);
+        if (f->line > 0) cvx_buf_printf(&where, "%s:%lld", f->file ? f->file : "?", (long long)f->line);
+        else cvx_buf_append_str(&where, f->file ? f->file : f->origin);
+        if (f->http)
+            fprintf(out, "  %-9s %s %s  %s\n", "http", f->http_method, f->http_route, where.data);
+        else
+            fprintf(out, "  %-9s %s(%s)%s  %s\n", cvx_kind_name(f->kind), f->path, sig.data ? sig.data : "",
+                    f->internal ? " [internal]" : "", where.data);
         cvx_buf_free(&sig);
+        cvx_buf_free(&where);
     }
 }
 

@@ -9,14 +9,34 @@
 static void deploy_usage(FILE *out) {
     fprintf(out,
             "usage: cvx deploy [DIR] --url URL [--admin-key KEY] [--wasm FILE]\n\n"
-            "Builds the functions crate in DIR (default: .) and deploys it to the server at URL.\n"
-            "The server checks the module (imports, ABI version, metadata) and applies its schema's\n"
+            "Builds the app in DIR (default: .; its Rust crate and its TypeScript modules in convex/) and\n"
+            "deploys it to the server at URL. The server checks everything (imports, ABI version,\n"
+            "metadata; it runs the TypeScript modules' top level in its sandbox) and applies the schema's\n"
             "indexes before switching; a rejected deploy leaves the old code running.\n\n"
             "  --url URL         the server, e.g. http://127.0.0.1:3210 (or $CVX_URL)\n"
             "  --admin-key KEY   the server's admin key (or $CVX_ADMIN_KEY, or DATA/admin_key with --data)\n"
             "  --data DIR        read the admin key from a local data directory\n"
             "  --wasm FILE       deploy a prebuilt module instead of building DIR\n\n"
             "Exit codes: 0 deployed, 2 usage, 3 build failed or module rejected, 4 server unreachable.\n");
+}
+
+/* The server's refusal, {"code", "message"}, as the message's own text: a
+ * build error's stack reads better with its newlines. */
+static void refused(long status, const cvx_buf_t *resp, int rc, cvx_err_t *err) {
+    cvx_arena_t *a = resp->data ? cvx_arena_new(4096) : NULL;
+    cvx_value_t *v = NULL;
+    cvx_err_t ignored;
+    const cvx_value_t *code = NULL, *msg = NULL;
+    if (a && cvx_json_parse(a, resp->data, resp->len, &v, &ignored) == CVX_OK && v->type == CVX_T_OBJECT) {
+        code = cvx_obj_get_cstr(v, "code");
+        msg = cvx_obj_get_cstr(v, "message");
+    }
+    if (code && code->type == CVX_T_STRING && msg && msg->type == CVX_T_STRING)
+        cvx_err_set(err, rc, "the server refused the deploy (HTTP %ld, %s):\n%s", status, code->u.str.ptr,
+                    msg->u.str.ptr);
+    else
+        cvx_err_set(err, rc, "the server refused the deploy (HTTP %ld): %s", status, resp->data ? resp->data : "");
+    cvx_arena_free(a);
 }
 
 int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t len, cvx_buf_t *resp,
@@ -28,7 +48,7 @@ int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t 
     if (!rc) rc = cvx_cli_http("POST", u.data, key, gz.data, gz.len, "application/wasm", resp, &status, err);
     if (!rc && status != 200) {
         rc = status == 401 ? CVX_E_AUTH : CVX_E_BAD_MODULE;
-        cvx_err_set(err, rc, "the server refused the deploy (HTTP %ld): %s", status, resp->data ? resp->data : "");
+        refused(status, resp, rc, err);
     }
     cvx_buf_free(&gz);
     cvx_buf_free(&u);
@@ -57,26 +77,26 @@ int cvx_cmd_deploy(int argc, char **argv) {
     }
     const char *dir = npos ? pos[0] : ".";
     cvx_err_t err;
-    cvx_buf_t wasm_path = {0}, bytes = {0}, resp = {0};
+    cvx_buf_t bytes = {0}, resp = {0};
+    const char *what = cvx_opt(opts, nopts, "wasm");
+    cvx_project_t p;
+    memset(&p, 0, sizeof p);
     int exit_code = CVX_EXIT_OK;
-    if (cvx_opt(opts, nopts, "wasm")) {
-        cvx_buf_append_str(&wasm_path, cvx_opt(opts, nopts, "wasm"));
+    if (what) {
+        if (cvx_read_file(what, &bytes, &err)) {
+            fprintf(stderr, "cvx deploy: %s\n", err.msg);
+            exit_code = CVX_EXIT_SYSTEM;
+            goto out;
+        }
     } else {
         cvx_build_opts_t bo = {.quiet = false, .release = true};
-        cvx_buf_t crate = {0};
-        cvx_project_dirs(dir, &crate, NULL);
-        rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
-        cvx_buf_free(&crate);
-        if (rc) {
+        if (cvx_project_open(dir, &p, &err) || cvx_project_build(&p, &bo, &err)) {
             fprintf(stderr, "cvx deploy: %s\n", err.msg);
             exit_code = CVX_EXIT_BUILD;
             goto out;
         }
-    }
-    if (cvx_read_file(wasm_path.data, &bytes, &err)) {
-        fprintf(stderr, "cvx deploy: %s\n", err.msg);
-        exit_code = CVX_EXIT_SYSTEM;
-        goto out;
+        cvx_project_deploy_body(&p, &bytes);
+        what = p.root.data;
     }
     rc = cvx_deploy_bytes(url, key, bytes.data, bytes.len, &resp, &err);
     if (rc) {
@@ -84,9 +104,9 @@ int cvx_cmd_deploy(int argc, char **argv) {
         exit_code = rc == CVX_E_IO ? CVX_EXIT_SYSTEM : rc == CVX_E_AUTH ? CVX_EXIT_USAGE : CVX_EXIT_BUILD;
         goto out;
     }
-    printf("deployed %s to %s: %s\n", wasm_path.data, url, resp.data ? resp.data : "");
+    printf("deployed %s to %s: %s\n", what, url, resp.data ? resp.data : "");
 out:
-    cvx_buf_free(&wasm_path);
+    cvx_project_free(&p);
     cvx_buf_free(&bytes);
     cvx_buf_free(&resp);
     return exit_code;

@@ -22,20 +22,19 @@
 static void dev_usage(FILE *out) {
     fprintf(out,
             "usage: cvx dev [DIR] [--port N] [--data DIR] [options]\n\n"
-            "Runs a local backend for the app in DIR (default: .; the crate is DIR/convex when present):\n"
-            "builds the functions, serves them with an embedded SQLite store, writes\n"
-            "<crate>/_generated/api.{js,d.ts}, and rebuilds + redeploys whenever a file changes.\n\n"
+            "Runs a local backend for the app in DIR (default: .): builds its functions (a Rust crate in\n"
+            "DIR or DIR/convex, TypeScript modules in DIR/convex, or both), serves them with an embedded\n"
+            "SQLite store, writes convex/_generated, and rebuilds + redeploys whenever a file changes.\n\n"
             "  --port N                port (default 3210; 0 = any free port)\n"
             "  --host ADDR             address (default 127.0.0.1)\n"
-            "  --data DIR              database directory (default: <crate>/.cvx/data)\n"
+            "  --data DIR              database directory (default: <crate or DIR>/.cvx/data)\n"
             "  --allow-private-fetch   let actions fetch loopback / private addresses\n"
             "  --no-watch              build, deploy and serve, but do not watch for changes\n\n"
             "Stop with Ctrl-C. Exit codes: 0 stopped, 2 usage, 3 the first build failed, 4 system error.\n");
 }
 
 typedef struct {
-    const char *crate;
-    const char *generated;
+    cvx_project_t *p;
     cvx_server_t *srv;
 } devenv_t;
 
@@ -43,25 +42,35 @@ typedef struct {
 static int cycle(devenv_t *d, bool first) {
     uint64_t t0 = cvx_monotonic_ns();
     cvx_err_t err;
-    cvx_buf_t wasm_path = {0}, bytes = {0}, summary = {0};
+    cvx_buf_t body = {0}, summary = {0};
     cvx_build_opts_t bo = {.quiet = true, .release = true};
-    fprintf(stderr, "cvx dev: building %s ...\n", d->crate);
-    int rc = cvx_build_crate(d->crate, &bo, &wasm_path, &err);
-    if (!rc) rc = cvx_read_file(wasm_path.data, &bytes, &err);
-    if (!rc) rc = cvx_server_deploy(d->srv, (const uint8_t *)bytes.data, bytes.len, &summary, &err);
+    fprintf(stderr, "cvx dev: building %s ...%s\n", d->p->root.data,
+            first && d->p->crate.len ? " (the first build of a crate compiles for about a minute)" : "");
+    /* Modules that became or stopped being modules since the last cycle. */
+    cvx_project_t fresh;
+    int rc = cvx_project_open(d->p->root.data, &fresh, &err);
+    if (!rc) {
+        cvx_project_free(d->p);
+        *d->p = fresh;
+        rc = cvx_project_build(d->p, &bo, &err);
+    }
+    if (!rc) {
+        cvx_project_deploy_body(d->p, &body);
+        rc = body.oom ? cvx_err_set(&err, CVX_E_NOMEM, "out of memory")
+                      : cvx_server_deploy(d->srv, (const uint8_t *)body.data, body.len, &summary, &err);
+    }
     if (!rc) {
         cvx_app_t *app = cvx_runtime_app(cvx_server_runtime(d->srv));
-        rc = cvx_codegen(cvx_app_metadata_json(app), d->generated, &err);
+        rc = cvx_codegen(cvx_app_metadata_json(app), d->p->generated.data, d->p, &err);
         if (!rc) {
             fprintf(stderr, "cvx dev: deployed in %.1f s; functions:\n", (double)(cvx_monotonic_ns() - t0) / 1e9);
             cvx_print_functions(stderr, app);
-            fprintf(stderr, "cvx dev: wrote %s/api.{js,d.ts}\n", d->generated);
+            fprintf(stderr, "cvx dev: wrote %s\n", d->p->generated.data);
         }
         cvx_app_release(app);
     }
     if (rc) fprintf(stderr, "cvx dev: %s\ncvx dev: %s\n", err.msg, first ? "fix the error; watching for changes" : "the previous code keeps serving");
-    cvx_buf_free(&wasm_path);
-    cvx_buf_free(&bytes);
+    cvx_buf_free(&body);
     cvx_buf_free(&summary);
     return rc;
 }
@@ -84,6 +93,12 @@ static void watch_tree(int fd, const char *dir) {
     closedir(d);
 }
 
+/* The crate and convex/ (the same directory in an app made by cvx init). */
+static void watch_all(int fd, const cvx_project_t *p) {
+    if (p->crate.len) watch_tree(fd, p->crate.data);
+    if (p->convex.len && strcmp(p->convex.data, p->crate.data ? p->crate.data : "") != 0) watch_tree(fd, p->convex.data);
+}
+
 int cvx_cmd_dev(int argc, char **argv) {
     cvx_opt_t opts[] = {{"port", true, NULL}, {"host", true, NULL}, {"data", true, NULL},
                         {"allow-private-fetch", false, NULL}, {"no-watch", false, NULL}};
@@ -98,10 +113,15 @@ int cvx_cmd_dev(int argc, char **argv) {
         return CVX_EXIT_OK;
     }
     const char *dir = npos ? pos[0] : ".";
-    cvx_buf_t crate = {0}, gen = {0}, data = {0};
-    cvx_project_dirs(dir, &crate, &gen);
+    cvx_err_t err;
+    cvx_project_t proj;
+    if (cvx_project_open(dir, &proj, &err)) {
+        fprintf(stderr, "cvx dev: %s\n", err.msg);
+        return CVX_EXIT_USAGE;
+    }
+    cvx_buf_t data = {0};
     if (cvx_opt(opts, nopts, "data")) cvx_buf_append_str(&data, cvx_opt(opts, nopts, "data"));
-    else cvx_buf_printf(&data, "%s/.cvx/data", crate.data);
+    else cvx_buf_printf(&data, "%s/.cvx/data", proj.crate.len ? proj.crate.data : proj.root.data);
 
     cvx_server_config_t cfg;
     cvx_server_config_default(&cfg);
@@ -126,8 +146,7 @@ int cvx_cmd_dev(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     int exit_code = CVX_EXIT_OK;
-    cvx_err_t err;
-    devenv_t d = {crate.data, gen.data, NULL};
+    devenv_t d = {&proj, NULL};
     if (cvx_server_start(&cfg, &d.srv, &err)) {
         fprintf(stderr, "cvx dev: %s\n", err.msg);
         exit_code = CVX_EXIT_SYSTEM;
@@ -142,8 +161,8 @@ int cvx_cmd_dev(int argc, char **argv) {
     int ifd = -1;
     if (!cvx_opt(opts, nopts, "no-watch")) {
         ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (ifd >= 0) watch_tree(ifd, crate.data);
-        fprintf(stderr, "cvx dev: watching %s for changes (Ctrl-C to stop)\n", crate.data);
+        if (ifd >= 0) watch_all(ifd, &proj);
+        fprintf(stderr, "cvx dev: watching %s for changes (Ctrl-C to stop)\n", proj.convex.len ? proj.convex.data : proj.crate.data);
     }
     bool pending = false;
     for (;;) {
@@ -158,7 +177,7 @@ int cvx_cmd_dev(int argc, char **argv) {
                 for (char *p = buf; p < buf + len;) {
                     struct inotify_event *ev = (struct inotify_event *)p;
                     if (ev->len && (ev->mask & IN_ISDIR) && (ev->mask & IN_CREATE) && !skip_dir(ev->name))
-                        watch_tree(ifd, crate.data); /* re-adding existing watches is harmless */
+                        watch_all(ifd, &proj); /* re-adding existing watches is harmless */
                     if (!ev->len || (ev->name[0] != '.' && !skip_dir(ev->name))) pending = true;
                     p += sizeof *ev + ev->len;
                 }
@@ -175,8 +194,7 @@ int cvx_cmd_dev(int argc, char **argv) {
     if (sfd >= 0) close(sfd);
     cvx_server_stop(d.srv);
 out:
-    cvx_buf_free(&crate);
-    cvx_buf_free(&gen);
+    cvx_project_free(&proj);
     cvx_buf_free(&data);
     return exit_code;
 }

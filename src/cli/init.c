@@ -1,6 +1,7 @@
-/* `cvx init`: a new app from the embedded templates (templates/app): a Rust
- * functions crate with the seed's users example and a schema, and a React
- * page using the official `convex` client. Builds and runs unedited. */
+/* `cvx init`: a new app from the embedded templates (templates/): the
+ * seed's users example as backend functions in Rust, in TypeScript, or
+ * both side by side (--lang), with a schema, and a React page using the
+ * official `convex` client. Builds and runs unedited. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -15,13 +16,17 @@
 
 static void init_usage(FILE *out) {
     fprintf(out,
-            "usage: cvx init DIR [--sdk PATH]\n\n"
+            "usage: cvx init DIR [--lang rust|typescript|mixed] [--sdk PATH]\n\n"
             "Creates a new app in DIR (which must not exist or be empty):\n"
-            "  DIR/convex/        the functions crate (Rust, convex_sdk): users.rs with the seed's example\n"
+            "  DIR/convex/        the backend functions, the seed's users example:\n"
+            "                       rust        a functions crate (convex_sdk), convex/src/users.rs (default)\n"
+            "                       typescript  convex/users.ts and convex/schema.ts, the Convex way\n"
+            "                       mixed       both: the TypeScript query users.list in convex/users.ts,\n"
+            "                                   the Rust mutation users.create in convex/src/users.rs\n"
             "  DIR/src/, index.html, package.json   a React page using convex/react\n\n"
-            "  --sdk PATH   the convex_sdk crate to depend on (default: the one next to this cvx:\n"
-            "               %s/sdk/rust/convex_sdk)\n\n"
-            "Then: cd DIR && cvx dev   (and in another terminal: npm install && npm run dev)\n"
+            "  --sdk PATH   the convex_sdk crate a Rust crate depends on (default: the one next to this\n"
+            "               cvx: %s/sdk/rust/convex_sdk)\n\n"
+            "Then: cd DIR && npm install && cvx dev   (and in another terminal: npm run dev)\n"
             "Exit codes: 0 created, 2 usage, 4 could not write.\n",
             CVX_SOURCE_DIR);
 }
@@ -52,11 +57,11 @@ static void substitute(const unsigned char *data, size_t len, const char *name, 
 }
 
 int cvx_cmd_init(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"sdk", true, NULL}};
+    cvx_opt_t opts[] = {{"sdk", true, NULL}, {"lang", true, NULL}};
     const char *pos[1];
     size_t npos;
     bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, 1, pos, 1, &npos, &help);
+    int rc = cvx_parse_opts(argc, argv, opts, 2, pos, 1, &npos, &help);
     if (rc) return rc;
     if (help) {
         init_usage(stdout);
@@ -67,12 +72,18 @@ int cvx_cmd_init(int argc, char **argv) {
         return CVX_EXIT_USAGE;
     }
     const char *dir = pos[0];
+    const char *lang = cvx_opt(opts, 2, "lang") ? cvx_opt(opts, 2, "lang") : "rust";
+    if (!strcmp(lang, "ts")) lang = "typescript";
+    if (strcmp(lang, "rust") && strcmp(lang, "typescript") && strcmp(lang, "mixed")) {
+        fprintf(stderr, "cvx init: --lang is rust, typescript or mixed, not \"%s\"\n", lang);
+        return CVX_EXIT_USAGE;
+    }
     if (!dir_empty_or_missing(dir)) {
         fprintf(stderr, "cvx init: %s exists and is not empty; choose a new directory\n", dir);
         return CVX_EXIT_USAGE;
     }
     char sdk[PATH_MAX];
-    const char *sdk_opt = cvx_opt(opts, 1, "sdk");
+    const char *sdk_opt = cvx_opt(opts, 2, "sdk");
     snprintf(sdk, sizeof sdk, "%s/sdk/rust/convex_sdk", CVX_SOURCE_DIR);
     if (sdk_opt && !realpath(sdk_opt, sdk)) {
         fprintf(stderr, "cvx init: --sdk %s: %s\n", sdk_opt, strerror(errno));
@@ -81,7 +92,7 @@ int cvx_cmd_init(int argc, char **argv) {
     struct stat st;
     char probe[PATH_MAX + 16];
     snprintf(probe, sizeof probe, "%s/Cargo.toml", sdk);
-    if (stat(probe, &st) != 0) {
+    if (strcmp(lang, "typescript") != 0 && stat(probe, &st) != 0) {
         fprintf(stderr, "cvx init: no convex_sdk crate at %s; pass --sdk PATH\n", sdk);
         return CVX_EXIT_USAGE;
     }
@@ -89,9 +100,14 @@ int cvx_cmd_init(int argc, char **argv) {
     const char *name = strrchr(dir, '/');
     name = name && name[1] ? name + 1 : dir;
     cvx_err_t err;
+    size_t lang_len = strlen(lang);
     for (const cvx_template_file_t *t = cvx_templates; t->path; t++) {
+        const char *rel;
+        if (!strncmp(t->path, "common/", 7)) rel = t->path + 7;
+        else if (!strncmp(t->path, lang, lang_len) && t->path[lang_len] == '/') rel = t->path + lang_len + 1;
+        else continue;
+        if (strcmp(rel, "gitignore") == 0) rel = ".gitignore";
         char path[PATH_MAX];
-        const char *rel = strcmp(t->path, "gitignore") == 0 ? ".gitignore" : t->path;
         snprintf(path, sizeof path, "%s/%s", dir, rel);
         char parent[PATH_MAX];
         snprintf(parent, sizeof parent, "%s", path);
@@ -106,8 +122,9 @@ int cvx_cmd_init(int argc, char **argv) {
             return CVX_EXIT_SYSTEM;
         }
     }
-    printf("created %s\n\nnext:\n  cd %s\n  cvx dev                      # functions on http://127.0.0.1:3210\n"
-           "  npm install && npm run dev   # the page on http://127.0.0.1:5173\n",
-           dir, dir);
+    printf("created %s (%s)\n\nnext:\n  cd %s\n  npm install    # the convex package and the page's tools\n"
+           "  cvx dev        # functions on http://127.0.0.1:3210\n"
+           "  npm run dev    # the page on http://127.0.0.1:5173\n",
+           dir, lang, dir);
     return CVX_EXIT_OK;
 }

@@ -139,21 +139,21 @@ int cvx_cmd_run(int argc, char **argv) {
     if (cvx_cli_limits(opts, nopts, &limits) != 0) return CVX_EXIT_USAGE;
 
     cvx_err_t err;
-    cvx_buf_t wasm_path = {0}, bytes = {0}, data_dir = {0};
+    cvx_buf_t data_dir = {0};
     const char *wasm_opt = cvx_opt(opts, nopts, "wasm");
+    cvx_project_t p;
+    memset(&p, 0, sizeof p);
     if (wasm_opt) {
-        cvx_buf_append_str(&wasm_path, wasm_opt);
+        rc = cvx_read_file(wasm_opt, &p.rust, &err);
     } else {
         cvx_build_opts_t bo = {.quiet = true, .release = true};
-        cvx_buf_t crate = {0};
-        cvx_project_dirs(dir, &crate, NULL);
-        rc = cvx_build_crate(crate.data, &bo, &wasm_path, &err);
-        cvx_buf_free(&crate);
-        if (rc) {
-            fprintf(stderr, "cvx run: %s\n", err.msg);
-            cvx_buf_free(&wasm_path);
-            return CVX_EXIT_BUILD;
-        }
+        rc = cvx_project_open(dir, &p, &err);
+        if (!rc) rc = cvx_project_build(&p, &bo, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "cvx run: %s\n", err.msg);
+        cvx_project_free(&p);
+        return err.code == CVX_E_IO || err.code == CVX_E_NOMEM ? CVX_EXIT_SYSTEM : CVX_EXIT_BUILD;
     }
     const char *data_opt = cvx_opt(opts, nopts, "data");
     if (data_opt) cvx_buf_append_str(&data_dir, data_opt);
@@ -166,13 +166,13 @@ int cvx_cmd_run(int argc, char **argv) {
     cvx_app_t *app = NULL;
     cvx_store_config_t scfg;
     cvx_store_config_default(&scfg);
-    if (cvx_read_file(wasm_path.data, &bytes, &err) || cvx_cli_engine(&engine, &err) ||
-        cvx_mkdirs(data_dir.data, &err) || cvx_store_open(data_dir.data, &scfg, &store, &err)) {
+    if (cvx_cli_engine(&engine, &err) || cvx_mkdirs(data_dir.data, &err) ||
+        cvx_store_open(data_dir.data, &scfg, &store, &err)) {
         fprintf(stderr, "cvx run: %s\n", err.msg);
         goto out;
     }
-    if (cvx_app_load(engine, (const uint8_t *)bytes.data, bytes.len, &app, &err)) {
-        fprintf(stderr, "cvx run: %s: %s\n", wasm_path.data, err.msg);
+    if (cvx_project_load(&p, engine, &app, NULL, &err)) {
+        fprintf(stderr, "cvx run: %s: %s\n", wasm_opt ? wasm_opt : dir, err.msg);
         exit_code = CVX_EXIT_BUILD;
         goto out;
     }
@@ -225,8 +225,7 @@ out:
     cvx_app_release(app);
     cvx_store_close(store);
     cvx_engine_free(engine);
-    cvx_buf_free(&bytes);
-    cvx_buf_free(&wasm_path);
+    cvx_project_free(&p);
     cvx_buf_free(&data_dir);
     return exit_code;
 }

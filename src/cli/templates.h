@@ -1,5 +1,7 @@
-/* The files `cvx init` writes, embedded at build time from templates/app
- * (see cmake/embed.cmake). Text may contain {{NAME}} and {{SDK_PATH}}. */
+/* The files `cvx init` writes, embedded at build time from templates/
+ * (see cmake/embed.cmake): paths start with the variant they belong to,
+ * "common/" (every app) or "rust/", "typescript/", "mixed/". Text may
+ * contain {{NAME}} and {{SDK_PATH}}. */
 #ifndef CVX_TEMPLATES_H
 #define CVX_TEMPLATES_H
 

@@ -120,8 +120,7 @@ int cvx_runtime_deploy(cvx_runtime_t *rt, cvx_app_t *app, void (*progress)(void 
     pthread_mutex_unlock(&rt->mu);
     /* Entries are keyed by module hash: the old code's can only be evicted.
      * (A call still finishing on the old code may add one more.) */
-    if (rt->qcache && old &&
-        strcmp(cvx_module_hash(cvx_app_module(old)), cvx_module_hash(cvx_app_module(app))) != 0)
+    if (rt->qcache && old && strcmp(cvx_app_hash(old), cvx_app_hash(app)) != 0)
         cvx__qcache_clear(rt->qcache);
     cvx_app_release(old);
     return CVX_OK;
@@ -298,6 +297,22 @@ static int services_get_document(void *ctx, const char *id, size_t len, cvx_buf_
     return rc;
 }
 
+/* A successful result against the function's return validator (declared
+ * ones only: a Rust function's type vouches for its own result). The
+ * result is replaced by the error, as Convex does. */
+static int check_returns(const cvx_fn_t *fn, cvx_txn_t *txn, cvx_response_t *resp) {
+    if (resp->r.status != CVX_OK || !cvx_abi_has_returns(fn)) return resp->r.status;
+    cvx_err_t err;
+    int rc = cvx_abi_validate_returns(fn, resp->r.value.data ? resp->r.value.data : "null", resp->r.value.len,
+                                      txn ? cvx_txn_table_of : NULL, txn, &err);
+    if (rc == CVX_OK) return CVX_OK;
+    cvx_buf_reset(&resp->r.value);
+    resp->r.status = rc;
+    cvx_buf_reset(&resp->r.message);
+    cvx_buf_append_str(&resp->r.message, err.msg);
+    return rc;
+}
+
 /* The frozen clock of a query or mutation: whole milliseconds, like
  * Date.now() in Convex, so that it converts exactly to the nanoseconds of
  * WASI's clock_time_get and back. */
@@ -321,7 +336,7 @@ static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, cons
     /* Reads at a given past snapshot, subscriptions (which need the read
      * set) and replays with a fixed request id (which seeds the guest's
      * RNG) run for real; everything else may come from the cache. */
-    bool cacheable = rt->qcache && !req->snapshot_ts && !req->want_readset && !req->request_id;
+    bool cacheable = rt->qcache && !req->snapshot_ts && !req->want_readset && !req->request_id && !req->journal;
     cvx_buf_t key = {0};
     if (cacheable) {
         cache_key(app, fn, req, &key);
@@ -338,9 +353,12 @@ static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, cons
     resp->ts = cvx_txn_snapshot_ts(txn);
     cfg->txn = txn;
     cfg->now_ms = frozen_now_ms();
+    cfg->journal = req->journal;
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
+    rc = check_returns(fn, txn, resp);
     if (req->want_readset) resp->readset = cvx_txn_readset(txn);
-    if (cacheable && rc == CVX_OK && !key.oom) {
+    /* A paginated result depends on its journal too: not cached. */
+    if (cacheable && rc == CVX_OK && !key.oom && !resp->r.journal.len) {
         cvx_readset_t *rs = cvx_txn_readset(txn);
         cvx__qcache_put(rt->qcache, key.data, key.len, resp->ts, rs, &resp->r);
         cvx_readset_free(rs);
@@ -407,9 +425,15 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     cvx_txn_t *txn = NULL;
     int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, err);
     if (rc) return sys_error(resp, rc, "%s", err->msg);
+    if (cvx_app_schema_validation(app)) {
+        const cvx_table_def_t *tables;
+        size_t n = cvx_app_tables(app, &tables);
+        cvx_txn_set_schema(txn, tables, n);
+    }
     cfg->txn = txn;
     cfg->now_ms = frozen_now_ms();
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
+    rc = check_returns(fn, txn, resp);
     if (!rc && req->before_commit && (rc = req->before_commit(req->before_commit_ctx, txn, err)))
         sys_error(resp, rc, "%s", err->msg);
     if (!rc && req->idempotency_key &&
@@ -538,6 +562,13 @@ static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *
     return rc;
 }
 
+/* v.id checks of arguments, against the newest catalog: arguments are
+ * checked before any transaction exists. */
+static const char *store_table_of(void *store, const char *id, size_t len) {
+    static _Thread_local char name[CVX_MAX_TABLE_NAME + 1];
+    return store && cvx_store_id_table(store, id, len, name) ? name : NULL;
+}
+
 static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth) {
     uint64_t t0 = cvx_monotonic_ns();
     cvx_abi_result_reset(&resp->r);
@@ -589,7 +620,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     cvx_value_t *argv = NULL;
     cvx_err_t err;
     rc = cvx_json_parse(arena, args, args_len, &argv, &err);
-    if (rc == CVX_OK) rc = cvx_abi_validate_args(fn, argv, &err);
+    if (rc == CVX_OK) rc = cvx_abi_validate_args(fn, argv, store_table_of, rt->store, &err);
     else err.code = rc = CVX_E_ARGS;
     cvx_arena_free(arena);
     if (rc) {
@@ -616,7 +647,8 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     case CVX_KIND_MUTATION: rc = run_mutation(rt, app, fn, &with_args, &lim, &cfg, resp); break;
     default:
         cfg.now_ms = (double)cvx_now_ns() / 1e6;
-        rc = cvx_abi_invoke(app, fn, &cfg, &lim, args, args_len, &resp->r);
+        cvx_abi_invoke(app, fn, &cfg, &lim, args, args_len, &resp->r);
+        rc = check_returns(fn, NULL, resp);
         break;
     }
     /* Guest-layer failures get the request-id header here; system errors
@@ -637,7 +669,7 @@ int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *r
 }
 
 bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
-    if (!rt->qcache || req->snapshot_ts || req->want_readset || req->app || req->http || req->request_id ||
+    if (!rt->qcache || req->snapshot_ts || req->want_readset || req->app || req->http || req->request_id || req->journal ||
         (req->expect_kind && req->expect_kind != CVX_KIND_QUERY))
         return false;
     uint64_t t0 = cvx_monotonic_ns();

@@ -77,6 +77,8 @@ typedef struct {
     bool allow_internal;    /* admin / CLI / other functions */
     uint64_t snapshot_ts;   /* queries: read at this ts (0 = latest) */
     bool want_readset;      /* queries: keep the read set (sync) */
+    const char *journal;    /* queries: the last run's resp->r.journal (its
+                               pages end where they ended), or NULL */
     const char *idempotency_key; /* mutations: a retry with the same key is
                                     answered from the first run's record
                                     instead of running again (the sync

@@ -1,10 +1,5 @@
 /* Server lifetime: the data directory, the admin key, the engine, store and
- * runtime, the deployed module that survives restarts, and a graceful stop.
- *
- * Deploys are serialised (deploy_mu) and atomic: the module is validated
- * and analysed, its indexes applied, and only then swapped in; calls in
- * flight keep the app they started with (reference counts), so none sees a
- * mix of old and new code and the old module is freed after its last call. */
+ * runtime, and a graceful stop. Deploys and the saved app are deploy.c's. */
 #include "server/server_int.h"
 
 #include <fcntl.h>
@@ -74,112 +69,6 @@ static int load_admin_key(cvx_server_t *s, cvx_err_t *err) {
     /* Printed once, when it is created. */
     fprintf(s->log, "cvx: generated admin key (saved in %s):\n  %s\n", path, s->admin_key);
     return CVX_OK;
-}
-
-/* app.wasm.sha256 records the saved module's hash with the size and mtime
- * app.wasm had when it was written, so a start need not hash megabytes of
- * module (mostly DWARF) again: 4 ms of an 18 ms start for the bench module.
- * A record that does not match the file (a crash between the two writes, a
- * hand-copied module) is ignored and the module hashed. */
-static void app_record_path(const cvx_server_t *s, char *out, size_t n) {
-    snprintf(out, n, "%s/app.wasm.sha256", s->data_dir);
-}
-
-/* What follows the hash in the record: " <size> <mtime>\n". */
-static int app_record_tail(const struct stat *st, char *out, size_t n) {
-    return snprintf(out, n, " %lld %lld.%09ld\n", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-                    st->st_mtim.tv_nsec);
-}
-
-/* st: app.wasm as written. */
-static void save_app_record(cvx_server_t *s, const struct stat *st, const char *hash) {
-    char path[4200], line[128];
-    memcpy(line, hash, 64);
-    int n = 64 + app_record_tail(st, line + 64, sizeof line - 64);
-    app_record_path(s, path, sizeof path);
-    cvx_err_t ignored;
-    if (cvx_write_file_atomic(path, line, (size_t)n, &ignored)) unlink(path);
-}
-
-/* The recorded hash if it still describes app.wasm (st), else false. */
-static bool read_app_record(const cvx_server_t *s, const struct stat *st, char hash[65]) {
-    char path[4200], want[128];
-    app_record_path(s, path, sizeof path);
-    app_record_tail(st, want, sizeof want);
-    cvx_buf_t b = {0};
-    cvx_err_t ignored;
-    bool ok = cvx_read_file(path, &b, &ignored) == CVX_OK && b.len == 64 + strlen(want) && strcmp(b.data + 64, want) == 0;
-    for (size_t i = 0; ok && i < 64; i++) ok = strchr("0123456789abcdef", b.data[i]) != NULL;
-    if (ok) {
-        memcpy(hash, b.data, 64);
-        hash[64] = '\0';
-    }
-    cvx_buf_free(&b);
-    return ok;
-}
-
-static int deploy_now(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_t *summary, cvx_err_t *err) {
-    cvx_app_t *app = NULL;
-    uint64_t t0 = cvx_monotonic_ns();
-    int rc = cvx_app_load(s->engine, wasm, len, &app, err);
-    if (!rc) rc = cvx_runtime_deploy(s->rt, app, NULL, NULL, err);
-    if (!rc && s->sync) cvx_sync_code_changed(s->sync);
-    if (!rc) {
-        /* Persist so a restart serves the same code. */
-        char path[4200];
-        snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
-        cvx_err_t werr;
-        struct stat st;
-        if (cvx_write_file_atomic(path, wasm, len, &werr))
-            fprintf(s->log, "cvx: warning: deployed, but could not save the module: %s\n", werr.msg);
-        else if (stat(path, &st) == 0)
-            save_app_record(s, &st, cvx_module_hash(cvx_app_module(app)));
-        const cvx_fn_t *fns;
-        size_t n = cvx_app_functions(app, &fns);
-        if (summary)
-            cvx_buf_printf(summary, "{\"functions\":%zu,\"hash\":\"%s\",\"generation\":%llu,\"ms\":%.1f}", n,
-                           cvx_module_hash(cvx_app_module(app)), (unsigned long long)cvx_runtime_generation(s->rt),
-                           (double)(cvx_monotonic_ns() - t0) / 1e6);
-    }
-    cvx_app_release(app);
-#ifdef __GLIBC__
-    /* Compiling a module churns megabytes through whichever worker's malloc
-     * arena ran the deploy; give the freed pages of every arena back (100
-     * deploys under load: +14% resident without this, within a few percent
-     * with it; tests/e2e/deploy.test.js). Deploys are rare, this is cheap. */
-    malloc_trim(0);
-#endif
-    return rc;
-}
-
-typedef struct {
-    cvx_server_t *s;
-    const uint8_t *wasm;
-    size_t len;
-    cvx_buf_t *summary;
-    cvx_err_t *err;
-    int rc;
-} deploy_arg_t;
-
-static void *deploy_main(void *p) {
-    deploy_arg_t *a = p;
-    a->rc = deploy_now(a->s, a->wasm, a->len, a->summary, a->err);
-    return NULL;
-}
-
-int cvx_server_deploy(cvx_server_t *s, const uint8_t *wasm, size_t len, cvx_buf_t *summary, cvx_err_t *err) {
-    pthread_mutex_lock(&s->deploy_mu);
-    /* On a short-lived thread of its own: glibc hands a new thread the
-     * malloc arena an exited one left behind, so the megabytes a module
-     * load churns through land in the same arena every time instead of
-     * fragmenting each worker's in turn (resident memory over 100 deploys
-     * under load: tests/e2e/deploy.test.js). */
-    deploy_arg_t a = {s, wasm, len, summary, err, CVX_OK};
-    pthread_t t;
-    if (pthread_create(&t, NULL, deploy_main, &a) == 0) pthread_join(t, NULL);
-    else deploy_main(&a);
-    pthread_mutex_unlock(&s->deploy_mu);
-    return a.rc;
 }
 
 static bool is_admin_key(void *ctx, const char *key, size_t len) {
@@ -299,27 +188,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         rc = cvx_runtime_new(&rcfg, &s->rt, err);
     }
     if (!rc) {
-        /* The last deployed module, if any. */
-        char path[4200], hash[65];
-        snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
-        const uint8_t *wasm = NULL;
-        size_t len = 0;
-        cvx_err_t e2;
-        struct stat st;
-        /* Mapped, not read: with the compiled module cached, only its
-         * headers and custom sections are touched. */
-        if (stat(path, &st) == 0) {
-            bool known = read_app_record(s, &st, hash);
-            cvx_app_t *app = NULL;
-            if (cvx_map_file(path, &wasm, &len, &e2) ||
-                cvx_app_load_hashed(s->engine, wasm, len, known ? hash : NULL, &app, &e2) ||
-                cvx_runtime_deploy(s->rt, app, NULL, NULL, &e2))
-                fprintf(s->log, "cvx: warning: the saved module %s was not loaded: %s\n", path, e2.msg);
-            else if (!known)
-                save_app_record(s, &st, cvx_module_hash(cvx_app_module(app)));
-            cvx_app_release(app);
-            cvx_unmap_file(wasm, len);
-        }
+        cvx__load_saved_app(s);
     }
     if (!rc) rc = cvx_scheduler_start(s->rt, &s->scheduler, err);
     if (!rc) {

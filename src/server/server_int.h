@@ -224,6 +224,9 @@ bool cvx__is_upload(const cvx__req_t *req);
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req);
 bool cvx__is_deploy(const cvx__req_t *req);
+/* deploy.c: loads data/app.wasm (the last deployed app) at start; a
+ * failure is a warning in the log, not a failed start. */
+void cvx__load_saved_app(cvx_server_t *s);
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp);
 /* A logged call's answer became an error after all (its commit could not
  * be made durable): its entry says so. */

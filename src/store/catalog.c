@@ -6,6 +6,8 @@
  * transaction sees one consistent set of indexes. */
 #include "store/store_int.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 static void free_index(cvx__index_t *ix) {
@@ -53,6 +55,17 @@ const cvx__table_t *cvx__catalog_table_by_number(const cvx__catalog_t *c, uint32
     for (size_t i = 0; i < c->ntables; i++)
         if (c->tables[i].number == number) return &c->tables[i];
     return NULL;
+}
+
+bool cvx_store_id_table(cvx_store_t *s, const char *id, size_t len, char name[CVX_MAX_TABLE_NAME + 1]) {
+    cvx_id_t parsed;
+    cvx_err_t ignored;
+    if (cvx_id_parse(id, len, &parsed, &ignored)) return false;
+    cvx__catalog_t *c = cvx__catalog_acquire(s);
+    const cvx__table_t *t = c ? cvx__catalog_table_by_number(c, parsed.table) : NULL;
+    if (t) snprintf(name, CVX_MAX_TABLE_NAME + 1, "%s", t->name);
+    cvx__catalog_release(c);
+    return t != NULL;
 }
 
 const cvx__index_t *cvx__table_index(const cvx__table_t *t, const char *name) {

@@ -58,6 +58,10 @@ static int eval(cvx_arena_t *a, const cvx_value_t *e, const cvx_value_t *doc, in
         *out = v;
         return CVX_OK;
     }
+    if ((v = cvx_obj_get_cstr(e, "undefined"))) {
+        *out = NULL; /* a missing field: compares below null */
+        return CVX_OK;
+    }
     const cvx_value_t *opv = cvx_obj_get_cstr(e, "op");
     const cvx_value_t *args = cvx_obj_get_cstr(e, "args");
     if (!opv || opv->type != CVX_T_STRING || !args || args->type != CVX_T_ARRAY)

@@ -103,7 +103,9 @@ static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cv
 
 enum { CURSOR_AFTER = 0, CURSOR_END = 1 };
 
-static int cursor_write(cvx_buf_t *out, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
+/* Appends the cursor as a JSON string to out, and bare to copy (may be
+ * NULL). */
+static int cursor_write(cvx_buf_t *out, cvx_buf_t *copy, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
     cvx_buf_t raw = {0};
     uint8_t head[9];
     for (int i = 0; i < 8; i++) head[i] = (uint8_t)(index_id >> (8 * i));
@@ -112,8 +114,10 @@ static int cursor_write(cvx_buf_t *out, uint64_t index_id, int flag, const uint8
     cvx_buf_append(&raw, key, len);
     int rc = raw.oom ? CVX_E_NOMEM : CVX_OK;
     if (!rc) {
+        size_t start = out->len + 1;
         cvx_buf_append_char(out, '"');
         cvx_base64_encode(out, raw.data, raw.len);
+        if (copy) cvx_buf_append(copy, out->data + start, out->len - start);
         cvx_buf_append_char(out, '"');
     }
     cvx_buf_free(&raw);
@@ -166,6 +170,7 @@ typedef struct {
     size_t emitted;
     bool full;                /* limit reached */
     cvx_buf_t last_key;       /* last key emitted or skipped by filter */
+    cvx_buf_t keys;           /* with split_over: each emitted key, u32 length first */
     cvx_buf_t prev_row_key;   /* dedup of versions */
     bool have_prev;
     pend_item_t *pend;
@@ -206,8 +211,15 @@ static int emit(scan_t *s, const uint8_t *key, size_t key_len, const char *json,
         return 0;
     }
     if (s->emitted) cvx_buf_append_char(s->out, ',');
+    if (s->q->lines) cvx_buf_append_char(s->out, '\n');
     cvx_buf_append(s->out, json, len);
     s->emitted++;
+    if (s->q->end_cursor && s->q->split_over > 0) {
+        uint32_t n = (uint32_t)key_len;
+        cvx_buf_append(&s->keys, &n, sizeof n);
+        cvx_buf_append(&s->keys, key, key_len);
+        if (s->keys.oom) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
+    }
     if (s->out->oom) return cvx_err_set(s->err, CVX_E_NOMEM, "out of memory");
     if (!s->counting && s->q->limit >= 0 && (int64_t)s->emitted >= s->q->limit) {
         s->full = true;
@@ -356,28 +368,120 @@ static int collect_pending(scan_t *s, const cvx_buf_t *lo, const cvx_buf_t *hi, 
     return CVX_OK;
 }
 
+/* A query of a table that does not exist: an empty result that a later
+ * creation of the table invalidates. */
+static int missing_table(cvx_txn_t *t, const cvx_query_t *q, size_t tlen, bool counting, cvx_buf_t *out,
+                         uint64_t *count, cvx_err_t *err) {
+    if (!cvx_table_name_valid(q->table, tlen))
+        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid table name \"%.80s\"", q->table);
+    cvx_buf_t key = {0}, hi = {0};
+    cvx__id_key(q->table, tlen, &key);
+    cvx_buf_append(&hi, key.data, key.len);
+    cvx_buf_append_char(&hi, '\0');
+    int rc = key.oom || hi.oom ? CVX_E_NOMEM
+                               : cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len,
+                                                     (const uint8_t *)hi.data, hi.len, false, 0);
+    cvx_buf_free(&key);
+    cvx_buf_free(&hi);
+    if (rc) return cvx_err_set(err, rc, "out of memory");
+    if (counting) *count = 0;
+    else if (q->lines) cvx_buf_append_str(out, "{\"page\":[\n],\"isDone\":true,\"continueCursor\":\"\"}");
+    else cvx_buf_append_str(out, "{\"page\":[],\"isDone\":true,\"continueCursor\":\"\"}");
+    return CVX_OK;
+}
+
+/* Starts the range strictly after the key of the previous page's
+ * continueCursor (*flag: CURSOR_AFTER, or CURSOR_END when it was the
+ * last page). */
+static int after_cursor(const cvx_query_t *q, const cvx__index_t *ix, cvx_buf_t *lo, cvx_buf_t *hi, bool *hi_inf,
+                        int *flag, cvx_err_t *err) {
+    cvx_buf_t ck = {0};
+    int rc = cursor_read(q->cursor, ix->id, flag, &ck, err);
+    if (!rc && *flag == CURSOR_AFTER) {
+        if (!q->desc) {
+            cvx_buf_append_char(&ck, '\0'); /* strictly after the key */
+            if (key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)lo->data, lo->len) > 0) {
+                cvx_buf_reset(lo);
+                cvx_buf_append(lo, ck.data, ck.len);
+            }
+        } else if (*hi_inf || key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)hi->data, hi->len) < 0) {
+            cvx_buf_reset(hi);
+            cvx_buf_append(hi, ck.data, ck.len);
+            *hi_inf = false;
+        }
+    }
+    if (!rc && (ck.oom || lo->oom || hi->oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    cvx_buf_free(&ck);
+    return rc;
+}
+
+/* Ends the range at (and including) the key of a fixed end cursor
+ * (*end_flag: CURSOR_AFTER, or CURSOR_END for "to the end"). */
+static int until_end_cursor(const cvx_query_t *q, const cvx__index_t *ix, cvx_buf_t *lo, cvx_buf_t *hi, bool *hi_inf,
+                            int *end_flag, cvx_err_t *err) {
+    cvx_buf_t ek = {0};
+    int rc = cursor_read(q->end_cursor, ix->id, end_flag, &ek, err);
+    if (!rc && *end_flag == CURSOR_AFTER) {
+        if (!q->desc) {
+            cvx_buf_append_char(&ek, '\0'); /* through the key itself */
+            if (*hi_inf || key_cmp((const uint8_t *)ek.data, ek.len, (const uint8_t *)hi->data, hi->len) < 0) {
+                cvx_buf_reset(hi);
+                cvx_buf_append(hi, ek.data, ek.len);
+                *hi_inf = false;
+            }
+        } else if (key_cmp((const uint8_t *)ek.data, ek.len, (const uint8_t *)lo->data, lo->len) > 0) {
+            cvx_buf_reset(lo);
+            cvx_buf_append(lo, ek.data, ek.len);
+        }
+    }
+    if (!rc && (ek.oom || lo->oom || hi->oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    cvx_buf_free(&ek);
+    return rc;
+}
+
+/* Closes the page: "]", isDone and continueCursor, and for a page with a
+ * fixed end that grew past split_over, a splitCursor at its middle. */
+static int write_trailer(scan_t *s, int end_flag, cvx_err_t *err) {
+    const cvx_query_t *q = s->q;
+    cvx_buf_t *out = s->out;
+    int rc = CVX_OK;
+    if (q->lines) cvx_buf_append_char(out, '\n');
+    if (end_flag >= 0) {
+        /* The page ends where it was told to, whatever it holds now. */
+        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":\"", end_flag == CURSOR_AFTER ? "false" : "true");
+        cvx_buf_append_str(out, q->end_cursor);
+        cvx_buf_append_char(out, '"');
+        if (q->cursor_out) cvx_buf_append_str(q->cursor_out, q->end_cursor);
+        if (q->split_over > 0 && (int64_t)s->emitted > q->split_over) {
+            /* The middle document's key: the first half ends there. */
+            size_t off = 0, half = s->emitted / 2;
+            uint32_t n = 0;
+            for (size_t i = 0; i + 1 < half; i++) {
+                memcpy(&n, s->keys.data + off, sizeof n);
+                off += sizeof n + n;
+            }
+            memcpy(&n, s->keys.data + off, sizeof n);
+            cvx_buf_append_str(out, ",\"splitCursor\":");
+            rc = cursor_write(out, NULL, s->ix->id, CURSOR_AFTER, (const uint8_t *)s->keys.data + off + sizeof n, n);
+            cvx_buf_append_str(out, ",\"pageStatus\":\"SplitRecommended\"");
+        }
+    } else {
+        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":", s->full ? "false" : "true");
+        if (s->full)
+            rc = cursor_write(out, q->cursor_out, s->ix->id, CURSOR_AFTER, (const uint8_t *)s->last_key.data,
+                              s->last_key.len);
+        else rc = cursor_write(out, q->cursor_out, s->ix->id, CURSOR_END, NULL, 0);
+    }
+    cvx_buf_append_char(out, '}');
+    if (rc || out->oom || (q->cursor_out && q->cursor_out->oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    return rc;
+}
+
 static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out, uint64_t *count, cvx_err_t *err) {
     const cvx__catalog_t *cat = cvx__txn_catalog(t);
     size_t tlen = strlen(q->table);
     const cvx__table_t *tbl = cvx__catalog_table(cat, q->table, tlen);
-    if (!tbl) {
-        if (!cvx_table_name_valid(q->table, tlen))
-            return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid table name \"%.80s\"", q->table);
-        /* An empty result that a later table creation invalidates. */
-        cvx_buf_t key = {0}, hi = {0};
-        cvx__id_key(q->table, tlen, &key);
-        cvx_buf_append(&hi, key.data, key.len);
-        cvx_buf_append_char(&hi, '\0');
-        int rc = key.oom || hi.oom ? CVX_E_NOMEM
-                                   : cvx__txn_read_range(t, CVX__TABLES_INDEX, (const uint8_t *)key.data, key.len,
-                                                         (const uint8_t *)hi.data, hi.len, false, 0);
-        cvx_buf_free(&key);
-        cvx_buf_free(&hi);
-        if (rc) return cvx_err_set(err, rc, "out of memory");
-        if (counting) *count = 0;
-        else cvx_buf_append_str(out, "{\"page\":[],\"isDone\":true,\"continueCursor\":\"\"}");
-        return CVX_OK;
-    }
+    if (!tbl) return missing_table(t, q, tlen, counting, out, count, err);
     const char *iname = q->index ? q->index : CVX_INDEX_BY_CREATION;
     const cvx__index_t *ix = cvx__table_index(tbl, iname);
     if (!ix) {
@@ -406,23 +510,17 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     uint32_t stripe = rc || lo.oom || hi.oom ? 0
                                               : cvx__hot_before_read(t, ix->id, (const uint8_t *)lo.data, lo.len,
                                                                      (const uint8_t *)hi.data, hi.len, hi_inf);
-    cvx_buf_t ck = {0};
-    if (!rc && q->cursor && *q->cursor && !counting) {
-        rc = cursor_read(q->cursor, ix->id, &flag, &ck, err);
-        if (!rc && flag == CURSOR_AFTER) {
-            if (!q->desc) {
-                cvx_buf_append_char(&ck, '\0'); /* strictly after the key */
-                if (key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)lo.data, lo.len) > 0) {
-                    cvx_buf_reset(&lo);
-                    cvx_buf_append(&lo, ck.data, ck.len);
-                }
-            } else if (hi_inf || key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)hi.data, hi.len) < 0) {
-                cvx_buf_reset(&hi);
-                cvx_buf_append(&hi, ck.data, ck.len);
-                hi_inf = false;
-            }
-        }
-        if (!rc && (ck.oom || lo.oom || hi.oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc && q->cursor && *q->cursor && !counting) rc = after_cursor(q, ix, &lo, &hi, &hi_inf, &flag, err);
+    /* A fixed end: the range stops after its key; the page is all of it. */
+    int end_flag = -1;
+    if (!rc && q->end_cursor && *q->end_cursor && !counting)
+        rc = until_end_cursor(q, ix, &lo, &hi, &hi_inf, &end_flag, err);
+    cvx_query_t unlimited;
+    if (end_flag >= 0) {
+        unlimited = *q;
+        unlimited.limit = -1;
+        q = &unlimited;
+        s.q = q;
     }
     s.arena = rc ? NULL : cvx_arena_new(8192);
     if (!rc && !s.arena) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -456,24 +554,18 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
         }
         if (rc) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
-    if (!rc && !counting) {
-        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":", s.full ? "false" : "true");
-        if (s.full) rc = cursor_write(out, ix->id, CURSOR_AFTER, (const uint8_t *)s.last_key.data, s.last_key.len);
-        else rc = cursor_write(out, ix->id, CURSOR_END, NULL, 0);
-        cvx_buf_append_char(out, '}');
-        if (rc || out->oom) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    }
+    if (!rc && !counting) rc = write_trailer(&s, end_flag, err);
     if (counting) *count = s.count;
     for (size_t i = 0; i < s.npend; i++) cvx_buf_free(&s.pend[i].key);
     cvx_free(s.pend);
     cvx_buf_free(&s.last_key);
+    cvx_buf_free(&s.keys);
     cvx_buf_free(&s.prev_row_key);
     cvx_buf_free(&s.doc);
     cvx_buf_free(&s.rows);
     cvx_arena_free(s.arena);
     cvx_buf_free(&lo);
     cvx_buf_free(&hi);
-    cvx_buf_free(&ck);
     return rc;
 }
 

@@ -110,6 +110,10 @@ void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx);
 
 /* ---- tables and indexes ---------------------------------------------------- */
 
+/* The name of the table `id` names in the newest catalog, copied into
+ * `name`; false for a malformed id or one whose table does not exist. */
+bool cvx_store_id_table(cvx_store_t *s, const char *id, size_t len, char name[CVX_MAX_TABLE_NAME + 1]);
+
 #define CVX_INDEX_BY_ID "by_id"
 #define CVX_INDEX_BY_CREATION "by_creation_time"
 
@@ -123,6 +127,10 @@ typedef struct {
     const char *name;
     size_t nindexes;
     const cvx_index_def_t *indexes; /* user indexes (system ones implied) */
+    /* What its documents must match (the schema's validator, without the
+     * system fields), or NULL. Checked on writes only when a transaction
+     * was given the schema (cvx_txn_set_schema). */
+    const cvx_validator_t *validator;
 } cvx_table_def_t;
 
 /* Makes the store's user indexes match `tables` exactly: creates tables
@@ -178,6 +186,18 @@ int cvx_txn_commit_written(cvx_txn_t *t, uint64_t *commit_ts, cvx_err_t *err);
  * id is CVX_E_INVALID_VALUE; an id of a table that does not exist reads as
  * null. */
 int cvx_txn_get(cvx_txn_t *t, const char *id, size_t id_len, cvx_buf_t *out, cvx_err_t *err);
+/* The table an id names, as this transaction sees the catalog: *table is
+ * NULL when its number names no table. Reads nothing. The name lives as
+ * long as the transaction. CVX_E_INVALID_VALUE for a malformed id. */
+int cvx_txn_id_table(cvx_txn_t *t, const char *id, size_t id_len, const char **table, cvx_err_t *err);
+/* A cvx_id_table_fn over a transaction (ctx is the cvx_txn_t). */
+const char *cvx_txn_table_of(void *txn, const char *id, size_t id_len);
+/* From now on every document this transaction inserts, patches or
+ * replaces in one of `tables` must match its validator, or the write fails
+ * with CVX_E_SCHEMA and Convex's message ("Failed to insert or update a
+ * document in table \"users\" because it does not match the schema: ...").
+ * The array must outlive the transaction. */
+void cvx_txn_set_schema(cvx_txn_t *t, const cvx_table_def_t *tables, size_t ntables);
 
 /* Inserts `value` (an object without system fields, checked as a
  * document) into `table` (created on first insert). Appends the new id as a
@@ -228,9 +248,24 @@ typedef struct {
     bool desc;
     int64_t limit;              /* < 0 = no limit */
     const char *cursor;         /* continueCursor of the previous page or NULL */
+    /* A page's fixed end: a continueCursor this page ends at (inclusive;
+     * limit is then ignored) or NULL. Re-running a page with the end it
+     * had keeps its boundary while other writes move documents in or out
+     * (usePaginatedQuery's pages stay adjacent). */
+    const char *end_cursor;
+    /* With end_cursor, a page of more than split_over documents also gets
+     * "splitCursor" (a cursor at its middle) and "pageStatus":
+     * "SplitRecommended"; 0 = never. */
+    int64_t split_over;
+    cvx_buf_t *cursor_out;      /* gets the continueCursor too (no quotes); may be NULL */
+    /* Starts each document of "page", and the "]" that closes it, on a new
+     * line (still the same JSON): a reader can then cut the page into
+     * documents without parsing it. */
+    bool lines;
 } cvx_query_t;
 
-/* Runs a query. Appends {"page":[...],"isDone":bool,"continueCursor":str}.
+/* Runs a query. Appends {"page":[...],"isDone":bool,"continueCursor":str}
+ * (and "splitCursor", "pageStatus" when a page with end_cursor is split).
  * The read set gets exactly the key interval scanned: up to the last
  * document returned when the page is full, the whole range when done. An
  * unknown table reads as empty; an unknown index or a malformed range is

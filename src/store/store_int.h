@@ -358,6 +358,8 @@ struct cvx_txn {
     char *request_result;
     size_t request_result_len;
     bool unlimited; /* the store's own reads (listing tables): no limits */
+    const cvx_table_def_t *schema; /* cvx_txn_set_schema */
+    size_t nschema;
     uint32_t locks[4]; /* hot stripes held until the commit is written */
     size_t nlocks;
 };

@@ -266,6 +266,52 @@ int cvx_txn_get(cvx_txn_t *t, const char *id, size_t id_len, cvx_buf_t *out, cvx
     return rc;
 }
 
+int cvx_txn_id_table(cvx_txn_t *t, const char *id, size_t id_len, const char **table, cvx_err_t *err) {
+    cvx_id_t parsed;
+    *table = NULL;
+    int rc = cvx_id_parse(id, id_len, &parsed, err);
+    if (rc) return rc;
+    const cvx__table_t *tbl = cvx__catalog_table_by_number(cvx__txn_catalog(t), parsed.table);
+    *table = tbl ? tbl->name : NULL;
+    return CVX_OK;
+}
+
+const char *cvx_txn_table_of(void *txn, const char *id, size_t id_len) {
+    const char *table;
+    cvx_err_t ignored;
+    return cvx_txn_id_table(txn, id, id_len, &table, &ignored) == CVX_OK ? table : NULL;
+}
+
+void cvx_txn_set_schema(cvx_txn_t *t, const cvx_table_def_t *tables, size_t ntables) {
+    t->schema = tables;
+    t->nschema = ntables;
+}
+
+/* A written document against its table's schema, without its system
+ * fields (a schema describes what the app writes). */
+static int check_schema(cvx_txn_t *t, uint32_t table, const cvx_value_t *doc, cvx_err_t *err) {
+    const cvx__table_t *tbl = cvx__catalog_table_by_number(cvx__txn_catalog(t), table);
+    if (!tbl || tbl->name[0] == '_') return CVX_OK;
+    const cvx_validator_t *v = NULL;
+    for (size_t i = 0; i < t->nschema && !v; i++)
+        if (strcmp(t->schema[i].name, tbl->name) == 0) v = t->schema[i].validator;
+    if (!v) return CVX_OK;
+    cvx_value_t user = *doc;
+    user.u.obj.fields = cvx_arena_alloc(t->arena, (doc->u.obj.len ? doc->u.obj.len : 1) * sizeof *user.u.obj.fields);
+    if (!user.u.obj.fields) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    user.u.obj.len = user.u.obj.cap = 0;
+    for (size_t i = 0; i < doc->u.obj.len; i++) {
+        const char *name = doc->u.obj.fields[i].name;
+        if (strcmp(name, "_id") != 0 && strcmp(name, "_creationTime") != 0) user.u.obj.fields[user.u.obj.len++] = doc->u.obj.fields[i];
+    }
+    char prefix[160];
+    snprintf(prefix, sizeof prefix,
+             "Failed to insert or update a document in table \"%s\" because it does not match the schema: ", tbl->name);
+    int rc = cvx_validator_check(v, &user, cvx_txn_table_of, t, prefix, err);
+    if (rc == CVX_E_ARGS) err->code = rc = CVX_E_SCHEMA;
+    return rc;
+}
+
 static int check_writable(cvx_txn_t *t, cvx_err_t *err) {
     if (t->mode != CVX_TXN_WRITE)
         return cvx_err_set(err, CVX_E_FORBIDDEN, "queries cannot write to the database; use a mutation");
@@ -316,6 +362,10 @@ static double next_creation_ms(cvx_store_t *s) {
 }
 
 static int set_pending(cvx_txn_t *t, cvx__pending_t *p, const cvx_value_t *doc, cvx_err_t *err) {
+    if (t->nschema) {
+        int rc = check_schema(t, p->table, doc, err);
+        if (rc) return rc;
+    }
     cvx_buf_t j = {0};
     if (cvx_json_write(&j, doc)) {
         cvx_buf_free(&j);

@@ -30,6 +30,8 @@ typedef struct sub {
     char *path;
     char *args;
     size_t args_len;
+    char *key_journal; /* the journal clients added it with (part of its identity), or NULL */
+    char *journal;     /* the last run's journal (its pages' ends), or NULL */
     uint64_t refs;    /* client queries + a running task */
     bool running, stale, has_result;
     uint64_t gen;     /* code generation the result was computed with */
@@ -132,6 +134,8 @@ static void client_release(cvx_sync_client_t *c) {
 static void sub_free(sub_t *u) {
     cvx_free(u->path);
     cvx_free(u->args);
+    cvx_free(u->key_journal);
+    cvx_free(u->journal);
     cvx_buf_free(&u->value);
     cvx_buf_free(&u->data);
     cvx_buf_free(&u->logs);
@@ -155,11 +159,16 @@ static void sub_unref(cvx_sync_t *s, sub_t *u) {
     sub_free(u);
 }
 
-static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len) {
+/* Queries are shared by (path, args, journal): a client that comes back
+ * with the journal it was sent gets the same pages again. */
+static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len,
+                      const char *journal) {
     uint64_t h = cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, path, path_len) ^ 0xff, args, args_len);
+    if (journal) h = cvx_fnv1a(h ^ 0xfe, journal, strlen(journal));
     for (sub_t *u = s->buckets[h % NBUCKETS]; u; u = u->next)
         if (u->hash == h && strlen(u->path) == path_len && !memcmp(u->path, path, path_len) &&
-            u->args_len == args_len && !memcmp(u->args, args, args_len)) {
+            u->args_len == args_len && !memcmp(u->args, args, args_len) &&
+            (u->key_journal ? journal && !strcmp(u->key_journal, journal) : !journal)) {
             u->refs++;
             return u;
         }
@@ -167,7 +176,11 @@ static sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const ch
     if (!u) return NULL;
     u->path = cvx_strndup(path, path_len);
     u->args = cvx_strndup(args, args_len);
-    if (!u->path || !u->args) {
+    if (journal) {
+        u->key_journal = cvx_strdup(journal);
+        u->journal = cvx_strdup(journal);
+    }
+    if (!u->path || !u->args || (journal && (!u->key_journal || !u->journal))) {
         sub_free(u);
         return NULL;
     }
@@ -257,7 +270,10 @@ static void append_modification(cvx_buf_t *b, uint32_t qid, const sub_t *u) {
     }
     cvx_buf_append_str(b, ",\"logLines\":");
     cvx_buf_append_str(b, u->logs.len ? u->logs.data : "[]");
-    cvx_buf_append_str(b, ",\"journal\":null}");
+    cvx_buf_append_str(b, ",\"journal\":");
+    if (u->journal) cvx_buf_append_json_string(b, u->journal, strlen(u->journal));
+    else cvx_buf_append_str(b, "null");
+    cvx_buf_append_char(b, '}');
 }
 
 /* Sends a Transition if the client needs one and all its queries are fresh
@@ -359,6 +375,7 @@ static void run_sub_task(void *arg) {
     uint64_t gen = s->gen;
     char *path = cvx_strdup(u->path);
     char *args = cvx_strndup(u->args, u->args_len);
+    char *journal = u->journal ? cvx_strdup(u->journal) : NULL;
     size_t args_len = u->args_len;
     pthread_mutex_unlock(&s->mu);
 
@@ -366,7 +383,7 @@ static void run_sub_task(void *arg) {
     memset(&resp, 0, sizeof resp);
     if (path && args) {
         cvx_request_t req = {.path = path, .args_json = args, .args_len = args_len, .expect_kind = CVX_KIND_QUERY,
-                             .want_readset = true};
+                             .want_readset = true, .journal = journal};
         cvx_exec_call(s->rt, &req, &resp);
     } else {
         resp.r.status = CVX_E_NOMEM;
@@ -379,9 +396,16 @@ static void run_sub_task(void *arg) {
     if (u->refs > 1) {
         bool ok = resp.r.status == CVX_OK;
         const cvx_buf_t *v = ok ? &resp.r.value : &resp.r.message;
+        /* Its pages keep the ends they have now (a failed run keeps the old). */
+        const char *nj = resp.r.journal.len ? resp.r.journal.data : NULL;
+        bool same_journal = !ok || (nj ? u->journal && !strcmp(u->journal, nj) : !u->journal);
+        if (!same_journal) {
+            cvx_free(u->journal);
+            u->journal = nj ? cvx_strdup(nj) : NULL;
+        }
         bool same = u->has_result && u->ok == ok && u->value.len == v->len &&
                     (v->len == 0 || !memcmp(u->value.data, v->data, v->len)) && u->data.len == resp.r.data.len &&
-                    (u->data.len == 0 || !memcmp(u->data.data, resp.r.data.data, u->data.len));
+                    (u->data.len == 0 || !memcmp(u->data.data, resp.r.data.data, u->data.len)) && same_journal;
         if (!same) {
             cvx_buf_reset(&u->value);
             cvx_buf_append(&u->value, v->data ? v->data : "", v->len);
@@ -410,6 +434,7 @@ static void run_sub_task(void *arg) {
     cvx_response_free(&resp);
     cvx_free(path);
     cvx_free(args);
+    cvx_free(journal);
 }
 
 /* ---- commits ------------------------------------------------------------------- */
@@ -686,7 +711,8 @@ static void modify_query_set(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_valu
                 c->queries = q;
                 c->capq = cap;
             }
-            sub_t *u = sub_get(s, path, strlen(path), args.data, args.len);
+            const char *journal = str(mod, "journal");
+            sub_t *u = sub_get(s, path, strlen(path), args.data, args.len, journal && *journal ? journal : NULL);
             cvx_buf_free(&args);
             if (!u) {
                 fatal(c, "server out of memory");

@@ -158,3 +158,9 @@ int cvx_mkdirs(const char *path, cvx_err_t *err) {
         return cvx_err_set(err, CVX_E_IO, "%s exists and is not a directory", path);
     return CVX_OK;
 }
+
+void cvx_sleep_ns(uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}

@@ -201,6 +201,7 @@ int cvx_os_random(void *out, size_t n);
 
 uint64_t cvx_now_ns(void);       /* CLOCK_REALTIME, ns since the Unix epoch */
 uint64_t cvx_monotonic_ns(void); /* CLOCK_MONOTONIC */
+void cvx_sleep_ns(uint64_t ns);  /* nanosleep, resumed after signals */
 
 /* ---- cron expressions ---------------------------------------------------- */
 
@@ -239,6 +240,29 @@ int cvx_mkdirs(const char *path, cvx_err_t *err);
 #define CVX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define CVX_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CVX_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+
+/* ---- app packages (pkg.c) ------------------------------------------------- */
+
+/* Named blobs in one byte string (a deploy's modules and bundle, a saved
+ * app); names are not NUL-terminated in entries. */
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const uint8_t *data;
+    size_t len;
+} cvx_pkg_entry_t;
+#define CVX_PKG_MAX_ENTRIES 64
+
+/* Whether the bytes start like a package. */
+bool cvx_pkg_is(const void *p, size_t n);
+/* Splits a package; the entries point into `bytes`; *out is the caller's
+ * (cvx_free). CVX_E_INVALID_ARGUMENT names what is malformed. */
+int cvx_pkg_parse(const void *bytes, size_t n, cvx_pkg_entry_t **out, size_t *count, cvx_err_t *err);
+const cvx_pkg_entry_t *cvx_pkg_find(const cvx_pkg_entry_t *e, size_t n, const char *name);
+/* Writing: begin with the number of entries, then add each (data < 4 GiB). */
+void cvx_pkg_begin(cvx_buf_t *out, uint32_t count);
+void cvx_pkg_add(cvx_buf_t *out, const char *name, const void *data, size_t len);
 
 #ifdef __cplusplus
 }

@@ -201,6 +201,43 @@ int cvx_id_parse(const char *s, size_t n, cvx_id_t *out, cvx_err_t *err);
  * NULL) and the day count from `now_ms`. */
 void cvx_id_generate(uint32_t table, cvx_chacha_t *rng, uint64_t now_ms, cvx_id_t *out);
 
+
+/* ---- validators (validator.c) ------------------------------------------------ */
+
+/* A compiled validator: Convex's v.* (or a cvx type descriptor), checked
+ * with Convex's error texts. Lives in the arena it was compiled into and
+ * points into the JSON it was compiled from, which must live as long. */
+typedef struct cvx_validator cvx_validator_t;
+
+/* From Convex's JSON form ({"type": "object", "value": {"name":
+ * {"fieldType": {"type": "string"}, "optional": false}}}, as a TypeScript
+ * validator's `.json`). CVX_E_INVALID_VALUE names what is malformed. */
+int cvx_validator_from_convex(cvx_arena_t *a, const cvx_value_t *json, const cvx_validator_t **out, cvx_err_t *err);
+/* From a cvx type descriptor (docs/abi.md §4): an `optional` is absent or
+ * null; an unknown descriptor accepts anything. */
+int cvx_validator_from_type(cvx_arena_t *a, const cvx_value_t *type, const cvx_validator_t **out, cvx_err_t *err);
+/* An object validator from a metadata record's `args` ([{"name", "type"}]). */
+int cvx_validator_from_args(cvx_arena_t *a, const cvx_value_t *args, const cvx_validator_t **out, cvx_err_t *err);
+/* True for v.any() (and NULL): nothing to check. */
+bool cvx_validator_is_any(const cvx_validator_t *v);
+/* An object validator's fields (names NUL-terminated, sorted) into the
+ * arrays, at most `max`; returns how many it has (0 if not an object). */
+size_t cvx_validator_fields(const cvx_validator_t *v, const char **names, bool *optional, size_t max);
+
+/* The name of the table an id names, for v.id checks; NULL when it names
+ * no table. */
+typedef const char *(*cvx_id_table_fn)(void *ctx, const char *id, size_t len);
+
+/* Checks x against v. CVX_OK, or CVX_E_ARGS with Convex's message after
+ * `prefix` (e.g. "ArgumentValidationError: "; may be NULL). Without
+ * table_of, v.id accepts any well-formed id. */
+int cvx_validator_check(const cvx_validator_t *v, const cvx_value_t *x, cvx_id_table_fn table_of, void *ctx,
+                        const char *prefix, cvx_err_t *err);
+/* Appends v as Convex prints it: v.object({name: v.string()}). */
+void cvx_validator_print(cvx_buf_t *out, const cvx_validator_t *v);
+/* Appends x as Convex prints values in messages: {name: "Ada", n: 1.0}. */
+void cvx_value_print(cvx_buf_t *out, const cvx_value_t *x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -122,8 +122,18 @@ int cvx_engine_new(const cvx_engine_config_t *cfg_in, cvx_engine_t **out, cvx_er
     wasmtime_config_epoch_interruption_set(wc, cfg.epoch_interruption);
     wasmtime_config_cranelift_opt_level_set(wc, WASMTIME_OPT_LEVEL_SPEED);
     wasmtime_config_parallel_compilation_set(wc, true);
-    /* Guests get a bounded native stack; deep recursion traps cleanly. */
-    wasmtime_config_max_wasm_stack_set(wc, 1u << 20);
+    /* Guests get a bounded native stack; deep recursion traps cleanly. 2
+     * MiB (of a worker thread's 8; Wasmtime allows no more than its async
+     * stack size): the JavaScript engine's interpreter takes about 780
+     * bytes per JavaScript call, and its own limit (a RangeError,
+     * runtime/js/engine.c) must come first. */
+    wasmtime_config_max_wasm_stack_set(wc, 2u << 20);
+    /* `perf record` names guest functions only from a perf map, which
+     * Wasmtime writes to /tmp/perf-PID.map when asked (DEVELOPERS.md,
+     * "Profiling"). */
+    const char *prof = getenv("CVX_PERF_MAP");
+    if (prof && strcmp(prof, "1") == 0)
+        wasmtime_config_profiler_set(wc, WASMTIME_PROFILING_STRATEGY_PERFMAP);
     if (cfg.pooling) {
         wasmtime_pooling_allocation_config_t *pc = wasmtime_pooling_allocation_config_new();
         wasmtime_pooling_allocation_config_total_core_instances_set(pc, cfg.pool_instances);

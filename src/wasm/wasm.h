@@ -186,6 +186,35 @@ uint8_t *cvx_instance_mem(cvx_instance_t *inst, int32_t ptr, int32_t len, const 
 int cvx_instance_trap(cvx_instance_t *inst, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+
+/* ---- snapshots (snapshot.c) ------------------------------------------------ */
+
+/* A global's value: `type` is its wasm value type (0x7f i32, 0x7e i64,
+ * 0x7d f32, 0x7c f64), `bits` its bit pattern. */
+typedef struct {
+    uint8_t type;
+    uint64_t bits;
+} cvx_wasm_global_t;
+
+/* Appends to `out` a copy of `wasm` that also exports each global the
+ * module defines, so that cvx_instance_global can read them after an
+ * initialisation call. Fails (CVX_E_BAD_MODULE) on a module a snapshot
+ * cannot carry: imported memory or globals. */
+int cvx_wasm_export_globals(const uint8_t *wasm, size_t len, cvx_buf_t *out, cvx_err_t *err);
+/* The value of the module's `index`-th defined global, from an instance of
+ * a module rewritten by cvx_wasm_export_globals. */
+int cvx_instance_global(cvx_instance_t *inst, uint32_t index, cvx_wasm_global_t *out, cvx_err_t *err);
+/* The instance's linear memory, valid until the guest runs again; NULL
+ * (and *len 0) without one. */
+const uint8_t *cvx_instance_memory_data(cvx_instance_t *inst, size_t *len);
+/* Appends to `out` the module `wasm` (the original, not the rewritten
+ * copy) with `inst`'s state as its initial state: the memory's size and
+ * contents, each mutable global's value; no start function; and custom
+ * sections `extra` in place of any named cvx.* it had. `inst` must be an
+ * instance of cvx_wasm_export_globals(wasm). */
+int cvx_wasm_snapshot(const uint8_t *wasm, size_t len, cvx_instance_t *inst, const cvx_custom_section_t *extra,
+                      size_t nextra, cvx_buf_t *out, cvx_err_t *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,9 +1,29 @@
 import { useState, type FormEvent } from "react";
-import { useQuery, useMutation } from "convex/react";
+import { useQuery, useMutation, usePaginatedQuery } from "convex/react";
 import { api } from "../convex/_generated/api";
 
+/** Every user, by email, loaded a page at a time; pages stay adjacent
+ * while users are added anywhere in the order. */
+function AllUsers() {
+  const { results, status, loadMore } = usePaginatedQuery(api.users.byEmail, {}, { initialNumItems: 5 });
+  return (
+    <section>
+      <h2>All users, by email</h2>
+      <ul id="all">
+        {results.map((u) => (
+          <li key={u._id}>{u.email}</li>
+        ))}
+      </ul>
+      <button id="more" onClick={() => loadMore(5)} disabled={status !== "CanLoadMore"}>
+        {status === "Exhausted" ? "That's everyone" : "Load more"}
+      </button>
+    </section>
+  );
+}
+
 function App() {
-  // Both functions are Rust, in convex/src/users.rs; the list updates live.
+  // api.users.list and api.users.create are the functions in convex/ (see
+  // README.md for which language each is in); the list updates live.
   const users = useQuery(api.users.list);
   const createUser = useMutation(api.users.create);
   const [name, setName] = useState("");
@@ -35,6 +55,7 @@ function App() {
           ))}
         </ul>
       )}
+      <AllUsers />
     </main>
   );
 }

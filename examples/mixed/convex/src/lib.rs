@@ -1,0 +1,7 @@
+//! The Rust half of mixed's backend functions.
+//!
+//! Every Rust module is a Convex module: the functions in `users.rs` are
+//! `api.users.*` on the client, beside those of `convex/users.ts`. The
+//! schema is `convex/schema.ts`. `cvx dev` rebuilds and redeploys on every save.
+
+mod users;
