@@ -3,7 +3,8 @@
 # runs each for the given number of seconds (default 60).
 #
 #   fuzz/run.sh [seconds] [target...]
-#       targets: json_parse key_decode id_parse wasm_sections
+#       targets: json_parse key_decode id_parse wasm_sections pkg_parse
+#                sourcemap_parse validator_compile
 #
 # Seeds are read from fuzz/corpus/<name>/ and never modified: new inputs go
 # to $CVX_FUZZ_DIR/corpus-<target> (default dir ${TMPDIR:-/tmp}/cvx-fuzz),
@@ -13,7 +14,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json_parse key_decode id_parse wasm_sections"}
+targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -37,8 +38,9 @@ kind=
 
 status=0
 for t in $targets; do
-    # extra_src: sources beyond util/ and value/ (binary.c and app.c need
-    # nothing from Wasmtime; the target stands in for its module object).
+    # extra_src: sources beyond util/ and value/ (binary.c, app.c and
+    # sourcemap.c need nothing from Wasmtime; the wasm target stands in for
+    # its module object).
     extra_src=
     case $t in
     json_parse) corpus=json; extra="-dict=$here/json.dict -max_len=8192" ;;
@@ -47,6 +49,11 @@ for t in $targets; do
     wasm_sections)
         corpus=wasm; extra="-dict=$here/wasm.dict -max_len=4096"
         extra_src="$root/src/wasm/binary.c $root/src/abi/app.c" ;;
+    pkg_parse) corpus=pkg; extra="-max_len=4096" ;;
+    sourcemap_parse)
+        corpus=sourcemap; extra="-dict=$here/sourcemap.dict -max_len=4096"
+        extra_src="$root/src/abi/sourcemap.c" ;;
+    validator_compile) corpus=validator; extra="-dict=$here/validator.dict -max_len=4096" ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin="$work/${t}_fuzz"

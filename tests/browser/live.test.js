@@ -1,12 +1,16 @@
-// The seed's frontend, live: the app `cvx init` creates (React,
-// convex/react, typed `api` from `cvx codegen`) built with Vite and opened in
-// two headless Chromium pages. A user created in page A appears in page B
-// without a reload. The screenshot is kept as a test artifact.
+// The seed's frontend, live, in headless Chromium: React, convex/react and
+// the typed `api` from `cvx codegen`, built with Vite. Three apps: the ones
+// `cvx init` makes in Rust and in TypeScript, and examples/mixed (the
+// seed's own example: a TypeScript query beside a Rust mutation). In each, a
+// user created in page A appears in page B without a reload; in the mixed
+// app, `usePaginatedQuery` loads every page while users are added across
+// the order, with no row missing or shown twice. Screenshots are kept as
+// test artifacts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -14,28 +18,28 @@ import { startServer, repo, cvx } from "../e2e/helpers.js";
 
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = process.env.CVX_ARTIFACTS ?? path.join(repo, "build-asan/test-artifacts");
-let work, server, web, browser;
+const guestTarget = process.env.CARGO_TARGET_DIR ?? path.join(repo, "build/guest-target");
+let work, browser;
+const cleanup = [];
 
 function run(cmd, args, cwd, env = {}) {
   return execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }).toString();
 }
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "cvx-browser-"));
-  const app = path.join(work, "app");
-  run(cvx, ["init", app], work);
-  server = await startServer();
-  // Build + deploy the app's functions, then write the typed client code.
-  run(cvx, ["deploy", app, "--url", server.url, "--admin-key", server.adminKey], app, {
-    CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR ?? path.join(repo, "build/guest-target"),
-  });
+/** Deploys the app in `app` to a server of its own, writes its typed
+ * client code, type-checks and builds its page, and serves the page.
+ * Resolves with { server, url }. */
+async function serveApp(app) {
+  const server = await startServer();
+  cleanup.push(() => server.stop());
+  run(cvx, ["deploy", app, "--url", server.url, "--admin-key", server.adminKey], app, { CARGO_TARGET_DIR: guestTarget });
   run(cvx, ["codegen", app, "--url", server.url, "--admin-key", server.adminKey], app);
-  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app);
+  if (!existsSync(path.join(app, "node_modules/vite"))) run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app);
   // The generated api.d.ts must type-check against the real `convex` package.
   run("npx", ["tsc", "--noEmit"], app);
   run("npx", ["vite", "build"], app, { VITE_CONVEX_URL: server.url });
   const dist = path.join(app, "dist");
-  web = createServer((req, res) => {
+  const web = createServer((req, res) => {
     const file = path.join(dist, req.url === "/" ? "index.html" : req.url.split("?")[0]);
     if (!file.startsWith(dist) || !existsSync(file)) {
       res.statusCode = 404;
@@ -45,30 +49,39 @@ before(async () => {
     res.end(readFileSync(file));
   });
   await new Promise((r) => web.listen(0, "127.0.0.1", r));
+  cleanup.push(() => web.close());
+  return { server, url: `http://127.0.0.1:${web.address().port}/` };
+}
+
+/** A page whose console lines are printed if the test process fails. */
+const consoleLines = [];
+process.on("exit", (code) => code && consoleLines.length && console.error(consoleLines.join("\n")));
+async function page(name) {
+  const p = await browser.newPage();
+  p.on("console", (m) => consoleLines.push(`${name} ${m.type()}: ${m.text()}`));
+  p.on("pageerror", (e) => consoleLines.push(`${name} pageerror: ${e.message}`));
+  return p;
+}
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "cvx-browser-"));
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-});
+}, { timeout: 120000 });
 
 after(async () => {
   await browser?.close();
-  web?.close();
-  await server?.stop();
+  for (const f of cleanup.reverse()) await f();
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, { timeout: 60000 });
 
-test("a user created in page A appears in page B without a reload", async () => {
-  const url = `http://127.0.0.1:${web.address().port}/`;
-  const a = await browser.newPage();
-  const b = await browser.newPage();
-  const consoleLines = [];
-  for (const [name, p] of [["A", a], ["B", b]]) {
-    p.on("console", (m) => consoleLines.push(`${name} ${m.type()}: ${m.text()}`));
-    p.on("pageerror", (e) => consoleLines.push(`${name} pageerror: ${e.message}`));
-  }
-  process.on("exit", (code) => code && consoleLines.length && console.error(consoleLines.join("\n")));
+/** Page A adds a user through the form; page B shows it without a reload. */
+async function liveAcrossPages(url, shot) {
+  const a = await page("A");
+  const b = await page("B");
   await a.goto(url);
   await b.goto(url);
   // The list renders (possibly empty, hence "attached") once the live
@@ -83,5 +96,77 @@ test("a user created in page A appears in page B without a reload", async () => 
   assert.equal(await b.locator("#users li").count(), before + 1);
   assert.match(await b.locator("#users li").first().innerText(), /Grace Hopper <grace@navy\.mil>/);
   mkdirSync(artifacts, { recursive: true });
-  await b.screenshot({ path: path.join(artifacts, "browser-live.png") });
+  await b.screenshot({ path: path.join(artifacts, shot) });
+  await a.close();
+  await b.close();
+}
+
+for (const lang of ["rust", "typescript"]) {
+  test(`cvx init --lang ${lang}: a user created in page A appears in page B without a reload`, { timeout: 600000 }, async () => {
+    const app = path.join(work, lang);
+    run(cvx, ["init", app, "--lang", lang], work);
+    const { url } = await serveApp(app);
+    await liveAcrossPages(url, `browser-live-${lang}.png`);
+  });
+}
+
+let mixed;
+test("examples/mixed (TypeScript query, Rust mutation): live across pages", { timeout: 600000 }, async () => {
+  const app = path.join(work, "mixed");
+  cpSync(path.join(repo, "examples/mixed"), app, {
+    recursive: true,
+    filter: (src) => !/\/(node_modules|target|_generated|\.cvx|dist)(\/|$)/.test(src),
+  });
+  // The Rust crate's path dependency, relative to the copy.
+  const cargo = path.join(app, "convex/Cargo.toml");
+  writeFileSync(cargo, readFileSync(cargo, "utf8").replace(/path = "[^"]*"/, `path = "${path.join(repo, "sdk/rust/convex_sdk")}"`));
+  mixed = await serveApp(app);
+  await liveAcrossPages(mixed.url, "browser-live-mixed.png");
+});
+
+test("usePaginatedQuery loads every page while another page adds users across the order", { timeout: 120000 }, async () => {
+  assert.ok(mixed, "the mixed app is served");
+  const reader = await page("reader");
+  const writer = await page("writer");
+  await writer.goto(mixed.url);
+  await writer.waitForSelector("#users", { state: "attached" });
+  // Emails spread over the alphabet, so that later ones land inside pages
+  // the reader has already loaded as well as after them.
+  const letters = "abcdefghijklmnopqrstuvwxyz";
+  const add = async (email) => {
+    await writer.fill("input[aria-label=name]", email.split("@")[0]);
+    await writer.fill("input[aria-label=email]", email);
+    await writer.click("button[type=submit]");
+    await writer.waitForSelector(`#users li:has-text("${email}")`, { timeout: 10000 });
+  };
+  for (let i = 0; i < 12; i++) await add(`${letters[(i * 7) % 26]}${i}@first.test`);
+  await reader.goto(mixed.url);
+  await reader.waitForSelector("#all li");
+  // Load page after page; between clicks the writer adds two more users.
+  let added = 0;
+  for (let round = 0; round < 20; round++) {
+    const more = reader.locator("#more");
+    if ((await more.innerText()) === "That's everyone") break;
+    for (let k = 0; k < 2; k++, added++) await add(`${letters[(added * 11 + 3) % 26]}${added}@during.test`);
+    const shown = await reader.locator("#all li").count();
+    await more.click();
+    await reader.waitForFunction((n) => document.querySelectorAll("#all li").length > n || document.querySelector("#more").disabled, shown, { timeout: 10000 });
+  }
+  await reader.waitForFunction(() => document.querySelector("#more").innerText === "That's everyone", null, { timeout: 10000 });
+  assert.ok(added >= 4, `users added while paging: ${added}`);
+  // Every user exactly once, in email order, including those added while
+  // the pages loaded (the live pages pick them up).
+  const r = await fetch(`${mixed.server.url}/api/query`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ path: "users:list", args: [{}], format: "convex_encoded_json" }),
+  });
+  const expected = (await r.json()).value.map((u) => u.email).sort();
+  let shown;
+  for (const start = Date.now(); Date.now() - start < 10000; await new Promise((r) => setTimeout(r, 100))) {
+    shown = await reader.locator("#all li").allInnerTexts();
+    if (shown.length === expected.length) break;
+  }
+  assert.deepEqual(shown, expected);
+  await reader.screenshot({ path: path.join(artifacts, "browser-paginated.png") });
 });

@@ -1,6 +1,7 @@
 // Starts a real `cvx serve` on a free loopback port, deploys a functions
 // crate to it with `cvx deploy`, and stops it at the end of a test file.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -38,10 +39,19 @@ export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
       return stderr;
     },
     deploy(appDir) {
-      return execFileSync(cvx, ["deploy", path.join(repo, appDir), "--url", url, "--admin-key", adminKey], {
+      return execFileSync(cvx, ["deploy", path.resolve(repo, appDir), "--url", url, "--admin-key", adminKey], {
         env: { ...process.env, CARGO_TARGET_DIR: guestTarget },
         stdio: ["ignore", "pipe", "pipe"],
       }).toString();
+    },
+    /** deploy() without blocking this process: its pooled connections see
+     * the server close them meanwhile (a blocked event loop would reuse one
+     * the server closed). Rejects with the error's `stderr`. */
+    async deployAsync(appDir) {
+      const { stdout } = await promisify(execFile)(cvx, ["deploy", path.resolve(repo, appDir), "--url", url, "--admin-key", adminKey], {
+        env: { ...process.env, CARGO_TARGET_DIR: guestTarget },
+      });
+      return stdout;
     },
     async stats() {
       const r = await fetch(`${url}/api/admin/stats`, { headers: { Authorization: `Convex ${adminKey}` } });

@@ -7,12 +7,16 @@ import { makeFunctionReference } from "convex/server";
 import WebSocket from "ws";
 import { startServer, until } from "./helpers.js";
 
+// The users example, in Rust by default; the TypeScript twin runs the same
+// suite through sync.ts.test.js.
+const USERS_APP = process.env.CVX_E2E_USERS_APP ?? "examples/users";
+
 const f = (name) => makeFunctionReference(name);
 const connect = (url) => new ConvexClient(url, { webSocketConstructor: WebSocket, unsavedChangesWarning: false });
 
 let server;
 before(async () => {
-  server = await startServer({ app: "examples/users" });
+  server = await startServer({ app: USERS_APP });
 }, { timeout: 600000 });
 after(async () => {
   await server?.stop();
@@ -98,7 +102,7 @@ test("1000 subscriptions to different documents: one update re-runs one query", 
 });
 
 test("subscriptions resume after a server restart; a queued mutation applies once", { timeout: 120000 }, async () => {
-  const s = await startServer({ app: "examples/users" });
+  const s = await startServer({ app: USERS_APP });
   const port = s.port;
   const dataDir = s.dataDir;
   let s2;
@@ -122,7 +126,7 @@ test("subscriptions resume after a server restart; a queued mutation applies onc
 });
 
 test("a re-sent mutation with the same (session, requestId) applies once", { timeout: 120000 }, async () => {
-  const s = await startServer({ app: "examples/users" });
+  const s = await startServer({ app: USERS_APP });
   const sessionId = "e2e-session-" + Date.now();
   const send = (ws, msg) => ws.send(JSON.stringify(msg));
   async function mutateOnce(connectionCount) {

@@ -375,13 +375,16 @@ static void test_internal_and_kinds(void **state) {
 }
 
 static void test_argument_validation(void **state) {
-    want_error("hello:greet", "{}", CVX_E_ARGS, "Object is missing the required field \"name\"");
+    want_error("hello:greet", "{}", CVX_E_ARGS,
+               "ArgumentValidationError: Object is missing the required field `name`. Consider wrapping the field "
+               "validator in `v.optional(...)` if this is expected.");
     want_error("hello:greet", "{\"name\": 1}", CVX_E_ARGS, "name");
     want_error("hello:greet", "{\"name\": 1}", CVX_E_ARGS, "string");
-    want_error("hello:greet", "{\"name\": \"a\", \"extra\": 1}", CVX_E_ARGS, "extra field \"extra\"");
-    want_error("hello:add", "{\"a\": 1}", CVX_E_ARGS, "\"b\"");
+    want_error("hello:greet", "{\"name\": \"a\", \"extra\": 1}", CVX_E_ARGS,
+               "Object contains extra field `extra` that is not in the validator.");
+    want_error("hello:add", "{\"a\": 1}", CVX_E_ARGS, "the required field `b`");
     want_error("hello:add_int", "{\"a\": 1, \"b\": 2}", CVX_E_ARGS, "int64");
-    want_error("hello:chatty", "{}", CVX_E_ARGS, "\"n\"");
+    want_error("hello:chatty", "{}", CVX_E_ARGS, "the required field `n`");
     want_error("hello:describe", "{\"tags\": [\"a\", 2], \"point\": {}}", CVX_E_ARGS, "tags");
     want_error("hello:describe", "{\"label\": 5, \"tags\": [], \"point\": {}}", CVX_E_ARGS, "label");
     want_error("hello:greet", "[\"Ada\"]", CVX_E_ARGS, "");

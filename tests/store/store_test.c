@@ -240,7 +240,7 @@ static const char *const F_CITY_AGE[] = {"city", "age"};
 /* Table `table` with one index by_n on field n. */
 static void index_by_n(cvx_store_t *s, const char *table) {
     cvx_index_def_t ix = {"by_n", 1, F_N};
-    cvx_table_def_t td = {table, 1, &ix};
+    cvx_table_def_t td = {table, 1, &ix, NULL};
     apply(s, &td, 1);
 }
 
@@ -304,7 +304,7 @@ static void test_system_tables(void **state) {
     fx_t *f = *state;
     static const char *const fields[] = {"state"};
     static const cvx_index_def_t ix[] = {{"by_state", 1, fields}};
-    cvx_table_def_t defs[] = {{"_jobs", 1, ix}};
+    cvx_table_def_t defs[] = {{"_jobs", 1, ix, NULL}};
     cvx_err_t err;
     assert_int_equal(cvx_store_ensure_system_tables(f->s, defs, 1, &err), CVX_OK);
     /* A user schema never drops system indexes. */
@@ -724,7 +724,7 @@ static void test_index_backfill_and_ranges(void **state) {
     fx_t *f = *state;
     people(f->s); /* before the indexes exist */
     cvx_index_def_t ix[] = {{"by_age", 1, F_AGE}, {"by_city_age", 2, F_CITY_AGE}};
-    cvx_table_def_t td = {"people", 2, ix};
+    cvx_table_def_t td = {"people", 2, ix, NULL};
     cvx_buf_t progress = {0};
     cvx_err_t err;
     assert_int_equal(cvx_store_apply_indexes(f->s, &td, 1, progress_cb, &progress, &err), CVX_OK);
@@ -902,7 +902,7 @@ static void test_query_errors(void **state) {
     fx_t *f = *state;
     people(f->s);
     cvx_index_def_t ix[] = {{"by_age", 1, F_AGE}, {"by_city_age", 2, F_CITY_AGE}};
-    cvx_table_def_t td = {"people", 2, ix};
+    cvx_table_def_t td = {"people", 2, ix, NULL};
     apply(f->s, &td, 1);
     cvx_txn_t *t = begin(f->s, CVX_TXN_READ);
     char *out;
@@ -972,7 +972,7 @@ static void test_index_created_during_txn(void **state) {
     t = begin(f->s, CVX_TXN_WRITE);
     insert(t, "late_new", "{\"n\":7}");
     cvx_index_def_t ix = {"by_n", 1, F_N};
-    cvx_table_def_t both[] = {{"late", 1, &ix}, {"late_new", 1, &ix}};
+    cvx_table_def_t both[] = {{"late", 1, &ix, NULL}, {"late_new", 1, &ix, NULL}};
     apply(f->s, both, 2);
     expect_commit(t, CVX_E_CONFLICT, "insert into a table the schema created");
     put(f->s, "late_new", "{\"n\":7}");
@@ -985,7 +985,7 @@ static void test_index_drop_and_change(void **state) {
     fx_t *f = *state;
     people(f->s);
     cvx_index_def_t ix[] = {{"by_age", 1, F_AGE}, {"by_city_age", 2, F_CITY_AGE}};
-    cvx_table_def_t td = {"people", 2, ix};
+    cvx_table_def_t td = {"people", 2, ix, NULL};
     apply(f->s, &td, 1);
     apply(f->s, &td, 1); /* idempotent */
 
@@ -1015,13 +1015,13 @@ static void test_index_drop_and_change(void **state) {
     /* Same name, other fields: rebuilt on the new fields. */
     static const char *const f_name[] = {"name"};
     cvx_index_def_t changed[] = {{"by_age", 1, f_name}};
-    td = (cvx_table_def_t){"people", 1, changed};
+    td = (cvx_table_def_t){"people", 1, changed, NULL};
     apply(f->s, &td, 1);
     cvx_query_t byname = {.table = "people", .index = "by_age", .desc = true, .limit = 3};
     assert_string_equal(col(query_latest(f->s, &byname), "name"), "zed,hal,gus");
 
     /* Tables are never dropped; new declared tables are created empty. */
-    cvx_table_def_t two[] = {{"people", 0, NULL}, {"empty", 1, changed}};
+    cvx_table_def_t two[] = {{"people", 0, NULL, NULL}, {"empty", 1, changed, NULL}};
     apply(f->s, two, 2);
     char *tables = tables_json(f->s);
     tu_assert_contains(tables, "{\"name\":\"empty\",");
@@ -1032,10 +1032,10 @@ static void test_index_drop_and_change(void **state) {
 
     /* Invalid definitions change nothing. */
     cvx_index_def_t reserved[] = {{"by_id", 1, f_name}};
-    cvx_table_def_t badt[] = {{"people", 1, reserved}};
+    cvx_table_def_t badt[] = {{"people", 1, reserved, NULL}};
     assert_int_equal(cvx_store_apply_indexes(f->s, badt, 1, NULL, NULL, &err), CVX_E_INVALID_ARGUMENT);
     tu_assert_contains(err.msg, "by_id");
-    cvx_table_def_t badname[] = {{"_sys", 0, NULL}};
+    cvx_table_def_t badname[] = {{"_sys", 0, NULL, NULL}};
     assert_int_equal(cvx_store_apply_indexes(f->s, badname, 1, NULL, NULL, &err), CVX_E_INVALID_ARGUMENT);
     assert_string_equal(tables_json(f->s), tables);
 }
@@ -1176,7 +1176,7 @@ static void test_query_filters(void **state) {
     fx_t *f = *state;
     people(f->s);
     cvx_index_def_t ix[] = {{"by_age", 1, F_AGE}};
-    cvx_table_def_t td = {"people", 1, ix};
+    cvx_table_def_t td = {"people", 1, ix, NULL};
     apply(f->s, &td, 1);
     cvx_query_t q = {.table = "people", .index = "by_age", .limit = -1,
                      .filter = J(OP2("eq", F("city"), L("\"Paris\"")))};
@@ -1567,7 +1567,7 @@ static void test_commit_failure(void **state) {
     }
     /* An index change that fails changes nothing. */
     cvx_index_def_t ix = {"by_v", 1, (const char *const[]){"v"}};
-    cvx_table_def_t td = {"t", 1, &ix};
+    cvx_table_def_t td = {"t", 1, &ix, NULL};
     assert_int_equal(cvx_store_apply_indexes(f->s, &td, 1, NULL, NULL, &err), CVX_E_IO);
     cvx_query_t byv = {.table = "t", .index = "by_v", .limit = -1};
     cvx_txn_t *r = begin(f->s, CVX_TXN_READ);
@@ -1946,7 +1946,7 @@ static void test_sync_failure(void **state) {
     assert_int_equal(cvx_txn_commit(t, &ts, &err), CVX_E_IO);
     tu_assert_contains(err.msg, "injected fsync failure");
     cvx_index_def_t ix = {"by_v", 1, (const char *const[]){"v"}};
-    cvx_table_def_t td = {"t", 1, &ix};
+    cvx_table_def_t td = {"t", 1, &ix, NULL};
     uint64_t written = atomic_load(&f->s->written);
     assert_int_equal(cvx_store_apply_indexes(f->s, &td, 1, NULL, NULL, &err), CVX_E_IO);
     tu_assert_contains(err.msg, "could not be made durable");
@@ -2057,7 +2057,7 @@ static void test_out_of_memory_indexes(void **state) {
     }
     commit(t);
     cvx_index_def_t ix = {"by_n", 1, F_N};
-    cvx_table_def_t td[] = {{"bf", 1, &ix}, {"bf_new", 1, &ix}};
+    cvx_table_def_t td[] = {{"bf", 1, &ix, NULL}, {"bf_new", 1, &ix, NULL}};
     cvx_query_t q = {.table = "bf", .index = "by_n", .limit = -1};
     cvx_query_t qn = {.table = "bf_new", .index = "by_n", .limit = -1};
     uint64_t failures = 0;
