@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The cvx benchmark orchestrator (run through bench/run, which builds the tools first).
 
-Starts cvx, the Node + better-sqlite3 peer and the PocketBase peer on
-loopback, seeds the same data into each, runs every workload against every
+Starts cvx (twice: with the Rust bench app, "cvx", and with the same
+functions in TypeScript, "cvx-ts"), the Node + better-sqlite3 peer and the
+PocketBase peer on loopback, seeds the same data into each, runs every workload against every
 system back to back (workload-major order, so the systems of one workload are
 measured minutes apart at most), runs the raw-SQLite and native-call
-baselines, and writes bench/results/{results.json,summary.md,chart.png}.
+baselines, measures the resident memory of an idle server per deployed app,
+and writes bench/results/{results.json,summary.md,chart.png}.
 """
 import argparse
 import json
@@ -24,9 +26,11 @@ BENCH = os.path.join(ROOT, "bench")
 BUILD = os.path.join(BENCH, ".build")
 RESULTS = os.path.join(BENCH, "results")
 
-SYSTEMS = ["cvx", "node", "pocketbase", "sqlite", "native"]
+SYSTEMS = ["cvx", "cvx-ts", "node", "pocketbase", "sqlite", "native"]
+CVX_SYSTEMS = ("cvx", "cvx-ts")  # the same server binary: the Rust app, the TypeScript app
 LABEL = {
     "cvx": "cvx",
+    "cvx-ts": "cvx, TypeScript app",
     "node": "Node + better-sqlite3",
     "pocketbase": "PocketBase",
     "sqlite": "raw SQLite (C loop)",
@@ -46,6 +50,7 @@ WORKLOADS = [
     ("h_transfer_low", "(h) keynote-2 transfer, low contention (uniform)"),
     ("h_transfer_high", "(h) keynote-2 transfer, ~80% contention (Zipf 1.5)"),
     ("call", "function-call overhead (no HTTP)"),
+    ("m_idle_memory", "(m) resident memory of an idle server per deployed app"),
 ]
 WORKLOAD_IDS = [w for w, _ in WORKLOADS]
 DESC = dict(WORKLOADS)
@@ -176,12 +181,23 @@ def cvx_stats(srv):
         return None
 
 
-def start_cvx(data, cvx_bin, wasm_file):
-    s = Server("cvx", [cvx_bin, "serve", "--data", data, "--port", "0"], port_prefix="CVX_PORT=")
+def app_file(system):
+    """What `cvx deploy --wasm` sends for a cvx system: the Rust module, or the
+    TypeScript app package (bundle + source map; the server builds it)."""
+    return os.path.join(BUILD, "bench-ts.pkg" if system == "cvx-ts" else "bench.wasm")
+
+
+def start_cvx(data, cvx_bin, wasm_file, name="cvx"):
+    s = Server(name, [cvx_bin, "serve", "--data", data, "--port", "0"], port_prefix="CVX_PORT=")
     key = open(os.path.join(data, "admin_key")).read().strip()
     s.admin_key = key
-    subprocess.run([cvx_bin, "deploy", "--wasm", wasm_file, "--url", s.url, "--admin-key", key], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if wasm_file:
+        p = subprocess.run([cvx_bin, "deploy", "--wasm", wasm_file, "--url", s.url, "--admin-key", key],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+        if p.returncode:
+            s.stop()
+            raise RuntimeError(f"cvx deploy --wasm {os.path.basename(wasm_file)} failed (exit {p.returncode}): "
+                               f"{p.stderr.decode(errors='replace')[-400:]}")
     return s
 
 
@@ -202,7 +218,7 @@ def seed(system, srv, n_accounts):
     """Users 0..N_USERS-1 (ids to a file), accounts 0..n_accounts-1, counters."""
     ids = []
     t = time.time()
-    if system in ("cvx", "node"):
+    if system in ("cvx", "cvx-ts", "node"):
         for start in range(0, N_USERS, 1000):
             ids += call(srv.url, "mutation", "bench:seed_users", {"start": start, "count": 1000})
         for start in range(0, n_accounts, 10000):
@@ -242,7 +258,7 @@ def convex_body(path, args_tmpl):
 def http_spec(workload, system, ids_file, n_accounts):
     """httpload arguments for one workload on one system."""
     ok = ["--expect", '"status":"success"']
-    if system in ("cvx", "node"):
+    if system in ("cvx", "cvx-ts", "node"):
         return {
             "a_get": ["--path", "/api/query", "--ids", ids_file, "--body", convex_body("bench:get", '{"id":"{id}"}')] + ok,
             "b_range100": ["--path", "/api/query", "--body",
@@ -275,7 +291,7 @@ def run_httpload(srv, args, conns, warmup, duration):
     argv = [os.path.join(BUILD, "httpload"), "--url", srv.url, "-c", str(conns), "-w", str(warmup), "-d",
             str(duration)] + args
     la = loadavg()
-    st0 = cvx_stats(srv) if srv.name == "cvx" else None
+    st0 = cvx_stats(srv) if srv.name in CVX_SYSTEMS else None
     c0, b0, l0 = cpu_seconds(srv.pid), busy_seconds(), children_cpu()
     t0 = time.time()
     out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=warmup + duration + 60)
@@ -368,6 +384,71 @@ def cold_start(system, make_data, reps, cvx_bin=None, with_cache=True):
             "total_ms": round(med("total_ms"), 2), "reps": reps, "samples": samples}
 
 
+def proc_memory(pid):
+    """Resident memory of a process in KiB: VmRSS and its parts from
+    /proc/PID/status, and the proportional set size from smaps_rollup (shared
+    pages divided among the processes mapping them) when readable."""
+    m = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                m[k] = int(v.split()[0])
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Pss", "Pss_Anon", "Pss_File"):
+                    m[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return m
+
+
+def idle_memory(cvx_bin, datas, systems, idle_s):
+    """(m) A fresh `cvx serve` with nothing deployed, then one with the Rust
+    bench app, then one with the TypeScript bench app: each deployed, 100
+    users seeded, a few calls of each kind (point query, range, insert,
+    counter, action, transfer), then idle_s seconds idle before the memory is
+    read. Deltas are against the server with nothing deployed."""
+    out = {}
+    for variant in ["empty"] + [s for s in CVX_SYSTEMS if s in systems]:
+        d = os.path.join(datas, f"mem-{variant}")
+        os.makedirs(d)
+        srv = start_cvx(d, cvx_bin, None if variant == "empty" else app_file(variant), name=f"mem-{variant}")
+        try:
+            if variant == "empty":
+                for _ in range(20):  # the same HTTP path; the function does not exist
+                    try:
+                        post(f"{srv.url}/api/query", {"path": "bench:get", "args": [{"id": "x"}],
+                                                      "format": "convex_encoded_json"})
+                    except urllib.error.HTTPError:
+                        pass
+            else:
+                ids = call(srv.url, "mutation", "bench:seed_users", {"start": 0, "count": 100})
+                call(srv.url, "mutation", "bench:seed_accounts", {"start": 0, "count": 100, "balance": BALANCE})
+                for i in range(20):
+                    call(srv.url, "query", "bench:get", {"id": ids[i]})
+                    call(srv.url, "query", "bench:range100", {"start": i})
+                    call(srv.url, "mutation", "bench:insert", {"n": i})
+                    call(srv.url, "mutation", "bench:incr", {"name": "c"})
+                    call(srv.url, "action", "bench:act_insert", {"n": i})
+                    call(srv.url, "mutation", "bench:transfer", {"from": i, "to": i + 1, "amount": 1})
+            time.sleep(idle_s)
+            out[variant] = r = proc_memory(srv.pid)
+            r["idle_s"] = idle_s
+        finally:
+            srv.stop()
+    base = out.get("empty", {})
+    for variant, r in out.items():
+        if variant == "empty":
+            continue
+        for k in ("VmRSS", "RssAnon", "RssFile", "Pss"):
+            if k in r and k in base:
+                r[f"delta_{k}"] = r[k] - base[k]
+    return out
+
+
 # ---- main --------------------------------------------------------------------------------
 
 
@@ -435,6 +516,8 @@ def main():
             "node": sh("node", "--version"),
             "sqlite_c": "",
             "pocketbase": "v0.36.8",
+            "convex_npm": sh("node", "-p", "require(process.argv[1]).version",
+                             os.path.join(BENCH, "apps", "bench-ts", "node_modules", "convex", "package.json")),
         },
         "settings": {"warmup_s": warm, "duration_s": dur, "conns": a.conns, "transfer_conns": a.transfer_conns,
                      "users": N_USERS, "accounts": n_accounts, "fanout_clients": a.fanout_clients,
@@ -443,7 +526,7 @@ def main():
         "targets": {},
         "notes": [],
     }
-    http_systems = [s for s in ("cvx", "node", "pocketbase") if s in systems]
+    http_systems = [s for s in ("cvx", "cvx-ts", "node", "pocketbase") if s in systems]
     servers = {}
     ids = {}
     try:
@@ -451,11 +534,21 @@ def main():
                            ("a_get", "b_range100", "c_insert", "d_counter", "e_action", "f_fanout",
                             "h_transfer_low", "h_transfer_high"))
         if need_servers:
-            for s in http_systems:
+            for s in list(http_systems):
                 d = os.path.join(datas, s)
                 os.makedirs(d)
                 log(f"starting {s}")
-                if s == "cvx":
+                if s == "cvx-ts":
+                    try:  # new: its failure must not lose the rest of the run
+                        t0 = time.time()
+                        servers[s] = start_cvx(d, a.cvx, app_file(s), name=s)
+                        log(f"    deployed the TypeScript app (the server builds its snapshot) in {time.time() - t0:.1f} s")
+                    except Exception as e:
+                        log(f"    FAILED: {e}")
+                        res["notes"].append(f"cvx-ts did not start: {e}")
+                        http_systems.remove(s)
+                        continue
+                elif s == "cvx":
                     servers[s] = start_cvx(d, a.cvx, wasm_dir)
                 elif s == "node":
                     servers[s] = start_node(d)
@@ -469,7 +562,7 @@ def main():
         raw_map = {"a_get": "get", "b_range100": "range100", "c_insert": "insert", "d_counter": "incr",
                    "h_transfer_low": "transfer", "h_transfer_high": "transfer"}
         for w in workloads:
-            if w in ("f_fanout", "g_coldstart", "call"):
+            if w in ("f_fanout", "g_coldstart", "call", "m_idle_memory"):
                 continue
             res["workloads"][w] = out = {}
             conns = a.transfer_conns if w.startswith("h_") else a.conns
@@ -546,7 +639,7 @@ def main():
         # ---- (g) cold start -----------------------------------------------------------------
         if "g_coldstart" in workloads:
             res["workloads"]["g_coldstart"] = out = {}
-            for s in http_systems:
+            for s in [s for s in http_systems if s != "cvx-ts"]:
                 # one seeded template data dir, copied per repetition
                 tdir = os.path.join(datas, f"cold-{s}")
                 os.makedirs(tdir)
@@ -577,14 +670,19 @@ def main():
                         log(f"    FAILED: {e}")
 
         # ---- function-call overhead -------------------------------------------------------------
-        if "call" in workloads and ("native" in systems or "cvx" in systems):
+        if "call" in workloads and ("native" in systems or "cvx" in systems or "cvx-ts" in systems):
             cb = os.path.join(BUILD, "callbench")
             if os.path.exists(cb):
                 log("call: native C call vs cvx_abi_invoke vs cvx_exec_call (no HTTP)")
                 cdir = os.path.join(datas, "callbench")
                 os.makedirs(cdir)
-                p = subprocess.run([cb, os.path.join(BUILD, "hello.wasm"), os.path.join(BUILD, "bench.wasm"), cdir,
-                                    "-d", str(max(1.0, dur / 2))], stdout=subprocess.PIPE, timeout=300)
+                argv = [cb, os.path.join(BUILD, "hello.wasm"), os.path.join(BUILD, "bench.wasm"), cdir,
+                        "-d", str(max(1.0, dur / 2))]
+                if ("cvx-ts" in systems or "native" in systems) and os.path.exists(app_file("cvx-ts")):
+                    argv += ["--ts", app_file("cvx-ts")]  # ts_build, ts_empty, ts_exec_get
+                elif "cvx-ts" in systems:
+                    res["notes"].append("bench/.build/bench-ts.pkg missing: TypeScript call overhead not measured")
+                p = subprocess.run(argv, stdout=subprocess.PIPE, timeout=300)
                 out = res["workloads"]["call"] = {}
                 for line in p.stdout.decode().splitlines():
                     r = json.loads(line)
@@ -593,6 +691,20 @@ def main():
                     log(f"    {k}: {json.dumps(v)}")
             else:
                 res["notes"].append("callbench was not built (libcvx.a missing or failed to link); call overhead not measured")
+
+        # ---- (m) idle memory per deployed app ------------------------------------------------------
+        if "m_idle_memory" in workloads and any(s in systems for s in CVX_SYSTEMS):
+            idle_s = 3.0 if quick else 5.0
+            log(f"m_idle_memory: cvx serve with nothing deployed, then with each app ({idle_s:g} s idle each)")
+            try:
+                out = res["workloads"]["m_idle_memory"] = idle_memory(a.cvx, datas, systems, idle_s)
+                for k, v in out.items():
+                    log(f"    {k}: VmRSS {v['VmRSS'] / 1024:.1f} MiB, Pss {v.get('Pss', 0) / 1024:.1f} MiB"
+                        + (f"; +{v['delta_VmRSS'] / 1024:.1f} MiB RSS, +{v.get('delta_Pss', 0) / 1024:.1f} MiB PSS"
+                           if "delta_VmRSS" in v else ""))
+            except Exception as e:
+                res["workloads"]["m_idle_memory"] = {"failed": str(e)}
+                log(f"    FAILED: {e}")
     finally:
         for s in list(servers):
             servers.pop(s).stop()
@@ -654,6 +766,19 @@ def evaluate_targets(res):
     if tl:
         t["keynote2_low_tps"] = {"target": ">= 10,000 durable TPS (low contention, 2 cores)", "value": round(tl),
                                  "met": tl >= 10000}
+    # TypeScript functions beside Rust: the same server, the TypeScript bench app.
+    ts, node = g(res, "a_get", "cvx-ts"), g(res, "a_get", "node")
+    if ts and node:
+        t["ts_point_query_vs_node"] = {"target": "TypeScript point query >= Node + better-sqlite3 throughput",
+                                       "value": round(ts / node, 2), "met": ts >= node}
+    ts, node = g(res, "h_transfer_low", "cvx-ts"), g(res, "h_transfer_low", "node")
+    if ts and node:
+        t["ts_keynote2_low_vs_node"] = {"target": "TypeScript keynote-2 transfer (low contention) >= Node + "
+                                        "better-sqlite3 TPS", "value": round(ts / node, 2), "met": ts >= node}
+    if "ts_empty" in c and "native" in c:
+        ov = c["ts_empty"]["p50_us"] - c["native"]["p50_us"]
+        t["ts_call_overhead_us"] = {"target": "< 50 µs per empty TypeScript query call (p50 of cvx_abi_invoke "
+                                    "bench:empty minus p50 of the native call)", "value": round(ov, 2), "met": ov < 50}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import sys
 
 LABEL = {
     "cvx": "cvx",
+    "cvx-ts": "cvx, TypeScript app",
     "node": "Node + better-sqlite3",
     "pocketbase": "PocketBase",
     "sqlite": "raw SQLite (C loop, 1 thread)",
@@ -20,7 +21,7 @@ HTTP_WORKLOADS = [
     ("h_transfer_low", "(h) keynote-2, low contention"),
     ("h_transfer_high", "(h) keynote-2, ~80% contention"),
 ]
-ORDER = ["cvx", "node", "pocketbase", "sqlite", "sqlite64"]
+ORDER = ["cvx", "cvx-ts", "node", "pocketbase", "sqlite", "sqlite64"]
 
 
 def fmt_rate(x):
@@ -70,6 +71,12 @@ def write_summary(res, path):
              f"Each figure is the best of {st.get('repeat', 1)} interleaved run(s). Durable = fsync'd before the "
              "answer (cvx: WAL, fdatasync'd before the answer as synchronous=FULL would; peers set to synchronous=FULL).")
     L.append("")
+    if any("cvx-ts" in res["workloads"].get(w, {}) for w, _ in HTTP_WORKLOADS):
+        L.append("`cvx` runs the Rust bench app (bench/apps/bench); `cvx, TypeScript app` is the same server binary "
+                 "with the same functions written in TypeScript (bench/apps/bench-ts, `convex` "
+                 f"{res['versions'].get('convex_npm') or '?'} from npm, run by the QuickJS-ng engine compiled to wasm), "
+                 "sent the same requests.")
+        L.append("")
     L.append("## Throughput and latency")
     L.append("")
     L.append("| workload | system | req/s | p50 ms | p99 ms | × Node | × raw SQLite | server CPU | loadgen CPU | other CPU | errors |")
@@ -94,15 +101,25 @@ def write_summary(res, path):
                      f"{r.get('errors', 0)} |")
             title = ""
     L.append("")
-    retries = []
+    for sysname, who in (("cvx", "cvx's"), ("cvx-ts", "cvx's (TypeScript app)")):
+        retries = []
+        for w, title in HTTP_WORKLOADS:
+            cs = res["workloads"].get(w, {}).get(sysname, {}).get("cvx_stats")
+            if cs and cs.get("mutations"):
+                more = f", {cs['groups']:,} groups written, {cs['syncs']:,} fsyncs" if cs.get("syncs") else ""
+                retries.append(f"{title}: {cs['mutations']:,} mutation runs, {cs['mutationRetries']:,} retries, "
+                               f"{cs['commits']:,} commits, {cs['conflicts']:,} conflicts{more}")
+        if retries:
+            L.append(f"{who} own counters over the same runs (`/api/admin/stats`): " + "; ".join(retries) + ".")
+            L.append("")
+    ts_vs = []
     for w, title in HTTP_WORKLOADS:
-        cs = res["workloads"].get(w, {}).get("cvx", {}).get("cvx_stats")
-        if cs and cs.get("mutations"):
-            more = f", {cs['groups']:,} groups written, {cs['syncs']:,} fsyncs" if cs.get("syncs") else ""
-            retries.append(f"{title}: {cs['mutations']:,} mutation runs, {cs['mutationRetries']:,} retries, "
-                           f"{cs['commits']:,} commits, {cs['conflicts']:,} conflicts{more}")
-    if retries:
-        L.append("cvx's own counters over the same runs (`/api/admin/stats`): " + "; ".join(retries) + ".")
+        rs = res["workloads"].get(w, {})
+        a, b = rs.get("cvx-ts", {}).get("rps"), rs.get("cvx", {}).get("rps")
+        if a and b:
+            ts_vs.append(f"{title} {ratio(a, b)}")
+    if ts_vs:
+        L.append("TypeScript app / Rust app on the same server: " + ", ".join(ts_vs) + ".")
         L.append("")
     if "h_transfer_low" in res["workloads"]:
         L.append("Keynote-2 as published (24-thread desktop, 50-64 clients): self-hosted Convex 1,140 TPS (p99 62 ms); "
@@ -172,11 +189,46 @@ def write_summary(res, path):
                  "exec_get": "cvx_exec_call bench:get (a point read from the store)",
                  "exec_get_cached": "cvx_exec_call bench:get, query result cache on (a hit)",
                  "work_fuel": "cvx_abi_invoke bench:work n=3000 (compute-bound), fuel metering (default)",
-                 "work_epoch": "cvx_abi_invoke bench:work n=3000, epoch interruption only"}
-        for k in ("native", "wasm", "exec", "exec_get", "exec_get_cached", "work_fuel", "work_epoch"):
+                 "work_epoch": "cvx_abi_invoke bench:work n=3000, epoch interruption only",
+                 "ts_empty": "TypeScript: cvx_abi_invoke bench:empty (fresh engine instance from the snapshot, "
+                             "a query returning null)",
+                 "ts_exec_get": "TypeScript: cvx_exec_call bench:get (a point read from the store)"}
+        for k in ("native", "wasm", "exec", "exec_get", "exec_get_cached", "work_fuel", "work_epoch", "ts_empty",
+                  "ts_exec_get"):
             if k in c:
                 r = c[k]
                 L.append(f"| {names[k]} | {r['rps']:,.0f} | {r['ns_per_call'] / 1000:.2f} | {r['p50_us']:.2f} | {r['p99_us']:.2f} |")
+        L.append("")
+        if "ts_build" in c:
+            L.append(f"Building the TypeScript app's module from its bundle (`cvx_js_build`, what a deploy does: run "
+                     f"the bundle's top level in the engine, snapshot the heap into a module): "
+                     f"{c['ts_build']['ms']:.0f} ms, once.")
+            L.append("")
+
+    mem = res["workloads"].get("m_idle_memory")
+    if mem and "failed" in mem:
+        L.append(f"## (m) Idle memory per deployed app: failed: {mem['failed'][:200]}")
+        L.append("")
+    elif mem:
+        idle = next((v.get("idle_s") for v in mem.values() if isinstance(v, dict)), None)
+        L.append("## (m) Resident memory of an idle server per deployed app")
+        L.append("")
+        L.append("A fresh `cvx serve` each: nothing deployed; the Rust bench app; the TypeScript bench app. With an "
+                 "app: deployed, 100 users and 100 accounts seeded, 20 calls of each function kind (point query, range, "
+                 f"insert, counter, action, transfer), then {idle:g} s idle before reading `/proc/PID/status` (VmRSS, "
+                 "RssAnon, RssFile) and `/proc/PID/smaps_rollup` (Pss). MiB; Δ against nothing deployed.")
+        L.append("")
+        L.append("| server | VmRSS | anonymous | file-backed | PSS | Δ VmRSS | Δ anonymous | Δ PSS |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        names = {"empty": "cvx serve, nothing deployed", "cvx": "cvx serve, Rust bench app",
+                 "cvx-ts": "cvx serve, TypeScript bench app"}
+        mib = lambda r, k: f"{r[k] / 1024:.1f}" if k in r else "–"
+        dmib = lambda r, k: f"{r[k] / 1024:+.1f}" if k in r else "–"
+        for k in ("empty", "cvx", "cvx-ts"):
+            r = mem.get(k)
+            if r:
+                L.append(f"| {names[k]} | {mib(r, 'VmRSS')} | {mib(r, 'RssAnon')} | {mib(r, 'RssFile')} | "
+                         f"{mib(r, 'Pss')} | {dmib(r, 'delta_VmRSS')} | {dmib(r, 'delta_RssAnon')} | {dmib(r, 'delta_Pss')} |")
         L.append("")
 
     t = res.get("targets")
@@ -210,7 +262,7 @@ def write_chart(res, path):
 
     ws = [(w, t) for w, t in HTTP_WORKLOADS if w in res["workloads"]]
     systems = [s for s in ORDER if any(s in res["workloads"][w] and "rps" in res["workloads"][w][s] for w, _ in ws)]
-    colors = {"cvx": "#d9480f", "node": "#1c7ed6", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
+    colors = {"cvx": "#d9480f", "cvx-ts": "#f59f00", "node": "#1c7ed6", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
     fig, axes = plt.subplots(2, 1, figsize=(13, 9), sharex=True)
     width = 0.8 / max(1, len(systems))
     for k, (metric, ylabel) in enumerate([("rps", "requests / s (log)"), ("p99_us", "p99 latency, ms (log)")]):

@@ -17,13 +17,27 @@
  *   exec_get_cached  the same on a runtime with the query result cache (the
  *               server's default): after the first call, a cache hit.
  *
+ * With --ts BENCH_TS.pkg (the app package of bench/apps/bench-ts: its
+ * esbuild bundle js/bundle.js and source map), the TypeScript app is built
+ * as the server builds it at deploy (cvx_js_build: the QuickJS-ng engine
+ * runs the bundle's top level once and the heap is snapshotted into a
+ * module), then:
+ *   ts_build    the time of that build (once), in ms;
+ *   ts_empty    cvx_abi_invoke of bench:empty (a query with no arguments
+ *               returning null): a fresh engine instance from the snapshot,
+ *               the validator of {} and the JavaScript call, like `wasm`.
+ *               The TypeScript call-overhead target is ts_empty p50 minus
+ *               native p50;
+ *   ts_exec_get cvx_exec_call of the TypeScript bench:get on a seeded store
+ *               (its own store directory), like exec_get.
+ *
  * exec and exec_get run with the query cache off, so they measure a real
  * call every time.
  *
  * Engine settings are the server's (src/server/server.c: default limits,
  * pooling allocator, module cache off here).
  *
- * usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS]
+ * usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS] [--ts BENCH_TS.pkg]
  * Instruction counts: CALLBENCH_ONLY=exec_get CALLBENCH_COUNT=100
  *   valgrind --tool=callgrind --toggle-collect=exec_call callbench ...
  * Prints one JSON object per line: {"name", "calls", "ns_per_call", "p50_us", "p99_us"}.
@@ -34,8 +48,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include "abi/abi.h"
 #include "exec/exec.h"
+#include "js/js.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "value/value.h"
@@ -184,12 +201,60 @@ static cvx_app_t *load_app(cvx_engine_t *e, const char *path) {
     return app;
 }
 
+/* ---- TypeScript (the app package of bench/apps/bench-ts) ------------------------- */
+
+/* Builds the package's bundle into a JavaScript module as the server does
+ * at deploy (src/server/deploy.c: the query limits, the source map) and
+ * loads it as an app. */
+static cvx_app_t *load_ts_app(cvx_engine_t *e, const char *path, double *build_ms) {
+    cvx_buf_t pkg = {0}, js = {0};
+    cvx_err_t err;
+    if (cvx_read_file(path, &pkg, &err)) die(path, &err);
+    cvx_pkg_entry_t *ents;
+    size_t n;
+    if (cvx_pkg_parse(pkg.data, pkg.len, &ents, &n, &err)) die(path, &err);
+    const cvx_pkg_entry_t *bundle = cvx_pkg_find(ents, n, "js/bundle.js");
+    const cvx_pkg_entry_t *map = cvx_pkg_find(ents, n, "js/bundle.js.map");
+    if (!bundle) die("the TypeScript package has no js/bundle.js", NULL);
+    cvx_exec_limits_t l;
+    cvx_exec_limits_default(&l);
+    cvx_limits_t lim = {l.fuel[CVX_KIND_QUERY], l.memory_bytes[CVX_KIND_QUERY], l.timeout_ms[CVX_KIND_QUERY]};
+    cvx_js_source_t src = {(const char *)bundle->data, bundle->len, map ? (const char *)map->data : NULL,
+                           map ? map->len : 0};
+    uint64_t t0 = now_ns();
+    if (cvx_js_build(e, &src, &lim, &js, NULL, &err)) die("cvx_js_build", &err);
+    *build_ms = (double)(now_ns() - t0) / 1e6;
+    cvx_app_source_t s = {(const uint8_t *)js.data, js.len, NULL, "convex/ (TypeScript)"};
+    cvx_app_t *app;
+    if (cvx_app_load_modules(e, &s, 1, &app, &err)) die("TypeScript app load", &err);
+    cvx_free(ents);
+    cvx_buf_free(&pkg);
+    cvx_buf_free(&js);
+    return app;
+}
+
+/* The first id of a JSON array of ids (seed_users' answer) into id[]. */
+static void first_id(const char *json, char *id, size_t n) {
+    const char *q = json ? strchr(json, '"') : NULL;
+    const char *e = q ? strchr(q + 1, '"') : NULL;
+    if (!e || (size_t)(e - q - 1) >= n) die("seed result", NULL);
+    snprintf(id, n, "%.*s", (int)(e - q - 1), q + 1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS]\n");
+        fprintf(stderr, "usage: callbench HELLO.wasm BENCH.wasm TMPDIR [-d SECONDS] [--ts BENCH_TS.pkg]\n");
         return 2;
     }
-    if (argc >= 6 && !strcmp(argv[4], "-d")) g_seconds = atof(argv[5]);
+    const char *ts_pkg = NULL;
+    for (int i = 4; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-d")) g_seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ts")) ts_pkg = argv[i + 1];
+        else {
+            fprintf(stderr, "callbench: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
     cvx_err_t err;
 
     measure("native", native_call, NULL);
@@ -211,7 +276,8 @@ int main(int argc, char **argv) {
             uint64_t a = now_ns();
             cvx_app_t *app = load_app(e, argv[2]);
             double ms = (double)(now_ns() - a) / 1e6;
-            from_cache = cvx_module_from_cache(cvx_app_module(app));
+            cvx_module_t *const *mods;
+            from_cache = cvx_app_modules(app, &mods) == 1 && cvx_module_from_cache(mods[0]);
             cvx_app_release(app);
             cvx_engine_free(e);
             sum += ms;
@@ -236,6 +302,18 @@ int main(int argc, char **argv) {
     wc.limits.memory_bytes = lim.memory_bytes[CVX_KIND_QUERY];
     wc.limits.timeout_ms = lim.timeout_ms[CVX_KIND_QUERY];
     measure("wasm", wasm_call, &wc);
+
+    cvx_app_t *ts = NULL;
+    if (ts_pkg) {
+        double build_ms;
+        ts = load_ts_app(engine, ts_pkg, &build_ms);
+        printf("{\"name\": \"ts_build\", \"ms\": %.1f}\n", build_ms);
+        fflush(stdout);
+        wasm_ctx_t tc = {.app = ts, .fn = cvx_app_find(ts, "bench:empty", 11), .limits = wc.limits, .args = "{}",
+                         .expect = "null"};
+        if (!tc.fn) die("bench:empty not found in the TypeScript app", NULL);
+        measure("ts_empty", wasm_call, &tc);
+    }
 
     /* Metering: the same compute-bound guest code with fuel (the default:
      * the seed's instruction limits) and with epoch interruption only. */
@@ -278,10 +356,7 @@ int main(int argc, char **argv) {
     if (cvx_exec_call(rt, &req, &resp) || !resp.r.value.data) die("seed", NULL);
     /* the first id of the returned array */
     char id[128], args[200];
-    const char *q = strchr(resp.r.value.data, '"');
-    const char *e = q ? strchr(q + 1, '"') : NULL;
-    if (!e || (size_t)(e - q - 1) >= sizeof id) die("seed result", NULL);
-    snprintf(id, sizeof id, "%.*s", (int)(e - q - 1), q + 1);
+    first_id(resp.r.value.data, id, sizeof id);
     cvx_response_free(&resp);
     snprintf(args, sizeof args, "{\"id\":\"%s\"}", id);
     exec_ctx_t gc = {.rt = rt, .path = "bench:get", .args = args, .expect = "user"};
@@ -297,6 +372,33 @@ int main(int argc, char **argv) {
 
     cvx_runtime_free(rt);
     cvx_store_close(store);
+
+    if (ts) {
+        /* The TypeScript bench:get on its own seeded store, query cache off. */
+        char tsdir[4200];
+        snprintf(tsdir, sizeof tsdir, "%s/ts", argv[3]);
+        mkdir(tsdir, 0700);
+        cvx_store_t *tstore;
+        if (cvx_store_open(tsdir, &sc, &tstore, &err)) die("store", &err);
+        cvx_runtime_config_t tc = {.engine = engine, .store = tstore, .limits = lim, .query_cache_bytes = SIZE_MAX};
+        cvx_runtime_t *trt;
+        if (cvx_runtime_new(&tc, &trt, &err)) die("runtime", &err);
+        if (cvx_runtime_deploy(trt, ts, NULL, NULL, &err)) die("deploy bench-ts", &err);
+        memset(&req, 0, sizeof req);
+        req.path = "bench:seed_users";
+        req.args_json = "{\"start\":0,\"count\":1000}";
+        req.args_len = strlen(req.args_json);
+        memset(&resp, 0, sizeof resp);
+        if (cvx_exec_call(trt, &req, &resp) || !resp.r.value.data) die("seed (TypeScript)", NULL);
+        first_id(resp.r.value.data, id, sizeof id);
+        cvx_response_free(&resp);
+        snprintf(args, sizeof args, "{\"id\":\"%s\"}", id);
+        exec_ctx_t tg = {.rt = trt, .path = "bench:get", .args = args, .expect = "user"};
+        measure("ts_exec_get", exec_call, &tg);
+        cvx_runtime_free(trt);
+        cvx_store_close(tstore);
+        cvx_app_release(ts);
+    }
     cvx_app_release(bench);
     cvx_app_release(hello);
     cvx_engine_free(engine);
