@@ -48,7 +48,7 @@ for t in $targets; do
     id_parse) corpus=id; extra="-max_len=64" ;;
     wasm_sections)
         corpus=wasm; extra="-dict=$here/wasm.dict -max_len=4096"
-        extra_src="$root/src/wasm/binary.c $root/src/abi/app.c" ;;
+        extra_src="$root/src/wasm/binary.c $root/src/abi/app.c $root/src/abi/sourcemap.c" ;;
     pkg_parse) corpus=pkg; extra="-max_len=4096" ;;
     sourcemap_parse)
         corpus=sourcemap; extra="-dict=$here/sourcemap.dict -max_len=4096"
