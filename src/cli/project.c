@@ -250,7 +250,10 @@ static int ensure_packages(cvx_project_t *p, cvx_err_t *err) {
     fprintf(stderr, "cvx: installing %s's npm packages (npm %s; once) ...\n", p->root.data, locked ? "ci" : "install");
     char prefix[4200];
     snprintf(prefix, sizeof prefix, "--prefix=%s", p->root.data);
-    char *argv[] = {"npm", locked ? "ci" : "install", prefix, "--no-audit", "--no-fund", "--loglevel=error", NULL};
+    /* A registry connection that stalls is given up after a minute and
+     * retried (npm waits five by default, per try). */
+    char *argv[] = {"npm", locked ? "ci" : "install", prefix, "--no-audit", "--no-fund", "--loglevel=error",
+                    "--fetch-timeout=60000", "--fetch-retries=3", NULL};
     cvx_buf_t log = {0};
     int status = cvx_run_command(NULL, argv, NULL, &log);
     snprintf(probe, sizeof probe, "%s/node_modules/convex/package.json", p->root.data);
@@ -274,11 +277,14 @@ static int bundle(cvx_project_t *p, bool quiet, cvx_err_t *err) {
     cvx_buf_t dir = {0}, entry = {0}, out = {0}, mapf = {0}, esbuild = {0}, log = {0}, outfile = {0};
     cvx_buf_printf(&dir, "%s/.cvx/build", p->root.data);
     cvx_buf_printf(&entry, "%s/entry.js", dir.data);
-    cvx_buf_printf(&out, "%s/bundle.js", dir.data);
-    cvx_buf_printf(&mapf, "%s/bundle.js.map", dir.data);
-    /* esbuild runs in the app's directory (it names files relative to
-     * it), so the paths it gets are relative to that, or absolute. */
-    cvx_buf_append_str(&outfile, "--outfile=.cvx/build/bundle.js");
+    /* A name of this process's own, renamed to bundle.js once read: two
+     * builds of one app at once (cvx dev and a deploy, parallel tests)
+     * must not read each other's half-written output. esbuild runs in the
+     * app's directory (it names files relative to it), so the paths it
+     * gets are relative to that. */
+    cvx_buf_printf(&out, "%s/bundle-%ld.js", dir.data, (long)getpid());
+    cvx_buf_printf(&mapf, "%s.map", out.data);
+    cvx_buf_printf(&outfile, "--outfile=.cvx/build/bundle-%ld.js", (long)getpid());
     char entry_arg[] = ".cvx/build/entry.js";
     if (!rc) rc = find_esbuild(p, &esbuild, err);
     char esbuild_abs[PATH_MAX];
@@ -312,6 +318,13 @@ static int bundle(cvx_project_t *p, bool quiet, cvx_err_t *err) {
     }
     if (!rc) rc = cvx_read_file(out.data, &p->bundle, err);
     if (!rc) rc = cvx_read_file(mapf.data, &p->map, err);
+    /* Kept as bundle.js(.map) for a look at what was deployed. */
+    cvx_buf_t keep = {0};
+    cvx_buf_printf(&keep, "%s/bundle.js", dir.data);
+    if (rename(out.data, keep.data) != 0) unlink(out.data);
+    cvx_buf_append_str(&keep, ".map");
+    if (rename(mapf.data, keep.data) != 0) unlink(mapf.data);
+    cvx_buf_free(&keep);
     cvx_buf_free(&dir);
     cvx_buf_free(&entry);
     cvx_buf_free(&out);

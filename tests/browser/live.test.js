@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -22,8 +22,10 @@ const guestTarget = process.env.CARGO_TARGET_DIR ?? path.join(repo, "build/guest
 let work, browser;
 const cleanup = [];
 
+// Each step has a time limit: a blocking call would otherwise hold this
+// process past node's own per-test timeout (a stalled npm registry did).
 function run(cmd, args, cwd, env = {}) {
-  return execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }).toString();
+  return execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 600000 }).toString();
 }
 
 /** Deploys the app in `app` to a server of its own, writes its typed
@@ -120,6 +122,9 @@ test("examples/mixed (TypeScript query, Rust mutation): live across pages", { ti
   // The Rust crate's path dependency, relative to the copy.
   const cargo = path.join(app, "convex/Cargo.toml");
   writeFileSync(cargo, readFileSync(cargo, "utf8").replace(/path = "[^"]*"/, `path = "${path.join(repo, "sdk/rust/convex_sdk")}"`));
+  // The example's packages (./test installs them), not a second install.
+  const modules = path.join(repo, "examples/mixed/node_modules");
+  if (existsSync(modules)) symlinkSync(modules, path.join(app, "node_modules"));
   mixed = await serveApp(app);
   await liveAcrossPages(mixed.url, "browser-live-mixed.png");
 });
@@ -143,14 +148,27 @@ test("usePaginatedQuery loads every page while another page adds users across th
   await reader.goto(mixed.url);
   await reader.waitForSelector("#all li");
   // Load page after page; between clicks the writer adds two more users.
+  // The button is read and clicked in one step inside the page: a page
+  // that was the last one may stop being "done", and the reverse.
+  const settled = () =>
+    reader.waitForFunction(() => {
+      const b = document.querySelector("#more");
+      return !b.disabled || b.innerText === "That's everyone";
+    }, null, { timeout: 10000 });
   let added = 0;
   for (let round = 0; round < 20; round++) {
-    const more = reader.locator("#more");
-    if ((await more.innerText()) === "That's everyone") break;
+    await settled();
+    if ((await reader.locator("#more").innerText()) === "That's everyone") break;
     for (let k = 0; k < 2; k++, added++) await add(`${letters[(added * 11 + 3) % 26]}${added}@during.test`);
     const shown = await reader.locator("#all li").count();
-    await more.click();
-    await reader.waitForFunction((n) => document.querySelectorAll("#all li").length > n || document.querySelector("#more").disabled, shown, { timeout: 10000 });
+    const clicked = await reader.evaluate(() => {
+      const b = document.querySelector("#more");
+      if (b.disabled) return false;
+      b.click();
+      return true;
+    });
+    if (clicked)
+      await reader.waitForFunction((n) => document.querySelectorAll("#all li").length > n || document.querySelector("#more").disabled, shown, { timeout: 10000 });
   }
   await reader.waitForFunction(() => document.querySelector("#more").innerText === "That's everyone", null, { timeout: 10000 });
   assert.ok(added >= 4, `users added while paging: ${added}`);

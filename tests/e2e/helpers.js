@@ -39,9 +39,12 @@ export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
       return stderr;
     },
     deploy(appDir) {
+      // A time limit: a blocking call would hold this process past node's
+      // per-test timeout (the first deploy of an app may run npm ci).
       return execFileSync(cvx, ["deploy", path.resolve(repo, appDir), "--url", url, "--admin-key", adminKey], {
         env: { ...process.env, CARGO_TARGET_DIR: guestTarget },
         stdio: ["ignore", "pipe", "pipe"],
+        timeout: 600000,
       }).toString();
     },
     /** deploy() without blocking this process: its pooled connections see
@@ -50,6 +53,7 @@ export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
     async deployAsync(appDir) {
       const { stdout } = await promisify(execFile)(cvx, ["deploy", path.resolve(repo, appDir), "--url", url, "--admin-key", adminKey], {
         env: { ...process.env, CARGO_TARGET_DIR: guestTarget },
+        timeout: 600000,
       });
       return stdout;
     },
