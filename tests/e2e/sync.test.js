@@ -39,6 +39,35 @@ test("onUpdate fires with the new result after another client's mutation", { tim
   }
 });
 
+test("a live page keeps its end while rows in it come and go (the pagination journal)", { timeout: 60000 }, async () => {
+  const c = connect(server.url);
+  const writer = connect(server.url);
+  try {
+    // Oldest first: the first page is the two oldest users (earlier tests
+    // in this file may have created some).
+    const first = await writer.query(f("users:page"), { paginationOpts: { numItems: 2, cursor: null } });
+    if (first.page.length < 3) {
+      for (let i = 0; i < 3; i++) await writer.mutation(f("users:create_user"), { name: `P${i}`, email: `p${i}@page.test` });
+    }
+    const seen = [];
+    c.onUpdate(f("users:page"), { paginationOpts: { numItems: 2, cursor: null } }, (r) => seen.push(r));
+    await until(() => seen.length >= 1, { what: "the first page" });
+    const [oldest, second] = seen[0].page;
+    const end = seen[0].continueCursor;
+    // The oldest user goes: the page keeps its end (without the journal
+    // it would take in the third user, which the next page already shows).
+    await writer.mutation(f("users:delete_user"), { id: oldest._id });
+    const after = await until(() => seen.at(-1).page.length === 1 && seen.at(-1), { what: "the page without its first row" });
+    assert.deepEqual(after.page.map((u) => u._id), [second._id]);
+    assert.equal(after.continueCursor, end);
+    const next = await writer.query(f("users:page"), { paginationOpts: { numItems: 2, cursor: end } });
+    assert.ok(!next.page.some((u) => u._id === second._id));
+  } finally {
+    await c.close();
+    await writer.close();
+  }
+});
+
 test("a mutation's effect is visible to its own client right after it resolves", { timeout: 30000 }, async () => {
   const c = connect(server.url);
   try {

@@ -143,10 +143,11 @@ static void test_users(void **state) {
     assert_true(cvx_value_equal(ok_rt(env.rt, "users:emails", "{}"),
                                 parse("[\"ada@example.com\",\"grace@example.com\",\"edsger@example.com\"]")));
     /* page: oldest first, two at a time */
-    cvx_value_t *p1 = ok_rt(env.rt, "users:page", "{\"num_items\":2}");
+    cvx_value_t *p1 = ok_rt(env.rt, "users:page", "{\"paginationOpts\":{\"numItems\":2,\"cursor\":null}}");
     assert_int_equal(cvx_obj_get_cstr(p1, "page")->u.arr.len, 2);
     assert_false(cvx_obj_get_cstr(p1, "isDone")->u.b);
-    snprintf(args, sizeof args, "{\"num_items\":2,\"cursor\":\"%s\"}", str_field(p1, "continueCursor"));
+    snprintf(args, sizeof args, "{\"paginationOpts\":{\"numItems\":2,\"cursor\":\"%s\"}}",
+             str_field(p1, "continueCursor"));
     cvx_value_t *p2 = ok_rt(env.rt, "users:page", args);
     cvx_value_t *page2 = cvx_obj_get_cstr(p2, "page");
     assert_int_equal(page2->u.arr.len, 1);

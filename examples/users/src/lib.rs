@@ -79,10 +79,11 @@ async fn count(db: Database) -> Result<f64, ConvexError> {
     Ok(db.query("users").count().await? as f64)
 }
 
-/// One page of users for `usePaginatedQuery` (oldest first).
+/// One page of users for `usePaginatedQuery` (oldest first): its
+/// `paginationOpts` argument arrives as `opts`.
 #[query]
-async fn page(db: Database, num_items: f64, cursor: Option<String>) -> Result<PaginationResult, ConvexError> {
-    db.query("users").paginate(num_items as usize, cursor).await
+async fn page(db: Database, opts: PaginationOpts) -> Result<PaginationResult, ConvexError> {
+    db.query("users").paginate_with(opts).await
 }
 
 /// Changes a user's email. A missing user is an application error with
@@ -163,10 +164,11 @@ mod tests {
         for i in 0..5 {
             testing::call::<create_user>(json!({"name": format!("u{i}"), "email": format!("u{i}@x")})).unwrap();
         }
-        let first = testing::call::<page>(json!({"num_items": 3})).unwrap();
+        let first = testing::call::<page>(json!({"paginationOpts": {"numItems": 3, "cursor": null}})).unwrap();
         assert_eq!(first["page"].as_array().unwrap().len(), 3);
         assert_eq!(first["isDone"], json!(false));
-        let rest = testing::call::<page>(json!({"num_items": 3, "cursor": first["continueCursor"].clone()})).unwrap();
+        let next = json!({"paginationOpts": {"numItems": 3, "cursor": first["continueCursor"].clone()}});
+        let rest = testing::call::<page>(next).unwrap();
         assert_eq!(rest["page"][1]["name"], json!("u4"));
         assert_eq!(rest["isDone"], json!(true));
     }

@@ -209,15 +209,76 @@ pub struct PaginationResult {
     pub continue_cursor: String,
     /// Whether the query's range is exhausted.
     pub is_done: bool,
+    /// When a page kept its end while documents were added to it and has
+    /// grown past twice its size: a cursor at its middle, where the client
+    /// splits it (with `page_status` `"SplitRecommended"`).
+    pub split_cursor: Option<String>,
+    /// `"SplitRecommended"` with `split_cursor`, else `None`.
+    pub page_status: Option<String>,
+}
+
+/// The `paginationOpts` argument that Convex's `usePaginatedQuery` sends: a
+/// query that takes a parameter of this type (its name does not matter; it
+/// is always the `paginationOpts` field of the arguments) passes it to
+/// [`Query::paginate_with`].
+///
+/// ```no_run
+/// # use convex_sdk::*;
+/// #[query]
+/// async fn list(db: Database, opts: PaginationOpts) -> Result<PaginationResult, ConvexError> {
+///     db.query("messages").order(Order::Desc).paginate_with(opts).await
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PaginationOpts {
+    /// How many documents the page should hold.
+    pub num_items: usize,
+    /// The previous page's `continue_cursor`; `None` for the first page.
+    pub cursor: Option<String>,
+    /// Where the page ends, when the client fixes it (it splits a page).
+    pub end_cursor: Option<String>,
+}
+
+impl PaginationOpts {
+    /// The first page of `num_items` documents.
+    pub fn first(num_items: usize) -> PaginationOpts {
+        PaginationOpts { num_items, ..PaginationOpts::default() }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PaginationOpts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PaginationOpts, D::Error> {
+        use serde::de::Error;
+        let Value::Object(o) = Value::deserialize(d)? else {
+            return Err(D::Error::custom("paginationOpts must be an object"));
+        };
+        let text = |k: &str| match o.get(k) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(Value::String(_)) | Some(Value::Null) | None => Ok(None),
+            Some(_) => Err(D::Error::custom(format!("paginationOpts.{k} must be a string or null"))),
+        };
+        let num_items = match o.get("numItems") {
+            Some(Value::Float64(n)) if *n >= 0.0 && n.fract() == 0.0 => *n as usize,
+            Some(Value::Int64(n)) if *n >= 0 => *n as usize,
+            _ => return Err(D::Error::custom("paginationOpts.numItems must be a whole number >= 0")),
+        };
+        Ok(PaginationOpts { num_items, cursor: text("cursor")?, end_cursor: text("endCursor")? })
+    }
 }
 
 impl Serialize for PaginationResult {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("PaginationResult", 3)?;
+        let mut st = s.serialize_struct("PaginationResult", 5)?;
         st.serialize_field("page", &self.page)?;
         st.serialize_field("isDone", &self.is_done)?;
         st.serialize_field("continueCursor", &self.continue_cursor)?;
+        if let Some(c) = &self.split_cursor {
+            st.serialize_field("splitCursor", c)?;
+        }
+        if let Some(p) = &self.page_status {
+            st.serialize_field("pageStatus", p)?;
+        }
         st.end()
     }
 }
@@ -250,10 +311,16 @@ fn page_from(v: Value) -> Result<PaginationResult, ConvexError> {
         Some(Value::Null) | None => String::new(),
         Some(_) => return Err(bad("continueCursor is not a string")),
     };
+    let text = |o: &mut BTreeMap<String, Value>, k: &str| match o.remove(k) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
     Ok(PaginationResult {
         page,
         continue_cursor,
         is_done,
+        split_cursor: text(&mut o, "splitCursor"),
+        page_status: text(&mut o, "pageStatus"),
     })
 }
 
@@ -397,8 +464,27 @@ impl Query {
     /// Runs the query for one page of at most `num_items` documents,
     /// starting at `cursor` (`None` for the first page; afterwards the
     /// previous page's [`continue_cursor`](PaginationResult::continue_cursor)).
+    ///
+    /// As in Convex, a page keeps its end while the query's result is live:
+    /// when a subscribed query re-runs, the page ends where it ended before,
+    /// however many documents were added or removed in it, so the next page
+    /// (a query of its own) neither overlaps it nor leaves a gap.
     pub async fn paginate(self, num_items: usize, cursor: Option<String>) -> Result<PaginationResult, ConvexError> {
-        self.page(cursor.as_deref().filter(|c| !c.is_empty()), Some(num_items))
+        self.paginate_with(PaginationOpts { num_items, cursor, end_cursor: None }).await
+    }
+
+    /// [`paginate`](Self::paginate) with the options `usePaginatedQuery`
+    /// sends ([`PaginationOpts`]).
+    pub async fn paginate_with(self, opts: PaginationOpts) -> Result<PaginationResult, ConvexError> {
+        let cursor = opts.cursor.as_deref().filter(|c| !c.is_empty());
+        let mut req = self.to_request(cursor, Some(opts.num_items));
+        if let Value::Object(r) = &mut req {
+            r.insert("paginate".to_string(), Value::Boolean(true));
+            if let Some(end) = &opts.end_cursor {
+                r.insert("endCursor".to_string(), Value::from(end.as_str()));
+            }
+        }
+        page_from(sys::call(imports::__convex_db_query, &req)?)
     }
 }
 

@@ -120,7 +120,7 @@ mod value;
 pub mod testing;
 
 pub use crate::action::ActionCtx;
-pub use crate::db::{Database, Expr, FilterBuilder, IndexRange, Order, PaginationResult, Query};
+pub use crate::db::{Database, Expr, FilterBuilder, IndexRange, Order, PaginationOpts, PaginationResult, Query};
 pub use crate::de::from_value;
 pub use crate::document::{Bytes, Document, DocumentId};
 pub use crate::env::{log_line, now_ms, random_bytes, random_f64, random_u64, LogLevel};

@@ -338,6 +338,9 @@ fn classify(kind: Kind, arg: &FnArg) -> syn::Result<Param> {
         ));
     }
     let name = match &*pat_type.pat {
+        // usePaginatedQuery sends its options as `paginationOpts`, whatever
+        // the parameter is called here.
+        Pat::Ident(_) if type_name.as_deref() == Some("PaginationOpts") => "paginationOpts".to_string(),
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
             let s = p.ident.to_string();
             s.strip_prefix("r#").map(str::to_string).unwrap_or(s)

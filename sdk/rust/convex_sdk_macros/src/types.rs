@@ -59,7 +59,19 @@ pub(crate) fn named(name: &str, args: &[String]) -> String {
         ("Result", [t, ..]) => t.clone(),
         ("PaginationResult", []) => concat!(
             r#"{"type":"object","fields":{"page":{"type":"array","items":{"type":"document"}},"#,
-            r#""isDone":{"type":"boolean"},"continueCursor":{"type":"string"}}}"#
+            r#""isDone":{"type":"boolean"},"continueCursor":{"type":"string"},"#,
+            r#""splitCursor":{"type":"optional","inner":{"type":"string"}},"#,
+            r#""pageStatus":{"type":"optional","inner":{"type":"string"}}}}"#
+        )
+        .to_string(),
+        // Convex's paginationOptsValidator.
+        ("PaginationOpts", []) => concat!(
+            r#"{"type":"object","fields":{"numItems":{"type":"float64"},"#,
+            r#""cursor":{"type":"union","variants":[{"type":"string"},{"type":"null"}]},"#,
+            r#""endCursor":{"type":"optional","inner":{"type":"union","variants":[{"type":"string"},{"type":"null"}]}},"#,
+            r#""id":{"type":"optional","inner":{"type":"float64"}},"#,
+            r#""maximumRowsRead":{"type":"optional","inner":{"type":"float64"}},"#,
+            r#""maximumBytesRead":{"type":"optional","inner":{"type":"float64"}}}}"#
         )
         .to_string(),
         _ => simple("any"),
