@@ -157,12 +157,22 @@ static uint8_t *bytes_of(JSContext *c, JSValueConst v, size_t *len) {
 
 /* ---- natives the prelude builds on ------------------------------------------ */
 
+/* A host call's outcome (its return value n): the host's error thrown, or
+ * the n pending bytes as a string or, with `bytes`, an ArrayBuffer. */
+static JSValue host_result(JSContext *c, int64_t n, bool bytes) {
+    if (n < 0) return throw_host_error(c, -n);
+    char *out = take_pending((int32_t)n);
+    JSValue v = bytes ? JS_NewArrayBufferCopy(c, (const uint8_t *)out, (size_t)n) : JS_NewStringLen(c, out, (size_t)n);
+    free(out);
+    return v;
+}
+
 /* call(name, requestJson) -> responseJson; throws the host's error. */
 static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
     const char *name = JS_ToCString(c, argv[0]);
     if (!name) return JS_EXCEPTION;
     request_fn fn = NULL;
-    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0] && !fn; i++)
         if (strcmp(requests[i].name, name) == 0) fn = requests[i].fn;
     JS_FreeCString(c, name);
     if (!fn) return JS_ThrowTypeError(c, "unknown host call");
@@ -171,11 +181,7 @@ static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueCon
     if (!req) return JS_EXCEPTION;
     int64_t n = fn(req, (int32_t)len);
     JS_FreeCString(c, req);
-    if (n < 0) return throw_host_error(c, -n);
-    char *out = take_pending((int32_t)n);
-    JSValue s = JS_NewStringLen(c, out, (size_t)n);
-    free(out);
-    return s;
+    return host_result(c, n, false);
 }
 
 /* callBytes(name, requestJson) -> ArrayBuffer: for results that are raw
@@ -186,11 +192,7 @@ static JSValue js_call_bytes(JSContext *c, JSValueConst this_val, int argc, JSVa
     if (!req) return JS_EXCEPTION;
     int64_t n = cvx_storage_get(req, (int32_t)len);
     JS_FreeCString(c, req);
-    if (n < 0) return throw_host_error(c, -n);
-    char *out = take_pending((int32_t)n);
-    JSValue ab = JS_NewArrayBufferCopy(c, (const uint8_t *)out, (size_t)n);
-    free(out);
-    return ab;
+    return host_result(c, n, true);
 }
 
 /* storeFile(metaJson, bytes) -> storageId JSON. */
@@ -205,11 +207,7 @@ static JSValue js_store_file(JSContext *c, JSValueConst this_val, int argc, JSVa
     }
     int64_t n = cvx_storage_store(meta, (int32_t)mlen, data ? data : (const uint8_t *)"", (int32_t)dlen);
     JS_FreeCString(c, meta);
-    if (n < 0) return throw_host_error(c, -n);
-    char *out = take_pending((int32_t)n);
-    JSValue s = JS_NewStringLen(c, out, (size_t)n);
-    free(out);
-    return s;
+    return host_result(c, n, false);
 }
 
 /* log(level, text) */

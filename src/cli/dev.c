@@ -43,7 +43,9 @@ static int cycle(devenv_t *d, bool first) {
     uint64_t t0 = cvx_monotonic_ns();
     cvx_err_t err;
     cvx_buf_t body = {0}, summary = {0};
-    cvx_build_opts_t bo = {.quiet = true, .release = true};
+    /* The first build shows cargo's progress: a crate's first build
+     * compiles for about a minute. */
+    cvx_build_opts_t bo = {.quiet = !first, .release = true};
     fprintf(stderr, "cvx dev: building %s ...%s\n", d->p->root.data,
             first && d->p->crate.len ? " (the first build of a crate compiles for about a minute)" : "");
     /* Modules that became or stopped being modules since the last cycle. */

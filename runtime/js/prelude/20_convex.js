@@ -110,7 +110,6 @@
   // page's other fields.
   function readPage(req) {
     const parts = host.call("db_query", JSON.stringify({ ...req, lines: true })).split("\n");
-    if (parts.length === 1) return { head: JSON.parse(parts[0]), docs: [] };
     const docs = parts.slice(1, parts.length - 1);
     for (let i = 0; i < docs.length - 1; i++) docs[i] = docs[i].slice(0, -1); // the ","
     return { head: JSON.parse(parts[0] + parts[parts.length - 1]), docs };
