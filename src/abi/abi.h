@@ -196,7 +196,14 @@ typedef struct {
     cvx_txn_t *txn;            /* queries and mutations; NULL for actions */
     const char *request_id;    /* seeds the RNG of queries and mutations */
     double now_ms;             /* frozen time of queries and mutations */
-    uint32_t max_log_lines;    /* default 1000 */
+    /* Log lines per call, nested calls included; 0 = CVX_ABI_LOG_LINES
+     * (docs/abi.md "Logs"). */
+    uint32_t max_log_lines;
+    /* Nested calls (run_query etc. from an action) share their caller's
+     * log budget: the lines and bytes its log already holds. 0 for a call
+     * of its own; cvx_abi_nested_log_budget sets them. */
+    uint32_t log_lines_used;
+    size_t log_bytes_used;
     const cvx_abi_services_t *services; /* actions; may be NULL */
     bool allow_private_fetch;  /* fetch to loopback/private addresses */
     const cvx_storage_config_t *storage; /* may be NULL */
@@ -244,12 +251,40 @@ typedef struct {
     cvx_buf_t logs;           /* JSON array of log lines ("[LOG] ...") */
     cvx_buf_t journal;        /* paginated queries' ends, JSON array; empty if none */
     uint32_t nlogs;
+    /* Non-zero once the log budget ran out (CVX_ABI_LOG_FULL_*): later
+     * lines are dropped. log_note: the last line says so. */
+    uint8_t log_full;
+    bool log_note;
     uint64_t fuel_used;
     uint64_t memory_bytes;    /* linear memory at the end of the call */
 } cvx_abi_result_t;
 
 void cvx_abi_result_free(cvx_abi_result_t *r);
 void cvx_abi_result_reset(cvx_abi_result_t *r);
+
+/* ---- logs (docs/abi.md "Logs") ---------------------------------------------
+ *
+ * What a call logs goes back with its result, so it is bounded like the
+ * result: at most max_log_lines lines (CVX_ABI_LOG_LINES by default), each
+ * cut to CVX_ABI_LOG_LINE bytes of text (plus CVX_ABI_LOG_CUT), and the
+ * logs' JSON plus the value (or error) within CVX_ABI_MAX_RESULT bytes. When
+ * a line does not fit, one WARN line says so ("Log overflow (maximum 256).
+ * Remaining log lines omitted.") and the rest are dropped; the call goes
+ * on, as in Convex. */
+#define CVX_ABI_LOG_LINES 256
+#define CVX_ABI_LOG_LINE 32768
+#define CVX_ABI_LOG_CUT " (truncated due to length)"
+#define CVX_ABI_MAX_RESULT CVX_MAX_ARGS_SIZE
+enum { CVX_ABI_LOG_FULL_LINES = 1, CVX_ABI_LOG_FULL_BYTES = 2 };
+
+/* The log budget of a call that `caller` (running under caller_cfg) makes
+ * on its behalf: sets cfg's log_lines_used and log_bytes_used. */
+void cvx_abi_nested_log_budget(const cvx_abi_call_config_t *caller_cfg, const cvx_abi_result_t *caller,
+                               cvx_abi_call_config_t *cfg);
+/* Appends the log lines of such a call to its caller's, within the
+ * caller's budget (a cached result's lines were not counted against it). */
+void cvx_abi_append_nested_logs(const cvx_abi_call_config_t *caller_cfg, cvx_abi_result_t *caller,
+                                const cvx_abi_result_t *nested);
 
 /* Runs fn in a fresh instance with args_json (an object) and `limits`.
  * Every outcome — success, guest error, panic, trap, limit — is reported in

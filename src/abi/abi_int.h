@@ -77,9 +77,13 @@ int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cv
 int cvx__h_storage_metadata(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
-/* Appends one log line with a level prefix, enforcing the per-call limit.
- * Returns non-zero (after recording a trap) when the limit is exceeded. */
+/* Appends one log line with a level prefix, within the call's log budget
+ * (abi.h, "logs"): past it the line is dropped, never an error. Returns
+ * non-zero (after recording a trap) only when out of memory. */
 int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len);
+/* At the end of a call: drops the logs that no longer fit beside its value
+ * (or error), so that the two stay within the result limit. */
+void cvx__fit_logs(cvx_abi_result_t *res);
 /* Flushes unfinished stdout/stderr lines at the end of a call. */
 void cvx__flush_lines(cvx_instance_t *inst, cvx__call_t *c);
 /* Random bytes for the guest: seeded ChaCha for queries and mutations. */

@@ -17,6 +17,8 @@ void cvx_abi_result_reset(cvx_abi_result_t *r) {
     cvx_buf_reset(&r->logs);
     cvx_buf_reset(&r->journal);
     r->nlogs = 0;
+    r->log_full = 0;
+    r->log_note = false;
     r->fuel_used = 0;
     r->memory_bytes = 0;
 }
@@ -175,7 +177,7 @@ static int run(const cvx_app_t *app, cvx_module_t *m, const cvx_fn_t *fn, const 
     if (rc == CVX_OK) {
         cvx_wval_t arg = {.i32 = (int32_t)args_len}, ret = {.i32 = 0};
         rc = cvx_instance_call(inst, export, &arg, 1, &ret, 1, &err);
-        if (rc != CVX_E_LOG_LIMIT) cvx__flush_lines(inst, &c);
+        cvx__flush_lines(inst, &c);
         res->fuel_used = cvx_instance_fuel_used(inst);
         res->memory_bytes = cvx_instance_memory_size(inst);
         if (rc == CVX_OK && ret.i32 != 0) {
@@ -196,6 +198,8 @@ static int run(const cvx_app_t *app, cvx_module_t *m, const cvx_fn_t *fn, const 
     } else {
         value_result(&c, res);
     }
+    /* Value and logs go back together: bounded together. */
+    cvx__fit_logs(res);
     if (c.npaged) {
         cvx_buf_append_char(&c.journal, ']');
         cvx_buf_t tmp = res->journal;

@@ -74,8 +74,9 @@ static int write_blob(const cvx_storage_config_t *cfg, const char *hash, const v
     snprintf(path, sizeof path, "%s/%s", cfg->dir, hash);
     struct stat st;
     if (stat(path, &st) == 0 && (size_t)st.st_size == len) return CVX_OK; /* same content already stored */
-    int rc = cvx_mkdirs(cfg->dir, err);
-    if (!rc) rc = cvx_write_file_atomic(path, data, len, err);
+    /* Blobs are the apps' data: the user's alone, like the database. */
+    int rc = cvx_mkdirs_private(cfg->dir, err);
+    if (!rc) rc = cvx_write_file_private(path, data, len, err);
     return rc;
 }
 

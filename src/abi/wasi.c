@@ -5,15 +5,15 @@
  * general WASI: stdout and stderr become log lines, randomness and clocks
  * come from the call's deterministic sources, and everything that would
  * reach the filesystem, the environment or the network reports that it does
- * not exist. Also here: log-line accounting shared with __convex_log. */
+ * not exist. Also here: the log budget shared with __convex_log and with
+ * the calls an action makes (docs/abi.md "Logs"). */
 #include "abi/abi_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 enum { WASI_ESUCCESS = 0, WASI_EBADF = 8, WASI_EINVAL = 28, WASI_ENOSYS = 52, WASI_ENOTSUP = 58 };
-
-#define MAX_LOG_LINE 32768
 
 static const char *const level_prefix[] = {"[LOG] ", "[INFO] ", "[WARN] ", "[ERROR] ", "[DEBUG] "};
 
@@ -50,32 +50,162 @@ static void append_utf8(cvx_buf_t *out, const char *text, size_t len) {
     cvx_buf_append(out, text + run, len - run);
 }
 
-int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len) {
-    uint32_t limit = c->cfg->max_log_lines ? c->cfg->max_log_lines : 1000;
-    if (c->res->nlogs >= limit) {
-        return cvx_instance_trap(inst, CVX_E_LOG_LIMIT, "function exceeded its log line limit (%u lines per call)",
-                                 (unsigned)limit);
+/* The budget a call's log lines are counted against (docs/abi.md "Logs"):
+ * its own lines and bytes plus what its caller already holds. */
+typedef struct {
+    uint32_t max_lines;
+    uint64_t used_lines;
+    size_t used_bytes;
+} budget_t;
+
+/* Room kept under the byte limit for the overflow note, so that the note
+ * always fits when a line does not: the longest note is 77 bytes of JSON,
+ * with its comma. */
+#define NOTE_ROOM 128
+
+static uint32_t max_lines(const cvx_abi_call_config_t *cfg) {
+    return cfg->max_log_lines ? cfg->max_log_lines : CVX_ABI_LOG_LINES;
+}
+
+static budget_t budget_of(const cvx_abi_call_config_t *cfg) {
+    return (budget_t){max_lines(cfg), cfg->log_lines_used, cfg->log_bytes_used};
+}
+
+/* The length of `logs` once entry (n bytes of JSON) is appended. */
+static size_t len_after(const cvx_buf_t *logs, size_t n) { return logs->len ? logs->len + 1 + n : n + 2; }
+
+static void push_entry(cvx_abi_result_t *res, const char *entry, size_t n) {
+    cvx_buf_t *logs = &res->logs;
+    if (logs->len == 0) cvx_buf_append_char(logs, '[');
+    else logs->data[logs->len - 1] = ','; /* replace the closing ']' */
+    cvx_buf_append(logs, entry, n);
+    cvx_buf_append_char(logs, ']');
+    res->nlogs++;
+}
+
+/* Closes the log: the note saying why the lines after it are missing, when
+ * there is still room for it (a value of nearly the whole result limit may
+ * leave none), and every later line is dropped. */
+static void overflow(cvx_abi_result_t *res, const budget_t *b, int why) {
+    char text[128];
+    if (why == CVX_ABI_LOG_FULL_LINES)
+        snprintf(text, sizeof text, "[WARN] Log overflow (maximum %u). Remaining log lines omitted.",
+                 (unsigned)b->max_lines);
+    else
+        snprintf(text, sizeof text, "[WARN] Log overflow (maximum %u bytes). Remaining log lines omitted.",
+                 (unsigned)CVX_ABI_MAX_RESULT);
+    cvx_buf_t entry = {0};
+    cvx_buf_append_json_string(&entry, text, strlen(text));
+    res->log_note = b->used_lines + res->nlogs < b->max_lines &&
+                    b->used_bytes + len_after(&res->logs, entry.len) <= CVX_ABI_MAX_RESULT && !entry.oom;
+    if (res->log_note) push_entry(res, entry.data, entry.len);
+    else res->logs.oom |= entry.oom;
+    res->log_full = (uint8_t)why;
+    cvx_buf_free(&entry);
+}
+
+/* Appends one line (a JSON string with its level prefix) if the budget has
+ * room for it and for the note after it; else closes the log. The last
+ * line a budget allows is the note, as in Convex. */
+static void add_entry(cvx_abi_result_t *res, const budget_t *b, const char *entry, size_t n) {
+    if (res->log_full) return;
+    if (b->used_lines + res->nlogs + 1 >= b->max_lines) overflow(res, b, CVX_ABI_LOG_FULL_LINES);
+    else if (b->used_bytes + len_after(&res->logs, n) > CVX_ABI_MAX_RESULT - NOTE_ROOM)
+        overflow(res, b, CVX_ABI_LOG_FULL_BYTES);
+    else push_entry(res, entry, n);
+}
+
+/* Calls fn for each entry (JSON string) of a log array written here.
+ * Stops at anything else: the array is ours, but a stop is safer than a
+ * misread if it ever is not. */
+static void each_entry(const cvx_buf_t *logs, void (*fn)(void *, const char *, size_t), void *ctx) {
+    const char *s = logs->data;
+    size_t n = logs->len, i = 1;
+    if (n < 2 || s[0] != '[') return;
+    while (i < n && s[i] == '"') {
+        size_t start = i++;
+        while (i < n && s[i] != '"') i += s[i] == '\\' ? 2 : 1;
+        if (i >= n) return;
+        fn(ctx, s + start, ++i - start);
+        if (i >= n || s[i] != ',') return;
+        i++;
     }
+}
+
+int cvx__log_line(cvx_instance_t *inst, cvx__call_t *c, int level, const char *text, size_t len) {
+    cvx_abi_result_t *res = c->res;
+    if (res->log_full) return 0; /* dropped: a guest that logs on costs nothing */
     if (level < 0 || level > 4) level = 0;
-    if (len > MAX_LOG_LINE) {
+    bool cut = len > CVX_ABI_LOG_LINE;
+    if (cut) {
         /* Cut at the limit, backing up so no UTF-8 sequence is split: the
          * first byte left out must not be a continuation byte (a sequence
          * has at most 3 of them; past that the bytes are not UTF-8). */
-        len = MAX_LOG_LINE;
-        while (len > MAX_LOG_LINE - 3 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
+        len = CVX_ABI_LOG_LINE;
+        while (len > CVX_ABI_LOG_LINE - 3 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
     }
-    cvx_buf_t *logs = &c->res->logs;
-    if (logs->len == 0) cvx_buf_append_char(logs, '[');
-    else logs->data[logs->len - 1] = ','; /* replace the closing ']' */
-    cvx_buf_t line = {0};
+    cvx_buf_t line = {0}, entry = {0};
     cvx_buf_append_str(&line, level_prefix[level]);
     append_utf8(&line, text, len);
-    cvx_buf_append_json_string(logs, line.data, line.len);
+    if (cut) cvx_buf_append_str(&line, CVX_ABI_LOG_CUT);
+    cvx_buf_append_json_string(&entry, line.data, line.len);
+    bool oom = line.oom || entry.oom;
+    if (!oom) {
+        budget_t b = budget_of(c->cfg);
+        add_entry(res, &b, entry.data, entry.len);
+    }
     cvx_buf_free(&line);
-    cvx_buf_append_char(logs, ']');
-    c->res->nlogs++;
-    if (logs->oom) return cvx_instance_trap(inst, CVX_E_NOMEM, "out of memory storing log lines");
+    cvx_buf_free(&entry);
+    if (oom || res->logs.oom) return cvx_instance_trap(inst, CVX_E_NOMEM, "out of memory storing log lines");
     return 0;
+}
+
+void cvx_abi_nested_log_budget(const cvx_abi_call_config_t *caller_cfg, const cvx_abi_result_t *caller,
+                               cvx_abi_call_config_t *cfg) {
+    /* A full caller leaves nothing: the nested call drops every line at
+     * once (used == max: not even a note, the caller has its own). */
+    uint64_t used = (uint64_t)caller_cfg->log_lines_used + caller->nlogs;
+    uint32_t max = max_lines(caller_cfg);
+    cfg->log_lines_used = caller->log_full || used > max ? max : (uint32_t)used;
+    cfg->log_bytes_used = caller_cfg->log_bytes_used + caller->logs.len;
+}
+
+typedef struct {
+    cvx_abi_result_t *res;
+    budget_t b;
+    size_t left; /* entries still to add; any after them are skipped */
+} merge_t;
+
+static void merge_entry(void *ctx, const char *entry, size_t n) {
+    merge_t *m = ctx;
+    if (m->left == 0) return;
+    m->left--;
+    add_entry(m->res, &m->b, entry, n);
+}
+
+void cvx_abi_append_nested_logs(const cvx_abi_call_config_t *caller_cfg, cvx_abi_result_t *caller,
+                                const cvx_abi_result_t *nested) {
+    if (caller->log_full || (!nested->nlogs && !nested->log_full)) return;
+    /* The nested call's own note is not copied as a line: the caller
+     * writes its own, so that its log is closed too. */
+    merge_t m = {caller, budget_of(caller_cfg), nested->nlogs - (nested->log_note ? 1 : 0)};
+    each_entry(&nested->logs, merge_entry, &m);
+    if (nested->log_full && !caller->log_full) overflow(caller, &m.b, nested->log_full);
+}
+
+void cvx__fit_logs(cvx_abi_result_t *res) {
+    size_t payload = res->value.len + res->message.len + (res->has_data ? res->data.len : 0);
+    if (!res->logs.len || payload + res->logs.len <= CVX_ABI_MAX_RESULT) return;
+    /* The logs are added again from the first, counted after the value,
+     * until one does not fit: the lines a call logged first are kept. */
+    cvx_buf_t old = res->logs;
+    memset(&res->logs, 0, sizeof res->logs);
+    res->nlogs = 0;
+    res->log_full = 0;
+    res->log_note = false;
+    merge_t m = {res, {UINT32_MAX, 0, payload}, SIZE_MAX};
+    each_entry(&old, merge_entry, &m);
+    cvx_buf_free(&old);
 }
 
 void cvx__flush_lines(cvx_instance_t *inst, cvx__call_t *c) {
@@ -145,7 +275,7 @@ static int w_fd_write(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wv
             if (p[k] == '\n') {
                 if (cvx__log_line(inst, c, fd == 1 ? 0 : 3, line->data ? line->data : "", line->len)) return 1;
                 cvx_buf_reset(line);
-            } else if (line->len <= MAX_LOG_LINE) {
+            } else if (line->len <= CVX_ABI_LOG_LINE) {
                 /* One byte past the limit is kept: cvx__log_line needs it
                  * to cut the line at a character boundary. */
                 cvx_buf_append_char(line, (char)p[k]);
@@ -217,11 +347,12 @@ static int w_poll_oneoff(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx
     }
     if (!c->deterministic && wait > 0) {
         uint64_t left = c->deadline_ns > now ? c->deadline_ns - now : 0;
-        if (c->deadline_ns && wait >= left) {
-            cvx_sleep_ns(left);
+        /* A pool may run another job while this one sleeps. */
+        cvx_blocking(true);
+        cvx_sleep_ns(c->deadline_ns && wait >= left ? left : wait);
+        cvx_blocking(false);
+        if (c->deadline_ns && wait >= left)
             return cvx_instance_trap(inst, CVX_E_TIMEOUT, "function timed out while sleeping");
-        }
-        cvx_sleep_ns(wait);
     }
     for (int32_t i = 0; i < n; i++) {
         uint8_t *e = out + 32 * i;

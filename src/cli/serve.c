@@ -23,6 +23,13 @@ static void serve_usage(FILE *out) {
             "  --allow-private-fetch   let actions fetch loopback and private addresses\n"
             "  --log-calls             print one line per function call\n"
             "  --request-timeout MS    close a connection that takes longer to send a request (default 10000)\n"
+            "  --write-timeout MS      close a connection that reads nothing of its answers for this long\n"
+            "                          (default 30000)\n"
+            "  --action-workers N      actions running at once, apart from --workers (default: 4 per CPU)\n"
+            "  --max-request-memory MIB  request bodies and unfinished WebSocket messages held for all\n"
+            "                          clients together; past it requests get 503 (default 512)\n"
+            "  --max-client-queries N  subscriptions one WebSocket client may hold (default 10000)\n"
+            "  --max-outbox MIB        unsent WebSocket messages, all clients together (default 1024)\n"
             "  --max-upload MIB        largest file accepted on an upload URL (default 1024)\n"
             "  --public-url URL        base of file and upload URLs, when clients reach the server\n"
             "                          through a proxy (default http://HOST:PORT)\n"
@@ -31,12 +38,30 @@ static void serve_usage(FILE *out) {
             "Exit codes: 0 stopped cleanly, 2 usage, 4 could not start.\n");
 }
 
+/* An integer option within [lo, hi]; *out is 0 when absent. */
+static int num_opt(cvx_opt_t *opts, size_t nopts, const char *name, long lo, long hi, const char *what, long *out) {
+    const char *o = cvx_opt(opts, nopts, name);
+    *out = 0;
+    if (!o) return 0;
+    char *end;
+    long v = strtol(o, &end, 10);
+    if (!*o || *end || v < lo || v > hi) {
+        fprintf(stderr, "cvx serve: --%s needs %s between %ld and %ld\n", name, what, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cvx_cmd_serve(int argc, char **argv) {
     cvx_opt_t opts[] = {{"data", true, NULL},     {"host", true, NULL},       {"port", true, NULL},
                         {"workers", true, NULL},  {"admin-key", true, NULL},  {"allow-private-fetch", false, NULL},
                         {"log-calls", false, NULL}, {"fuel", true, NULL},     {"memory", true, NULL},
                         {"timeout", true, NULL},  {"request-timeout", true, NULL}, {"max-upload", true, NULL},
-                        {"public-url", true, NULL}};
+                        {"public-url", true, NULL},
+                        {"write-timeout", true, NULL}, {"action-workers", true, NULL},
+                        {"max-request-memory", true, NULL}, {"max-client-queries", true, NULL},
+                        {"max-outbox", true, NULL}};
     size_t nopts = CVX_ARRAY_LEN(opts);
     const char *pos[1];
     size_t npos;
@@ -69,14 +94,19 @@ int cvx_cmd_serve(int argc, char **argv) {
         }
         cfg.workers = (int)w;
     }
-    if ((o = cvx_opt(opts, nopts, "request-timeout"))) {
-        long t = strtol(o, &end, 10);
-        if (*end || t < 100 || t > 3600000) {
-            fprintf(stderr, "cvx serve: --request-timeout needs milliseconds between 100 and 3600000\n");
-            return CVX_EXIT_USAGE;
-        }
-        cfg.request_timeout_ms = (uint32_t)t;
-    }
+    long v;
+    if (num_opt(opts, nopts, "request-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.request_timeout_ms = (uint32_t)v;
+    if (num_opt(opts, nopts, "write-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.write_timeout_ms = (uint32_t)v;
+    if (num_opt(opts, nopts, "action-workers", 1, 256, "a number", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.action_workers = (int)v;
+    if (num_opt(opts, nopts, "max-request-memory", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.max_request_memory = (uint64_t)v << 20;
+    if (num_opt(opts, nopts, "max-client-queries", 1, 1000000, "a number", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.max_client_queries = (uint32_t)v;
+    if (num_opt(opts, nopts, "max-outbox", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
+    if (v) cfg.max_outbox_bytes = (uint64_t)v << 20;
     if ((o = cvx_opt(opts, nopts, "max-upload"))) {
         long m = strtol(o, &end, 10);
         if (*end || m < 1 || m > (1l << 20)) {

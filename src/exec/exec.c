@@ -50,7 +50,7 @@ void cvx_exec_limits_default(cvx_exec_limits_t *l) {
     l->memory_bytes[CVX_KIND_ACTION] = 512ull << 20;
     l->timeout_ms[CVX_KIND_QUERY] = l->timeout_ms[CVX_KIND_MUTATION] = 30000;
     l->timeout_ms[CVX_KIND_ACTION] = 300000;
-    l->max_log_lines = 1000;
+    l->max_log_lines = CVX_ABI_LOG_LINES;
     l->max_mutation_attempts = 16;
     l->max_call_depth = 8;
 }
@@ -171,6 +171,8 @@ void cvx_response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err) {
     cvx_buf_reset(&resp->r.value);
     cvx_buf_reset(&resp->r.logs);
     resp->r.nlogs = 0;
+    resp->r.log_full = 0;
+    resp->r.log_note = false;
     resp->r.has_data = false;
     sys_error(resp, CVX_E_IO, "%s", err->msg);
 }
@@ -205,13 +207,18 @@ static void new_request_id(char out[40]) {
     cvx_hex(b, sizeof b, out);
 }
 
+/* The action a nested call runs for: its logs are where the nested
+ * call's go, within the same budget. */
 typedef struct {
     cvx_runtime_t *rt;
     cvx_app_t *app;
     uint32_t depth;
+    const cvx_abi_call_config_t *cfg;
+    cvx_abi_result_t *res;
 } nested_ctx_t;
 
-static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth);
+static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth,
+                      const nested_ctx_t *caller);
 
 /* run_query / run_mutation / run_action from an action. */
 static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_len, const char *args_json,
@@ -226,7 +233,10 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
                          .app = n->app};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
-    int rc = call_depth(n->rt, &req, &resp, n->depth + 1);
+    int rc = call_depth(n->rt, &req, &resp, n->depth + 1, n);
+    /* Nested logs are the caller's logs too, failed calls' included: they
+     * come back with the caller's result and count against its limits. */
+    cvx_abi_append_nested_logs(n->cfg, n->res, &resp.r);
     cvx_buf_reset(out);
     if (rc == CVX_OK) {
         cvx_buf_append(out, resp.r.value.data, resp.r.value.len);
@@ -238,7 +248,6 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
             cvx_buf_append(out, resp.r.data.data, resp.r.data.len);
         }
         cvx_buf_append_char(out, '}');
-        /* Nested logs are the caller's logs too. */
     }
     cvx_response_free(&resp);
     return rc == CVX_OK ? CVX_OK : rc == CVX_E_APPLICATION ? CVX_E_APPLICATION : CVX_E_UNCAUGHT;
@@ -357,8 +366,11 @@ static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, cons
     rc = cvx_abi_invoke(app, fn, cfg, lim, req->args_json, req->args_len, &resp->r);
     rc = check_returns(fn, txn, resp);
     if (req->want_readset) resp->readset = cvx_txn_readset(txn);
-    /* A paginated result depends on its journal too: not cached. */
-    if (cacheable && rc == CVX_OK && !key.oom && !resp->r.journal.len) {
+    /* A paginated result depends on its journal too: not cached. Nor are
+     * logs cut short by the budget of the action that ran the query: the
+     * next caller has a budget of its own. */
+    bool shared_cut = resp->r.log_full && (cfg->log_lines_used || cfg->log_bytes_used);
+    if (cacheable && rc == CVX_OK && !key.oom && !resp->r.journal.len && !shared_cut) {
         cvx_readset_t *rs = cvx_txn_readset(txn);
         cvx__qcache_put(rt->qcache, key.data, key.len, resp->ts, rs, &resp->r);
         cvx_readset_free(rs);
@@ -569,7 +581,8 @@ static const char *store_table_of(void *store, const char *id, size_t len) {
     return store && cvx_store_id_table(store, id, len, name) ? name : NULL;
 }
 
-static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth) {
+static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth,
+                      const nested_ctx_t *caller) {
     uint64_t t0 = cvx_monotonic_ns();
     cvx_abi_result_reset(&resp->r);
     resp->kind = 0;
@@ -631,7 +644,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     cvx_limits_t lim = {.fuel = rt->limits.fuel[fn->kind],
                         .memory_bytes = rt->limits.memory_bytes[fn->kind],
                         .timeout_ms = rt->limits.timeout_ms[fn->kind]};
-    nested_ctx_t nctx = {rt, app, depth};
+    nested_ctx_t nctx = {rt, app, depth, NULL, &resp->r};
     cvx_abi_services_t services = {&nctx, nested_run, services_with_txn, services_get_document};
     cvx_abi_call_config_t cfg = {.kind = fn->kind,
                                  .request_id = resp->request_id,
@@ -639,6 +652,8 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
                                  .services = &services,
                                  .allow_private_fetch = rt->limits.allow_private_fetch,
                                  .storage = rt->storage.dir ? &rt->storage : NULL};
+    nctx.cfg = &cfg;
+    if (caller) cvx_abi_nested_log_budget(caller->cfg, caller->res, &cfg);
     cvx_request_t with_args = *req;
     with_args.args_json = args;
     with_args.args_len = args_len;
@@ -665,7 +680,7 @@ done:
 }
 
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
-    return call_depth(rt, req, resp, 0);
+    return call_depth(rt, req, resp, 0, NULL);
 }
 
 bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {

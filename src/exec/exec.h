@@ -29,14 +29,15 @@ typedef struct {
     uint64_t fuel[4];
     uint64_t memory_bytes[4];
     uint64_t timeout_ms[4];
-    uint32_t max_log_lines;
+    uint32_t max_log_lines;    /* per call, the calls an action makes included */
     uint32_t max_mutation_attempts;
     uint32_t max_call_depth;   /* actions calling actions */
     bool allow_private_fetch;  /* let fetch reach loopback / private nets */
 } cvx_exec_limits_t;
 
 /* The seed's limits: fuel 10^10 / 10^10 / 10^11, memory 256 / 256 / 512
- * MiB, 30 s / 30 s / 5 min, 1000 log lines, 16 mutation attempts. */
+ * MiB, 30 s / 30 s / 5 min, 256 log lines (CVX_ABI_LOG_LINES; 0 means
+ * that too), 16 mutation attempts. */
 void cvx_exec_limits_default(cvx_exec_limits_t *l);
 
 typedef struct {

@@ -41,6 +41,8 @@ struct entry {
     size_t key_len;
     cvx_buf_t value, logs;
     uint32_t nlogs;
+    uint8_t log_full; /* the result's, so that a nested caller's log ends too */
+    bool log_note;
     reg_t *regs;
     size_t nregs;
     uint8_t *range_bytes;
@@ -224,6 +226,8 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
     if (e && !cvx_buf_append(&r->value, e->value.data, e->value.len) &&
         !cvx_buf_append(&r->logs, e->logs.data, e->logs.len)) {
         r->nlogs = e->nlogs;
+        r->log_full = e->log_full;
+        r->log_note = e->log_note;
         *ts = c->latest_seen;
         cvx_lru_touch(&c->lru, &e->lru);
         hit = true;
@@ -294,6 +298,8 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     e->key_len = len;
     e->hash = cvx_fnv1a(CVX_FNV_SEED, key, len);
     e->nlogs = r->nlogs;
+    e->log_full = r->log_full;
+    e->log_note = r->log_note;
     e->nregs = nregs;
     e->bytes = bytes;
     uint8_t *p = e->range_bytes;

@@ -112,8 +112,7 @@ int cvx_js_build(cvx_engine_t *e, const cvx_js_source_t *src, const cvx_limits_t
     cvx_abi_call_config_t cfg = {.kind = CVX_KIND_QUERY,
                                  .request_id = "deploy",
                                  .now_ms = (double)(cvx_now_ns() / 1000000),
-                                 .max_log_lines = 1000,
-                                 .sourcemap = map};
+                                 .sourcemap = map}; /* max_log_lines 0: the default, 256 */
     cvx_abi_result_t res = {0};
     cvx_instance_t *inst = NULL;
     rc = cvx_abi_run_export(m, "module load", "_initialize", "cvx_js_load", &cfg, limits, src->bundle, src->bundle_len,

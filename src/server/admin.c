@@ -31,9 +31,31 @@ bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req) {
     return diff == 0;
 }
 
+static size_t entry_bytes(const cvx__log_entry_t *e) {
+    return (e->logs ? strlen(e->logs) : 0) + (e->message ? strlen(e->message) : 0);
+}
+
+/* Drops the log lines of the oldest entries until the ring's text fits
+ * its byte budget (the entries stay: the calls happened). Under log_mu. */
+static void trim_log(cvx_server_t *s) {
+    uint64_t first = s->next_seq > CVX__LOG_RING ? s->next_seq - CVX__LOG_RING + 1 : 1;
+    if (s->log_trimmed < first) s->log_trimmed = first;
+    while (s->log_bytes > CVX__LOG_BYTES && s->log_trimmed <= s->next_seq) {
+        cvx__log_entry_t *e = &s->ring[(s->log_trimmed - 1) % CVX__LOG_RING];
+        s->log_trimmed++;
+        if (!e->logs) continue; /* its error message, if any, is at most 16 MiB and stays */
+        s->log_bytes -= strlen(e->logs);
+        cvx_free(e->logs);
+        e->logs = cvx_strdup("[\"[WARN] (log lines dropped: the server keeps the last " CVX__LOG_BYTES_TEXT
+                             " of them)\"]");
+        s->log_bytes += e->logs ? strlen(e->logs) : 0;
+    }
+}
+
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp) {
     pthread_mutex_lock(&s->log_mu);
     cvx__log_entry_t *e = &s->ring[s->next_seq % CVX__LOG_RING];
+    s->log_bytes -= entry_bytes(e);
     cvx_free(e->logs);
     cvx_free(e->message);
     memset(e, 0, sizeof *e);
@@ -46,6 +68,8 @@ void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp
     e->duration_ms = resp->duration_ms;
     e->logs = resp->r.logs.len ? cvx_strndup(resp->r.logs.data, resp->r.logs.len) : NULL;
     e->message = resp->r.status && resp->r.message.data ? cvx_strndup(resp->r.message.data, resp->r.message.len) : NULL;
+    s->log_bytes += entry_bytes(e);
+    trim_log(s);
     pthread_mutex_unlock(&s->log_mu);
     if (s->cfg.log_calls || (resp->r.status != CVX_OK && resp->r.status != CVX_E_APPLICATION && resp->r.status != CVX_E_UNCAUGHT &&
                              resp->r.status != CVX_E_ARGS && resp->r.status != CVX_E_NO_FUNCTION)) {
@@ -61,10 +85,12 @@ void cvx__log_amend(cvx_server_t *s, const char *request_id, int status, const c
         cvx__log_entry_t *e = &s->ring[(s->next_seq - 1 - k) % CVX__LOG_RING];
         if (strcmp(e->request_id, request_id) != 0) continue;
         e->status = status;
+        s->log_bytes -= entry_bytes(e);
         cvx_free(e->logs);
         cvx_free(e->message);
         e->logs = NULL;
         e->message = cvx_strdup(message);
+        s->log_bytes += entry_bytes(e);
         break;
     }
     pthread_mutex_unlock(&s->log_mu);
@@ -200,8 +226,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
     bool admin_route = req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0;
     if (!deploy && !admin_route) return -1;
     if (!cvx__is_admin(s, req)) {
-        cvx__send_error(req, 401, "Unauthorized",
-                        "this route needs the admin key: Authorization: Convex <key> (see the data directory's admin_key)");
+        cvx__send_error(req, 401, "Unauthorized", CVX__ADMIN_KEY_NEEDED);
         return 0;
     }
     cvx__job_t *j = cvx__job_new(s);
@@ -244,7 +269,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
         cvx_buf_t b = {0};
         cvx_buf_printf(&b,
                        "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"
-                       "\"commitsSeen\":%llu,\"droppedClients\":%llu},"
+                       "\"commitsSeen\":%llu,\"droppedClients\":%llu,\"outboxBytes\":%llu},"
                        "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
                        "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
                        "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
@@ -252,10 +277,11 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
                        "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu,\"rangeCacheHits\":%llu,\"rangeCacheMisses\":%llu,"
                        "\"rangeCacheEntries\":%zu,\"rangeCacheBytes\":%zu},"
-                       "\"connections\":%u}",
+                       "\"connections\":%u,\"bufferedBytes\":%llu}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
                        (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
                        (unsigned long long)ss.commits_seen, (unsigned long long)ss.dropped_clients,
+                       (unsigned long long)ss.outbox_bytes,
                        (unsigned long long)es.calls[1], (unsigned long long)es.calls[2], (unsigned long long)es.calls[3],
                        (unsigned long long)es.mutation_retries, (unsigned long long)es.failures,
                        (unsigned long long)es.cache_hits, (unsigned long long)es.cache_misses,
@@ -266,7 +292,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
                        st.doc_cache_entries, st.doc_cache_bytes, (unsigned long long)st.range_cache_hits,
                        (unsigned long long)st.range_cache_misses, st.range_cache_entries, st.range_cache_bytes,
-                       s->connections);
+                       s->connections, (unsigned long long)atomic_load(&s->buffered));
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);
         return 0;

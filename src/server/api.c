@@ -50,6 +50,8 @@ static cvx_request_t job_request(const cvx__job_t *j) {
                            .snapshot_ts = j->at_ts};
 }
 
+#define LOOP_ANSWER_MAX (64u << 10)
+
 /* A query whose result is cached is answered right here on the loop:
  * no worker hand-off, no guest code, no disk. */
 static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
@@ -57,6 +59,12 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     if (!cvx_exec_call_cached(s->rt, &r, &resp)) {
+        cvx_response_free(&resp);
+        return false;
+    }
+    /* A big answer is shaped on a worker: megabytes copied here would
+     * hold up every other connection (the worker finds it cached too). */
+    if (resp.r.value.len + resp.r.logs.len > LOOP_ANSWER_MAX) {
         cvx_response_free(&resp);
         return false;
     }
@@ -68,8 +76,11 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
         cvx_buf_free(&body);
         return false;
     }
-    cvx__send_json(req, 200, body.data, body.len);
-    cvx_buf_free(&body);
+    cvx_buf_t h = {0};
+    cvx__header(&h, "content-type", "application/json");
+    cvx__add_cors(req, &h);
+    cvx__respond_take(req, 200, &h, &body);
+    cvx_buf_free(&h);
     return true;
 }
 
@@ -132,6 +143,10 @@ static int parse_call(cvx__req_t *req, cvx__job_t *j, const char *fn_from_url, b
             cvx__send_error(req, 400, "BadJsonBody", "request body needs \"path\": the function name, e.g. \"users:list\"");
             goto out;
         }
+        if (memchr(path->u.str.ptr, '\0', path->u.str.len)) { /* it would name a shorter path as a C string */
+            cvx__send_error(req, 400, "BadJsonBody", "\"path\" must not contain a NUL character");
+            goto out;
+        }
         j->path = cvx_strndup(path->u.str.ptr, path->u.str.len);
     }
     /* args is [obj] (client) or obj (/api/run and older clients). */
@@ -172,6 +187,19 @@ out:
     return rc;
 }
 
+/* Actions run in their own lane. /api/run names no kind: the deployed
+ * function's kind decides (an unknown one fails fast in any lane). */
+static int call_lane(cvx_server_t *s, const cvx__job_t *j) {
+    cvx_kind_t kind = j->expect;
+    if (!kind) {
+        cvx_app_t *app = cvx_runtime_app(s->rt);
+        const cvx_fn_t *fn = app ? cvx_app_find(app, j->path, strlen(j->path)) : NULL;
+        if (fn) kind = fn->kind;
+        cvx_app_release(app);
+    }
+    return kind == CVX_KIND_ACTION ? CVX__LANE_ACTIONS : CVX__LANE_CALLS;
+}
+
 static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const char *fn_from_url, bool want_ts,
                       bool at_ts) {
     if (!cvx__req_method_is(req, "POST")) {
@@ -191,6 +219,7 @@ static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const
     j->want_ts = want_ts;
     j->admin = cvx__is_admin(s, req);
     j->run = run_call;
+    j->lane = call_lane(s, j);
     if (!at_ts && (expect == CVX_KIND_QUERY || expect == 0) && answer_cached(s, req, j)) {
         cvx__job_free(j);
         return 0;

@@ -59,7 +59,7 @@ static void save_app_record(cvx_server_t *s, const struct stat *st, cvx_app_t *a
     cvx_buf_append_str(&line, tail);
     app_record_path(s, path, sizeof path);
     cvx_err_t ignored;
-    if (line.oom || cvx_write_file_atomic(path, line.data, line.len, &ignored)) unlink(path);
+    if (line.oom || cvx_write_file_private(path, line.data, line.len, &ignored)) unlink(path);
     cvx_buf_free(&line);
 }
 
@@ -68,6 +68,7 @@ static void save_app_record(cvx_server_t *s, const struct stat *st, cvx_app_t *a
 static bool read_app_record(const cvx_server_t *s, const struct stat *st, char hashes[][65], size_t *n) {
     char path[4200], want[128];
     app_record_path(s, path, sizeof path);
+    cvx_make_private(path); /* written 0644 by an older cvx */
     app_record_tail(st, want, sizeof want);
     cvx_buf_t b = {0};
     cvx_err_t ignored;
@@ -155,7 +156,7 @@ static void save_app(cvx_server_t *s, const uint8_t *body, size_t len, const mod
     cvx_err_t werr;
     struct stat st;
     if (pkg.oom) fprintf(s->log, "cvx: warning: deployed, but could not save the app: out of memory\n");
-    else if (cvx_write_file_atomic(path, body, len, &werr))
+    else if (cvx_write_file_private(path, body, len, &werr))
         fprintf(s->log, "cvx: warning: deployed, but could not save the app: %s\n", werr.msg);
     else if (stat(path, &st) == 0)
         save_app_record(s, &st, app);
@@ -232,6 +233,7 @@ int cvx_server_deploy(cvx_server_t *s, const uint8_t *body, size_t len, cvx_buf_
 void cvx__load_saved_app(cvx_server_t *s) {
     char path[4200], hashes[CVX_APP_MAX_MODULES][65];
     snprintf(path, sizeof path, "%s/app.wasm", s->data_dir);
+    cvx_make_private(path); /* written 0644 by an older cvx */
     struct stat st;
     if (stat(path, &st) != 0) return;
     size_t nhashes = 0;

@@ -127,6 +127,7 @@ static int start_http_action(cvx_server_t *s, cvx__req_t *req) {
     }
     j->args = cvx_buf_detach(&a, &j->args_len);
     j->run = run_http_action;
+    j->lane = CVX__LANE_HTTP;
     cvx__submit(s, req, j);
     return 0;
 }
@@ -249,6 +250,12 @@ static void run_upload(cvx__job_t *j) {
     cvx_buf_free(&id);
 }
 
+bool cvx__upload_authorized(cvx_server_t *s, const cvx__req_t *req) {
+    char token[120];
+    return cvx__query_param(req, "token", token, sizeof token) &&
+           cvx_storage_token_valid(cvx_runtime_storage(s->rt), token, cvx_now_ns() / 1000000);
+}
+
 bool cvx__is_upload(const cvx__req_t *req) {
     return cvx__req_method_is(req, "POST") && cvx__path_is(req, "/api/storage/upload");
 }
@@ -258,12 +265,9 @@ int cvx__route_files(cvx_server_t *s, cvx__req_t *req) {
     if (path.len >= 5 && !memcmp(path.ptr, "/http", 5) && (path.len == 5 || path.ptr[5] == '/'))
         return start_http_action(s, req);
     if (path.len <= 13 || memcmp(path.ptr, "/api/storage/", 13) != 0) return -1;
-    const cvx_storage_config_t *cfg = cvx_runtime_storage(s->rt);
     if (cvx__is_upload(req)) {
-        char token[120];
-        if (!cvx__query_param(req, "token", token, sizeof token) ||
-            !cvx_storage_token_valid(cfg, token, cvx_now_ns() / 1000000)) {
-            cvx__send_error(req, 401, "Unauthorized", "the upload URL is invalid or expired; generate a new one");
+        if (!cvx__upload_authorized(s, req)) { /* expired while the body arrived */
+            cvx__send_error(req, 401, "Unauthorized", CVX__UPLOAD_URL_INVALID);
             return 0;
         }
         cvx__job_t *j = cvx__job_new(s);

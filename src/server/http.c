@@ -114,8 +114,15 @@ static void answer(cvx__job_t *j) {
     cvx__req_t *req = j->req;
     if (!req->conn) return; /* the client went away */
     if (!j->raw) {
-        cvx__send_json(req, j->status ? j->status : 200, j->body.data ? j->body.data : "{}",
-                       j->body.data ? j->body.len : 2);
+        if (!j->body.len || j->body.oom) {
+            cvx__send_json(req, j->status ? j->status : 200, "{}", 2);
+            return;
+        }
+        cvx_buf_t h = {0};
+        cvx__header(&h, "content-type", "application/json");
+        cvx__add_cors(req, &h);
+        cvx__respond_take(req, j->status ? j->status : 200, &h, &j->body);
+        cvx_buf_free(&h);
         return;
     }
     /* A response the job shaped itself. */
@@ -129,7 +136,7 @@ static void answer(cvx__job_t *j) {
         cvx__send_error(req, 500, "OutOfMemory", "out of memory");
         return;
     }
-    cvx__respond(req, j->status, &j->headers, j->body.data ? j->body.data : "", j->body.len);
+    cvx__respond_take(req, j->status, &j->headers, &j->body);
 }
 
 static void maybe_finish_drain(cvx_server_t *s);
@@ -223,6 +230,34 @@ uint64_t cvx__body_limit(cvx_server_t *s, const cvx__req_t *req, bool *to_file) 
     }
     if (cvx__is_deploy(req)) return MAX_MODULE_BODY;
     return s->cfg.max_body;
+}
+
+bool cvx__authorize_head(cvx_server_t *s, const cvx__req_t *req, const char **code, const char **message) {
+    if (cvx__req_method_is(req, "OPTIONS")) return false;
+    bool admin_route = cvx__is_deploy(req) || (req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0);
+    if (admin_route && !cvx__is_admin(s, req)) {
+        *code = "Unauthorized";
+        *message = CVX__ADMIN_KEY_NEEDED;
+        return true;
+    }
+    if (cvx__is_upload(req) && !cvx__upload_authorized(s, req)) {
+        *code = "Unauthorized";
+        *message = CVX__UPLOAD_URL_INVALID;
+        return true;
+    }
+    return false;
+}
+
+bool cvx__budget_take(cvx_server_t *s, uint64_t n) {
+    uint64_t cur = atomic_load(&s->buffered);
+    do {
+        if (cur + n > s->cfg.max_request_memory) return false;
+    } while (!atomic_compare_exchange_weak(&s->buffered, &cur, cur + n));
+    return true;
+}
+
+void cvx__budget_give(cvx_server_t *s, uint64_t n) {
+    if (n) atomic_fetch_sub(&s->buffered, n);
 }
 
 static void preflight(cvx__req_t *req) {

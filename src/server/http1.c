@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +28,9 @@
 #include <unistd.h>
 
 #define MAX_HEAD (64u << 10)
+/* A closing connection reads (and drops) at most this long or this much. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (8u << 20)
 #define FILE_CHUNK (256u << 10)
 
 static const char *reason(int status) {
@@ -67,6 +69,7 @@ bool cvx__req_method_is(const cvx__req_t *req, const char *m) { return cvx_slice
 
 void cvx__req_release(cvx__req_t *req) {
     if (!req || --req->refs > 0) return;
+    cvx__budget_give(req->srv, req->charged);
     if (req->body_fd >= 0) close(req->body_fd);
     if (req->body_path[0]) unlink(req->body_path);
     cvx_buf_free(&req->body);
@@ -92,8 +95,34 @@ static void start_timer(cvx__conn_t *c) {
     uv_timer_start(&c->timer, on_timeout, c->srv->cfg.request_timeout_ms, 0);
 }
 
+/* While a response or WebSocket frames are being written, the timer
+ * watches the write queue instead: a client that stops reading closes
+ * after the write timeout without progress, not never. */
+static uint64_t bytes_sent(const cvx__conn_t *c) { return c->queued_total - c->tcp.write_queue_size; }
+
+static void arm_write_timer(cvx__conn_t *c) {
+    c->sent_at_arm = bytes_sent(c);
+    uv_timer_start(&c->timer, on_timeout, c->srv->cfg.write_timeout_ms, 0);
+}
+
 static void on_timeout(uv_timer_t *t) {
     cvx__conn_t *c = t->data;
+    if (c->state == CVX__C_LINGER) {
+        cvx__conn_close(c);
+        return;
+    }
+    if ((c->state == CVX__C_HANDLING || c->state == CVX__C_WS) && c->writes > 0) {
+        if (bytes_sent(c) > c->sent_at_arm) {
+            arm_write_timer(c); /* slow, but reading */
+            return;
+        }
+        fprintf(c->srv->log, "cvx: closing a connection that read nothing for %u ms (%zu bytes unsent)\n",
+                c->srv->cfg.write_timeout_ms, c->tcp.write_queue_size);
+        fflush(c->srv->log);
+        cvx__conn_close(c);
+        return;
+    }
+    if (c->state == CVX__C_HANDLING || c->state == CVX__C_WS) return; /* nothing to time */
     /* A request that did not arrive in time: answer if we still can,
      * then close. An idle keep-alive connection just closes. */
     if (c->state == CVX__C_BODY || (c->state == CVX__C_HEAD && c->in.len > c->in_off)) {
@@ -102,6 +131,13 @@ static void on_timeout(uv_timer_t *t) {
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     cvx__conn_close(c);
+}
+
+/* Leaving HEAD/BODY: the request timer stops; a write still in flight
+ * (a 100 Continue) is watched by the write timer instead. */
+static void stop_request_timer(cvx__conn_t *c) {
+    uv_timer_stop(&c->timer);
+    if (c->writes > 0) arm_write_timer(c);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -151,6 +187,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     }
     if (n == 0) return;
     c->in.len += (size_t)n;
+    if (c->state == CVX__C_LINGER) {
+        c->lingered += c->in.len;
+        c->in.len = c->in_off = 0;
+        if (c->lingered > LINGER_MAX_BYTES) cvx__conn_close(c);
+        return;
+    }
     if (c->state == CVX__C_WS) cvx__ws_on_data(c);
     else process(c);
 }
@@ -161,10 +203,13 @@ void cvx__conn_resume(cvx__conn_t *c) { uv_read_start((uv_stream_t *)&c->tcp, al
 /* Writes raw bytes (copied); `last` ends the current response. */
 static void on_written(uv_write_t *w, int status);
 
-static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *body, size_t blen, bool last) {
+/* `owned`: body is a cvx_malloc'd buffer the write takes over (freed when
+ * written), not a copy: a multi-MiB answer is not copied on the loop. */
+static int write_bufs(cvx__conn_t *c, const char *head, size_t hlen, const void *body, size_t blen, bool owned,
+                      bool last) {
     write_t *w = cvx_calloc(1, sizeof *w);
     char *h = hlen ? cvx_malloc(hlen) : NULL;
-    char *b = blen ? cvx_malloc(blen) : NULL;
+    char *b = owned ? (char *)body : blen ? cvx_malloc(blen) : NULL;
     if (!w || (hlen && !h) || (blen && !b)) {
         cvx_free(w);
         cvx_free(h);
@@ -173,7 +218,7 @@ static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *
         return -1;
     }
     if (hlen) memcpy(h, head, hlen);
-    if (blen) memcpy(b, body, blen);
+    if (blen && !owned) memcpy(b, body, blen);
     w->conn = c;
     w->head = h;
     w->body = b;
@@ -183,7 +228,7 @@ static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *
     if (hlen) bufs[nb++] = uv_buf_init(h, (unsigned)hlen);
     if (blen) bufs[nb++] = uv_buf_init(b, (unsigned)blen);
     c->writes++;
-    c->write_bytes += hlen + blen;
+    c->queued_total += hlen + blen;
     if (uv_write(&w->w, (uv_stream_t *)&c->tcp, bufs, (unsigned)nb, on_written) != 0) {
         c->writes--;
         cvx_free(h);
@@ -192,12 +237,45 @@ static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *
         cvx__conn_close(c);
         return -1;
     }
+    if ((c->state == CVX__C_HANDLING || c->state == CVX__C_WS) && !uv_is_active((uv_handle_t *)&c->timer))
+        arm_write_timer(c);
     return 0;
+}
+
+static int write_raw(cvx__conn_t *c, const char *head, size_t hlen, const void *body, size_t blen, bool last) {
+    return write_bufs(c, head, hlen, body, blen, false, last);
 }
 
 int cvx__conn_write(cvx__conn_t *c, const void *data, size_t len) { return write_raw(c, data, len, NULL, 0, false); }
 
+int cvx__conn_write_take(cvx__conn_t *c, cvx_buf_t *b) {
+    size_t len = 0;
+    char *data = b->oom ? NULL : cvx_buf_detach(b, &len);
+    cvx_buf_free(b);
+    if (!data) {
+        cvx__conn_close(c);
+        return -1;
+    }
+    return write_bufs(c, NULL, 0, data, len, true, false);
+}
+
 /* The response is out: next request (or close). */
+/* Closing right after an answer would make the kernel reset the
+ * connection if the client is still sending (a body refused from its
+ * head), and a reset can destroy the answer before the client reads it.
+ * So: send our FIN, read and drop what still comes for a while, then
+ * close. */
+static void linger(cvx__conn_t *c) {
+    c->state = CVX__C_LINGER;
+    c->in.len = c->in_off = 0;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, NULL) != 0) {
+        cvx__conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
+    cvx__conn_resume(c);
+}
+
 static void finish_response(cvx__conn_t *c) {
     bool close_it = c->close_after;
     if (c->req) {
@@ -205,10 +283,11 @@ static void finish_response(cvx__conn_t *c) {
         c->req = NULL;
     }
     if (close_it) {
-        cvx__conn_close(c);
+        linger(c);
         return;
     }
     c->state = CVX__C_HEAD;
+    c->head_scan = 0;
     /* Keep unread (pipelined) bytes; drop the rest. */
     memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
     c->in.len -= c->in_off;
@@ -233,7 +312,7 @@ static void on_written(uv_write_t *uw, int status) {
         cvx__conn_close(c);
         return;
     }
-    c->write_bytes = 0;
+    if (c->writes == 0 && (c->state == CVX__C_WS || c->state == CVX__C_HANDLING)) uv_timer_stop(&c->timer);
     if (c->state == CVX__C_WS) {
         cvx__ws_on_written(c);
         return;
@@ -286,20 +365,40 @@ static bool wants_close(const cvx__req_t *req) {
     return false;
 }
 
-void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len) {
+static void respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len, bool owned) {
     cvx__conn_t *c = req->conn;
-    if (!c || req->responded) return;
+    if (!c || req->responded) {
+        if (owned) cvx_free((void *)body);
+        return;
+    }
     req->responded = true;
     c->close_after = c->close_after || wants_close(req) || c->srv->draining;
     cvx_buf_t head = {0};
     build_head(&head, status, headers, len, c->close_after);
-    if (head.oom) {
-        cvx_buf_free(&head);
-        cvx__conn_close(c);
-        return;
+    if (head.oom || req->head_only) {
+        if (owned) cvx_free((void *)body);
+        if (head.oom) {
+            cvx_buf_free(&head);
+            cvx__conn_close(c);
+            return;
+        }
+        body = NULL;
+        len = 0;
+        owned = false;
     }
-    write_raw(c, head.data, head.len, req->head_only ? NULL : body, req->head_only ? 0 : len, true);
+    write_bufs(c, head.data, head.len, body, len, owned, true);
     cvx_buf_free(&head);
+}
+
+void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len) {
+    respond(req, status, headers, body, len, false);
+}
+
+void cvx__respond_take(cvx__req_t *req, int status, const cvx_buf_t *headers, cvx_buf_t *body) {
+    size_t len = 0;
+    char *data = body->len && !body->oom ? cvx_buf_detach(body, &len) : NULL;
+    cvx_buf_free(body);
+    respond(req, status, headers, data, len, data != NULL);
 }
 
 int cvx__respond_file(cvx__req_t *req, int status, const cvx_buf_t *headers, const char *path, uint64_t off, uint64_t len) {
@@ -333,7 +432,7 @@ static void fail_conn(cvx__conn_t *c, int status, const char *msg) {
     c->close_after = true;
     c->state = CVX__C_HANDLING;
     pause_reading(c);
-    uv_timer_stop(&c->timer);
+    stop_request_timer(c);
     write_raw(c, head, (size_t)n, msg, strlen(msg), true);
 }
 
@@ -352,80 +451,22 @@ static void fail_json(cvx__conn_t *c, int status, const char *code, const char *
     cvx_buf_free(&b);
 }
 
+/* The errors of reading a request, by status; `other` is the message of
+ * a 400 (or any status not named here). */
+static void fail_status(cvx__conn_t *c, int st, const char *other) {
+    switch (st) {
+    case 413: fail_json(c, st, "PayloadTooLarge", "the request body is larger than this route accepts"); break;
+    case 431: fail_json(c, st, "HeadersTooLarge", "the request head is larger than 64 KiB"); break;
+    case 503:
+        fail_json(c, st, "ServerBusy",
+                  "the server's memory budget for request bodies is in use (--max-request-memory); retry shortly");
+        break;
+    case 500: fail_json(c, st, "InternalError", "out of memory or disk space while reading the request"); break;
+    default: fail_json(c, st, "BadRequest", other); break;
+    }
+}
+
 /* ---- parsing ------------------------------------------------------------------------ */
-
-static bool is_tchar(unsigned char ch) {
-    return isalnum(ch) || strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-/* Finds the end of the head ("\r\n\r\n" or "\n\n"); 0 when incomplete. */
-static size_t head_end(const char *p, size_t n) {
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\n') continue;
-        if (p[i + 1] == '\n') return i + 2;
-        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') return i + 3;
-    }
-    return 0;
-}
-
-/* Parses a complete head (copied into req->head). 0, or an HTTP status. */
-static int parse_head(cvx__req_t *req, const char *src, size_t n) {
-    req->head = cvx_malloc(n + 1);
-    if (!req->head) return 500;
-    memcpy(req->head, src, n);
-    req->head[n] = '\0';
-    char *p = req->head, *end = req->head + n;
-    /* request line */
-    char *sp = p;
-    while (sp < end && is_tchar((unsigned char)*sp)) sp++;
-    if (sp == p || sp >= end || *sp != ' ') return 400;
-    req->method = cvx_slice(p, (size_t)(sp - p));
-    char *t = sp + 1, *te = t;
-    while (te < end && *te != ' ' && (unsigned char)*te > 32 && *te != 127) te++;
-    if (te == t || te >= end || *te != ' ') return 400;
-    if (te - t > 8192) return 414;
-    req->target = cvx_slice(t, (size_t)(te - t));
-    char *v = te + 1;
-    if (end - v < 9 || memcmp(v, "HTTP/1.", 7) != 0 || (v[7] != '0' && v[7] != '1')) return 400;
-    req->minor = v[7] - '0';
-    p = v + 8;
-    if (*p == '\r') p++;
-    if (*p != '\n') return 400;
-    p++;
-    /* headers */
-    while (p < end && *p != '\r' && *p != '\n') {
-        if (req->nhdrs >= CVX__MAX_HEADERS) return 431;
-        char *name = p;
-        while (p < end && is_tchar((unsigned char)*p)) {
-            *p = (char)tolower((unsigned char)*p);
-            p++;
-        }
-        if (p == name || p >= end || *p != ':') return 400; /* also rejects obsolete line folding */
-        size_t nlen = (size_t)(p - name);
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t')) p++;
-        char *val = p;
-        while (p < end && *p != '\r' && *p != '\n') {
-            if ((unsigned char)*p < 32 && *p != '\t') return 400;
-            p++;
-        }
-        char *vend = p;
-        while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
-        if (*p == '\r') p++;
-        if (p >= end || *p != '\n') return 400;
-        p++;
-        *vend = '\0'; /* values become C strings (the CR/LF is gone) */
-        req->hdrs[req->nhdrs].name = cvx_slice(name, nlen);
-        req->hdrs[req->nhdrs].value = cvx_slice(val, (size_t)(vend - val));
-        req->nhdrs++;
-    }
-    /* path and query */
-    char *q = memchr(req->target.ptr, '?', req->target.len);
-    req->path = cvx_slice(req->target.ptr, q ? (size_t)(q - req->target.ptr) : req->target.len);
-    req->query = q ? cvx_slice(q + 1, req->target.len - (size_t)(q + 1 - req->target.ptr)) : cvx_slice("", 0);
-    req->head_only = cvx__req_method_is(req, "HEAD");
-    return 0;
-}
 
 /* Sets up body reading: length, chunked, limits. 0 or an HTTP status. */
 static int prepare_body(cvx__conn_t *c, cvx__req_t *req) {
@@ -445,8 +486,7 @@ static int prepare_body(cvx__conn_t *c, cvx__req_t *req) {
     if (te.ptr) {
         if (te.len != 7 || strncasecmp(te.ptr, "chunked", 7) != 0) return 501;
         c->chunked = true;
-        c->chunk_state = 0;
-        c->chunk_left = 0;
+        memset(&c->chunked_st, 0, sizeof c->chunked_st);
     } else if (cl.ptr) {
         if (cl.len == 0 || cl.len > 15 || strspn(cl.ptr, "0123456789") != cl.len) return 400;
         c->body_left = strtoull(cl.ptr, NULL, 10);
@@ -455,6 +495,9 @@ static int prepare_body(cvx__conn_t *c, cvx__req_t *req) {
     uint64_t limit = cvx__body_limit(c->srv, req, &to_file);
     if (c->body_left > limit) return 413;
     c->body_limit = limit;
+    /* A body held in memory is charged to the server's budget as it
+     * arrives (body_append): clients together cannot hold more than the
+     * budget, and holding it costs them sending it. */
     if (to_file) {
         int n = snprintf(req->body_path, sizeof req->body_path, "%.4000s/.upload-XXXXXX", c->srv->upload_dir);
         req->body_fd = n > 0 && (size_t)n < sizeof req->body_path ? mkostemp(req->body_path, O_CLOEXEC) : -1;
@@ -484,6 +527,11 @@ static int body_append(cvx__req_t *req, const char *p, size_t n) {
         }
         return 0;
     }
+    if (req->body_len > req->charged) {
+        uint64_t more = req->body_len - req->charged;
+        if (!cvx__budget_take(req->srv, more)) return 503;
+        req->charged += more;
+    }
     return cvx_buf_append(&req->body, p, n) ? 500 : 0;
 }
 
@@ -492,51 +540,26 @@ static int body_append(cvx__req_t *req, const char *p, size_t n) {
 static int read_chunked(cvx__conn_t *c, bool *done) {
     cvx__req_t *req = c->req;
     *done = false;
-    while (c->in_off < c->in.len) {
-        char *p = c->in.data + c->in_off;
-        size_t avail = c->in.len - c->in_off;
-        if (c->chunk_state == 1) { /* data */
-            size_t take = (size_t)CVX_MIN(avail, c->chunk_left);
-            if (req->body_len + take > c->body_limit) return 413;
-            int rc = body_append(req, p, take);
+    while (c->in_off < c->in.len && !*done) {
+        const char *p = c->in.data + c->in_off;
+        bool was_size = c->chunked_st.state == 0; /* a size line is next */
+        size_t used, data;
+        int st = cvx__chunked_step(&c->chunked_st, p, c->in.len - c->in_off, &used, &data, done);
+        if (st) return st;
+        if (used == 0) break; /* an incomplete line */
+        if (was_size && req->body_len + c->chunked_st.left > c->body_limit) return 413;
+        if (data) {
+            int rc = body_append(req, p, data);
             if (rc) return rc;
-            c->in_off += take;
-            c->chunk_left -= take;
-            if (c->chunk_left == 0) c->chunk_state = 2;
-            continue;
         }
-        char *nl = memchr(p, '\n', avail);
-        if (!nl) return avail > 4096 ? 400 : 0;
-        size_t line = (size_t)(nl - p) + 1;
-        size_t len = line - 1;
-        if (len && p[len - 1] == '\r') len--;
-        c->in_off += line;
-        if (c->chunk_state == 2) { /* CRLF after data */
-            if (len != 0) return 400;
-            c->chunk_state = 0;
-        } else if (c->chunk_state == 0) { /* size line */
-            size_t hex = 0;
-            while (hex < len && isxdigit((unsigned char)p[hex])) hex++;
-            if (hex == 0 || hex > 15 || (hex < len && p[hex] != ';' && p[hex] != ' ')) return 400;
-            char tmp[16];
-            memcpy(tmp, p, hex);
-            tmp[hex] = '\0';
-            c->chunk_left = strtoull(tmp, NULL, 16);
-            if (req->body_len + c->chunk_left > c->body_limit) return 413;
-            c->chunk_state = c->chunk_left ? 1 : 3;
-        } else { /* trailers, until an empty line */
-            if (len == 0) {
-                *done = true;
-                return 0;
-            }
-        }
+        c->in_off += used;
     }
     return 0;
 }
 
 static void dispatch(cvx__conn_t *c) {
     c->state = CVX__C_HANDLING;
-    uv_timer_stop(&c->timer);
+    stop_request_timer(c);
     pause_reading(c);
     cvx__req_t *req = c->req;
     if (req->body_fd >= 0 && lseek(req->body_fd, 0, SEEK_SET) != 0) {
@@ -556,15 +579,20 @@ static void process(cvx__conn_t *c) {
                 avail--;
             }
             if (!avail) return;
-            size_t n = head_end(c->in.data + c->in_off, avail);
+            size_t scanned;
+            size_t n = cvx__http_head_end(c->in.data + c->in_off, avail,
+                                          c->head_scan > c->in_off ? c->head_scan - c->in_off : 0, &scanned);
             if (n == 0) {
-                if (avail > MAX_HEAD) fail_json(c, 431, "HeadersTooLarge", "the request head is larger than 64 KiB");
+                c->head_scan = c->in_off + scanned;
+                if (avail > MAX_HEAD) fail_status(c, 431, NULL);
                 return;
             }
+            c->head_scan = 0;
             if (n > MAX_HEAD) {
-                fail_json(c, 431, "HeadersTooLarge", "the request head is larger than 64 KiB");
+                fail_status(c, 431, NULL);
                 return;
             }
+            const char *code, *msg;
             cvx__req_t *req = cvx_calloc(1, sizeof *req);
             if (!req) {
                 cvx__conn_close(c);
@@ -575,13 +603,16 @@ static void process(cvx__conn_t *c) {
             req->srv = c->srv;
             req->body_fd = -1;
             c->req = req;
-            int st = parse_head(req, c->in.data + c->in_off, n);
+            int st = cvx__http_parse_head(req, c->in.data + c->in_off, n);
             c->in_off += n;
+            if (!st && cvx__authorize_head(c->srv, req, &code, &msg)) {
+                /* Refused from the head alone: no byte of the body is read. */
+                fail_json(c, 401, code, msg);
+                return;
+            }
             if (!st) st = prepare_body(c, req);
             if (st) {
-                fail_json(c, st, st == 413 ? "PayloadTooLarge" : st == 431 ? "HeadersTooLarge" : "BadRequest",
-                          st == 413 ? "the request body is larger than this route accepts"
-                                    : "malformed HTTP request");
+                fail_status(c, st, "malformed HTTP request");
                 return;
             }
             c->state = CVX__C_BODY;
@@ -591,8 +622,7 @@ static void process(cvx__conn_t *c) {
                 bool done;
                 int st = read_chunked(c, &done);
                 if (st) {
-                    fail_json(c, st, st == 413 ? "PayloadTooLarge" : "BadRequest",
-                              st == 413 ? "the request body is larger than this route accepts" : "malformed chunked body");
+                    fail_status(c, st, "malformed chunked body");
                     return;
                 }
                 if (!done) {
@@ -607,7 +637,7 @@ static void process(cvx__conn_t *c) {
                 if (take) {
                     int st = body_append(c->req, c->in.data + c->in_off, take);
                     if (st) {
-                        fail_json(c, st, "InternalError", "cannot store the request body");
+                        fail_status(c, st, "cannot store the request body");
                         return;
                     }
                     c->in_off += take;
@@ -642,4 +672,3 @@ void cvx__conn_accepted(cvx_server_t *s, cvx__conn_t *c) {
     cvx__conn_resume(c);
 }
 
-uint64_t cvx__conn_pending_write_bytes(const cvx__conn_t *c) { return c->write_bytes; }

@@ -27,6 +27,9 @@ void cvx_server_config_default(cvx_server_config_t *cfg) {
      * 3.2k -> 2.1k/s and ~80%-contention transfers 3.4k -> 2.4k (more
      * attempts in flight conflict); 8 stays. */
     cfg->workers = n < 2 ? 16 : (int)(8 * n);
+    /* Actions get their own slots (an action waiting on fetch holds none),
+     * so queries and mutations never queue behind them. */
+    cfg->action_workers = n < 2 ? 8 : (int)(4 * n);
     cvx_exec_limits_default(&cfg->limits);
     cfg->max_body = 16u << 20;
     cfg->max_upload = 1ull << 30;
@@ -105,8 +108,6 @@ static void free_server(cvx_server_t *s) {
         cvx_free(s->ring[i].message);
     }
     pthread_mutex_destroy(&s->deploy_mu);
-    pthread_mutex_destroy(&s->jobs_mu);
-    pthread_cond_destroy(&s->jobs_cv);
     pthread_mutex_destroy(&s->log_mu);
     cvx_free(s->data_dir);
     cvx_free(s);
@@ -122,11 +123,11 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
     if (!s->cfg.max_upload) s->cfg.max_upload = 1ull << 30;
     if (!s->cfg.max_connections) s->cfg.max_connections = 20000;
     if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 10000;
+    if (!s->cfg.write_timeout_ms) s->cfg.write_timeout_ms = 30000;
+    if (!s->cfg.max_request_memory) s->cfg.max_request_memory = 512u << 20;
     s->nworkers = s->cfg.workers > 0 ? s->cfg.workers : 2;
     s->log = cfg->log ? cfg->log : stderr;
     pthread_mutex_init(&s->deploy_mu, NULL);
-    pthread_mutex_init(&s->jobs_mu, NULL);
-    pthread_cond_init(&s->jobs_cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
 #ifdef __GLIBC__
     /* Deploys free a module's megabytes of compiled-code metadata; by
@@ -144,22 +145,28 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
 #endif
     s->listen_fd = -1;
     s->data_dir = cvx_strdup(cfg->data_dir);
-    int rc = s->data_dir ? cvx_mkdirs(s->data_dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    int rc = s->data_dir ? cvx_mkdirs_private(s->data_dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = load_admin_key(s, err);
     if (!rc) {
         cvx_engine_config_t ec;
         cvx_engine_config_default(&ec);
         char cache[4200];
         snprintf(cache, sizeof cache, "%s/modules", s->data_dir);
+        cvx_make_private(cache); /* made 0755 by an older cvx */
         ec.cache_dir = cache;
         ec.pooling = getenv("CVX_NO_POOLING") == NULL;
+        /* An instance for every worker thread, the scheduler and a deploy's
+         * checks, with room to spare. */
+        int need = cvx__pool_threads(s) + 16;
+        if (ec.pool_instances < (uint32_t)need) ec.pool_instances = (uint32_t)need;
         rc = cvx_engine_new(&ec, &s->engine, err);
         if (!rc) rc = cvx_abi_register(s->engine, err);
     }
     if (!rc) {
         cvx_store_config_t sc;
         cvx_store_config_default(&sc);
-        sc.read_connections = s->nworkers + 2; /* + the scheduler and a spare */
+        /* + the two action lanes' slots, the scheduler and a spare */
+        sc.read_connections = s->nworkers + 2 * (s->cfg.action_workers > 0 ? s->cfg.action_workers : 8) + 2;
         rc = cvx_store_open(s->data_dir, &sc, &s->store, err);
     }
     if (!rc) rc = cvx__bind(s, err);
@@ -169,7 +176,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
          * upload URLs signed with a key derived from the admin key. */
         snprintf(storage_dir, sizeof storage_dir, "%s/storage", s->data_dir);
         snprintf(s->upload_dir, sizeof s->upload_dir, "%s", storage_dir);
-        rc = cvx_mkdirs(storage_dir, err);
+        rc = cvx_mkdirs_private(storage_dir, err);
         if (!rc) remove_partial_uploads(storage_dir);
     }
     if (!rc) {
@@ -193,13 +200,17 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
     if (!rc) rc = cvx_scheduler_start(s->rt, &s->scheduler, err);
     if (!rc) {
         cvx_sync_hooks_t hooks = {.ctx = s, .submit = cvx__pool_task, .wake = cvx__ws_wake, .is_admin_key = is_admin_key};
-        rc = cvx_sync_new(s->rt, &hooks, NULL, &s->sync, err);
+        cvx_sync_config_t sc = {.max_queries_per_client = s->cfg.max_client_queries,
+                                .max_total_outbox_bytes = s->cfg.max_outbox_bytes,
+                                /* half the query workers: HTTP calls keep the rest */
+                                .max_running_queries = (uint32_t)(s->nworkers > 1 ? s->nworkers / 2 : 1)};
+        rc = cvx_sync_new(s->rt, &hooks, &sc, &s->sync, err);
     }
     if (!rc) rc = cvx__pool_start(s, err);
     if (!rc) {
         rc = cvx__http_start(s, err);
         if (rc) cvx__pool_stop(s);
-    } else if (s->workers) {
+    } else {
         cvx__pool_stop(s);
     }
     if (rc) {

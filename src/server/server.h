@@ -4,9 +4,15 @@
  * `cvx data` and `cvx logs` use.
  *
  * Threads: one event-loop thread (HTTP/1.1 on libuv) owns every connection and
- * never runs guest code; a pool of worker threads runs function calls and
- * deploys, and hands results back to the loop. A slow function therefore
- * never stalls other connections. A mutation's worker does not wait for
+ * never runs guest code; worker threads run function calls and deploys in
+ * separate lanes (queries and mutations; actions; HTTP actions) and hand
+ * results back to the loop. A slow function therefore never stalls other
+ * connections, and actions never starve queries.
+ *
+ * Resources: every connection and client is bounded (request head and
+ * body, unanswered writes, subscriptions, calls in flight, unsent
+ * messages) and so is their sum (cfg.max_request_memory, the sync
+ * engine's outbox budget); docs/guide.md lists each bound. A mutation's worker does not wait for
  * its commit's fsync either: the loop holds the answer until the store
  * reports the commit durable (the store's sync thread wakes it).
  *
@@ -15,8 +21,9 @@
  * responses go out, then closes the store. Every acknowledged write is
  * already durable when its response is sent.
  *
- * Data directory layout: cvx.sqlite3 (the store), admin_key (0600),
- * app.wasm (the deployed module, reloaded at start).
+ * Data directory layout (the directory 0700, every file 0600): cvx.sqlite3
+ * (the store), admin_key, app.wasm (the deployed module, reloaded at
+ * start), modules/ (compiled code), storage/ (file blobs).
  */
 #ifndef CVX_SERVER_H
 #define CVX_SERVER_H
@@ -40,6 +47,21 @@ typedef struct {
     uint64_t max_upload;    /* file uploads (streamed to disk); default 1 GiB */
     uint32_t max_connections; /* default 20000 */
     uint32_t request_timeout_ms; /* receiving one request; default 10000 */
+    uint32_t write_timeout_ms;   /* a client that reads nothing of what is
+                                    sent to it for this long is closed;
+                                    default 30000 */
+    uint64_t max_request_memory; /* all clients' request bodies and
+                                    unfinished WebSocket messages held in
+                                    memory together; past it a request is
+                                    refused with 503; default 512 MiB */
+    int action_workers;          /* actions and HTTP actions running guest
+                                    code at once, apart from the workers
+                                    (an action waiting on fetch holds
+                                    none); default 4 per CPU */
+    uint32_t max_client_queries; /* subscriptions per WebSocket client;
+                                    default 10000 */
+    uint64_t max_outbox_bytes;   /* unsent sync messages, all clients
+                                    together; default 1 GiB */
     const char *admin_key;  /* NULL: read or create data_dir/admin_key */
     bool log_calls;         /* one line per call on stderr */
     const char *public_url; /* base of file URLs; default http://host:port */

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "server/http_parse.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -16,39 +17,17 @@ typedef struct cvx__conn cvx__conn_t;
 
 /* ---- HTTP/1.1 (http1.c) ------------------------------------------------------------ */
 
-#define CVX__MAX_HEADERS 100
+/* cvx__req_t and the pure HTTP/1.1 parsing: http_parse.h. */
 
-typedef struct {
-    cvx_slice_t name;  /* lower-cased */
-    cvx_slice_t value; /* NUL-terminated, surrounding blanks trimmed */
-} cvx__hdr_t;
-
-/* One request. Created and freed on the loop thread; reference-counted
- * because a job on a worker may outlive the connection (then `conn` is
- * NULL and the answer is dropped). While a job holds it, the loop does not
- * touch its fields, so the worker may read the head and body. */
-typedef struct {
-    int refs;
-    cvx__conn_t *conn;
-    cvx_server_t *srv;
-    cvx_slice_t method, target, path, query; /* slices of `head` */
-    int minor;                               /* HTTP/1.<minor> */
-    cvx__hdr_t hdrs[CVX__MAX_HEADERS];
-    size_t nhdrs;
-    char *head;
-    cvx_buf_t body;       /* in memory, unless streamed to body_fd */
-    int body_fd;          /* -1, or an upload's temporary file */
-    char body_path[4200]; /* its path; cleared if the file was adopted */
-    uint64_t body_len;
-    bool head_only;       /* HEAD: no body in the response */
-    bool responded;
-} cvx__req_t;
-
-enum { CVX__C_HEAD, CVX__C_BODY, CVX__C_HANDLING, CVX__C_WS, CVX__C_CLOSED };
+/* LINGER: answered and closing, reading what the client still sends
+ * (see http1.c linger). */
+enum { CVX__C_HEAD, CVX__C_BODY, CVX__C_HANDLING, CVX__C_WS, CVX__C_LINGER, CVX__C_CLOSED };
 
 struct cvx__conn {
     uv_tcp_t tcp; /* first: the handle is the connection */
     uv_timer_t timer;
+    uv_shutdown_t shutdown;   /* LINGER: our side's FIN */
+    uint64_t lingered;        /* bytes dropped while lingering */
     cvx_server_t *srv;
     cvx__conn_t *prev, *next; /* all open connections */
     cvx_buf_t in;             /* received, not yet consumed from in_off */
@@ -56,10 +35,12 @@ struct cvx__conn {
     int state;
     cvx__req_t *req;          /* the request being read or handled */
     bool chunked;
-    int chunk_state;
-    uint64_t chunk_left, body_left, body_limit;
+    cvx__chunked_t chunked_st;
+    uint64_t body_left, body_limit;
     uint32_t writes;          /* uv_write requests in flight */
-    uint64_t write_bytes;     /* bytes queued since the last completion */
+    uint64_t queued_total;    /* bytes ever handed to uv_write */
+    uint64_t sent_at_arm;     /* of those, sent when the write timer was armed */
+    size_t head_scan;         /* in.data offset the head search reached */
     bool close_after;         /* close once the response is out */
     int file_fd;              /* a download being streamed */
     uint64_t file_off, file_left;
@@ -72,13 +53,17 @@ void cvx__conn_close(cvx__conn_t *c);
 void cvx__conn_resume(cvx__conn_t *c);
 /* Queues raw bytes (copied) on the connection. */
 int cvx__conn_write(cvx__conn_t *c, const void *data, size_t len);
-uint64_t cvx__conn_pending_write_bytes(const cvx__conn_t *c);
+/* Queues a buffer's bytes, taking the buffer over (b is left empty). */
+int cvx__conn_write_take(cvx__conn_t *c, cvx_buf_t *b);
 cvx_slice_t cvx__req_header(const cvx__req_t *req, const char *lname);
 bool cvx__req_method_is(const cvx__req_t *req, const char *m);
 void cvx__req_release(cvx__req_t *req);
 /* Sends the response; `headers` is "name\0value\0"... (may be NULL).
  * A no-op if the client is gone or it was already answered. */
 void cvx__respond(cvx__req_t *req, int status, const cvx_buf_t *headers, const void *body, size_t len);
+/* cvx__respond with a body the response takes over (no copy); body is
+ * left empty. */
+void cvx__respond_take(cvx__req_t *req, int status, const cvx_buf_t *headers, cvx_buf_t *body);
 /* Appends {"code": code, "message": message}. */
 void cvx__error_json(cvx_buf_t *b, const char *code, const char *message);
 /* Streams len bytes of a file from off. -1 if it cannot be opened. */
@@ -86,6 +71,15 @@ int cvx__respond_file(cvx__req_t *req, int status, const cvx_buf_t *headers, con
                       uint64_t len);
 
 /* Hooks http1.c calls (http.c, ws.c). */
+/* Whether a request may proceed past its head: routes that need the admin
+ * key or an upload token are refused before their body is read. False,
+ * or true with *code and *message set for a 401. */
+bool cvx__authorize_head(cvx_server_t *s, const cvx__req_t *req, const char **code, const char **message);
+/* The server-wide budget of memory held for clients' input (request
+ * bodies, unfinished WebSocket messages): take fails when n more would
+ * exceed cfg.max_request_memory. Any thread. */
+bool cvx__budget_take(cvx_server_t *s, uint64_t n);
+void cvx__budget_give(cvx_server_t *s, uint64_t n);
 /* The largest body this request may carry; *to_file streams it to disk. */
 uint64_t cvx__body_limit(cvx_server_t *s, const cvx__req_t *req, bool *to_file);
 void cvx__handle_request(cvx_server_t *s, cvx__req_t *req);
@@ -96,9 +90,26 @@ void cvx__ws_closed(cvx__conn_t *c);
 /* ---- jobs ------------------------------------------------------------------------- */
 
 /* Work handed from the loop to a worker and back. */
+/* The worker pool's lanes (pool.c): each kind of work has its own queue
+ * and threads. */
+enum { CVX__LANE_CALLS, CVX__LANE_ACTIONS, CVX__LANE_HTTP, CVX__LANES };
+
+typedef struct {
+    cvx_server_t *srv;
+    pthread_t *threads;
+    int threads_n;
+    int slots;                     /* jobs running at once */
+    int busy;                      /* slots taken */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cvx__job_t *head, *tail;
+    bool stop;
+} cvx__lane_t;
+
 struct cvx__job {
     cvx__job_t *next;              /* worker queue, then the done list */
     cvx_server_t *srv;
+    int lane;                      /* CVX__LANE_*: which workers run it */
     cvx__req_t *req;               /* holds a reference */
     void (*run)(cvx__job_t *j);    /* on a worker */
     void (*task)(void *arg);       /* a sync engine task (no request) */
@@ -135,6 +146,10 @@ typedef struct {
 } cvx__log_entry_t;
 
 #define CVX__LOG_RING 4096
+/* The ring's log text is bounded in bytes too: a line may be 32 KiB. */
+#define CVX__LOG_BYTES (64u << 20)
+#define CVX__LOG_BYTES_TEXT "64 MiB"
+
 
 struct cvx_server {
     cvx_server_config_t cfg;
@@ -170,6 +185,7 @@ struct cvx_server {
     int listen_fd;         /* bound by cvx__bind, handed to the loop */
     uint32_t connections;
     uint64_t inflight;     /* jobs not yet answered (loop thread) */
+    _Atomic uint64_t buffered; /* charged to the memory budget (cvx__budget_take) */
     bool draining;
     int start_rc;
     cvx_err_t start_err;
@@ -177,13 +193,9 @@ struct cvx_server {
     pthread_cond_t ready_cv;
     bool ready;
 
-    /* workers */
-    pthread_t *workers;
+    /* workers (pool.c) */
     int nworkers;
-    pthread_mutex_t jobs_mu;
-    pthread_cond_t jobs_cv;
-    cvx__job_t *jobs_head, *jobs_tail;
-    bool workers_stop;
+    cvx__lane_t lanes[CVX__LANES];
 
     /* sync */
     cvx_sync_t *sync;
@@ -193,6 +205,8 @@ struct cvx_server {
     pthread_mutex_t log_mu;
     cvx__log_entry_t ring[CVX__LOG_RING];
     uint64_t next_seq;
+    size_t log_bytes;      /* text held by the ring's entries */
+    uint64_t log_trimmed;  /* entries below this seq lost their lines */
 };
 
 /* http.c */
@@ -214,11 +228,17 @@ void cvx__job_free(cvx__job_t *j);
 bool cvx__query_param(const cvx__req_t *req, const char *name, char *out, size_t cap);
 bool cvx__path_is(const cvx__req_t *req, const char *path);
 
+#define CVX__ADMIN_KEY_NEEDED \
+    "this route needs the admin key: Authorization: Convex <key> (see the data directory's admin_key)"
+#define CVX__UPLOAD_URL_INVALID "the upload URL is invalid or expired; generate a new one"
+
 /* api.c: client routes */
 int cvx__route_api(cvx_server_t *s, cvx__req_t *req);
 /* files.c: HTTP actions, file downloads and uploads */
 int cvx__route_files(cvx_server_t *s, cvx__req_t *req);
 bool cvx__is_upload(const cvx__req_t *req);
+/* Whether the upload request carries a valid, unexpired token. */
+bool cvx__upload_authorized(cvx_server_t *s, const cvx__req_t *req);
 
 /* admin.c: admin routes and the call log */
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
@@ -245,10 +265,12 @@ void cvx__ws_stop(cvx_server_t *s);
 /* pool.c */
 int cvx__pool_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__pool_push(cvx_server_t *s, cvx__job_t *j);
+/* Threads the pool will start: each may hold a guest instance at once. */
+int cvx__pool_threads(const cvx_server_t *s);
 /* Worker: hands a finished job back to the loop. */
 void cvx__job_done(cvx_server_t *s, cvx__job_t *j);
 /* Runs fn(arg) on a worker (the sync engine's submit hook). */
-void cvx__pool_task(void *server, void (*fn)(void *), void *arg);
+void cvx__pool_task(void *server, cvx_kind_t kind, void (*fn)(void *), void *arg);
 void cvx__pool_stop(cvx_server_t *s);
 
 /* The response JSON of a function call (§3 of the protocol). */

@@ -13,6 +13,7 @@
  * the engine, whose replies come back through wake(). */
 #include "server/server_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <wslay/wslay.h>
 
@@ -32,6 +33,16 @@ struct cvx__ws {
     cvx_sync_client_t *client;
     uint64_t last_send_ms;
     cvx_buf_t out;                 /* frames wslay produced in one send */
+    /* Bytes handed to wslay since the last whole message: an upper bound
+     * of what it buffers for an unfinished one, charged to the server's
+     * memory budget until the message completes. */
+    uint64_t partial, charged;
+    /* A close the engine asked for (protocol error, too slow), sent once
+     * the messages queued before it are out: wslay sends control frames
+     * ahead of data, which would lose a FatalError that explains it. */
+    char close_reason[124];
+    bool close_queued;
+    bool paused;                   /* reading stopped: the client is busy */
 };
 
 static void ws_release(cvx__ws_t *w) {
@@ -62,13 +73,14 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     size_t n = CVX_MIN(avail, len);
     memcpy(buf, c->in.data + c->in_off, n);
     c->in_off += n;
+    w->partial += n;
     return (ssize_t)n;
 }
 
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
     cvx__ws_t *w = user;
     (void)flags;
-    if (!w->conn || cvx__conn_pending_write_bytes(w->conn) + w->out.len >= MAX_BUFFERED) {
+    if (!w->conn || w->conn->tcp.write_queue_size + w->out.len >= MAX_BUFFERED) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -81,10 +93,14 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
     cvx__ws_t *w = user;
+    (void)ctx;
+    /* A control frame may arrive between a message's fragments, which
+     * wslay keeps meanwhile: only a whole data message ends the charge. */
+    if (!wslay_is_ctrl_frame(arg->opcode)) w->partial = 0;
     if (arg->opcode == WSLAY_TEXT_FRAME) {
         if (w->client) cvx_sync_receive(w->client, (const char *)arg->msg, arg->msg_length);
     } else if (arg->opcode == WSLAY_BINARY_FRAME) {
-        wslay_event_queue_close(ctx, 1003, (const uint8_t *)"binary frames are not supported", 31);
+        wslay_event_queue_close(w->ctx, 1003, (const uint8_t *)"binary frames are not supported", 31);
     }
     /* Ping/pong/close are answered by wslay itself. */
 }
@@ -98,16 +114,77 @@ static void pump(cvx__ws_t *w) {
         cvx__conn_close(c);
         return;
     }
+    if (w->close_reason[0] && !w->close_queued && wslay_event_get_queued_msg_count(w->ctx) == 0) {
+        /* 1008: policy violation (protocol error or too slow). */
+        w->close_queued = true;
+        wslay_event_queue_close(w->ctx, 1008, (const uint8_t *)w->close_reason, strlen(w->close_reason));
+        if (wslay_event_send(w->ctx) != 0) {
+            cvx__conn_close(c);
+            return;
+        }
+    }
     if (w->out.len) {
-        int rc = cvx__conn_write(c, w->out.data, w->out.len);
-        cvx_buf_reset(&w->out);
-        if (rc) return; /* the connection closed itself */
+        /* The frames go out as they are, without another copy. */
+        if (cvx__conn_write_take(c, &w->out)) return; /* the connection closed itself */
         w->last_send_ms = now_ms();
     }
     if (!wslay_event_want_read(w->ctx) && !wslay_event_want_write(w->ctx) && c->writes == 0) cvx__conn_close(c);
 }
 
+static void send_text(cvx__ws_t *w, const char *text, size_t len);
+
+/* Bytes on their way to this client: queued in wslay, framed, or in
+ * libuv's write queue. */
+static size_t backlog(const cvx__ws_t *w) {
+    return wslay_event_get_queued_msg_length(w->ctx) + w->out.len + w->conn->tcp.write_queue_size;
+}
+
+/* Moves the engine's messages for this client into wslay, only as many as
+ * the socket can take (MAX_BUFFERED): the rest stay in the engine's
+ * outbox, whose bounds close a client that does not read. `all` when
+ * closing. */
+static void feed(cvx__ws_t *w, bool all) {
+    if (!w->conn || !w->client) return;
+    size_t queued = backlog(w);
+    if (!all && queued >= MAX_BUFFERED) return;
+    char **msgs;
+    size_t *lens;
+    size_t n = cvx_sync_drain(w->client, all ? SIZE_MAX : MAX_BUFFERED - queued, &msgs, &lens);
+    for (size_t i = 0; i < n; i++) send_text(w, msgs[i], lens[i]);
+    cvx_sync_free_messages(msgs, lens, n);
+}
+
+/* Reading stops while the client has too many calls in flight (the
+ * engine wakes us when one ends) or while its answers pile up unread
+ * (pongs to a ping flood, say); TCP then pushes back on the client. After
+ * a Close frame reading goes on, to see the peer leave; its bytes are
+ * dropped. */
+static void update_reading(cvx__ws_t *w) {
+    cvx__conn_t *c = w->conn;
+    if (!c) return;
+    bool stop = wslay_event_want_read(w->ctx) && (backlog(w) >= MAX_BUFFERED || (w->client && cvx_sync_client_busy(w->client)));
+    if (stop && !w->paused) {
+        w->paused = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else if (!stop && w->paused) {
+        w->paused = false;
+        cvx__conn_resume(c);
+    }
+}
+
 /* ---- connection hooks (loop thread) -------------------------------------------------- */
+
+/* Charges what wslay holds of an unfinished message to the server's
+ * budget; false when the budget is exhausted. */
+static bool charge(cvx__ws_t *w) {
+    if (w->partial > w->charged) {
+        if (!cvx__budget_take(w->srv, w->partial - w->charged)) return false;
+    } else {
+        cvx__budget_give(w->srv, w->charged - w->partial);
+    }
+    w->charged = w->partial;
+    return true;
+}
 
 void cvx__ws_on_data(cvx__conn_t *c) {
     cvx__ws_t *w = c->ws;
@@ -116,17 +193,38 @@ void cvx__ws_on_data(cvx__conn_t *c) {
         cvx__conn_close(c);
         return;
     }
-    /* Keep only unconsumed bytes (a partial frame). */
-    if (c->in_off) {
+    atomic_fetch_add(&w->refs, 1); /* pump may close the connection */
+    if (!charge(w)) {
+        /* 1013: try again later (the client reconnects). */
+        static const char why[] = "server busy: its memory budget for client messages is in use";
+        w->partial = 0;
+        charge(w);
+        wslay_event_queue_close(w->ctx, 1013, (const uint8_t *)why, sizeof why - 1);
+        wslay_event_shutdown_read(w->ctx);
+    }
+    if (!wslay_event_want_read(w->ctx)) {
+        /* After a Close frame nothing more is read: whatever the client
+         * keeps sending is dropped, not buffered. */
+        c->in.len = c->in_off = 0;
+    } else if (c->in_off) {
+        /* Keep only unconsumed bytes (a partial frame). */
         memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
         c->in.len -= c->in_off;
         c->in_off = 0;
     }
     pump(w);
+    update_reading(w);
+    ws_release(w);
 }
 
 void cvx__ws_on_written(cvx__conn_t *c) {
-    if (c->ws) pump(c->ws);
+    cvx__ws_t *w = c->ws;
+    if (!w) return;
+    atomic_fetch_add(&w->refs, 1);
+    feed(w, false);
+    pump(w);
+    update_reading(w);
+    ws_release(w);
 }
 
 void cvx__ws_closed(cvx__conn_t *c) {
@@ -135,6 +233,8 @@ void cvx__ws_closed(cvx__conn_t *c) {
     w->conn = NULL;
     cvx_sync_disconnect(w->client);
     w->client = NULL;
+    w->partial = 0;
+    charge(w);
     wslay_event_context_free(w->ctx);
     w->ctx = NULL;
     cvx_buf_free(&w->out);
@@ -149,17 +249,26 @@ static void send_text(cvx__ws_t *w, const char *text, size_t len) {
 void cvx__ws_flush(cvx__ws_t *w) {
     atomic_store(&w->wake_pending, false);
     if (w->conn) {
-        char **msgs;
-        size_t *lens;
-        size_t n = cvx_sync_drain(w->client, &msgs, &lens);
-        for (size_t i = 0; i < n; i++) send_text(w, msgs[i], lens[i]);
-        cvx_sync_free_messages(msgs, lens, n);
         const char *reason = cvx_sync_should_close(w->client);
-        /* 1008: policy violation (protocol error or too slow). */
-        if (reason) wslay_event_queue_close(w->ctx, 1008, (const uint8_t *)reason, CVX_MIN(strlen(reason), 120));
+        /* A closing client's last messages (a FatalError) all go before
+         * the close; the engine has already dropped a slow one's backlog. */
+        feed(w, reason != NULL);
+        if (reason && !w->close_reason[0]) {
+            snprintf(w->close_reason, sizeof w->close_reason, "%s", reason);
+            /* A close reason is at most 123 bytes; do not end inside a
+             * UTF-8 sequence. */
+            size_t rn = strlen(w->close_reason), lead = rn;
+            while (lead > 0 && ((unsigned char)w->close_reason[lead - 1] & 0xC0) == 0x80) lead--;
+            if (lead > 0) {
+                unsigned char b0 = (unsigned char)w->close_reason[lead - 1];
+                size_t need = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
+                if (lead - 1 + need > rn) w->close_reason[lead - 1] = '\0';
+            }
+        }
         pump(w);
+        update_reading(w);
     }
-    ws_release(w);
+    ws_release(w); /* the mailbox's reference */
 }
 
 cvx__ws_t *cvx__ws_next_wake(cvx__ws_t *w) { return w->wake_next; }

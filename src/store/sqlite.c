@@ -16,7 +16,12 @@
  * crash before the fdatasync loses only commits nobody was told about;
  * checkpoints run on a connection with synchronous=FULL, which syncs the
  * WAL before copying it into the database and the database before the WAL
- * may be reused. */
+ * may be reused.
+ *
+ * The database, its -wal and -shm are the user's alone (0600): SQLite
+ * gives the -wal and -shm the database file's mode, so the database is
+ * created 0600 before SQLite opens it, and files an older cvx made 0644
+ * are tightened at open. */
 #include "store/store_int.h"
 
 #include <errno.h>
@@ -24,6 +29,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION 1
@@ -32,6 +39,32 @@
  * many commits is copied once per checkpoint, and under random updates
  * (bench h_transfer_low) this cut checkpoint CPU enough for +15% TPS. */
 #define CHECKPOINT_PAGES 10000
+
+/* The WAL's bound: 64 MiB. A PASSIVE checkpoint copies what it can but
+ * cannot reset the WAL while a reader still uses it, and under steady
+ * load some reader always does: the WAL then only grows (160 MiB seen
+ * under mixed load), and without a size limit SQLite never gives the
+ * space back even once it resets. Two things keep it at this size:
+ * journal_size_limit, so the first commit after a reset truncates the
+ * file back to it; and the checkpointer, which after a PASSIVE round that
+ * leaves the file larger than this runs a TRUNCATE checkpoint between two
+ * group writes (commits wait for it, see truncate_wal). So the file is
+ * at most this after each checkpoint round, plus what commits append while
+ * the round runs, unless readers keep the TRUNCATE from finishing (then
+ * it is tried again, see TRUNCATE_WAIT_MS). Well above the ~40 MB at which
+ * checkpoints start, so a WAL that resets by itself never takes the
+ * truncating path. */
+#define WAL_LIMIT_BYTES CVX__WAL_LIMIT_BYTES
+/* How long a TRUNCATE checkpoint waits for readers still on the old WAL
+ * (commits are held meanwhile). Reads are single statements: they drain
+ * in well under a millisecond unless their threads are descheduled (on
+ * an oversubscribed 2-core machine 20 ms was often not enough). Past it
+ * the TRUNCATE gives up; the next try may wait twice as long, up to the
+ * max (the bound matters more the longer it is overrun), and comes only
+ * after five times that, so waiting for readers holds commits up at most a
+ * sixth of the time even while readers keep a TRUNCATE from finishing. */
+#define TRUNCATE_WAIT_MS 20
+#define TRUNCATE_WAIT_MAX_MS 320
 
 /* Readers get a small page cache: SQLite empties a connection's cache
  * whenever it starts reading after another connection's commit, and the
@@ -65,9 +98,21 @@ typedef struct {
      * an inline checkpoint made every thousandth group wait for it. */
     pthread_t ckpt_thread;
     bool ckpt_started, ckpt_stop, ckpt_wanted;
+    bool ckpt_gone; /* the thread could not open its connection */
+    uint64_t ckpt_begun, ckpt_done; /* rounds, for sq_checkpoint */
     int warm_readers; /* readers the background thread opens at start */
     pthread_mutex_t ckpt_mu;
-    pthread_cond_t ckpt_cv;
+    pthread_cond_t ckpt_cv, ckpt_done_cv;
+    /* Held by each group write and by a TRUNCATE checkpoint: the
+     * checkpoint runs between two groups, and the writer waits on this
+     * lock (woken as soon as it is free) instead of polling SQLite's
+     * write lock through its busy handler. */
+    pthread_mutex_t write_mu;
+    bool ckpt_forced; /* sq_checkpoint asks: no backoff (under ckpt_mu) */
+    /* The checkpointer thread's own: */
+    uint64_t busy_deadline_ns; /* its busy handler gives up then (0: not yet waiting) */
+    uint64_t wait_ns;           /* for readers, in the next TRUNCATE */
+    uint64_t truncate_after_ns; /* no TRUNCATE before (after a failed one) */
 } sq_t;
 
 /* After each commit, with the WAL's size in pages (writer's thread). */
@@ -90,11 +135,77 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
 static int open_db(const char *path, sqlite3 **db, const char *synchronous, int cache_kib, cvx_err_t *err);
 static int reader_new(sq_t *q, struct reader **out, cvx_err_t *err);
 
+/* The checkpoint connection's busy handler: a PASSIVE checkpoint never
+ * waits; a TRUNCATE one waits here for readers, up to q->wait_ns from its
+ * first wait (not from its start: its syncs may take longer than that on
+ * a busy disk, and are not the readers' fault). */
+static int ckpt_busy(void *arg, int count) {
+    sq_t *q = arg;
+    (void)count;
+    uint64_t now = cvx_monotonic_ns();
+    if (!q->busy_deadline_ns) q->busy_deadline_ns = now + q->wait_ns;
+    if (now >= q->busy_deadline_ns) return 0;
+    cvx_sleep_ns(200000);
+    return 1;
+}
+
+static off_t wal_size(const sq_t *q) {
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", q->path);
+    struct stat st;
+    return stat(wal, &st) == 0 ? st.st_size : 0;
+}
+
+/* Folds the whole WAL into the database and truncates it to zero bytes,
+ * holding the next group write back meanwhile (writes must stop for the
+ * WAL to be reset; readers still on it are waited for, see ckpt_busy).
+ * Durable: with synchronous=FULL on this connection SQLite syncs the WAL
+ * before copying it and the database before truncating, so a commit
+ * written but not yet synced by sq_sync is in the synced database by then
+ * (and sq_sync's descriptor is the same, now empty, file). Most of the
+ * copying was done by the PASSIVE checkpoint just before, without holding
+ * anyone up. False if readers kept it from finishing. */
+static bool truncate_wal(sq_t *q, sqlite3 *db) {
+    pthread_mutex_lock(&q->write_mu);
+    q->busy_deadline_ns = 0;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    pthread_mutex_unlock(&q->write_mu);
+    return rc == SQLITE_OK;
+}
+
+/* One round: PASSIVE, then TRUNCATE if the WAL file is still larger than
+ * WAL_LIMIT_BYTES (unless backing off from a failed one; `forced` ignores
+ * that). True if it is still larger: the round is due again. */
+static bool checkpoint_round(sq_t *q, sqlite3 *db, bool forced) {
+    /* PASSIVE: copies what it can without blocking readers or the
+     * writer; the next commit after a complete one restarts the WAL. */
+    int log = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (wal_size(q) <= WAL_LIMIT_BYTES) return false;
+    if (!forced && cvx_monotonic_ns() < q->truncate_after_ns) return true;
+    if (!q->wait_ns) q->wait_ns = TRUNCATE_WAIT_MS * 1000000ull;
+    if (truncate_wal(q, db)) {
+        q->wait_ns = q->truncate_after_ns = 0;
+        return false;
+    }
+    q->wait_ns = CVX_MIN(2 * q->wait_ns, TRUNCATE_WAIT_MAX_MS * 1000000ull);
+    q->truncate_after_ns = cvx_monotonic_ns() + 5 * q->wait_ns;
+    return true;
+}
+
 static void *checkpointer(void *arg) {
     sq_t *q = arg;
     sqlite3 *db = NULL;
     cvx_err_t err;
-    if (open_db(q->path, &db, q->synchronous_off ? "OFF" : "FULL", READER_CACHE_KIB, &err) != CVX_OK) return NULL;
+    if (open_db(q->path, &db, q->synchronous_off ? "OFF" : "FULL", READER_CACHE_KIB, &err) != CVX_OK) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_gone = true;
+        pthread_cond_broadcast(&q->ckpt_done_cv);
+        pthread_mutex_unlock(&q->ckpt_mu);
+        return NULL;
+    }
+    sqlite3_busy_handler(db, ckpt_busy, q);
     /* Fill the read pool off the start-up path: a connection opened later,
      * under load, shows up as resident memory growing at a random moment
      * (tests/e2e/deploy.test.js). More still open on demand. */
@@ -106,18 +217,38 @@ static void *checkpointer(void *arg) {
         q->free_readers = r;
         pthread_mutex_unlock(&q->pool_mu);
     }
+    bool due = false; /* the WAL is past its bound: a round when the backoff ends */
     pthread_mutex_lock(&q->ckpt_mu);
     for (;;) {
-        while (!q->ckpt_wanted && !q->ckpt_stop) pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
+        while (!q->ckpt_wanted && !q->ckpt_stop) {
+            if (!due) {
+                pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
+                continue;
+            }
+            /* Even if no commit comes to ask: the load may just have
+             * stopped, with the WAL still large. */
+            uint64_t now = cvx_monotonic_ns();
+            if (now >= q->truncate_after_ns) break;
+            uint64_t ns = q->truncate_after_ns - now;
+            struct timespec at;
+            clock_gettime(CLOCK_MONOTONIC, &at);
+            ns += (uint64_t)at.tv_nsec;
+            at.tv_sec += (time_t)(ns / 1000000000ull);
+            at.tv_nsec = (long)(ns % 1000000000ull);
+            pthread_cond_timedwait(&q->ckpt_cv, &q->ckpt_mu, &at);
+        }
         if (q->ckpt_stop) break;
-        q->ckpt_wanted = false;
+        bool forced = q->ckpt_forced;
+        q->ckpt_wanted = q->ckpt_forced = false;
+        uint64_t round = ++q->ckpt_begun;
         pthread_mutex_unlock(&q->ckpt_mu);
-        /* PASSIVE: copies what it can without blocking readers or the
-         * writer; the next commit after a complete one restarts the WAL. */
-        int log = 0, done = 0;
-        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        due = checkpoint_round(q, db, forced);
         pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_done = round;
+        pthread_cond_broadcast(&q->ckpt_done_cv);
     }
+    q->ckpt_gone = true;
+    pthread_cond_broadcast(&q->ckpt_done_cv);
     pthread_mutex_unlock(&q->ckpt_mu);
     sqlite3_close(db);
     return NULL;
@@ -152,8 +283,10 @@ static int open_db(const char *path, sqlite3 **db, const char *synchronous, int 
     char sync_sql[64], cache_sql[64];
     snprintf(sync_sql, sizeof sync_sql, "PRAGMA synchronous=%s", synchronous);
     snprintf(cache_sql, sizeof cache_sql, "PRAGMA cache_size=-%d", cache_kib);
+    char limit_sql[64];
+    snprintf(limit_sql, sizeof limit_sql, "PRAGMA journal_size_limit=%lld", WAL_LIMIT_BYTES);
     if (exec_sql(*db, "PRAGMA journal_mode=WAL", err) || exec_sql(*db, sync_sql, err) ||
-        exec_sql(*db, cache_sql, err)) {
+        exec_sql(*db, cache_sql, err) || exec_sql(*db, limit_sql, err)) {
         sqlite3_close(*db);
         *db = NULL;
         return CVX_E_STORE;
@@ -235,8 +368,31 @@ static void sq_close(void *state) {
     pthread_mutex_destroy(&q->pool_mu);
     pthread_mutex_destroy(&q->ckpt_mu);
     pthread_cond_destroy(&q->ckpt_cv);
+    pthread_cond_destroy(&q->ckpt_done_cv);
+    pthread_mutex_destroy(&q->write_mu);
     cvx_free(q->path);
     cvx_free(q);
+}
+
+/* Creates the database file 0600 if it does not exist (SQLite would make
+ * it 0644 less the umask, and its -wal and -shm after it), and clears the
+ * group and other bits of the files an older cvx left: the database, its
+ * WAL, shared memory and a rollback journal. */
+static int make_private_files(const char *path, cvx_err_t *err) {
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        fchmod(fd, 0600); /* exactly, whatever the umask */
+        close(fd);
+    } else if (errno != EEXIST) {
+        return cvx_err_set(err, CVX_E_STORE, "cannot create database %s: %s", path, strerror(errno));
+    }
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < CVX_ARRAY_LEN(suffixes); i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+        cvx_make_private(p);
+    }
+    return CVX_OK;
 }
 
 static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state, cvx_err_t *err) {
@@ -245,15 +401,23 @@ static int sq_open(const char *dir, const cvx_store_config_t *cfg, void **state,
     if (!q) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     pthread_mutex_init(&q->pool_mu, NULL);
     pthread_mutex_init(&q->ckpt_mu, NULL);
-    pthread_cond_init(&q->ckpt_cv, NULL);
+    /* Monotonic: the checkpointer's timed waits must not move with the
+     * wall clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->ckpt_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&q->ckpt_done_cv, NULL);
+    pthread_mutex_init(&q->write_mu, NULL);
     cvx_buf_t path = {0};
     cvx_buf_printf(&path, "%s/cvx.sqlite3", dir);
     q->path = cvx_buf_detach(&path, NULL);
     q->synchronous_off = cfg->synchronous_off;
     q->wal_fd = -1;
     q->warm_readers = cfg->read_connections;
-    int rc = q->path ? open_db(q->path, &q->writer, q->synchronous_off ? "OFF" : "NORMAL", WRITER_CACHE_KIB, err)
-                     : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    int rc = q->path ? make_private_files(q->path, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    if (!rc) rc = open_db(q->path, &q->writer, q->synchronous_off ? "OFF" : "NORMAL", WRITER_CACHE_KIB, err);
     if (!rc)
         rc = exec_sql(q->writer,
                       "CREATE TABLE IF NOT EXISTS cvx_meta(key TEXT PRIMARY KEY, value) ;"
@@ -460,9 +624,8 @@ static int apply_batch(sq_t *q, const cvx__batch_t *b, cvx_err_t *err) {
     return rc;
 }
 
-static int sq_write(void *state, const cvx__batch_t *const *batches, size_t n, cvx_err_t *err) {
-    sq_t *q = state;
-    if (n == 0) return CVX_OK;
+/* sq_write under write_mu. */
+static int write_locked(sq_t *q, const cvx__batch_t *const *batches, size_t n, cvx_err_t *err) {
     int rc = step_done(q, q->begin, err, "starting a write");
     if (rc) return rc;
     for (size_t i = 0; i < n && !rc; i++) rc = apply_batch(q, batches[i], err);
@@ -479,6 +642,31 @@ static int sq_write(void *state, const cvx__batch_t *const *batches, size_t n, c
     }
     q->max_ts = ts;
     return CVX_OK;
+}
+
+static int sq_write(void *state, const cvx__batch_t *const *batches, size_t n, cvx_err_t *err) {
+    sq_t *q = state;
+    if (n == 0) return CVX_OK;
+    pthread_mutex_lock(&q->write_mu);
+    int rc = write_locked(q, batches, n, err);
+    pthread_mutex_unlock(&q->write_mu);
+    return rc;
+}
+
+/* One checkpoint round on the checkpointer's thread, now, and its end
+ * waited for (tests; see cvx__store_checkpoint). */
+static void sq_checkpoint(void *state) {
+    sq_t *q = state;
+    pthread_mutex_lock(&q->ckpt_mu);
+    if (q->ckpt_started) {
+        /* The round after those begun so far: one begun already may have
+         * looked at the WAL before the caller's last commit. */
+        uint64_t want = q->ckpt_begun + 1;
+        q->ckpt_wanted = q->ckpt_forced = true;
+        pthread_cond_signal(&q->ckpt_cv);
+        while (q->ckpt_done < want && !q->ckpt_gone) pthread_cond_wait(&q->ckpt_done_cv, &q->ckpt_mu);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
 }
 
 static int sq_sync(void *state, cvx_err_t *err) {
@@ -548,4 +736,5 @@ const cvx_store_backend_t cvx__sqlite_backend = {
     .find_request = sq_find_request,
     .load_catalog = sq_load_catalog,
     .max_ts = sq_max_ts,
+    .checkpoint = sq_checkpoint,
 };

@@ -60,6 +60,10 @@ void cvx__store_hold_sync(bool hold) {
     pthread_mutex_unlock(&hold_mu);
 }
 
+void cvx__store_checkpoint(cvx_store_t *s) {
+    if (s->be->checkpoint) s->be->checkpoint(s->be_state);
+}
+
 /* The fault-injecting wrappers around the backend (tests only). A write
  * fails before anything reaches the backend, as a full disk would; a sync
  * fails without syncing, as an fsync reporting EIO would. */
@@ -141,7 +145,9 @@ int cvx_store_open(const char *dir, const cvx_store_config_t *cfg, cvx_store_t *
     pthread_mutex_init(&s->hook_mu, NULL);
     cvx__hot_init(&s->hot);
     s->dir = cvx_strdup(dir);
-    int rc = s->dir ? cvx_mkdirs(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    /* The data directory is the user's alone (0700): the database holds
+     * every app's data. */
+    int rc = s->dir ? cvx_mkdirs_private(dir, err) : cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     if (!rc) rc = s->be->open(dir, &s->cfg, &s->be_state, err);
     cvx__catalog_t *c = rc ? NULL : cvx_calloc(1, sizeof *c);
     if (!rc && !c) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");

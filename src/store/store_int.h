@@ -106,6 +106,9 @@ typedef struct cvx_store_backend {
     int (*load_catalog)(void *state, int (*on_table)(void *ctx, uint32_t number, const char *name),
                         int (*on_index)(void *ctx, const cvx__index_row_t *row), void *ctx, cvx_err_t *err);
     uint64_t (*max_ts)(void *state);
+    /* Optional (NULL: none). Runs one round of the backend's WAL
+     * upkeep now and returns when it is over (tests). */
+    void (*checkpoint)(void *state);
 } cvx_store_backend_t;
 
 extern const cvx_store_backend_t cvx__sqlite_backend;
@@ -119,6 +122,12 @@ void cvx__store_fail_sync(uint64_t nth);
 /* Test hook: while held, every backend sync waits (a slow disk), so a test
  * can look at the pipeline between a group's write and its durability. */
 void cvx__store_hold_sync(bool hold);
+/* The bound on SQLite's -wal file (see WAL_LIMIT_BYTES in sqlite.c). */
+#define CVX__WAL_LIMIT_BYTES (64ll << 20)
+/* Test hook: one checkpoint round of the backend (for SQLite: PASSIVE,
+ * then TRUNCATE if the WAL is past its bound), run now on the store's
+ * checkpoint thread; returns when it is over. */
+void cvx__store_checkpoint(cvx_store_t *s);
 /* Test hook: how long a range stays hot after a conflict (0 = default). */
 void cvx__store_hot_ns(uint64_t ns);
 

@@ -17,8 +17,12 @@
  * mutations and actions execute through the host's `submit` hook (the
  * server's worker pool); outgoing messages are queued per client and the
  * host is told to flush them through `wake`. A client whose queue exceeds
- * its bound is closed with a reason instead of growing memory: a slow
- * client never slows the others.
+ * its bound, or that is behind while all clients' queues together are at
+ * theirs, is closed with a reason instead of growing memory: a slow client
+ * never slows the others. Its unsent messages are dropped then.
+ *
+ * A client message costs work in proportion to its own length, whatever
+ * other clients hold: each query set modification is O(1).
  */
 #ifndef CVX_SYNC_H
 #define CVX_SYNC_H
@@ -35,8 +39,10 @@ typedef struct cvx_sync_client cvx_sync_client_t;
 
 typedef struct {
     void *ctx;
-    /* Runs fn(arg) on some worker thread, later. */
-    void (*submit)(void *ctx, void (*fn)(void *arg), void *arg);
+    /* Runs fn(arg) on some worker thread, later. `kind` says what the
+     * task runs (CVX_KIND_QUERY for subscription runs, else the call's
+     * kind), so the host can keep actions from starving queries. */
+    void (*submit)(void *ctx, cvx_kind_t kind, void (*fn)(void *arg), void *arg);
     /* The client has messages to send (cvx_sync_drain) or must be closed
      * (cvx_sync_should_close). Called from any thread, possibly with
      * internal locks held: only queue a notification. */
@@ -45,9 +51,35 @@ typedef struct {
     bool (*is_admin_key)(void *ctx, const char *key, size_t len);
 } cvx_sync_hooks_t;
 
+/* Limits; a zero field takes its default. */
 typedef struct {
-    size_t max_outbox_bytes;  /* per client; default 64 MiB */
-    size_t max_outbox_msgs;   /* per client; default 10000 */
+    /* Unsent messages per client: a client that falls further behind is
+     * closed as too slow. Default 64 MiB. */
+    size_t max_outbox_bytes;
+    /* The same bound counted in messages. Default 10000. */
+    size_t max_outbox_msgs;
+    /* Queries one client may hold in its query set at once. An Add past it
+     * is a protocol error: FatalError naming the limit, then the client is
+     * closed. Bounds the memory and runs one socket can cause; the Convex
+     * client holds one query per distinct (function, args) it shows, far
+     * fewer. Default 10000 (at most UINT32_MAX - 1). */
+    uint32_t max_queries_per_client;
+    /* Unsent messages of all clients together, in bytes. When an enqueue
+     * would pass it, the client being enqueued to is closed as too slow if
+     * it already has unsent messages; a client whose outbox is empty still
+     * gets its message, so one that keeps up keeps working and the total
+     * passes the bound by at most one message per client. Default 1 GiB. */
+    size_t max_total_outbox_bytes;
+    /* Mutations and actions one client may have queued or running before
+     * it is busy (cvx_sync_client_busy); also busy past 32 MiB of their
+     * arguments, or while all clients' together pass
+     * max_total_call_bytes. Defaults 128 and 256 MiB. */
+    uint32_t max_calls_per_client;
+    size_t max_total_call_bytes;
+    /* Subscription runs submitted at once; the rest wait their turn in
+     * order. Below the host's query workers, so that other calls share
+     * them. Default 8. */
+    uint32_t max_running_queries;
 } cvx_sync_config_t;
 
 /* Creates the sync engine and registers it as a commit listener of the
@@ -76,12 +108,20 @@ void cvx_sync_disconnect(cvx_sync_client_t *c);
  * FatalError and marks the client for closing. */
 void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len);
 
-/* Moves the queued outgoing messages (JSON texts, one per frame) into
- * `out` (an array the caller frees with cvx_sync_free_messages). */
-size_t cvx_sync_drain(cvx_sync_client_t *c, char ***out, size_t **lens);
+/* Moves queued outgoing messages (JSON texts, one per frame), oldest
+ * first, into `out` (an array the caller frees with
+ * cvx_sync_free_messages): as many as fit in max_bytes, and at least one.
+ * The rest stay queued, counted against the client's bounds, so a host
+ * that takes only what its socket can send lets those bounds close a
+ * client that does not read. */
+size_t cvx_sync_drain(cvx_sync_client_t *c, size_t max_bytes, char ***out, size_t **lens);
 void cvx_sync_free_messages(char **msgs, size_t *lens, size_t n);
 /* Non-NULL when the host should close the socket, with the reason. */
 const char *cvx_sync_should_close(cvx_sync_client_t *c);
+/* Whether the host should stop reading this client's messages for now:
+ * it has too many calls in flight. A busy client is woken (`wake`) when
+ * one of them ends; it is never busy with none. */
+bool cvx_sync_client_busy(cvx_sync_client_t *c);
 
 typedef struct {
     uint64_t subscriptions;   /* live shared subscriptions */
@@ -90,6 +130,8 @@ typedef struct {
     uint64_t transitions;
     uint64_t commits_seen;
     uint64_t dropped_clients; /* closed for being too slow */
+    uint64_t outbox_bytes;    /* unsent messages now, all clients together
+                                 (what max_total_outbox_bytes bounds) */
 } cvx_sync_stats_t;
 
 void cvx_sync_stats(cvx_sync_t *s, cvx_sync_stats_t *out);

@@ -108,7 +108,14 @@ CURLcode curl_easy_getinfo(CURL *c, CURLINFO info, ...) {
     return rc;
 }
 
-CURLcode curl_easy_perform(CURL *c) { return loaded ? fn.easy_perform(c) : CURLE_FAILED_INIT; }
+/* A transfer is the slow wait of an action: its worker slot is free meanwhile. */
+CURLcode curl_easy_perform(CURL *c) {
+    if (!loaded) return CURLE_FAILED_INIT;
+    cvx_blocking(true);
+    CURLcode rc = fn.easy_perform(c);
+    cvx_blocking(false);
+    return rc;
+}
 
 const char *curl_easy_strerror(CURLcode code) { return loaded ? fn.easy_strerror(code) : load_error; }
 

@@ -102,6 +102,14 @@ void cvx_unmap_file(const uint8_t *data, size_t len) {
 }
 
 int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err) {
+    return cvx_write_file_mode(path, data, n, 0644, err);
+}
+
+int cvx_write_file_private(const char *path, const void *data, size_t n, cvx_err_t *err) {
+    return cvx_write_file_mode(path, data, n, 0600, err);
+}
+
+int cvx_write_file_mode(const char *path, const void *data, size_t n, unsigned mode, cvx_err_t *err) {
     char tmp[4096];
     /* A unique temporary name: two threads may write the same path at
      * once (two uploads of identical content). */
@@ -109,7 +117,8 @@ int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_
         return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "path too long: %s", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) return cvx_err_set(err, CVX_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-    fchmod(fd, 0644);
+    /* mkostemp made it 0600; the mode asked for, whatever the umask. */
+    fchmod(fd, (mode_t)mode);
     const char *p = data;
     size_t left = n;
     while (left > 0) {
@@ -139,7 +148,9 @@ int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_
     return CVX_OK;
 }
 
-int cvx_mkdirs(const char *path, cvx_err_t *err) {
+/* mkdir -p; `mode` for the last component, 0755 for the parents it
+ * creates (a data directory's parents are not its business). */
+static int mkdirs_mode(const char *path, unsigned mode, cvx_err_t *err) {
     char buf[4096];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof buf) return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "bad directory path '%s'", path);
@@ -148,7 +159,7 @@ int cvx_mkdirs(const char *path, cvx_err_t *err) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            if (mkdir(buf, c == '\0' ? (mode_t)mode : 0755) != 0 && errno != EEXIST)
                 return cvx_err_set(err, CVX_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
             buf[i] = c;
         }
@@ -159,8 +170,39 @@ int cvx_mkdirs(const char *path, cvx_err_t *err) {
     return CVX_OK;
 }
 
+int cvx_mkdirs(const char *path, cvx_err_t *err) {
+    return mkdirs_mode(path, 0755, err);
+}
+
+int cvx_mkdirs_private(const char *path, cvx_err_t *err) {
+    int rc = mkdirs_mode(path, 0700, err);
+    /* Created 0700 now, or made so if an older cvx created it 0755. */
+    if (!rc) cvx_make_private(path);
+    return rc;
+}
+
+void cvx_make_private(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !(st.st_mode & 077)) return;
+    /* Best effort: a file of another user (EPERM) or a file system
+     * without modes stays as it is rather than stopping the server. */
+    (void)chmod(path, st.st_mode & 0700);
+}
+
 void cvx_sleep_ns(uint64_t ns) {
     struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static _Thread_local void (*blocking_fn)(void *, bool);
+static _Thread_local void *blocking_ctx;
+
+void cvx_set_blocking_hook(void (*fn)(void *ctx, bool begin), void *ctx) {
+    blocking_fn = fn;
+    blocking_ctx = ctx;
+}
+
+void cvx_blocking(bool begin) {
+    if (blocking_fn) blocking_fn(blocking_ctx, begin);
 }

@@ -203,6 +203,15 @@ uint64_t cvx_now_ns(void);       /* CLOCK_REALTIME, ns since the Unix epoch */
 uint64_t cvx_monotonic_ns(void); /* CLOCK_MONOTONIC */
 void cvx_sleep_ns(uint64_t ns);  /* nanosleep, resumed after signals */
 
+/* ---- blocking waits ------------------------------------------------------ */
+
+/* A thread pool may want to know when one of its threads waits on
+ * something slow outside the guest (a fetch, a timer), to let another job
+ * run meanwhile. The hook is per thread; cvx_blocking(true) before such a
+ * wait and cvx_blocking(false) after it call it (no-ops without one). */
+void cvx_set_blocking_hook(void (*fn)(void *ctx, bool begin), void *ctx);
+void cvx_blocking(bool begin);
+
 /* ---- cron expressions ---------------------------------------------------- */
 
 /* A parsed 5-field cron expression "minute hour day-of-month month
@@ -232,10 +241,22 @@ int cvx_read_file(const char *path, cvx_buf_t *out, cvx_err_t *err);
  * cvx_unmap_file. CVX_E_IO with path and strerror. */
 int cvx_map_file(const char *path, const uint8_t **data, size_t *len, cvx_err_t *err);
 void cvx_unmap_file(const uint8_t *data, size_t len);
-/* Writes atomically: temp file in the same directory, fsync, rename. */
+/* Writes atomically: temp file in the same directory, fsync, rename. The
+ * file gets `mode` exactly (not masked by the umask); cvx_write_file_atomic
+ * is 0644 (project files), cvx_write_file_private 0600 (the server's data
+ * directory: nobody else on the machine reads the data). */
+int cvx_write_file_mode(const char *path, const void *data, size_t n, unsigned mode, cvx_err_t *err);
 int cvx_write_file_atomic(const char *path, const void *data, size_t n, cvx_err_t *err);
+int cvx_write_file_private(const char *path, const void *data, size_t n, cvx_err_t *err);
 /* mkdir -p. */
 int cvx_mkdirs(const char *path, cvx_err_t *err);
+/* mkdir -p whose last directory is the user's alone (0700): created so, or
+ * tightened if it exists with group or other bits (made by an older cvx).
+ * Parents it creates are 0755. */
+int cvx_mkdirs_private(const char *path, cvx_err_t *err);
+/* Clears the group and other bits of an existing file or directory. Best
+ * effort: a missing path or a failed chmod is ignored. */
+void cvx_make_private(const char *path);
 
 #define CVX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define CVX_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -179,8 +179,9 @@ static int compile(cvx_engine_t *e, cvx_module_t *m, const uint8_t *wasm, size_t
             cvx_err_t ignored;
             /* The cache is an optimisation: failing to write it is not an
              * error for the deploy. */
-            if (cvx_mkdirs(e->cache_dir, &ignored) == CVX_OK)
-                cvx_write_file_atomic(path, blob.data, blob.size, &ignored);
+            /* Private: the server's cache is in its data directory. */
+            if (cvx_mkdirs_private(e->cache_dir, &ignored) == CVX_OK)
+                cvx_write_file_private(path, blob.data, blob.size, &ignored);
             wasm_byte_vec_delete(&blob);
         } else {
             wasmtime_error_delete(we);

@@ -864,10 +864,16 @@ static cvx_value_t *parse_logs(cvx_arena_t *a, const cvx_abi_result_t *r) {
     return v;
 }
 
+/* The note that ends a log that ran out of lines, as a JSON string. */
+static void line_note(char *out, size_t n, unsigned max) {
+    snprintf(out, n, "[WARN] Log overflow (maximum %u). Remaining log lines omitted.", max);
+}
+
+#define BYTES_NOTE "[WARN] Log overflow (maximum 16777216 bytes). Remaining log lines omitted."
+
 static void test_logs(void **state) {
     cvx_buf_t b = {0};
     DATA(&b, 100, "lvl");
-    DATA(&b, 110, "x");
     cvx_buf_append_str(&b, STR_HELPERS);
     cvx_buf_append_str(
         &b, "(func (export \"levels\") (param i32) (result i32)\n"
@@ -876,37 +882,169 @@ static void test_logs(void **state) {
             "  (call $say (i32.const 4) (i32.const 100)) (call $say (i32.const 9) (i32.const 100))\n"
             "  (call $say (i32.const -1) (i32.const 100))\n"
             "  (drop (call $log (i32.const 0) (i32.const 100) (i32.const 0)))\n"
-            "  (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
-            "(func $many (param $k i32) (local $i i32)\n"
-            "  (block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (local.get $k)))\n"
-            "    (call $say (i32.const 0) (i32.const 110))\n"
-            "    (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))\n"
-            "(func (export \"log5\") (param i32) (result i32) (call $many (i32.const 5)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
-            "(func (export \"log1000\") (param i32) (result i32) (call $many (i32.const 1000)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
-            "(func (export \"log1001\") (param i32) (result i32) (call $many (i32.const 1001)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n");
+            "  (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n");
     cvx_app_t *app = guest(NULL, b.data);
     cvx_abi_result_t r = {0};
     expect(run(app, "levels", CVX_KIND_QUERY, NULL, &r), &r, CVX_OK);
     assert_string_equal(logs_of(&r), "[\"[LOG] lvl\",\"[INFO] lvl\",\"[WARN] lvl\",\"[ERROR] lvl\",\"[DEBUG] lvl\","
                                      "\"[LOG] lvl\",\"[LOG] lvl\",\"[LOG] \"]");
     assert_int_equal(r.nlogs, 8);
+    cvx_abi_result_free(&r);
+    cvx_app_release(app);
+    cvx_buf_free(&b);
+}
 
-    expect(run(app, "log1000", CVX_KIND_QUERY, NULL, &r), &r, CVX_OK);
-    assert_int_equal(r.nlogs, 1000);
-    expect(run(app, "log1001", CVX_KIND_MUTATION, NULL, &r), &r, CVX_E_LOG_LIMIT);
-    tu_assert_contains(msg_of(&r), "function exceeded its log line limit (1000 lines");
-    assert_int_equal(r.nlogs, 1000); /* the lines before the limit are kept */
+/* 256 lines per call by default, as in Convex: the 256th line of a call
+ * that logs more is a WARN note, later lines are dropped, and the call
+ * goes on to its result. */
+static void test_log_line_limit(void **state) {
+    cvx_buf_t b = {0};
+    DATA(&b, 110, "x");
+    cvx_buf_append_str(&b, STR_HELPERS);
+    cvx_buf_append_str(
+        &b, "(func $many (param $k i32) (local $i i32)\n"
+            "  (block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (local.get $k)))\n"
+            "    (call $say (i32.const 0) (i32.const 110))\n"
+            "    (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))\n"
+            "(func (export \"log4\") (param i32) (result i32) (call $many (i32.const 4)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
+            "(func (export \"log5\") (param i32) (result i32) (call $many (i32.const 5)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
+            "(func (export \"log255\") (param i32) (result i32) (call $many (i32.const 255)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
+            "(func (export \"log300\") (param i32) (result i32) (call $many (i32.const 300)) (call $out (i32.const 0) (i32.const 16)) (i32.const 0))\n"
+            ";; logs past the limit, then fails: the lines before it are kept\n"
+            "(func (export \"log300_trap\") (param i32) (result i32) (call $many (i32.const 300)) unreachable)\n");
+    cvx_app_t *app = guest(NULL, b.data);
+    cvx_abi_result_t r = {0};
     cvx_arena_t *a = cvx_arena_new(1 << 16);
-    parse_logs(a, &r);
-    cvx_arena_free(a);
+    char note[128];
+    line_note(note, sizeof note, 256);
 
+    expect(run(app, "log255", CVX_KIND_QUERY, NULL, &r), &r, CVX_OK);
+    assert_int_equal(r.nlogs, 255);
+    assert_false(r.log_full);
+    cvx_value_t *logs = parse_logs(a, &r);
+    assert_string_equal(logs->u.arr.items[254]->u.str.ptr, "[LOG] x");
+
+    for (int k = CVX_KIND_QUERY; k <= CVX_KIND_ACTION; k++) {
+        expect(run(app, "log300", (cvx_kind_t)k, NULL, &r), &r, CVX_OK);
+        assert_string_equal(value_of(&r), "42");
+        assert_int_equal(r.nlogs, 256);
+        assert_int_equal(r.log_full, CVX_ABI_LOG_FULL_LINES);
+        logs = parse_logs(a, &r);
+        assert_string_equal(logs->u.arr.items[254]->u.str.ptr, "[LOG] x");
+        assert_string_equal(logs->u.arr.items[255]->u.str.ptr, note);
+    }
+    expect(run(app, "log300_trap", CVX_KIND_MUTATION, NULL, &r), &r, CVX_E_TRAP);
+    assert_int_equal(r.nlogs, 256);
+    logs = parse_logs(a, &r);
+    assert_string_equal(logs->u.arr.items[255]->u.str.ptr, note);
+
+    /* The limit is configurable; the note counts as a line. */
     cvx_abi_call_config_t cfg = call_cfg(CVX_KIND_ACTION);
     cfg.max_log_lines = 5;
+    line_note(note, sizeof note, 5);
+    expect(run_cfg(app, "log4", &cfg, NULL, &r), &r, CVX_OK);
+    assert_string_equal(logs_of(&r), "[\"[LOG] x\",\"[LOG] x\",\"[LOG] x\",\"[LOG] x\"]");
     expect(run_cfg(app, "log5", &cfg, NULL, &r), &r, CVX_OK);
     assert_int_equal(r.nlogs, 5);
-    expect(run_cfg(app, "log1000", &cfg, NULL, &r), &r, CVX_E_LOG_LIMIT);
-    tu_assert_contains(msg_of(&r), "log line limit (5 lines");
+    logs = parse_logs(a, &r);
+    assert_string_equal(logs->u.arr.items[3]->u.str.ptr, "[LOG] x");
+    assert_string_equal(logs->u.arr.items[4]->u.str.ptr, note);
+    expect(run_cfg(app, "log300", &cfg, NULL, &r), &r, CVX_OK);
     assert_int_equal(r.nlogs, 5);
+    assert_string_equal(parse_logs(a, &r)->u.arr.items[4]->u.str.ptr, note);
+    /* A caller's lines count too (an action's, for the calls it makes). */
+    cfg.max_log_lines = 0;
+    cfg.log_lines_used = 250;
+    expect(run_cfg(app, "log300", &cfg, NULL, &r), &r, CVX_OK);
+    assert_int_equal(r.nlogs, 6);
+    line_note(note, sizeof note, 256);
+    assert_string_equal(parse_logs(a, &r)->u.arr.items[5]->u.str.ptr, note);
+    assert_healthy(app);
+    cvx_arena_free(a);
+    cvx_abi_result_free(&r);
+    cvx_app_release(app);
+    cvx_buf_free(&b);
+}
+
+/* JSON size of the log array plus what the call returns: what the result
+ * limit bounds. */
+static size_t returned_bytes(const cvx_abi_result_t *r) {
+    return r->logs.len + r->value.len + r->message.len + (r->has_data ? r->data.len : 0);
+}
+
+/* A call's logs count against the 16 MiB result limit with its value:
+ * lines that would not fit end the log with a WARN note, and a value that
+ * leaves too little room displaces the last lines (or all of them). */
+static void test_log_bytes(void **state) {
+    cvx_buf_t b = {0};
+    DATA(&b, 100, "{\"message\":\"m\",\"data\":");
+    cvx_buf_append_str(
+        &b, "(func $lines (param $k i32) (param $byte i32) (local $i i32)\n"
+            "  (memory.fill (i32.const 16384) (local.get $byte) (i32.const 32768))\n"
+            "  (block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (local.get $k)))\n"
+            "    (drop (call $log (i32.const 0) (i32.const 16384) (i32.const 32768)))\n"
+            "    (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))\n"
+            ";; a JSON string of $n bytes at 65536 (after growing memory): '\"', 'v'..., '\"'\n"
+            "(func $string (param $n i32)\n"
+            "  (drop (memory.grow (i32.const 260)))\n"
+            "  (memory.fill (i32.const 65536) (i32.const 118) (local.get $n))\n"
+            "  (i32.store8 (i32.const 65536) (i32.const 34))\n"
+            "  (i32.store8 (i32.add (i32.const 65535) (local.get $n)) (i32.const 34)))\n"
+            ";; 200 lines that JSON escapes to 6 times their size (byte 1 is \\u0001)\n"
+            "(func (export \"escaped\") (param i32) (result i32) (call $lines (i32.const 200) (i32.const 1))\n"
+            "  (drop (call $output (i32.const 0) (i32.const 16) (i32.const 2))) (i32.const 0))\n"
+            ";; 255 lines of 32 KiB (8 MiB) and a 12 MiB value\n"
+            "(func (export \"big_value\") (param i32) (result i32) (call $lines (i32.const 255) (i32.const 97))\n"
+            "  (call $string (i32.const 12582912))\n"
+            "  (drop (call $output (i32.const 0) (i32.const 65536) (i32.const 12582912))) (i32.const 0))\n"
+            ";; a value of exactly the result limit leaves no room for a log line\n"
+            "(func (export \"full_value\") (param i32) (result i32) (call $lines (i32.const 3) (i32.const 97))\n"
+            "  (call $string (i32.const 16777216))\n"
+            "  (drop (call $output (i32.const 0) (i32.const 65536) (i32.const 16777216))) (i32.const 0))\n"
+            ";; an application error with 12 MiB of data: counted like a value\n"
+            "(func (export \"big_error\") (param i32) (result i32) (call $lines (i32.const 255) (i32.const 97))\n"
+            "  (call $string (i32.const 12582912))\n"
+            "  (memory.copy (i32.const 65514) (i32.const 100) (i32.const 22))\n"
+            "  (i32.store8 (i32.const 12648448) (i32.const 125))\n"
+            "  (drop (call $output (i32.const 1) (i32.const 65514) (i32.const 12582935))) (i32.const 0))\n");
+    cvx_app_t *app = guest(NULL, b.data);
+    cvx_abi_result_t r = {0};
+
+    expect(run(app, "escaped", CVX_KIND_ACTION, NULL, &r), &r, CVX_OK);
+    assert_string_equal(value_of(&r), "42");
+    assert_true(returned_bytes(&r) <= CVX_ABI_MAX_RESULT);
+    assert_true(r.logs.len > CVX_ABI_MAX_RESULT - 256 * 1024); /* one line less than the limit, at most */
+    assert_int_equal(r.log_full, CVX_ABI_LOG_FULL_BYTES);
+    cvx_arena_t *a = cvx_arena_new(1 << 20);
+    cvx_value_t *logs = parse_logs(a, &r);
+    size_t n = logs->u.arr.len;
+    assert_true(n > 1 && n < 200);
+    for (size_t i = 0; i + 1 < n; i++) assert_int_equal(logs->u.arr.items[i]->u.str.len, 6 + 32768);
+    assert_string_equal(logs->u.arr.items[n - 1]->u.str.ptr, BYTES_NOTE);
+    cvx_arena_free(a);
+
+    static const char *const big[] = {"big_value", "big_error"};
+    for (size_t f = 0; f < CVX_ARRAY_LEN(big); f++) {
+        int rc = run(app, big[f], CVX_KIND_QUERY, NULL, &r);
+        expect(rc, &r, f == 0 ? CVX_OK : CVX_E_APPLICATION);
+        if (f == 0) assert_int_equal(r.value.len, 12582912);
+        else assert_int_equal(r.data.len, 12582912);
+        assert_true(returned_bytes(&r) <= CVX_ABI_MAX_RESULT);
+        a = cvx_arena_new(1 << 20);
+        logs = parse_logs(a, &r);
+        n = logs->u.arr.len;
+        /* The first lines are kept: as many as fit in the 4 MiB left. */
+        assert_true(n > 100 && n < 255);
+        for (size_t i = 0; i + 1 < n; i++) assert_int_equal(logs->u.arr.items[i]->u.str.len, 6 + 32768);
+        assert_string_equal(logs->u.arr.items[n - 1]->u.str.ptr, BYTES_NOTE);
+        assert_true(r.logs.len + 32777 + 12582912 > CVX_ABI_MAX_RESULT); /* no line more would have fit */
+        cvx_arena_free(a);
+    }
+
+    expect(run(app, "full_value", CVX_KIND_QUERY, NULL, &r), &r, CVX_OK);
+    assert_int_equal(r.value.len, CVX_ABI_MAX_RESULT);
+    assert_int_equal(r.logs.len, 0);
+    assert_int_equal(r.nlogs, 0);
     assert_healthy(app);
     cvx_abi_result_free(&r);
     cvx_app_release(app);
@@ -954,24 +1092,29 @@ static void test_stdout_stderr(void **state) {
     assert_string_equal(logs_of(&r), "[\"[LOG] abc\",\"[LOG] \"]");
     expect(run(app, "partial_trap", CVX_KIND_QUERY, NULL, &r), &r, CVX_E_TRAP);
     assert_string_equal(logs_of(&r), "[\"[LOG] partial-err\"]");
+    /* stdout lines are under the same line limit as __convex_log's. */
     cvx_abi_call_config_t cfg = call_cfg(CVX_KIND_QUERY);
     cfg.max_log_lines = 3;
-    expect(run_cfg(app, "limit", &cfg, NULL, &r), &r, CVX_E_LOG_LIMIT);
-    assert_string_equal(logs_of(&r), "[\"[LOG] a\",\"[LOG] b\",\"[LOG] c\"]");
-    cfg.max_log_lines = 5;
+    expect(run_cfg(app, "limit", &cfg, NULL, &r), &r, CVX_OK);
+    assert_string_equal(logs_of(&r), "[\"[LOG] a\",\"[LOG] b\","
+                                     "\"[WARN] Log overflow (maximum 3). Remaining log lines omitted.\"]");
+    cfg.max_log_lines = 6;
     expect(run_cfg(app, "limit", &cfg, NULL, &r), &r, CVX_OK);
     /* 4 complete lines, then "e" flushed at the end is the 5th. */
     assert_string_equal(logs_of(&r), "[\"[LOG] a\",\"[LOG] b\",\"[LOG] c\",\"[LOG] d\",\"[LOG] e\"]");
-    cfg.max_log_lines = 4;
+    cfg.max_log_lines = 5;
     expect(run_cfg(app, "limit", &cfg, NULL, &r), &r, CVX_OK);
-    assert_int_equal(r.nlogs, 4); /* the flush at the end does not fail a finished call */
+    /* The flush at the end is under the limit too. */
+    assert_string_equal(logs_of(&r), "[\"[LOG] a\",\"[LOG] b\",\"[LOG] c\",\"[LOG] d\","
+                                     "\"[WARN] Log overflow (maximum 5). Remaining log lines omitted.\"]");
     cvx_abi_result_free(&r);
     cvx_app_release(app);
     cvx_buf_free(&b);
 }
 
 /* Lines over 32768 bytes are cut, never inside a UTF-8 sequence, whether
- * they come from __convex_log or from stdout. */
+ * they come from __convex_log or from stdout, and say so with Convex's
+ * suffix " (truncated due to length)". */
 static void test_long_lines(void **state) {
     static const struct {
         const char *ch;
@@ -1015,16 +1158,61 @@ static void test_long_lines(void **state) {
             cvx_value_t *logs = parse_logs(a, &r); /* valid JSON: valid UTF-8 */
             assert_int_equal(logs->u.arr.len, 1);
             const cvx_value_t *line = logs->u.arr.items[0];
-            if (line->u.str.len != 6 + (size_t)cases[i].keep)
-                fail_msg("%s, case %zu: line of %zu bytes, expected %d", fns[f], i, line->u.str.len - 6,
+            if (line->u.str.len != 6 + (size_t)cases[i].keep + strlen(CVX_ABI_LOG_CUT))
+                fail_msg("%s, case %zu: line of %zu bytes, expected %d and the suffix", fns[f], i, line->u.str.len - 6,
                          cases[i].keep);
             assert_memory_equal(line->u.str.ptr, "[LOG] aaaa", 10);
+            assert_string_equal(line->u.str.ptr + 6 + cases[i].keep, " (truncated due to length)");
             cvx_arena_free(a);
             cvx_abi_result_free(&r);
         }
         cvx_app_release(app);
         cvx_buf_free(&b);
     }
+}
+
+/* A 100 KiB line becomes its first 32768 bytes and the suffix, from
+ * __convex_log and from stdout (ended by a newline or by the end of the
+ * call); a line of exactly 32768 bytes is whole. */
+static void test_long_line_cut(void **state) {
+    const char *body =
+        ";; 'b' * 102400 at 16384 (in 2 more pages), then a newline\n"
+        "(func $fill (drop (memory.grow (i32.const 2)))\n"
+        "  (memory.fill (i32.const 16384) (i32.const 98) (i32.const 102400))\n"
+        "  (i32.store8 (i32.const 118784) (i32.const 10)))\n"
+        "(func $ok (drop (call $output (i32.const 0) (i32.const 16) (i32.const 2))))\n"
+        "(func (export \"via_log\") (param i32) (result i32) (call $fill)\n"
+        "  (drop (call $log (i32.const 0) (i32.const 16384) (i32.const 102400))) (call $ok) (i32.const 0))\n"
+        "(func (export \"exact\") (param i32) (result i32) (call $fill)\n"
+        "  (drop (call $log (i32.const 0) (i32.const 16384) (i32.const 32768))) (call $ok) (i32.const 0))\n"
+        "(func $stdout (param $n i32) (call $fill)\n"
+        "  (i32.store (i32.const 300) (i32.const 16384)) (i32.store (i32.const 304) (local.get $n))\n"
+        "  (drop (call $fd_write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 320))))\n"
+        "(func (export \"via_stdout\") (param i32) (result i32) (call $stdout (i32.const 102401)) (call $ok) (i32.const 0))\n"
+        "(func (export \"via_stdout_unterminated\") (param i32) (result i32)\n"
+        "  (call $stdout (i32.const 102400)) (call $ok) (i32.const 0))\n";
+    cvx_app_t *app = guest(FD_WRITE_IMPORT, body);
+    cvx_buf_t want = {0};
+    cvx_buf_append_str(&want, "[LOG] ");
+    for (int i = 0; i < CVX_ABI_LOG_LINE; i++) cvx_buf_append_char(&want, 'b');
+    size_t whole = want.len;
+    cvx_buf_append_str(&want, " (truncated due to length)");
+    static const char *const fns[] = {"via_log", "via_stdout", "via_stdout_unterminated", "exact"};
+    for (size_t f = 0; f < CVX_ARRAY_LEN(fns); f++) {
+        cvx_abi_result_t r = {0};
+        expect(run(app, fns[f], CVX_KIND_QUERY, NULL, &r), &r, CVX_OK);
+        cvx_arena_t *a = cvx_arena_new(1 << 17);
+        cvx_value_t *logs = parse_logs(a, &r);
+        assert_int_equal(logs->u.arr.len, 1);
+        const cvx_value_t *line = logs->u.arr.items[0];
+        size_t n = strcmp(fns[f], "exact") == 0 ? whole : want.len;
+        if (line->u.str.len != n) fail_msg("%s: line of %zu bytes, expected %zu", fns[f], line->u.str.len, n);
+        assert_memory_equal(line->u.str.ptr, want.data, n);
+        cvx_arena_free(a);
+        cvx_abi_result_free(&r);
+    }
+    cvx_buf_free(&want);
+    cvx_app_release(app);
 }
 
 /* A guest may log any bytes; the log array must stay valid JSON. */
@@ -1049,7 +1237,8 @@ static void test_log_invalid_utf8(void **state) {
     cvx_arena_t *a = cvx_arena_new(1 << 18);
     cvx_value_t *logs = parse_logs(a, &r);
     assert_int_equal(logs->u.arr.len, 1);
-    assert_int_equal(logs->u.arr.items[0]->u.str.len, 6 + 3 * 32765); /* each byte became U+FFFD */
+    /* each byte became U+FFFD */
+    assert_int_equal(logs->u.arr.items[0]->u.str.len, 6 + 3 * 32765 + strlen(CVX_ABI_LOG_CUT));
     assert_memory_equal(logs->u.arr.items[0]->u.str.ptr, "[LOG] \xef\xbf\xbd", 9);
     cvx_arena_free(a);
 
@@ -2012,8 +2201,11 @@ int main(void) {
         TU_WASM_TEST(test_protocol),
         TU_WASM_TEST(test_panics_and_exit),
         TU_WASM_TEST(test_logs),
+        TU_WASM_TEST(test_log_line_limit),
+        TU_WASM_TEST(test_log_bytes),
         TU_WASM_TEST(test_stdout_stderr),
         TU_WASM_TEST(test_long_lines),
+        TU_WASM_TEST(test_long_line_cut),
         TU_WASM_TEST(test_log_invalid_utf8),
         TU_WASM_TEST(test_wasi_environment),
         TU_WASM_TEST(test_wasi_clock),

@@ -1,10 +1,10 @@
 /*
  * exec: every row of examples/hello/README.md through the runtime (real
  * Wasmtime, real guest built with the Rust toolchain, real store): values,
- * errors, panics with their source location, fuel / timeout / memory / log
- * limits (and a healthy host after each), determinism of queries and not of
- * actions, application errors, visibility, kinds, argument validation and
- * unknown functions.
+ * errors, panics with their source location, fuel / timeout / memory
+ * limits (and a healthy host after each), the log line limit, determinism
+ * of queries and not of actions, application errors, visibility, kinds,
+ * argument validation and unknown functions.
  */
 #include "support/testutil.h"
 #include "support/tu_signals.h"
@@ -254,11 +254,19 @@ static void test_logs(void **state) {
                                       "\"[DEBUG] a debug line\"]")));
     cvx_response_free(&r);
 
-    /* 1000 lines is the limit; 1001 ends the call. */
-    assert_int_equal(call_rt(env.rt, "hello:chatty", "{\"n\": 1000}", NULL, &r), CVX_OK);
-    assert_int_equal(r.r.nlogs, 1000);
+    /* 256 lines is the limit, as in Convex: 255 lines and a note saying
+     * the rest were dropped; the call itself succeeds. */
+    assert_int_equal(call_rt(env.rt, "hello:chatty", "{\"n\": 255}", NULL, &r), CVX_OK);
+    assert_int_equal(r.r.nlogs, 255);
     cvx_response_free(&r);
-    want_error("hello:chatty", "{\"n\": 1001}", CVX_E_LOG_LIMIT, "function exceeded its log line limit (1000 lines");
+    assert_int_equal(call_rt(env.rt, "hello:chatty", "{\"n\": 1001}", NULL, &r), CVX_OK);
+    assert_string_equal(r.r.value.data, "1001");
+    assert_int_equal(r.r.nlogs, 256);
+    const cvx_value_t *logs = parse(r.r.logs.data);
+    assert_string_equal(logs->u.arr.items[254]->u.str.ptr, "[LOG] line 255");
+    assert_string_equal(logs->u.arr.items[255]->u.str.ptr,
+                        "[WARN] Log overflow (maximum 256). Remaining log lines omitted.");
+    cvx_response_free(&r);
     want_healthy(env.rt);
 }
 

@@ -23,8 +23,9 @@ pub enum LogLevel {
     Debug,
 }
 
-/// Writes one log line at `level` (lines over 32 KiB are cut by the host;
-/// the 1001st line of a call ends it).
+/// Writes one log line at `level`. The host cuts lines over 32 KiB and
+/// keeps 256 lines per call (the last one saying the rest were omitted);
+/// the call itself goes on.
 pub fn log_line(level: LogLevel, line: &str) {
     let level = match level {
         LogLevel::Log => Level::Log,

@@ -16,8 +16,9 @@ use crate::function::FunctionKind;
 use crate::value::Value;
 use crate::{HttpResponse, LogLevel};
 
-/// Lines a call may log before it is ended (ABI §3, the default limit).
-const LOG_LINE_LIMIT: usize = 1000;
+/// Lines a call keeps (ABI §3, the default limit): the last of them says
+/// the rest were omitted, as the host does; the call goes on.
+const LOG_LINE_LIMIT: usize = 256;
 /// Log lines longer than this are cut.
 const LOG_LINE_MAX: usize = 32768;
 
@@ -171,7 +172,7 @@ pub(crate) unsafe fn __convex_log(level: i32, ptr: *const u8, len: i32) -> i32 {
     let bytes = std::slice::from_raw_parts(ptr, len as usize);
     let mut line = String::from_utf8_lossy(&bytes[..bytes.len().min(LOG_LINE_MAX)]).into_owned();
     if bytes.len() > LOG_LINE_MAX {
-        line.push_str(" (truncated)");
+        line.push_str(" (truncated due to length)");
     }
     let level = match level {
         1 => LogLevel::Info,
@@ -180,20 +181,20 @@ pub(crate) unsafe fn __convex_log(level: i32, ptr: *const u8, len: i32) -> i32 {
         4 => LogLevel::Debug,
         _ => LogLevel::Log,
     };
-    let over = with(|s| {
+    with(|s| {
         let count = s.calls.last_mut().map(|c| {
             c.1 += 1;
             c.1
         });
-        if count.is_some_and(|n| n > LOG_LINE_LIMIT) {
-            return true;
+        match count {
+            Some(n) if n == LOG_LINE_LIMIT => s.logs.push((
+                LogLevel::Warn,
+                format!("Log overflow (maximum {LOG_LINE_LIMIT}). Remaining log lines omitted."),
+            )),
+            Some(n) if n > LOG_LINE_LIMIT => {}
+            _ => s.logs.push((level, line)),
         }
-        s.logs.push((level, line));
-        false
     });
-    if over {
-        panic!("function exceeded its log line limit ({LOG_LINE_LIMIT} lines)");
-    }
     0
 }
 

@@ -10,7 +10,7 @@
 //! (the same JSON requests, system tables, error codes and kind rules: a
 //! write in a query or a database call in an action is
 //! [`ErrorCode::Forbidden`]), but it is a test double, not the server: no
-//! concurrency, no schema validation, no limits but the log line limit,
+//! concurrency, no schema validation, no limits but the log line limit (256 kept),
 //! cursors are plain offsets, nothing runs by itself (call
 //! [`run_scheduled`], [`run_cron`]).
 //!
