@@ -157,11 +157,10 @@ static void feed(cvx__ws_t *w, bool all) {
 /* Reading stops while the client has too many calls in flight (the
  * engine wakes us when one ends) or while its answers pile up unread
  * (pongs to a ping flood, say); TCP then pushes back on the client. After
- * a Close frame reading goes on, to see the peer leave; its bytes are
- * dropped. */
+ * a Close frame it stops for good (cvx__ws_on_data). */
 static void update_reading(cvx__ws_t *w) {
     cvx__conn_t *c = w->conn;
-    if (!c) return;
+    if (!c || !wslay_event_want_read(w->ctx)) return;
     bool stop = wslay_event_want_read(w->ctx) && (backlog(w) >= MAX_BUFFERED || (w->client && cvx_sync_client_busy(w->client)));
     if (stop && !w->paused) {
         w->paused = true;
@@ -203,9 +202,15 @@ void cvx__ws_on_data(cvx__conn_t *c) {
         wslay_event_shutdown_read(w->ctx);
     }
     if (!wslay_event_want_read(w->ctx)) {
-        /* After a Close frame nothing more is read: whatever the client
-         * keeps sending is dropped, not buffered. */
+        /* After a Close frame nothing more is read, or buffered: the
+         * socket closes once our close frame is out, or at the write
+         * timeout if the client does not read it. Reading on only to drop
+         * a flood would cost the event loop what the client sends. */
         c->in.len = c->in_off = 0;
+        if (!w->paused) {
+            w->paused = true;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        }
     } else if (c->in_off) {
         /* Keep only unconsumed bytes (a partial frame). */
         memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
