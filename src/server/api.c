@@ -1,4 +1,4 @@
-/* The client API (§3 of shared/spec/convex-protocol.md):
+/* The client API (§3 of docs/protocol.md):
  *
  *   POST /api/query | /api/mutation | /api/action   {path, format, args: [obj]}
  *   POST /api/run/<dir/module/function>             {args: obj, format}

@@ -1111,8 +1111,13 @@ static void modify_query_set(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_valu
         fatal(c, "ModifyQuerySet needs baseVersion, newVersion and modifications");
         return;
     }
-    if ((uint32_t)base != c->qs) {
+    /* Versions are u32 here: a larger double must not reach the casts. */
+    if (base != (double)c->qs) {
         fatal(c, "ModifyQuerySet baseVersion %.0f does not match the query set version %u", base, c->qs);
+        return;
+    }
+    if (next > (double)(UINT32_MAX - 1)) {
+        fatal(c, "ModifyQuerySet newVersion %.0f is out of range", next);
         return;
     }
     if (next <= base) {
@@ -1190,6 +1195,10 @@ static void authenticate(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t 
     double base;
     if (!type || !num(m, "baseVersion", &base)) {
         fatal(c, "Authenticate needs tokenType and baseVersion");
+        return;
+    }
+    if (base > (double)(UINT32_MAX - 1)) {
+        fatal(c, "Authenticate baseVersion %.0f is out of range", base);
         return;
     }
     if (!strcmp(type, "Admin")) {

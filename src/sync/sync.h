@@ -1,6 +1,6 @@
 /*
  * sync — reactive queries: the WebSocket sync protocol's state machine
- * (§4 of shared/spec/convex-protocol.md), independent of any transport.
+ * (§4 of docs/protocol.md), independent of any transport.
  *
  * Subscriptions are keyed by (function, arguments) and shared by every
  * client that asks for the same thing. Each run of a subscription's query

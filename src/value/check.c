@@ -1,6 +1,6 @@
 /*
  * check.c — cvx_value_check: is this value (or document) within the limits
- * of §1 of convex-protocol.md, and if not, where is the problem?
+ * of §1 of docs/protocol.md, and if not, where is the problem?
  *
  * The JSON parser enforces the generic limits as it reads, so parsed values
  * only need this for the stricter document rules; values that host code or

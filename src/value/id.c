@@ -1,5 +1,5 @@
 /*
- * id.c — document ids as Convex writes them (convex-protocol.md §2):
+ * id.c — document ids as Convex writes them (docs/protocol.md §2):
  *
  *   base32( VInt(table) ‖ 16-byte internal id ‖ fletcher16 ^ version, LE )
  *

@@ -3,7 +3,7 @@
  *
  * Owns: the value tree (null, int64, float64, boolean, string, bytes, array,
  * object), convex-encoded JSON in both directions (§1 of
- * shared/spec/convex-protocol.md), the shape and size limits with errors that
+ * docs/protocol.md), the shape and size limits with errors that
  * name the offending path, document ids (§2), the total order of values and
  * an order-preserving byte encoding of values for index keys.
  *
@@ -72,7 +72,7 @@ struct cvx_value {
     } u;
 };
 
-/* ---- limits (shared/spec/convex-protocol.md §1) -------------------------- */
+/* ---- limits (docs/protocol.md §1) ---------------------------------------- */
 
 #define CVX_MAX_DEPTH 64
 #define CVX_MAX_DOC_DEPTH 16
@@ -180,7 +180,7 @@ int cvx_key_append(cvx_buf_t *out, const cvx_value_t *v);
 int cvx_key_decode(cvx_arena_t *a, const uint8_t *key, size_t len, cvx_value_t **out, size_t *used,
                    cvx_err_t *err);
 
-/* ---- document ids (shared/spec/convex-protocol.md §2) ------------------- */
+/* ---- document ids (docs/protocol.md §2) --------------------------------- */
 
 #define CVX_ID_INTERNAL_LEN 16
 #define CVX_ID_MAX_LEN 40 /* text length bound, without NUL */

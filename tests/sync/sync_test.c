@@ -627,6 +627,33 @@ static void test_non_object_messages(void **state) {
     cvx_sync_disconnect(c);
 }
 
+/* Versions past u32 are refused before any cast (a double above
+ * UINT32_MAX converted to uint32_t is undefined behaviour). */
+static void test_versions_out_of_range(void **state) {
+    fx_t *f = *state;
+    static const struct {
+        const char *msg, *error;
+    } cases[] = {
+        {"{\"type\":\"ModifyQuerySet\",\"baseVersion\":5000000000,\"newVersion\":5000000001,\"modifications\":[]}",
+         "ModifyQuerySet baseVersion 5000000000 does not match the query set version 0"},
+        {"{\"type\":\"ModifyQuerySet\",\"baseVersion\":0,\"newVersion\":5000000000,\"modifications\":[]}",
+         "ModifyQuerySet newVersion 5000000000 is out of range"},
+        {"{\"type\":\"Authenticate\",\"tokenType\":\"None\",\"baseVersion\":9007199254740991}",
+         "Authenticate baseVersion 9007199254740991 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cvx_sync_client_t *c = client(f);
+        send_to(c, cases[i].msg);
+        char *sent = drain_client(c);
+        cvx_buf_t want = {0};
+        cvx_buf_printf(&want, "{\"type\":\"FatalError\",\"error\":\"%s\"}\n", cases[i].error);
+        assert_string_equal(sent, want.data);
+        cvx_buf_free(&want);
+        free(sent);
+        cvx_sync_disconnect(c);
+    }
+}
+
 /* A string with a NUL inside is refused, not cut at the NUL: the path
  * "users:count\u0000x" used to run users:count. */
 static void test_nul_in_strings(void **state) {
@@ -806,6 +833,7 @@ int main(void) {
         cmocka_unit_test_prestate_setup_teardown(test_query_set_cost_is_linear, setup, teardown, (void *)&many_queries),
         cmocka_unit_test_setup_teardown(test_non_object_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_in_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_out_of_range, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_total_outbox_budget, setup, teardown,
                                                  (void *)&small_total_outbox),
         cmocka_unit_test_prestate_setup_teardown(test_client_outbox_bound, setup, teardown, (void *)&three_msgs),

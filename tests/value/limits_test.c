@@ -1,5 +1,5 @@
 /*
- * limits_test.c — every limit of convex-protocol.md §1, exactly at the
+ * limits_test.c — every limit of docs/protocol.md §1, exactly at the
  * boundary and one past it, through both the JSON parser and
  * cvx_value_check, with the exact error text (which names the path).
  */

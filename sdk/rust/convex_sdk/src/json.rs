@@ -1,4 +1,4 @@
-//! Convex-encoded JSON (`shared/spec/convex-protocol.md` §1), both ways.
+//! Convex-encoded JSON (`docs/protocol.md` §1), both ways.
 //!
 //! Written by hand rather than through serde_json for two reasons: the rules
 //! differ from plain JSON (a JSON number is always a float64; `$integer`,
