@@ -137,6 +137,11 @@ struct cvx_sync_client {
     uint32_t calls;
     size_t call_bytes;
     bool host_paused; /* the host saw it busy: wake it when it is not */
+    /* A client's mutations run one at a time, in the order sent, as
+     * Convex runs them: the next starts once the one before committed.
+     * (Actions run side by side.) */
+    bool mutating;
+    struct call_arg *mq_head, *mq_tail;
 };
 
 typedef struct {
@@ -815,7 +820,8 @@ bool cvx_sync_client_busy(cvx_sync_client_t *c) {
     return busy;
 }
 
-typedef struct {
+typedef struct call_arg {
+    struct call_arg *next; /* the client's queue of mutations waiting their turn */
     cvx_sync_client_t *c;
     cvx_kind_t kind;
     double request_id;
@@ -915,6 +921,18 @@ static void run_call(void *arg) {
     c->calls--;
     c->call_bytes -= ca->args_len;
     s->call_bytes -= ca->args_len;
+    if (ca->kind == CVX_KIND_MUTATION) {
+        /* Committed (or failed): the client's next mutation may start. */
+        call_arg_t *next = c->mq_head;
+        if (next) {
+            c->mq_head = next->next;
+            if (!c->mq_head) c->mq_tail = NULL;
+            next->next = NULL;
+            s->hooks.submit(s->hooks.ctx, CVX_KIND_MUTATION, run_call, next);
+        } else {
+            c->mutating = false;
+        }
+    }
     /* A paused client reads again once not busy; with no call left it
      * never is, so its last call's end always wakes it. */
     if (c->host_paused && !client_busy(c) && !c->closed) {
@@ -1258,6 +1276,13 @@ static void start_call(cvx_sync_t *s, cvx_sync_client_t *c, const cvx_value_t *m
     c->call_bytes += ca->args_len;
     s->call_bytes += ca->args_len;
     atomic_fetch_add(&c->refs, 1);
+    if (kind == CVX_KIND_MUTATION && c->mutating) {
+        if (c->mq_tail) c->mq_tail->next = ca;
+        else c->mq_head = ca;
+        c->mq_tail = ca;
+        return;
+    }
+    if (kind == CVX_KIND_MUTATION) c->mutating = true;
     s->hooks.submit(s->hooks.ctx, kind, run_call, ca);
 }
 

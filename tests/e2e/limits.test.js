@@ -308,3 +308,22 @@ test("11. a client flooding calls is read no faster than its calls run", { timeo
   assert.ok(peak < 120 * MiB, `server RSS grew ${(peak / MiB).toFixed(0)} MiB while ${N} calls of 10 KB arrived at once`);
   await healthy();
 });
+
+test("12. a client's mutations run one at a time, in the order sent (as Convex runs them)", { timeout: 60000 }, async () => {
+  // A slow mutation, then a fast one, sent back to back: run side by side
+  // the fast one would commit first (a smaller ts).
+  const ws = await openWs();
+  const responses = new Map();
+  ws.on("message", (m) => {
+    const msg = JSON.parse(String(m));
+    if (msg.type === "MutationResponse") responses.set(msg.requestId, msg);
+  });
+  ws.send(JSON.stringify({ type: "Mutation", requestId: 1, udfPath: "fixture:bulk_insert", args: [{ n: 3000 }] }));
+  ws.send(JSON.stringify({ type: "Mutation", requestId: 2, udfPath: "fixture:incr", args: [{ name: "order" }] }));
+  await until(() => responses.size === 2, { timeout: 50000, what: "both mutations answered" });
+  const [a, b] = [responses.get(1), responses.get(2)];
+  assert.ok(a.success && b.success, JSON.stringify([a, b]).slice(0, 300));
+  const ts = (m) => Buffer.from(m.ts, "base64").readBigUInt64LE();
+  assert.ok(ts(a) < ts(b), "the first mutation sent committed first");
+  ws.close();
+});
