@@ -252,7 +252,7 @@ static void build_usage(FILE *out) {
             "            with the TypeScript bundle), for `cvx deploy --wasm FILE` elsewhere\n\n"
             "Toolchain: $CVX_CARGO if set; otherwise a rustc with the wasm32-wasip1 target; otherwise\n"
             "Debian's rustc-web with -Zbuild-std (installed by ./setup). esbuild: $CVX_ESBUILD, else the\n"
-            "one ./setup installs.\n"
+            "one ./setup installs, else the app's node_modules, else PATH.\n"
             "Exit codes: 0 ok, 2 usage, 3 build failed or app rejected, 4 system error.\n");
 }
 

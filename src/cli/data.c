@@ -143,7 +143,7 @@ static void logs_usage(FILE *out) {
             "  --url URL         the server (default $CVX_URL or http://127.0.0.1:3210)\n"
             "  --admin-key KEY   its admin key (or $CVX_ADMIN_KEY)\n"
             "  --once            print what is there and exit instead of following\n\n"
-            "Exit codes: 0 ok, 4 unreachable or not authorized.\n");
+            "Exit codes: 0 ok, 2 usage, 4 unreachable or not authorized.\n");
 }
 
 int cvx_cmd_logs(int argc, char **argv) {

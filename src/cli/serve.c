@@ -142,7 +142,8 @@ int cvx_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "cvx serve: %s\n", err.msg);
         return CVX_EXIT_SYSTEM;
     }
-    fprintf(stderr, "cvx serve: listening on http://%s:%d (data in %s)\n", strchr(cfg.host, ':') ? "[::1]" : cfg.host,
+    bool v6 = strchr(cfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
+    fprintf(stderr, "cvx serve: listening on http://%s%s%s:%d (data in %s)\n", v6 ? "[" : "", cfg.host, v6 ? "]" : "",
             cvx_server_port(srv), cfg.data_dir);
     /* A machine-readable line for scripts and tests that use --port 0. */
     printf("CVX_PORT=%d\n", cvx_server_port(srv));
