@@ -76,11 +76,7 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
         cvx_buf_free(&body);
         return false;
     }
-    cvx_buf_t h = {0};
-    cvx__header(&h, "content-type", "application/json");
-    cvx__add_cors(req, &h);
-    cvx__respond_take(req, 200, &h, &body);
-    cvx_buf_free(&h);
+    cvx__send_json_take(req, 200, &body);
     return true;
 }
 

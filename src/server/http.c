@@ -40,6 +40,14 @@ void cvx__send_json(cvx__req_t *req, int status, const char *body, size_t len) {
     cvx_buf_free(&h);
 }
 
+void cvx__send_json_take(cvx__req_t *req, int status, cvx_buf_t *body) {
+    cvx_buf_t h = {0};
+    cvx__header(&h, "content-type", "application/json");
+    cvx__add_cors(req, &h);
+    cvx__respond_take(req, status, &h, body);
+    cvx_buf_free(&h);
+}
+
 void cvx__send_error(cvx__req_t *req, int status, const char *code, const char *message) {
     cvx_buf_t b = {0};
     cvx__error_json(&b, code, message);
@@ -118,11 +126,7 @@ static void answer(cvx__job_t *j) {
             cvx__send_json(req, j->status ? j->status : 200, "{}", 2);
             return;
         }
-        cvx_buf_t h = {0};
-        cvx__header(&h, "content-type", "application/json");
-        cvx__add_cors(req, &h);
-        cvx__respond_take(req, j->status ? j->status : 200, &h, &j->body);
-        cvx_buf_free(&h);
+        cvx__send_json_take(req, j->status ? j->status : 200, &j->body);
         return;
     }
     /* A response the job shaped itself. */

@@ -218,6 +218,8 @@ void cvx__add_cors(const cvx__req_t *req, cvx_buf_t *headers);
 /* Appends a "name\0value\0" header pair. */
 void cvx__header(cvx_buf_t *headers, const char *name, const char *value);
 void cvx__send_json(cvx__req_t *req, int status, const char *body, size_t len);
+/* The same with a body the response takes over (no copy; body is left empty). */
+void cvx__send_json_take(cvx__req_t *req, int status, cvx_buf_t *body);
 void cvx__send_error(cvx__req_t *req, int status, const char *code, const char *message);
 /* Queues a job for the workers; the response goes out when it is done. */
 void cvx__submit(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j);
