@@ -19,7 +19,8 @@ export function markdown(R) {
     `a third on \`fixture:counter\` of the counters being written, the rest on \`fixture:big\` with one of 100 small sizes) and ` +
     `${n0(s.httpClients)} HTTP clients (one keep-alive connection each, a call every ~${s.intervalMs} ms: 50% \`fixture:incr\` of ` +
     `the client's own counter, 25% \`fixture:counter\`, 25% \`fixture:big\` with a small n). Latency counts from when a call was due ` +
-    `(open loop). Phase B adds ${B?.hostileResult ? Object.values(B.hostileResult.kinds).reduce((a, k) => a + k.clients, 0) : 50} hostile clients (table below), each starting again ${s.hostilePauseMs} ms after the server closes it. ` +
+    `(open loop). Phase B adds ${B?.hostileResult ? Object.values(B.hostileResult.kinds).reduce((a, k) => a + k.clients, 0) : 50} hostile clients (table below), each starting again ${s.hostilePauseMs} ms after the server closes it` +
+    `${s.hostileNice ? `, run at nice ${s.hostileNice} (the CPU they take from the server on this shared machine is mostly left out)` : `, at the server's priority on the same machine (their own CPU use is part of what the server suffers)`}. ` +
     `Each phase ${f(s.minutes, 1)} min on a fresh server.`, ``);
 
   for (const p of failed) L.push(`**Phase ${p.phase} failed:**`, "", "```", p.error, "```", "");

@@ -6,7 +6,7 @@
 import { spawn, fork, execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, statSync, rmSync, copyFileSync, mkdirSync, writeFileSync, chmodSync } from "node:fs";
-import { tmpdir, cpus, loadavg } from "node:os";
+import { tmpdir, cpus, loadavg, setPriority } from "node:os";
 import path from "node:path";
 import { here, repo, now, sleep, summarize, decodeInt64 } from "./lib.mjs";
 import { markdown } from "./report.mjs";
@@ -24,6 +24,10 @@ clients). Writes OUT/soak.json and OUT/soak.md; progress on stderr every 10 s.
   --http-clients N   well-behaved HTTP clients, one call every ~interval each (default 100)
   --interval MS      mean time between one HTTP client's calls (default 200)
   --hostile-pause MS pause before a hostile client starts again (default 100)
+  --hostile-nice N   run the hostile clients at this nice value (default 0). On
+                     a machine the attackers share with the server, their own
+                     CPU use is part of what the server suffers; 19 comes
+                     closer to attackers on other machines
   --attacks K,K      only these hostile attacks (default all; names in hostile.mjs)
   --out DIR          where to write soak.json and soak.md (default bench/results)
   --keep-data        keep the servers' data directories
@@ -33,7 +37,7 @@ The server is $CVX or build/cvx (copied to a temporary directory first, so a
 rebuild meanwhile does not change it). Loopback only.`;
 
 function parseArgs(argv) {
-  const o = { minutes: 5, phases: ["A", "B"], wsClients: 900, httpClients: 100, intervalMs: 200, hostilePauseMs: 100, out: path.join(repo, "bench/results"), keepData: false };
+  const o = { minutes: 5, phases: ["A", "B"], wsClients: 900, httpClients: 100, intervalMs: 200, hostilePauseMs: 100, hostileNice: 0, out: path.join(repo, "bench/results"), keepData: false };
   const usage = (msg) => Object.assign(new Error(msg), { usage: true });
   const num = (v, name) => {
     const n = Number(v);
@@ -51,6 +55,10 @@ function parseArgs(argv) {
     else if (a === "--interval") o.intervalMs = num(v(), a);
     else if (a === "--hostile-pause") o.hostilePauseMs = num(v(), a);
     else if (a === "--attacks") o.attacks = v().split(",");
+    else if (a === "--hostile-nice") {
+      o.hostileNice = Number(v());
+      if (!Number.isInteger(o.hostileNice) || o.hostileNice < 0 || o.hostileNice > 19) throw usage("--hostile-nice needs an integer from 0 to 19");
+    }
     else if (a === "--out") o.out = path.resolve(v());
     else if (a === "--keep-data") o.keepData = true;
     else throw usage(`unknown option ${a} (see --help)`);
@@ -199,6 +207,8 @@ async function runPhase(name, hostile, o, bin) {
     log(`phase ${name}: ${ws.info.connected} WebSocket subscribers connected in ${ws.info.setupMs} ms`);
     const http = await startWorker("good_http.mjs", { url: s.url, clients: o.httpClients, intervalMs: o.intervalMs }, (d) => (tick.http = d));
     const bad = hostile ? await startWorker("hostile.mjs", { url: s.url, pauseMs: o.hostilePauseMs, attacks: o.attacks }, (d) => (tick.hostile = d)) : null;
+    // Linux nice values are per thread: every thread the worker has (later ones inherit it).
+    if (bad && o.hostileNice) for (const t of readdirSync(`/proc/${bad.pid}/task`)) setPriority(Number(t), o.hostileNice);
 
     r.statsBefore = await api(s, "GET", "/api/admin/stats");
     const workers = [ws, http, bad].filter(Boolean);

@@ -15,10 +15,16 @@
  * a newer commit was being published is simply not cached.
  *
  * A deploy needs no invalidation: keys start with the module's hash, and
- * the same module computes the same results. Memory is bounded (LRU). */
+ * the same module computes the same results. Memory is bounded (LRU).
+ *
+ * The lock covers only pointer work: a hit's multi-MiB value is copied,
+ * and an evicted entry freed, after it is released (entries are
+ * reference-counted). The event loop answers hits under this lock, and a
+ * worker preempted while copying inside it would stall every client. */
 #include "exec/exec_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct entry entry_t;
@@ -49,6 +55,8 @@ struct entry {
     size_t bytes;
     bool doomed;
     entry_t *doomed_next;
+    entry_t *dead_next; /* c->dead */
+    atomic_uint refs;   /* the table's, and each reader's while it copies */
 };
 
 typedef struct {
@@ -70,6 +78,7 @@ struct cvx__qcache {
     size_t nranges;
     cvx_lru_t lru;
     uint64_t hits, misses, invalidations;
+    entry_t *dead; /* evicted, to be released once the lock is dropped */
 };
 
 static uint64_t point_hash(uint64_t index_id, const uint8_t *key, size_t len) {
@@ -119,6 +128,23 @@ static void entry_free(entry_t *e) {
     cvx_free(e);
 }
 
+static void entry_release(entry_t *e) {
+    if (atomic_fetch_sub(&e->refs, 1) == 1) entry_free(e);
+}
+
+/* Unlocks the cache, then releases the entries evicted meanwhile. */
+static void unlock(cvx__qcache_t *c) {
+    entry_t *dead = c->dead;
+    c->dead = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (dead) {
+        entry_t *e = dead;
+        dead = e->dead_next;
+        entry_release(e);
+    }
+}
+
+/* Under c->mu; the entry is released by unlock(). */
 static void evict(cvx__qcache_t *c, entry_t *e) {
     entry_t **p = &c->table[e->hash & (c->table_cap - 1)];
     while (*p != e) p = &(*p)->hnext;
@@ -131,7 +157,8 @@ static void evict(cvx__qcache_t *c, entry_t *e) {
     cvx_lru_unlink(&c->lru, &e->lru);
     c->bytes -= e->bytes;
     c->n--;
-    entry_free(e);
+    e->dead_next = c->dead;
+    c->dead = e;
 }
 
 /* Called by the store after each durable commit, in ts order. */
@@ -165,7 +192,7 @@ static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
         c->invalidations++;
     }
     c->latest_seen = ci->ts;
-    pthread_mutex_unlock(&c->mu);
+    unlock(c);
 }
 
 int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
@@ -198,7 +225,9 @@ int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
 void cvx__qcache_free(cvx__qcache_t *c) {
     if (!c) return;
     cvx_store_unlisten(c->store, c->listener);
+    pthread_mutex_lock(&c->mu);
     while (oldest(c)) evict(c, oldest(c));
+    unlock(c);
     cvx_free(c->table);
     cvx_free(c->points);
     cvx_free(c->ranges);
@@ -209,7 +238,7 @@ void cvx__qcache_free(cvx__qcache_t *c) {
 void cvx__qcache_clear(cvx__qcache_t *c) {
     pthread_mutex_lock(&c->mu);
     while (oldest(c)) evict(c, oldest(c));
-    pthread_mutex_unlock(&c->mu);
+    unlock(c);
 }
 
 static entry_t *find(cvx__qcache_t *c, const char *key, size_t len, uint64_t h) {
@@ -222,20 +251,26 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
     uint64_t h = cvx_fnv1a(CVX_FNV_SEED, key, len);
     pthread_mutex_lock(&c->mu);
     entry_t *e = find(c, key, len, h);
-    bool hit = false;
-    if (e && !cvx_buf_append(&r->value, e->value.data, e->value.len) &&
-        !cvx_buf_append(&r->logs, e->logs.data, e->logs.len)) {
-        r->nlogs = e->nlogs;
-        r->log_full = e->log_full;
-        r->log_note = e->log_note;
-        *ts = c->latest_seen;
+    uint64_t seen = c->latest_seen;
+    if (e) {
+        atomic_fetch_add(&e->refs, 1);
         cvx_lru_touch(&c->lru, &e->lru);
-        hit = true;
         c->hits++;
     } else {
         c->misses++;
     }
-    pthread_mutex_unlock(&c->mu);
+    unlock(c);
+    if (!e) return false;
+    /* The entry's fields never change once it is in the table. */
+    bool hit = !cvx_buf_append(&r->value, e->value.data, e->value.len) &&
+               !cvx_buf_append(&r->logs, e->logs.data, e->logs.len);
+    if (hit) {
+        r->nlogs = e->nlogs;
+        r->log_full = e->log_full;
+        r->log_note = e->log_note;
+        *ts = seen;
+    }
+    entry_release(e);
     return hit;
 }
 
@@ -302,6 +337,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     e->log_note = r->log_note;
     e->nregs = nregs;
     e->bytes = bytes;
+    atomic_init(&e->refs, 1);
     uint8_t *p = e->range_bytes;
     for (size_t i = 0; i < nregs; i++) {
         reg_t *g = &e->regs[i];
@@ -341,7 +377,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
         while (c->bytes > c->max_bytes && oldest(c) && oldest(c) != e) evict(c, oldest(c));
         e = NULL;
     }
-    pthread_mutex_unlock(&c->mu);
+    unlock(c);
     if (e) entry_free(e); /* not cached */
 }
 

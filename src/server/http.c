@@ -435,6 +435,10 @@ void cvx__http_stop(cvx_server_t *s) {
     /* Wakes that raced with the shutdown hold socket references. */
     on_mail(&s->mail_async);
     uv_loop_close(&s->loop);
+}
+
+void cvx__http_free(cvx_server_t *s) {
+    /* After the workers: the last of them may still post a (dropped) wake. */
     pthread_mutex_destroy(&s->mail_mu);
     pthread_mutex_destroy(&s->ready_mu);
     pthread_cond_destroy(&s->ready_cv);

@@ -202,8 +202,10 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         cvx_sync_hooks_t hooks = {.ctx = s, .submit = cvx__pool_task, .wake = cvx__ws_wake, .is_admin_key = is_admin_key};
         cvx_sync_config_t sc = {.max_queries_per_client = s->cfg.max_client_queries,
                                 .max_total_outbox_bytes = s->cfg.max_outbox_bytes,
-                                /* half the query workers: HTTP calls keep the rest */
-                                .max_running_queries = (uint32_t)(s->nworkers > 1 ? s->nworkers / 2 : 1)};
+                                /* Subscription runs are CPU-bound: more at once
+                                 * than cores only takes CPU from the event loop
+                                 * and HTTP calls, which keep the other workers. */
+                                .max_running_queries = (uint32_t)CVX_MAX(1, CVX_MIN((int)sysconf(_SC_NPROCESSORS_ONLN), s->nworkers / 2))};
         rc = cvx_sync_new(s->rt, &hooks, &sc, &s->sync, err);
     }
     if (!rc) rc = cvx__pool_start(s, err);
@@ -232,6 +234,7 @@ void cvx_server_stop(cvx_server_t *s) {
     s->scheduler = NULL;
     cvx__http_stop(s); /* returns once every in-flight call was answered */
     cvx__pool_stop(s);
+    cvx__http_free(s);
     free_server(s);
 }
 

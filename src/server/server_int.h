@@ -51,10 +51,17 @@ struct cvx__conn {
 void cvx__conn_accepted(cvx_server_t *s, cvx__conn_t *c);
 void cvx__conn_close(cvx__conn_t *c);
 void cvx__conn_resume(cvx__conn_t *c);
+/* Answered, closing: sends our FIN, then reads and drops what the client
+ * still sends for a while before closing, so that it sees the answer
+ * rather than a reset. */
+void cvx__conn_linger(cvx__conn_t *c);
 /* Queues raw bytes (copied) on the connection. */
 int cvx__conn_write(cvx__conn_t *c, const void *data, size_t len);
 /* Queues a buffer's bytes, taking the buffer over (b is left empty). */
 int cvx__conn_write_take(cvx__conn_t *c, cvx_buf_t *b);
+/* Queues `head` (copied) then `body`, a cvx_malloc'd buffer taken over
+ * (freed once written, or on failure). */
+int cvx__conn_write_parts(cvx__conn_t *c, const void *head, size_t hlen, void *body, size_t blen);
 cvx_slice_t cvx__req_header(const cvx__req_t *req, const char *lname);
 bool cvx__req_method_is(const cvx__req_t *req, const char *m);
 void cvx__req_release(cvx__req_t *req);
@@ -213,6 +220,8 @@ struct cvx_server {
 int cvx__bind(cvx_server_t *s, cvx_err_t *err);
 int cvx__http_start(cvx_server_t *s, cvx_err_t *err);
 void cvx__http_stop(cvx_server_t *s);
+/* Frees what the HTTP layer shares with the workers: after cvx__pool_stop. */
+void cvx__http_free(cvx_server_t *s);
 /* Appends the CORS headers for this request's Origin. */
 void cvx__add_cors(const cvx__req_t *req, cvx_buf_t *headers);
 /* Appends a "name\0value\0" header pair. */

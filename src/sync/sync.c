@@ -1291,6 +1291,9 @@ void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
     cvx_arena_t *a = cvx_arena_new(4096);
     cvx_value_t *m = NULL;
     cvx_err_t err = {0};
+    /* Parsed before taking the engine's lock: a client's megabyte message
+     * must not hold up every other client's results meanwhile. */
+    int prc = a ? cvx_json_parse(a, msg, len, &m, &err) : CVX_E_NOMEM;
     pthread_mutex_lock(&s->mu);
     /* Once told to go (a protocol error, too slow), nothing more it sends
      * is acted on: frames already read may still arrive. */
@@ -1299,7 +1302,7 @@ void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
         fatal(c, "server out of memory");
         goto out;
     }
-    if (cvx_json_parse(a, msg, len, &m, &err) != CVX_OK) {
+    if (prc != CVX_OK) {
         fatal(c, "message is not valid JSON: %s", err.msg);
         goto out;
     }

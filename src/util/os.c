@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -201,6 +203,19 @@ static _Thread_local void *blocking_ctx;
 void cvx_set_blocking_hook(void (*fn)(void *ctx, bool begin), void *ctx) {
     blocking_fn = fn;
     blocking_ctx = ctx;
+}
+
+bool cvx_thread_deprioritize(int nice) {
+#ifdef __linux__
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (cur == -1 && errno) return false;
+    return setpriority(PRIO_PROCESS, (id_t)tid, CVX_MIN(cur + nice, 19)) == 0;
+#else
+    (void)nice;
+    return false;
+#endif
 }
 
 void cvx_blocking(bool begin) {

@@ -99,6 +99,9 @@ typedef struct {
     bool oom; /* set once an append failed; later appends are no-ops */
 } cvx_buf_t;
 
+/* Is s[0..n) well-formed UTF-8? */
+bool cvx_utf8_valid(const char *s, size_t n);
+
 int cvx_buf_reserve(cvx_buf_t *b, size_t extra);
 int cvx_buf_append(cvx_buf_t *b, const void *p, size_t n);
 int cvx_buf_append_str(cvx_buf_t *b, const char *s);
@@ -211,6 +214,10 @@ void cvx_sleep_ns(uint64_t ns);  /* nanosleep, resumed after signals */
  * wait and cvx_blocking(false) after it call it (no-ops without one). */
 void cvx_set_blocking_hook(void (*fn)(void *ctx, bool begin), void *ctx);
 void cvx_blocking(bool begin);
+
+/* Lowers the calling thread's scheduling priority by `nice` steps (Linux
+ * nice values are per thread). Best effort: false where unsupported. */
+bool cvx_thread_deprioritize(int nice);
 
 /* ---- cron expressions ---------------------------------------------------- */
 

@@ -69,7 +69,7 @@ static int check_value(checker_t *c, const cvx_value_t *v, size_t depth, const c
     case CVX_T_BOOL:
     case CVX_T_BYTES: return CVX_OK;
     case CVX_T_STRING:
-        if (!cvx__utf8_valid(v->u.str.ptr, v->u.str.len)) return invalid(c, path, "string is not valid UTF-8");
+        if (!cvx_utf8_valid(v->u.str.ptr, v->u.str.len)) return invalid(c, path, "string is not valid UTF-8");
         return CVX_OK;
     case CVX_T_ARRAY:
     case CVX_T_OBJECT:

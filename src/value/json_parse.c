@@ -125,7 +125,7 @@ static size_t utf8_seq(const char *s, size_t n) {
     unsigned char c = (unsigned char)s[0];
     size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
     if (k > n) k = n;
-    return cvx__utf8_valid(s, k) ? k : 0;
+    return cvx_utf8_valid(s, k) ? k : 0;
 }
 
 /* ---- strings ------------------------------------------------------------- */

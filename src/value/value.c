@@ -323,60 +323,25 @@ int cvx__path_err(cvx_err_t *err, int code, const cvx__path_t *path, const char 
     return cvx_err_set(err, code, "field \"%s\": %s", where, msg);
 }
 
-bool cvx__utf8_valid(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 const char *cvx__field_name_problem(const char *name, size_t n, char *msg, size_t cap) {
-    char snip[96];
     if (n == 0) {
         snprintf(msg, cap, "empty field name");
         return msg;
     }
+    /* Every field of every parsed object passes here: the snippet for the
+     * message is made only once there is a problem. */
+    bool too_long = n > CVX_MAX_FIELD_NAME, bad_char = false;
+    for (size_t i = 0; i < n && !too_long && !bad_char; i++) bad_char = (unsigned char)name[i] < 32 || (unsigned char)name[i] > 126;
+    if (!too_long && !bad_char && name[0] != '$') return NULL;
+    char snip[96];
     cvx__snippet(snip, sizeof snip, name, n, 40);
-    if (n > CVX_MAX_FIELD_NAME) {
+    if (too_long)
         snprintf(msg, cap, "field name \"%s\" is longer than %d characters", snip, CVX_MAX_FIELD_NAME);
-        return msg;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 32 || c > 126) {
-            snprintf(msg, cap, "field name \"%s\" has a character outside ASCII 32..126", snip);
-            return msg;
-        }
-    }
-    if (name[0] == '$') {
+    else if (bad_char)
+        snprintf(msg, cap, "field name \"%s\" has a character outside ASCII 32..126", snip);
+    else
         snprintf(msg, cap, "field name \"%s\" must not start with '$'", snip);
-        return msg;
-    }
-    return NULL;
+    return msg;
 }
 
 void cvx__store_le64(uint8_t out[8], uint64_t v) {

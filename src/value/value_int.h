@@ -30,9 +30,6 @@ int cvx__path_err(cvx_err_t *err, int code, const cvx__path_t *path, const char 
  * NUL-terminates out (cap > 0). Returns the length written. */
 size_t cvx__snippet(char *out, size_t cap, const char *s, size_t n, size_t max);
 
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-bool cvx__utf8_valid(const char *s, size_t n);
-
 /* NULL if `name` is a valid object field name (1..1024 chars of ASCII
  * 32..126, not starting with '$'); otherwise writes the reason (without a
  * path) into msg and returns msg. */
