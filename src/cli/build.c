@@ -278,21 +278,12 @@ static int write_body(const cvx_project_t *p, const char *path, cvx_err_t *err) 
     return rc;
 }
 
-int cvx_cmd_build(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"quiet", false, NULL}, {"json", false, NULL}, {"out", true, NULL}};
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, 3, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        build_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    const char *dir = npos ? pos[0] : ".";
-    bool json = cvx_opt(opts, 3, "json") != NULL;
-    const char *out_path = cvx_opt(opts, 3, "out");
-    cvx_build_opts_t bo = {.quiet = cvx_opt(opts, 3, "quiet") != NULL, .release = true};
+static int run_build(const cvx_args_t *cl) {
+    int rc = 0;
+    const char *dir = cl->npos ? cl->pos[0] : ".";
+    bool json = cvx_arg(cl, "json") != NULL;
+    const char *out_path = cvx_arg(cl, "out");
+    cvx_build_opts_t bo = {.quiet = cvx_arg(cl, "quiet") != NULL, .release = true};
     cvx_err_t err;
     cvx_project_t p;
     if (cvx_project_open(dir, &p, &err)) {
@@ -360,3 +351,12 @@ int cvx_cmd_build(int argc, char **argv) {
     cvx_project_free(&p);
     return exit_code;
 }
+
+const cvx_command_t cvx_cmd_build = {
+    .name = "build",
+    .summary = "compile a functions crate to wasm and list its functions",
+    .options = "quiet json out=",
+    .max_pos = 1,
+    .usage = build_usage,
+    .run = run_build,
+};

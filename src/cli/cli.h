@@ -1,7 +1,7 @@
 /*
  * cli — the `cvx` command. main.c dispatches to one cvx_cmd_<name> per
- * command; each parses its own options, prints --help, and returns an exit
- * code from the list below (also in docs/cli.md).
+ * command (a cvx_command_t: its options, --help and what it runs), which
+ * returns an exit code from the list below (also in docs/cli.md).
  */
 #ifndef CVX_CLI_H
 #define CVX_CLI_H
@@ -21,16 +21,6 @@ enum {
     CVX_EXIT_SYSTEM = 4,   /* anything else: I/O, database, network */
 };
 
-int cvx_cmd_build(int argc, char **argv);
-int cvx_cmd_run(int argc, char **argv);
-int cvx_cmd_serve(int argc, char **argv);
-int cvx_cmd_deploy(int argc, char **argv);
-int cvx_cmd_dev(int argc, char **argv);
-int cvx_cmd_init(int argc, char **argv);
-int cvx_cmd_codegen(int argc, char **argv);
-int cvx_cmd_data(int argc, char **argv);
-int cvx_cmd_logs(int argc, char **argv);
-
 /* ---- shared helpers (common.c, build.c) ---------------------------------- */
 
 /* A tiny getopt_long wrapper: options are "--name value", "--name=value" or
@@ -45,11 +35,40 @@ typedef struct {
  * when -h/--help was given. */
 int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
                    size_t *npos, bool *help);
-const char *cvx_opt(const cvx_opt_t *opts, size_t nopts, const char *name);
+
+/* A command line, parsed against its command's description. */
+typedef struct {
+    const char *cmd; /* "deploy" */
+    cvx_opt_t opts[32];
+    char names[32][32];
+    size_t nopts;
+    const char *pos[3];
+    size_t npos;
+} cvx_args_t;
+
+/* The value of an option (flags: "1"), or NULL when it was not given. */
+const char *cvx_arg(const cvx_args_t *cl, const char *name);
+
+/* One `cvx` command. main.c's table lists them; cvx_command_main parses
+ * the command line from `options` and `max_pos`, answers --help with
+ * `usage`, then calls `run`, whose result is the exit code. */
+typedef struct {
+    const char *name;
+    const char *summary; /* one line for `cvx --help` */
+    const char *options; /* space-separated names; "name=" takes a value */
+    size_t max_pos;      /* positional arguments accepted (at most 3) */
+    void (*usage)(FILE *out);
+    int (*run)(const cvx_args_t *cl);
+} cvx_command_t;
+
+int cvx_command_main(const cvx_command_t *cmd, int argc, char **argv);
+
+extern const cvx_command_t cvx_cmd_init, cvx_cmd_dev, cvx_cmd_build, cvx_cmd_run, cvx_cmd_serve, cvx_cmd_deploy,
+    cvx_cmd_codegen, cvx_cmd_data, cvx_cmd_logs;
 
 /* Applies --fuel / --memory / --timeout options (if present) to all kinds.
  * Prints the problem and returns -1 on a bad value. */
-int cvx_cli_limits(const cvx_opt_t *opts, size_t nopts, cvx_exec_limits_t *limits);
+int cvx_cli_limits(const cvx_args_t *cl, cvx_exec_limits_t *limits);
 
 /* ~/.cache/cvx (or $CVX_CACHE_DIR); static storage. */
 const char *cvx_cache_dir(void);

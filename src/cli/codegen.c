@@ -395,19 +395,9 @@ static void codegen_usage(FILE *out) {
             "Exit codes: 0 written, 2 usage, 3 build error, 4 system error.\n");
 }
 
-int cvx_cmd_codegen(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"out", true, NULL}, {"wasm", true, NULL}, {"url", true, NULL}, {"admin-key", true, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        codegen_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    const char *dir = npos ? pos[0] : ".";
+static int run_codegen(const cvx_args_t *cl) {
+    int rc = 0;
+    const char *dir = cl->npos ? cl->pos[0] : ".";
     cvx_err_t err;
     cvx_project_t p;
     if (cvx_project_open(dir, &p, &err)) {
@@ -415,12 +405,12 @@ int cvx_cmd_codegen(int argc, char **argv) {
         return CVX_EXIT_USAGE;
     }
     cvx_buf_t meta = {0}, bytes = {0};
-    const char *out = cvx_opt(opts, nopts, "out") ? cvx_opt(opts, nopts, "out") : p.generated.data;
+    const char *out = cvx_arg(cl, "out") ? cvx_arg(cl, "out") : p.generated.data;
     int exit_code = CVX_EXIT_OK;
-    const char *url = cvx_opt(opts, nopts, "url");
+    const char *url = cvx_arg(cl, "url");
     if (url) {
         char keybuf[256];
-        const char *k = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
+        const char *k = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
         cvx_buf_t u = {0};
         long status = 0;
         cvx_buf_printf(&u, "%s/api/admin/functions", url);
@@ -432,7 +422,7 @@ int cvx_cmd_codegen(int argc, char **argv) {
         cvx_engine_t *engine = NULL;
         cvx_app_t *app = NULL;
         cvx_build_opts_t bo = {.quiet = true, .release = true};
-        if (cvx_opt(opts, nopts, "wasm")) rc = cvx_read_file(cvx_opt(opts, nopts, "wasm"), &p.rust, &err);
+        if (cvx_arg(cl, "wasm")) rc = cvx_read_file(cvx_arg(cl, "wasm"), &p.rust, &err);
         else rc = cvx_project_build(&p, &bo, &err);
         if (!rc) rc = cvx_cli_engine(&engine, &err);
         if (!rc) rc = cvx_project_load(&p, engine, &app, NULL, &err);
@@ -452,3 +442,12 @@ int cvx_cmd_codegen(int argc, char **argv) {
     cvx_buf_free(&bytes);
     return exit_code;
 }
+
+const cvx_command_t cvx_cmd_codegen = {
+    .name = "codegen",
+    .summary = "write _generated/api.{js,d.ts} for a web app",
+    .options = "out= wasm= url= admin-key=",
+    .max_pos = 1,
+    .usage = codegen_usage,
+    .run = run_codegen,
+};

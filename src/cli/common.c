@@ -58,10 +58,39 @@ int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const c
     return 0;
 }
 
-const char *cvx_opt(const cvx_opt_t *opts, size_t nopts, const char *name) {
-    for (size_t i = 0; i < nopts; i++)
-        if (strcmp(opts[i].name, name) == 0) return opts[i].value;
+const char *cvx_arg(const cvx_args_t *cl, const char *name) {
+    for (size_t k = 0; k < cl->nopts; k++)
+        if (strcmp(cl->opts[k].name, name) == 0) return cl->opts[k].value;
     return NULL;
+}
+
+int cvx_command_main(const cvx_command_t *cmd, int argc, char **argv) {
+    cvx_args_t cl = {.cmd = cmd->name};
+    /* "name" is a flag, "name=" takes a value. */
+    for (const char *p = cmd->options; *p;) {
+        while (*p == ' ') p++;
+        size_t n = strcspn(p, " ");
+        if (!n) break;
+        bool value = p[n - 1] == '=';
+        if (cl.nopts == CVX_ARRAY_LEN(cl.opts) || n - value >= sizeof cl.names[0]) {
+            fprintf(stderr, "cvx %s: too many or too long options in its description\n", cmd->name);
+            return CVX_EXIT_SYSTEM;
+        }
+        char *name = cl.names[cl.nopts];
+        memcpy(name, p, n - value);
+        name[n - value] = '\0';
+        cl.opts[cl.nopts++] = (cvx_opt_t){name, value, NULL};
+        p += n;
+    }
+    bool help;
+    int rc = cvx_parse_opts(argc, argv, cl.opts, cl.nopts, cl.pos, CVX_MIN(cmd->max_pos, CVX_ARRAY_LEN(cl.pos)),
+                            &cl.npos, &help);
+    if (rc) return rc;
+    if (help) {
+        cmd->usage(stdout);
+        return CVX_EXIT_OK;
+    }
+    return cmd->run(&cl);
 }
 
 const char *cvx_cache_dir(void) {
@@ -134,24 +163,24 @@ static bool parse_u64(const char *s, uint64_t *out) {
     return true;
 }
 
-int cvx_cli_limits(const cvx_opt_t *opts, size_t nopts, cvx_exec_limits_t *limits) {
+int cvx_cli_limits(const cvx_args_t *cl, cvx_exec_limits_t *limits) {
     uint64_t v;
     const char *o;
-    if ((o = cvx_opt(opts, nopts, "fuel"))) {
+    if ((o = cvx_arg(cl, "fuel"))) {
         if (!parse_u64(o, &v)) {
             fprintf(stderr, "cvx: --fuel needs a non-negative integer\n");
             return -1;
         }
         for (int k = 1; k <= 3; k++) limits->fuel[k] = v;
     }
-    if ((o = cvx_opt(opts, nopts, "memory"))) {
+    if ((o = cvx_arg(cl, "memory"))) {
         if (!parse_u64(o, &v) || v == 0 || v > 65536) {
             fprintf(stderr, "cvx: --memory needs a size in MiB between 1 and 65536\n");
             return -1;
         }
         for (int k = 1; k <= 3; k++) limits->memory_bytes[k] = v << 20;
     }
-    if ((o = cvx_opt(opts, nopts, "timeout"))) {
+    if ((o = cvx_arg(cl, "timeout"))) {
         if (!parse_u64(o, &v)) {
             fprintf(stderr, "cvx: --timeout needs milliseconds\n");
             return -1;

@@ -61,35 +61,24 @@ static void print_tables(const char *json) {
     cvx_arena_free(a);
 }
 
-static const char *default_url(const cvx_opt_t *opts, size_t n) {
-    const char *u = cvx_opt(opts, n, "url");
+static const char *default_url(const cvx_args_t *cl) {
+    const char *u = cvx_arg(cl, "url");
     if (!u) u = getenv("CVX_URL");
     return u ? u : "http://127.0.0.1:3210";
 }
 
-int cvx_cmd_data(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"url", true, NULL}, {"admin-key", true, NULL}, {"data", true, NULL},
-                        {"limit", true, NULL}, {"cursor", true, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        data_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    const char *table = npos ? pos[0] : NULL;
-    long limit = cvx_opt(opts, nopts, "limit") ? strtol(cvx_opt(opts, nopts, "limit"), NULL, 10) : 100;
+static int run_data(const cvx_args_t *cl) {
+    int rc = 0;
+    const char *table = cl->npos ? cl->pos[0] : NULL;
+    long limit = cvx_arg(cl, "limit") ? strtol(cvx_arg(cl, "limit"), NULL, 10) : 100;
     if (limit < 1 || limit > 10000) {
         fprintf(stderr, "cvx data: --limit needs 1..10000\n");
         return CVX_EXIT_USAGE;
     }
-    const char *cursor = cvx_opt(opts, nopts, "cursor");
+    const char *cursor = cvx_arg(cl, "cursor");
     cvx_err_t err;
     cvx_buf_t out = {0};
-    const char *dir = cvx_opt(opts, nopts, "data");
+    const char *dir = cvx_arg(cl, "data");
     if (dir) {
         cvx_store_t *store = NULL;
         cvx_store_config_t sc;
@@ -106,10 +95,10 @@ int cvx_cmd_data(int argc, char **argv) {
         cvx_store_close(store);
     } else {
         char keybuf[256];
-        const char *key = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
+        const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
         cvx_buf_t url = {0};
         if (table) {
-            cvx_buf_printf(&url, "%s/api/admin/documents?table=%s&limit=%ld", default_url(opts, nopts), table, limit);
+            cvx_buf_printf(&url, "%s/api/admin/documents?table=%s&limit=%ld", default_url(cl), table, limit);
             if (cursor) {
                 cvx_buf_append_str(&url, "&cursor=");
                 for (const char *p = cursor; *p; p++)
@@ -117,7 +106,7 @@ int cvx_cmd_data(int argc, char **argv) {
                     else cvx_buf_append_char(&url, *p);
             }
         } else {
-            cvx_buf_printf(&url, "%s/api/admin/tables", default_url(opts, nopts));
+            cvx_buf_printf(&url, "%s/api/admin/tables", default_url(cl));
         }
         long status = 0;
         rc = cvx_cli_http("GET", url.data, key, NULL, 0, NULL, &out, &status, &err);
@@ -146,27 +135,17 @@ static void logs_usage(FILE *out) {
             "Exit codes: 0 ok, 2 usage, 4 unreachable or not authorized.\n");
 }
 
-int cvx_cmd_logs(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"url", true, NULL}, {"admin-key", true, NULL}, {"once", false, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 0, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        logs_usage(stdout);
-        return CVX_EXIT_OK;
-    }
+static int run_logs(const cvx_args_t *cl) {
+    int rc = 0;
     char keybuf[256];
-    const char *key = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
-    bool once = cvx_opt(opts, nopts, "once") != NULL;
+    const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
+    bool once = cvx_arg(cl, "once") != NULL;
     uint64_t after = 0;
     for (;;) {
         cvx_buf_t url = {0}, out = {0};
         cvx_err_t err;
         long status = 0;
-        cvx_buf_printf(&url, "%s/api/admin/logs?after=%llu", default_url(opts, nopts), (unsigned long long)after);
+        cvx_buf_printf(&url, "%s/api/admin/logs?after=%llu", default_url(cl), (unsigned long long)after);
         rc = cvx_cli_http("GET", url.data, key, NULL, 0, NULL, &out, &status, &err);
         cvx_buf_free(&url);
         if (!rc && status != 200) rc = cvx_err_set(&err, CVX_E_AUTH, "HTTP %ld: %s", status, out.data ? out.data : "");
@@ -202,3 +181,21 @@ int cvx_cmd_logs(int argc, char **argv) {
         usleep(500 * 1000);
     }
 }
+
+const cvx_command_t cvx_cmd_data = {
+    .name = "data",
+    .summary = "list tables or a table's documents",
+    .options = "url= admin-key= data= limit= cursor=",
+    .max_pos = 1,
+    .usage = data_usage,
+    .run = run_data,
+};
+
+const cvx_command_t cvx_cmd_logs = {
+    .name = "logs",
+    .summary = "follow function logs of a running server",
+    .options = "url= admin-key= once",
+    .max_pos = 0,
+    .usage = logs_usage,
+    .run = run_logs,
+};

@@ -55,30 +55,20 @@ int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t 
     return rc;
 }
 
-int cvx_cmd_deploy(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"url", true, NULL}, {"admin-key", true, NULL}, {"data", true, NULL}, {"wasm", true, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        deploy_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    const char *url = cvx_opt(opts, nopts, "url");
+static int run_deploy(const cvx_args_t *cl) {
+    int rc = 0;
+    const char *url = cvx_arg(cl, "url");
     if (!url) url = getenv("CVX_URL");
     char keybuf[256];
-    const char *key = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), cvx_opt(opts, nopts, "data"), keybuf, sizeof keybuf);
+    const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), cvx_arg(cl, "data"), keybuf, sizeof keybuf);
     if (!url || !key) {
         fprintf(stderr, "cvx deploy: needs --url and an admin key (--admin-key, $CVX_ADMIN_KEY or --data DIR)\n");
         return CVX_EXIT_USAGE;
     }
-    const char *dir = npos ? pos[0] : ".";
+    const char *dir = cl->npos ? cl->pos[0] : ".";
     cvx_err_t err;
     cvx_buf_t bytes = {0}, resp = {0};
-    const char *what = cvx_opt(opts, nopts, "wasm");
+    const char *what = cvx_arg(cl, "wasm");
     cvx_project_t p;
     memset(&p, 0, sizeof p);
     int exit_code = CVX_EXIT_OK;
@@ -111,3 +101,12 @@ out:
     cvx_buf_free(&resp);
     return exit_code;
 }
+
+const cvx_command_t cvx_cmd_deploy = {
+    .name = "deploy",
+    .summary = "build and push functions to a running server",
+    .options = "url= admin-key= data= wasm=",
+    .max_pos = 1,
+    .usage = deploy_usage,
+    .run = run_deploy,
+};

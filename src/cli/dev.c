@@ -101,20 +101,8 @@ static void watch_all(int fd, const cvx_project_t *p) {
     if (p->convex.len && strcmp(p->convex.data, p->crate.data ? p->crate.data : "") != 0) watch_tree(fd, p->convex.data);
 }
 
-int cvx_cmd_dev(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"port", true, NULL}, {"host", true, NULL}, {"data", true, NULL},
-                        {"allow-private-fetch", false, NULL}, {"no-watch", false, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        dev_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    const char *dir = npos ? pos[0] : ".";
+static int run_dev(const cvx_args_t *cl) {
+    const char *dir = cl->npos ? cl->pos[0] : ".";
     cvx_err_t err;
     cvx_project_t proj;
     if (cvx_project_open(dir, &proj, &err)) {
@@ -122,23 +110,23 @@ int cvx_cmd_dev(int argc, char **argv) {
         return CVX_EXIT_USAGE;
     }
     cvx_buf_t data = {0};
-    if (cvx_opt(opts, nopts, "data")) cvx_buf_append_str(&data, cvx_opt(opts, nopts, "data"));
+    if (cvx_arg(cl, "data")) cvx_buf_append_str(&data, cvx_arg(cl, "data"));
     else cvx_buf_printf(&data, "%s/.cvx/data", proj.crate.len ? proj.crate.data : proj.root.data);
 
     cvx_server_config_t cfg;
     cvx_server_config_default(&cfg);
     cfg.data_dir = data.data;
-    if (cvx_opt(opts, nopts, "host")) cfg.host = cvx_opt(opts, nopts, "host");
-    if (cvx_opt(opts, nopts, "port")) {
+    if (cvx_arg(cl, "host")) cfg.host = cvx_arg(cl, "host");
+    if (cvx_arg(cl, "port")) {
         char *end;
-        long p = strtol(cvx_opt(opts, nopts, "port"), &end, 10);
+        long p = strtol(cvx_arg(cl, "port"), &end, 10);
         if (*end || p < 0 || p > 65535) {
             fprintf(stderr, "cvx dev: --port needs a number between 0 and 65535\n");
             return CVX_EXIT_USAGE;
         }
         cfg.port = (int)p;
     }
-    cfg.limits.allow_private_fetch = cvx_opt(opts, nopts, "allow-private-fetch") != NULL;
+    cfg.limits.allow_private_fetch = cvx_arg(cl, "allow-private-fetch") != NULL;
 
     sigset_t set;
     sigemptyset(&set);
@@ -161,7 +149,7 @@ int cvx_cmd_dev(int argc, char **argv) {
 
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     int ifd = -1;
-    if (!cvx_opt(opts, nopts, "no-watch")) {
+    if (!cvx_arg(cl, "no-watch")) {
         ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (ifd >= 0) watch_all(ifd, &proj);
         fprintf(stderr, "cvx dev: watching %s for changes (Ctrl-C to stop)\n", proj.convex.len ? proj.convex.data : proj.crate.data);
@@ -200,3 +188,12 @@ out:
     cvx_buf_free(&data);
     return exit_code;
 }
+
+const cvx_command_t cvx_cmd_dev = {
+    .name = "dev",
+    .summary = "build, serve and redeploy on every change (local development)",
+    .options = "port= host= data= allow-private-fetch no-watch",
+    .max_pos = 1,
+    .usage = dev_usage,
+    .run = run_dev,
+};

@@ -56,23 +56,14 @@ static void substitute(const unsigned char *data, size_t len, const char *name, 
     }
 }
 
-int cvx_cmd_init(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"sdk", true, NULL}, {"lang", true, NULL}};
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, 2, pos, 1, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        init_usage(stdout);
-        return CVX_EXIT_OK;
-    }
-    if (npos != 1) {
+static int run_init(const cvx_args_t *cl) {
+    int rc = 0;
+    if (cl->npos != 1) {
         init_usage(stderr);
         return CVX_EXIT_USAGE;
     }
-    const char *dir = pos[0];
-    const char *lang = cvx_opt(opts, 2, "lang") ? cvx_opt(opts, 2, "lang") : "rust";
+    const char *dir = cl->pos[0];
+    const char *lang = cvx_arg(cl, "lang") ? cvx_arg(cl, "lang") : "rust";
     if (!strcmp(lang, "ts")) lang = "typescript";
     if (strcmp(lang, "rust") && strcmp(lang, "typescript") && strcmp(lang, "mixed")) {
         fprintf(stderr, "cvx init: --lang is rust, typescript or mixed, not \"%s\"\n", lang);
@@ -83,7 +74,7 @@ int cvx_cmd_init(int argc, char **argv) {
         return CVX_EXIT_USAGE;
     }
     char sdk[PATH_MAX];
-    const char *sdk_opt = cvx_opt(opts, 2, "sdk");
+    const char *sdk_opt = cvx_arg(cl, "sdk");
     snprintf(sdk, sizeof sdk, "%s/sdk/rust/convex_sdk", CVX_SOURCE_DIR);
     if (sdk_opt && !realpath(sdk_opt, sdk)) {
         fprintf(stderr, "cvx init: --sdk %s: %s\n", sdk_opt, strerror(errno));
@@ -128,3 +119,12 @@ int cvx_cmd_init(int argc, char **argv) {
            dir, lang, dir);
     return CVX_EXIT_OK;
 }
+
+const cvx_command_t cvx_cmd_init = {
+    .name = "init",
+    .summary = "create a new app: a functions crate and a web page",
+    .options = "sdk= lang=",
+    .max_pos = 1,
+    .usage = init_usage,
+    .run = run_init,
+};

@@ -4,20 +4,9 @@
 
 #include "cli/cli.h"
 
-static const struct {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *summary;
-} commands[] = {
-    {"init", cvx_cmd_init, "create a new app: a functions crate and a web page"},
-    {"dev", cvx_cmd_dev, "build, serve and redeploy on every change (local development)"},
-    {"build", cvx_cmd_build, "compile a functions crate to wasm and list its functions"},
-    {"run", cvx_cmd_run, "run one function and print its result"},
-    {"serve", cvx_cmd_serve, "start the backend server"},
-    {"deploy", cvx_cmd_deploy, "build and push functions to a running server"},
-    {"codegen", cvx_cmd_codegen, "write _generated/api.{js,d.ts} for a web app"},
-    {"data", cvx_cmd_data, "list tables or a table's documents"},
-    {"logs", cvx_cmd_logs, "follow function logs of a running server"},
+static const cvx_command_t *const commands[] = {
+    &cvx_cmd_init, &cvx_cmd_dev,     &cvx_cmd_build, &cvx_cmd_run,  &cvx_cmd_serve,
+    &cvx_cmd_deploy, &cvx_cmd_codegen, &cvx_cmd_data, &cvx_cmd_logs,
 };
 
 static void usage(FILE *out) {
@@ -26,7 +15,7 @@ static void usage(FILE *out) {
             "usage: cvx <command> [options]\n\ncommands:\n",
             CVX_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nRun `cvx <command> --help` for a command's options.\n"
                  "Exit codes: 0 ok, 1 the function failed, 2 usage error, 3 build error, 4 system error.\n");
 }
@@ -46,7 +35,7 @@ int main(int argc, char **argv) {
         return CVX_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[i]->name) == 0) return cvx_command_main(commands[i], argc - 1, argv + 1);
     fprintf(stderr, "cvx: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CVX_EXIT_USAGE;

@@ -40,11 +40,11 @@ static void print_logs(const cvx_abi_result_t *r) {
 }
 
 /* --url: the server runs it; the response is the HTTP API's JSON. */
-static int run_remote(const cvx_opt_t *opts, size_t nopts, const char *fn, const char *args) {
+static int run_remote(const cvx_args_t *cl, const char *fn, const char *args) {
     char keybuf[256];
-    const char *key = cvx_cli_admin_key(cvx_opt(opts, nopts, "admin-key"), NULL, keybuf, sizeof keybuf);
+    const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
     cvx_buf_t url = {0}, body = {0}, out = {0};
-    cvx_buf_printf(&url, "%s/api/run/", cvx_opt(opts, nopts, "url"));
+    cvx_buf_printf(&url, "%s/api/run/", cvx_arg(cl, "url"));
     for (const char *p = fn; *p; p++) cvx_buf_append_char(&url, *p == ':' ? '/' : *p);
     if (!strchr(fn, ':')) cvx_buf_append_str(&url, "/default");
     cvx_buf_printf(&body, "{\"args\":%s,\"format\":\"convex_encoded_json\"}", args);
@@ -57,7 +57,7 @@ static int run_remote(const cvx_opt_t *opts, size_t nopts, const char *fn, const
     } else if (status != 200) {
         fprintf(stderr, "cvx run: the server answered HTTP %ld: %s\n", status, out.data ? out.data : "");
         exit_code = status == 400 ? CVX_EXIT_USAGE : CVX_EXIT_SYSTEM;
-    } else if (cvx_opt(opts, nopts, "json")) {
+    } else if (cvx_arg(cl, "json")) {
         printf("%s\n", out.data);
         exit_code = strstr(out.data, "\"status\":\"success\"") ? CVX_EXIT_OK : CVX_EXIT_FUNCTION;
     } else {
@@ -96,51 +96,39 @@ static int run_remote(const cvx_opt_t *opts, size_t nopts, const char *fn, const
     return exit_code;
 }
 
-int cvx_cmd_run(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"data", true, NULL},    {"wasm", true, NULL},       {"fuel", true, NULL},
-                        {"memory", true, NULL},  {"timeout", true, NULL},    {"request-id", true, NULL},
-                        {"json", false, NULL},   {"url", true, NULL},        {"admin-key", true, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[3];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 3, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        run_usage(stdout);
-        return CVX_EXIT_OK;
-    }
+static int run_run(const cvx_args_t *cl) {
+    int rc = 0;
     const char *dir = ".", *fn = NULL, *args = "{}";
-    if (npos == 3) {
-        dir = pos[0];
-        fn = pos[1];
-        args = pos[2];
-    } else if (npos == 2) {
+    if (cl->npos == 3) {
+        dir = cl->pos[0];
+        fn = cl->pos[1];
+        args = cl->pos[2];
+    } else if (cl->npos == 2) {
         /* Either DIR FUNCTION or FUNCTION ARGS. */
-        if (strchr(pos[0], ':') || pos[1][0] == '{') {
-            fn = pos[0];
-            args = pos[1];
+        if (strchr(cl->pos[0], ':') || cl->pos[1][0] == '{') {
+            fn = cl->pos[0];
+            args = cl->pos[1];
         } else {
-            dir = pos[0];
-            fn = pos[1];
+            dir = cl->pos[0];
+            fn = cl->pos[1];
         }
-    } else if (npos == 1) {
-        fn = pos[0];
+    } else if (cl->npos == 1) {
+        fn = cl->pos[0];
     }
     if (!fn) {
         run_usage(stderr);
         return CVX_EXIT_USAGE;
     }
 
-    if (cvx_opt(opts, nopts, "url")) return run_remote(opts, nopts, fn, args);
+    if (cvx_arg(cl, "url")) return run_remote(cl, fn, args);
 
     cvx_exec_limits_t limits;
     cvx_exec_limits_default(&limits);
-    if (cvx_cli_limits(opts, nopts, &limits) != 0) return CVX_EXIT_USAGE;
+    if (cvx_cli_limits(cl, &limits) != 0) return CVX_EXIT_USAGE;
 
     cvx_err_t err;
     cvx_buf_t data_dir = {0};
-    const char *wasm_opt = cvx_opt(opts, nopts, "wasm");
+    const char *wasm_opt = cvx_arg(cl, "wasm");
     cvx_project_t p;
     memset(&p, 0, sizeof p);
     if (wasm_opt) {
@@ -155,7 +143,7 @@ int cvx_cmd_run(int argc, char **argv) {
         cvx_project_free(&p);
         return err.code == CVX_E_IO || err.code == CVX_E_NOMEM ? CVX_EXIT_SYSTEM : CVX_EXIT_BUILD;
     }
-    const char *data_opt = cvx_opt(opts, nopts, "data");
+    const char *data_opt = cvx_arg(cl, "data");
     if (data_opt) cvx_buf_append_str(&data_dir, data_opt);
     else cvx_buf_printf(&data_dir, "%s/.cvx/data", dir);
 
@@ -184,12 +172,12 @@ int cvx_cmd_run(int argc, char **argv) {
     cvx_request_t req = {.path = fn,
                          .args_json = args,
                          .args_len = strlen(args),
-                         .request_id = cvx_opt(opts, nopts, "request-id"),
+                         .request_id = cvx_arg(cl, "request-id"),
                          .allow_internal = true};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     rc = cvx_exec_call(rt, &req, &resp);
-    if (cvx_opt(opts, nopts, "json")) {
+    if (cvx_arg(cl, "json")) {
         cvx_buf_t j = {0};
         cvx_buf_append_str(&j, "{\"status\":");
         cvx_buf_append_str(&j, rc == CVX_OK ? "\"success\"" : "\"error\"");
@@ -229,3 +217,12 @@ out:
     cvx_buf_free(&data_dir);
     return exit_code;
 }
+
+const cvx_command_t cvx_cmd_run = {
+    .name = "run",
+    .summary = "run one function and print its result",
+    .options = "data= wasm= fuel= memory= timeout= request-id= json url= admin-key=",
+    .max_pos = 3,
+    .usage = run_usage,
+    .run = run_run,
+};

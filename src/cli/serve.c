@@ -39,8 +39,8 @@ static void serve_usage(FILE *out) {
 }
 
 /* An integer option within [lo, hi]; *out is 0 when absent. */
-static int num_opt(cvx_opt_t *opts, size_t nopts, const char *name, long lo, long hi, const char *what, long *out) {
-    const char *o = cvx_opt(opts, nopts, name);
+static int num_opt(const cvx_args_t *cl, const char *name, long lo, long hi, const char *what, long *out) {
+    const char *o = cvx_arg(cl, name);
     *out = 0;
     if (!o) return 0;
     char *end;
@@ -53,32 +53,14 @@ static int num_opt(cvx_opt_t *opts, size_t nopts, const char *name, long lo, lon
     return 0;
 }
 
-int cvx_cmd_serve(int argc, char **argv) {
-    cvx_opt_t opts[] = {{"data", true, NULL},     {"host", true, NULL},       {"port", true, NULL},
-                        {"workers", true, NULL},  {"admin-key", true, NULL},  {"allow-private-fetch", false, NULL},
-                        {"log-calls", false, NULL}, {"fuel", true, NULL},     {"memory", true, NULL},
-                        {"timeout", true, NULL},  {"request-timeout", true, NULL}, {"max-upload", true, NULL},
-                        {"public-url", true, NULL},
-                        {"write-timeout", true, NULL}, {"action-workers", true, NULL},
-                        {"max-request-memory", true, NULL}, {"max-client-queries", true, NULL},
-                        {"max-outbox", true, NULL}};
-    size_t nopts = CVX_ARRAY_LEN(opts);
-    const char *pos[1];
-    size_t npos;
-    bool help;
-    int rc = cvx_parse_opts(argc, argv, opts, nopts, pos, 0, &npos, &help);
-    if (rc) return rc;
-    if (help) {
-        serve_usage(stdout);
-        return CVX_EXIT_OK;
-    }
+static int run_serve(const cvx_args_t *cl) {
     cvx_server_config_t cfg;
     cvx_server_config_default(&cfg);
-    cfg.data_dir = cvx_opt(opts, nopts, "data") ? cvx_opt(opts, nopts, "data") : "cvx-data";
-    if (cvx_opt(opts, nopts, "host")) cfg.host = cvx_opt(opts, nopts, "host");
+    cfg.data_dir = cvx_arg(cl, "data") ? cvx_arg(cl, "data") : "cvx-data";
+    if (cvx_arg(cl, "host")) cfg.host = cvx_arg(cl, "host");
     const char *o;
     char *end;
-    if ((o = cvx_opt(opts, nopts, "port"))) {
+    if ((o = cvx_arg(cl, "port"))) {
         long p = strtol(o, &end, 10);
         if (*end || p < 0 || p > 65535) {
             fprintf(stderr, "cvx serve: --port needs a number between 0 and 65535\n");
@@ -86,7 +68,7 @@ int cvx_cmd_serve(int argc, char **argv) {
         }
         cfg.port = (int)p;
     }
-    if ((o = cvx_opt(opts, nopts, "workers"))) {
+    if ((o = cvx_arg(cl, "workers"))) {
         long w = strtol(o, &end, 10);
         if (*end || w < 1 || w > 256) {
             fprintf(stderr, "cvx serve: --workers needs a number between 1 and 256\n");
@@ -95,19 +77,19 @@ int cvx_cmd_serve(int argc, char **argv) {
         cfg.workers = (int)w;
     }
     long v;
-    if (num_opt(opts, nopts, "request-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "request-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.request_timeout_ms = (uint32_t)v;
-    if (num_opt(opts, nopts, "write-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "write-timeout", 100, 3600000, "milliseconds", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.write_timeout_ms = (uint32_t)v;
-    if (num_opt(opts, nopts, "action-workers", 1, 256, "a number", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "action-workers", 1, 256, "a number", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.action_workers = (int)v;
-    if (num_opt(opts, nopts, "max-request-memory", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "max-request-memory", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.max_request_memory = (uint64_t)v << 20;
-    if (num_opt(opts, nopts, "max-client-queries", 1, 1000000, "a number", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "max-client-queries", 1, 1000000, "a number", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.max_client_queries = (uint32_t)v;
-    if (num_opt(opts, nopts, "max-outbox", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
+    if (num_opt(cl, "max-outbox", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.max_outbox_bytes = (uint64_t)v << 20;
-    if ((o = cvx_opt(opts, nopts, "max-upload"))) {
+    if ((o = cvx_arg(cl, "max-upload"))) {
         long m = strtol(o, &end, 10);
         if (*end || m < 1 || m > (1l << 20)) {
             fprintf(stderr, "cvx serve: --max-upload needs a size in MiB between 1 and 1048576\n");
@@ -115,17 +97,17 @@ int cvx_cmd_serve(int argc, char **argv) {
         }
         cfg.max_upload = (uint64_t)m << 20;
     }
-    if ((o = cvx_opt(opts, nopts, "public-url"))) {
+    if ((o = cvx_arg(cl, "public-url"))) {
         if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0) {
             fprintf(stderr, "cvx serve: --public-url must start with http:// or https://\n");
             return CVX_EXIT_USAGE;
         }
         cfg.public_url = o;
     }
-    if (cvx_cli_limits(opts, nopts, &cfg.limits) != 0) return CVX_EXIT_USAGE;
-    cfg.admin_key = cvx_opt(opts, nopts, "admin-key");
-    cfg.limits.allow_private_fetch = cvx_opt(opts, nopts, "allow-private-fetch") != NULL;
-    cfg.log_calls = cvx_opt(opts, nopts, "log-calls") != NULL;
+    if (cvx_cli_limits(cl, &cfg.limits) != 0) return CVX_EXIT_USAGE;
+    cfg.admin_key = cvx_arg(cl, "admin-key");
+    cfg.limits.allow_private_fetch = cvx_arg(cl, "allow-private-fetch") != NULL;
+    cfg.log_calls = cvx_arg(cl, "log-calls") != NULL;
 
     /* Signals are taken synchronously by the main thread (sigwait); every
      * thread started from here inherits the blocked mask. */
@@ -154,3 +136,12 @@ int cvx_cmd_serve(int argc, char **argv) {
     fprintf(stderr, "cvx serve: stopped\n");
     return CVX_EXIT_OK;
 }
+
+const cvx_command_t cvx_cmd_serve = {
+    .name = "serve",
+    .summary = "start the backend server",
+    .options = "data= host= port= workers= admin-key= allow-private-fetch log-calls fuel= memory= timeout= request-timeout= max-upload= public-url= write-timeout= action-workers= max-request-memory= max-client-queries= max-outbox=",
+    .max_pos = 0,
+    .usage = serve_usage,
+    .run = run_serve,
+};
