@@ -2,12 +2,14 @@
  * the handles.
  *
  * The MVCC rules, OCC, the catalog cache and index-key computation live in
- * the generic layer (txn.c, query.c, commit.c, catalog.c). A backend only
- * stores and returns versioned rows: document revisions keyed (id, ts) and
- * index entries keyed (index_id, key, ts). SQLite is the default backend;
- * faulty.c wraps any backend to inject write failures in tests. Backends
- * are versioned structs of function pointers (SQLite VFS style) so new
- * operations can be appended without breaking old ones. */
+ * the generic layer (txn.c, query.c, catalog.c, and store.c: opening,
+ * commits, durability, schema changes). A backend only stores and returns
+ * versioned rows: document revisions keyed (id, ts) and index entries
+ * keyed (index_id, key, ts). SQLite is the only backend so far. Tests
+ * inject write and sync failures around the backend's calls in store.c
+ * (cvx__store_fail_commit, cvx__store_fail_sync). Backends are versioned
+ * structs of function pointers (SQLite VFS style) so new operations can
+ * be appended without breaking old ones. */
 #ifndef CVX_STORE_INT_H
 #define CVX_STORE_INT_H
 
