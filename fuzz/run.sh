@@ -5,7 +5,7 @@
 #   fuzz/run.sh [seconds] [target...]
 #       targets: json_parse key_decode id_parse wasm_sections pkg_parse
 #                sourcemap_parse validator_compile http_head http_chunked
-#                ws_frames
+#                ws_frames cursor
 #
 # Seeds are read from fuzz/corpus/<name>/ and never modified: new inputs go
 # to $CVX_FUZZ_DIR/corpus-<target> (default dir ${TMPDIR:-/tmp}/cvx-fuzz),
@@ -15,7 +15,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames"}
+targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames cursor"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -64,6 +64,9 @@ for t in $targets; do
     ws_frames)
         corpus=ws_frames; extra="-max_len=8192"
         extra_src="$root/src/server/ws_frame.c" ;;
+    cursor)
+        corpus=cursor; extra="-max_len=1024"
+        extra_src="$root/src/store/cursor.c" ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin="$work/${t}_fuzz"

@@ -99,55 +99,6 @@ static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cv
     return oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
 }
 
-/* ---- cursors: base64(u64 index id LE ‖ flag ‖ key) ----------------------------- */
-
-enum { CURSOR_AFTER = 0, CURSOR_END = 1 };
-
-/* Appends the cursor as a JSON string to out, and bare to copy (may be
- * NULL). */
-static int cursor_write(cvx_buf_t *out, cvx_buf_t *copy, uint64_t index_id, int flag, const uint8_t *key, size_t len) {
-    cvx_buf_t raw = {0};
-    uint8_t head[9];
-    for (int i = 0; i < 8; i++) head[i] = (uint8_t)(index_id >> (8 * i));
-    head[8] = (uint8_t)flag;
-    cvx_buf_append(&raw, head, 9);
-    cvx_buf_append(&raw, key, len);
-    int rc = raw.oom ? CVX_E_NOMEM : CVX_OK;
-    if (!rc) {
-        size_t start = out->len + 1;
-        cvx_buf_append_char(out, '"');
-        cvx_base64_encode(out, raw.data, raw.len);
-        if (copy) cvx_buf_append(copy, out->data + start, out->len - start);
-        cvx_buf_append_char(out, '"');
-    }
-    cvx_buf_free(&raw);
-    return rc;
-}
-
-static int cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf_t *key, cvx_err_t *err) {
-    cvx_buf_t raw = {0};
-    cvx_err_t e2;
-    int rc = cvx_base64_decode(&raw, cursor, strlen(cursor), &e2);
-    if (rc == CVX_E_NOMEM || raw.oom) {
-        cvx_buf_free(&raw);
-        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    }
-    if (rc || raw.len < 9) {
-        cvx_buf_free(&raw);
-        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "invalid pagination cursor");
-    }
-    uint64_t id = 0;
-    for (int i = 7; i >= 0; i--) id = id << 8 | (uint8_t)raw.data[i];
-    if (id != index_id) {
-        cvx_buf_free(&raw);
-        return cvx_err_set(err, CVX_E_INVALID_ARGUMENT,
-                           "pagination cursor belongs to a different query (another index or table)");
-    }
-    *flag = (uint8_t)raw.data[8];
-    rc = cvx_buf_append(key, raw.data + 9, raw.len - 9);
-    cvx_buf_free(&raw);
-    return rc ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
-}
 
 /* ---- the scan ---------------------------------------------------------------- */
 
@@ -391,13 +342,13 @@ static int missing_table(cvx_txn_t *t, const cvx_query_t *q, size_t tlen, bool c
 }
 
 /* Starts the range strictly after the key of the previous page's
- * continueCursor (*flag: CURSOR_AFTER, or CURSOR_END when it was the
+ * continueCursor (*flag: CVX__CURSOR_AFTER, or CVX__CURSOR_END when it was the
  * last page). */
 static int after_cursor(const cvx_query_t *q, const cvx__index_t *ix, cvx_buf_t *lo, cvx_buf_t *hi, bool *hi_inf,
                         int *flag, cvx_err_t *err) {
     cvx_buf_t ck = {0};
-    int rc = cursor_read(q->cursor, ix->id, flag, &ck, err);
-    if (!rc && *flag == CURSOR_AFTER) {
+    int rc = cvx__cursor_read(q->cursor, ix->id, flag, &ck, err);
+    if (!rc && *flag == CVX__CURSOR_AFTER) {
         if (!q->desc) {
             cvx_buf_append_char(&ck, '\0'); /* strictly after the key */
             if (key_cmp((const uint8_t *)ck.data, ck.len, (const uint8_t *)lo->data, lo->len) > 0) {
@@ -416,12 +367,12 @@ static int after_cursor(const cvx_query_t *q, const cvx__index_t *ix, cvx_buf_t 
 }
 
 /* Ends the range at (and including) the key of a fixed end cursor
- * (*end_flag: CURSOR_AFTER, or CURSOR_END for "to the end"). */
+ * (*end_flag: CVX__CURSOR_AFTER, or CVX__CURSOR_END for "to the end"). */
 static int until_end_cursor(const cvx_query_t *q, const cvx__index_t *ix, cvx_buf_t *lo, cvx_buf_t *hi, bool *hi_inf,
                             int *end_flag, cvx_err_t *err) {
     cvx_buf_t ek = {0};
-    int rc = cursor_read(q->end_cursor, ix->id, end_flag, &ek, err);
-    if (!rc && *end_flag == CURSOR_AFTER) {
+    int rc = cvx__cursor_read(q->end_cursor, ix->id, end_flag, &ek, err);
+    if (!rc && *end_flag == CVX__CURSOR_AFTER) {
         if (!q->desc) {
             cvx_buf_append_char(&ek, '\0'); /* through the key itself */
             if (*hi_inf || key_cmp((const uint8_t *)ek.data, ek.len, (const uint8_t *)hi->data, hi->len) < 0) {
@@ -448,7 +399,7 @@ static int write_trailer(scan_t *s, int end_flag, cvx_err_t *err) {
     if (q->lines) cvx_buf_append_char(out, '\n');
     if (end_flag >= 0) {
         /* The page ends where it was told to, whatever it holds now. */
-        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":\"", end_flag == CURSOR_AFTER ? "false" : "true");
+        cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":\"", end_flag == CVX__CURSOR_AFTER ? "false" : "true");
         cvx_buf_append_str(out, q->end_cursor);
         cvx_buf_append_char(out, '"');
         if (q->cursor_out) cvx_buf_append_str(q->cursor_out, q->end_cursor);
@@ -462,15 +413,16 @@ static int write_trailer(scan_t *s, int end_flag, cvx_err_t *err) {
             }
             memcpy(&n, s->keys.data + off, sizeof n);
             cvx_buf_append_str(out, ",\"splitCursor\":");
-            rc = cursor_write(out, NULL, s->ix->id, CURSOR_AFTER, (const uint8_t *)s->keys.data + off + sizeof n, n);
+            rc = cvx__cursor_write(out, NULL, s->ix->id, CVX__CURSOR_AFTER,
+                                   (const uint8_t *)s->keys.data + off + sizeof n, n);
             cvx_buf_append_str(out, ",\"pageStatus\":\"SplitRecommended\"");
         }
     } else {
         cvx_buf_printf(out, "],\"isDone\":%s,\"continueCursor\":", s->full ? "false" : "true");
         if (s->full)
-            rc = cursor_write(out, q->cursor_out, s->ix->id, CURSOR_AFTER, (const uint8_t *)s->last_key.data,
-                              s->last_key.len);
-        else rc = cursor_write(out, q->cursor_out, s->ix->id, CURSOR_END, NULL, 0);
+            rc = cvx__cursor_write(out, q->cursor_out, s->ix->id, CVX__CURSOR_AFTER,
+                                   (const uint8_t *)s->last_key.data, s->last_key.len);
+        else rc = cvx__cursor_write(out, q->cursor_out, s->ix->id, CVX__CURSOR_END, NULL, 0);
     }
     cvx_buf_append_char(out, '}');
     if (rc || out->oom || (q->cursor_out && q->cursor_out->oom)) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -503,7 +455,7 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     s.err = err;
     cvx_buf_t lo = {0}, hi = {0};
     bool hi_inf = false;
-    int flag = CURSOR_AFTER;
+    int flag = CVX__CURSOR_AFTER;
     int rc = build_range(tbl, ix, q, &lo, &hi, &hi_inf, err);
     /* The range as asked for names its hot stripe (the one recorded may be
      * cut short by the page); a hot one is locked before the scan. */
@@ -524,7 +476,7 @@ static int run(cvx_txn_t *t, const cvx_query_t *q, bool counting, cvx_buf_t *out
     }
     s.arena = rc ? NULL : cvx_arena_new(8192);
     if (!rc && !s.arena) rc = cvx_err_set(err, CVX_E_NOMEM, "out of memory");
-    bool done_by_cursor = !rc && flag == CURSOR_END && !counting;
+    bool done_by_cursor = !rc && flag == CVX__CURSOR_END && !counting;
     if (!rc && !counting) cvx_buf_append_str(out, "{\"page\":[");
     if (!rc && !done_by_cursor && t->npending) rc = collect_pending(&s, &lo, &hi, hi_inf);
     if (!rc && !done_by_cursor && !(q->limit == 0 && !counting)) {

@@ -119,6 +119,18 @@ extern const cvx_store_backend_t cvx__sqlite_backend;
  * sticky, every later one fails with CVX_E_IO before anything is written;
  * 0 disables. fail_sync: the nth backend sync fails as if fsync had
  * reported an I/O error; 0 disables. Process-wide. */
+/* ---- pagination cursors (cursor.c) --------------------------------------- */
+
+enum { CVX__CURSOR_AFTER = 0, CVX__CURSOR_END = 1 };
+
+/* Appends the cursor for (index, flag, key) to out as a JSON string, and
+ * bare to copy (may be NULL). CVX_E_NOMEM or 0. */
+int cvx__cursor_write(cvx_buf_t *out, cvx_buf_t *copy, uint64_t index_id, int flag, const uint8_t *key, size_t len);
+/* Reads a cursor a client sent for a query on index_id: its flag, and its
+ * key appended to key. CVX_E_INVALID_ARGUMENT with a message when it is
+ * not one we could have written for that index. */
+int cvx__cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf_t *key, cvx_err_t *err);
+
 void cvx__store_fail_commit(uint64_t nth, bool sticky);
 void cvx__store_fail_sync(uint64_t nth);
 /* Test hook: while held, every backend sync waits (a slow disk), so a test
