@@ -23,18 +23,12 @@ enum {
 
 /* ---- shared helpers (common.c, build.c) ---------------------------------- */
 
-/* A tiny getopt_long wrapper: options are "--name value", "--name=value" or
- * flags. Positional arguments are collected in order. */
+/* An option of a command: "--name value", "--name=value" or a flag. */
 typedef struct {
     const char *name;  /* without dashes */
     bool takes_value;
     const char *value; /* set when present (flags get "1") */
 } cvx_opt_t;
-
-/* Returns 0, or prints an error and returns CVX_EXIT_USAGE. `help` is set
- * when -h/--help was given. */
-int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
-                   size_t *npos, bool *help);
 
 /* A command line, parsed against its command's description. */
 typedef struct {

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cvx_parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
-                   size_t *npos, bool *help) {
+/* Returns 0, or prints an error and returns CVX_EXIT_USAGE. `help` is set
+ * when -h/--help was given. */
+static int parse_opts(int argc, char **argv, cvx_opt_t *opts, size_t nopts, const char **pos, size_t max_pos,
+                      size_t *npos, bool *help) {
     *npos = 0;
     *help = false;
     bool only_positional = false;
@@ -83,7 +85,7 @@ int cvx_command_main(const cvx_command_t *cmd, int argc, char **argv) {
         p += n;
     }
     bool help;
-    int rc = cvx_parse_opts(argc, argv, cl.opts, cl.nopts, cl.pos, CVX_MIN(cmd->max_pos, CVX_ARRAY_LEN(cl.pos)),
+    int rc = parse_opts(argc, argv, cl.opts, cl.nopts, cl.pos, CVX_MIN(cmd->max_pos, CVX_ARRAY_LEN(cl.pos)),
                             &cl.npos, &help);
     if (rc) return rc;
     if (help) {

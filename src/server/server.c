@@ -14,11 +14,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Online CPUs, at least 1. */
+static int ncpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
 void cvx_server_config_default(cvx_server_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->host = "127.0.0.1";
     cfg->port = 3210;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpus();
     /* Workers mostly wait (on the group commit's fsync, on fetch), and a
      * group is as large as the mutations waiting for it: 8 per CPU gave
      * the most transfers per second on 2 cores (4: 7.5k, 8: 8.9-10k, 16:
@@ -26,10 +32,10 @@ void cvx_server_config_default(cvx_server_config_t *cfg) {
      * 16 per CPU: transfers 9.7k -> 10.3k TPS, but the contended counter
      * 3.2k -> 2.1k/s and ~80%-contention transfers 3.4k -> 2.4k (more
      * attempts in flight conflict); 8 stays. */
-    cfg->workers = n < 2 ? 16 : (int)(8 * n);
+    cfg->workers = n < 2 ? 16 : 8 * n;
     /* Actions get their own slots (an action waiting on fetch holds none),
      * so queries and mutations never queue behind them. */
-    cfg->action_workers = n < 2 ? 8 : (int)(4 * n);
+    cfg->action_workers = n < 2 ? 8 : 4 * n;
     cvx_exec_limits_default(&cfg->limits);
     cfg->max_body = 16u << 20;
     cfg->max_upload = 1ull << 30;
@@ -205,7 +211,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
                                 /* Subscription runs are CPU-bound: more at once
                                  * than cores only takes CPU from the event loop
                                  * and HTTP calls, which keep the other workers. */
-                                .max_running_queries = (uint32_t)CVX_MAX(1, CVX_MIN((int)sysconf(_SC_NPROCESSORS_ONLN), s->nworkers / 2))};
+                                .max_running_queries = (uint32_t)CVX_MAX(1, CVX_MIN(ncpus(), s->nworkers / 2))};
         rc = cvx_sync_new(s->rt, &hooks, &sc, &s->sync, err);
     }
     if (!rc) rc = cvx__pool_start(s, err);

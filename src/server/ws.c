@@ -264,7 +264,6 @@ static void on_event(cvx__ws_t *w, cvx__ws_event_t ev) {
         /* Echo the client's code (RFC 6455 §5.5.1); none when it gave none. */
         w->close_received = true;
         send_close(w, d->close_code == 1005 ? 0 : d->close_code, NULL);
-        w->reading_done = true;
         break;
     case CVX__WS_EV_ERROR:
         send_close(w, d->close_code, d->why);

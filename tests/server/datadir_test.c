@@ -11,20 +11,6 @@
 
 #include "server/server.h"
 
-static unsigned mode_of(const char *dir, const char *name) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
-    struct stat st;
-    if (stat(path, &st) != 0) fail_msg("cannot stat %s", path);
-    return (unsigned)(st.st_mode & 07777);
-}
-
-static void set_mode(const char *dir, const char *name, unsigned mode) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
-    assert_int_equal(chmod(path, (mode_t)mode), 0);
-}
-
 static cvx_server_t *start(const char *dir) {
     cvx_server_config_t cfg;
     cvx_server_config_default(&cfg);
@@ -54,8 +40,8 @@ static void assert_files_mode(const char *dir, const char *sub, unsigned mode) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        if (mode_of(path, e->d_name) != mode)
-            fail_msg("%s/%s is %o, not %o", path, e->d_name, mode_of(path, e->d_name), mode);
+        if (tu_mode_of(path, e->d_name) != mode)
+            fail_msg("%s/%s is %o, not %o", path, e->d_name, tu_mode_of(path, e->d_name), mode);
         n++;
     }
     closedir(d);
@@ -63,15 +49,15 @@ static void assert_files_mode(const char *dir, const char *sub, unsigned mode) {
 }
 
 static void assert_private(const char *dir) {
-    assert_int_equal(mode_of(dir, ""), 0700);
-    assert_int_equal(mode_of(dir, "admin_key"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-wal"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-shm"), 0600);
-    assert_int_equal(mode_of(dir, "app.wasm"), 0600);
-    assert_int_equal(mode_of(dir, "app.wasm.sha256"), 0600);
-    assert_int_equal(mode_of(dir, "modules"), 0700);
-    assert_int_equal(mode_of(dir, "storage"), 0700);
+    assert_int_equal(tu_mode_of(dir, ""), 0700);
+    assert_int_equal(tu_mode_of(dir, "admin_key"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-wal"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-shm"), 0600);
+    assert_int_equal(tu_mode_of(dir, "app.wasm"), 0600);
+    assert_int_equal(tu_mode_of(dir, "app.wasm.sha256"), 0600);
+    assert_int_equal(tu_mode_of(dir, "modules"), 0700);
+    assert_int_equal(tu_mode_of(dir, "storage"), 0700);
 }
 
 static void test_data_dir_is_private(void **state) {
@@ -95,10 +81,10 @@ static void test_data_dir_is_private(void **state) {
 
     /* What an older cvx left: everything readable by everyone. */
     static const char *const files[] = {"cvx.sqlite3", "app.wasm", "app.wasm.sha256"};
-    set_mode(dir, "", 0755);
-    for (size_t i = 0; i < CVX_ARRAY_LEN(files); i++) set_mode(dir, files[i], 0644);
-    set_mode(dir, "modules", 0755);
-    set_mode(dir, "storage", 0755);
+    tu_chmod(dir, "", 0755);
+    for (size_t i = 0; i < CVX_ARRAY_LEN(files); i++) tu_chmod(dir, files[i], 0644);
+    tu_chmod(dir, "modules", 0755);
+    tu_chmod(dir, "storage", 0755);
     srv = start(dir);
     assert_private(dir);
     cvx_server_stop(srv);

@@ -12,20 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static unsigned mode_of(const char *dir, const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
-    struct stat st;
-    if (stat(path, &st) != 0) fail_msg("cannot stat %s", path);
-    return (unsigned)(st.st_mode & 07777);
-}
-
-static void set_mode(const char *dir, const char *name, unsigned mode) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
-    assert_int_equal(chmod(path, (mode_t)mode), 0);
-}
-
 /* An empty file of `mode`, as a crashed older cvx may leave a -wal or
  * -shm behind. */
 static void leftover(const char *dir, const char *name, unsigned mode) {
@@ -34,7 +20,7 @@ static void leftover(const char *dir, const char *name, unsigned mode) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
     close(fd);
-    set_mode(dir, name, mode);
+    tu_chmod(dir, name, mode);
 }
 
 static cvx_store_t *open_store(const char *dir) {
@@ -81,18 +67,18 @@ static void test_fresh_directory_is_private(void **state) {
     snprintf(dir, sizeof dir, "%s/data", base);
     cvx_store_t *s = open_store(dir);
     put_doc(s, "{\"a\":1}");
-    assert_int_equal(mode_of(dir, ""), 0700);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-wal"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-shm"), 0600);
+    assert_int_equal(tu_mode_of(dir, ""), 0700);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-wal"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-shm"), 0600);
     cvx_store_close(s);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3"), 0600);
     /* Parents the store had to create are not its business. */
     snprintf(dir, sizeof dir, "%s/a/b", base);
     s = open_store(dir);
     cvx_store_close(s);
-    assert_int_equal(mode_of(base, "a/b"), 0700);
-    assert_int_equal(mode_of(base, "a"), 0755);
+    assert_int_equal(tu_mode_of(base, "a/b"), 0700);
+    assert_int_equal(tu_mode_of(base, "a"), 0755);
     umask(old);
     tu_rmrf(base);
     free(base);
@@ -109,15 +95,15 @@ static void test_old_layout_is_tightened(void **state) {
     put_doc(s, "{\"a\":1}");
     put_doc(s, "{\"a\":2}");
     cvx_store_close(s);
-    set_mode(dir, "", 0755);
-    set_mode(dir, "cvx.sqlite3", 0644);
+    tu_chmod(dir, "", 0755);
+    tu_chmod(dir, "cvx.sqlite3", 0644);
     leftover(dir, "cvx.sqlite3-wal", 0644);
     leftover(dir, "cvx.sqlite3-shm", 0644);
     s = open_store(dir);
-    assert_int_equal(mode_of(dir, ""), 0700);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-wal"), 0600);
-    assert_int_equal(mode_of(dir, "cvx.sqlite3-shm"), 0600);
+    assert_int_equal(tu_mode_of(dir, ""), 0700);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-wal"), 0600);
+    assert_int_equal(tu_mode_of(dir, "cvx.sqlite3-shm"), 0600);
     assert_int_equal(count_docs(s), 2);
     put_doc(s, "{\"a\":3}");
     assert_int_equal(count_docs(s), 3);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,4 +147,18 @@ int tu_sh(cvx_buf_t *out, bool merge, const char *fmt, ...) {
         if (out) cvx_buf_append(out, buf, n);
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+unsigned tu_mode_of(const char *dir, const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
+    struct stat st;
+    if (stat(path, &st) != 0) fail_msg("cannot stat %s", path);
+    return (unsigned)(st.st_mode & 07777);
+}
+
+void tu_chmod(const char *dir, const char *name, unsigned mode) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
+    if (chmod(path, (mode_t)mode) != 0) fail_msg("cannot chmod %s", path);
 }

@@ -34,6 +34,10 @@ void tu_rmrf(const char *path);
 const char *tu_guest_wasm(const char *reldir);
 /* Reads a file fully; fails the test on error. Caller frees the buffer. */
 void tu_read(const char *path, cvx_buf_t *out);
+/* The permission bits of dir/name (name "" for dir itself), and setting
+ * them; both fail the test on error. */
+unsigned tu_mode_of(const char *dir, const char *name);
+void tu_chmod(const char *dir, const char *name, unsigned mode);
 
 /* An engine with the ABI registered (no module cache unless cache_dir). */
 cvx_engine_t *tu_engine(const char *cache_dir);
