@@ -15,7 +15,8 @@
  * a newer commit was being published is simply not cached.
  *
  * A deploy needs no invalidation: keys start with the module's hash, and
- * the same module computes the same results. Memory is bounded (LRU).
+ * the same module computes the same results. Memory is bounded (LRU, in
+ * util's cvx_cache_t; the range index over entries stays here).
  *
  * The lock covers only pointer work: a hit's multi-MiB value is copied,
  * and an evicted entry freed, after it is released (entries are
@@ -40,9 +41,7 @@ typedef struct reg {
 } reg_t;
 
 struct entry {
-    cvx_lru_node_t lru;
-    entry_t *hnext;
-    uint64_t hash;
+    cvx_cache_node_t node; /* by key */
     char *key;
     size_t key_len;
     cvx_buf_t value, logs;
@@ -52,7 +51,6 @@ struct entry {
     reg_t *regs;
     size_t nregs;
     uint8_t *range_bytes;
-    size_t bytes;
     bool doomed;
     entry_t *doomed_next;
     entry_t *dead_next; /* c->dead */
@@ -69,15 +67,12 @@ struct cvx__qcache {
     cvx_store_t *store;
     int listener;
     uint64_t latest_seen;
-    size_t max_bytes, bytes, n;
-    entry_t **table; /* by key */
-    size_t table_cap;
-    reg_t **points;  /* by (index, key) */
+    cvx_cache_t cache;
+    reg_t **points; /* by (index, key) */
     size_t points_cap;
     range_list_t *ranges;
     size_t nranges;
-    cvx_lru_t lru;
-    uint64_t hits, misses, invalidations;
+    uint64_t invalidations;
     entry_t *dead; /* evicted, to be released once the lock is dropped */
 };
 
@@ -116,7 +111,8 @@ static range_list_t *range_list(cvx__qcache_t *c, uint64_t index_id, bool create
 }
 
 static entry_t *oldest(const cvx__qcache_t *c) {
-    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, entry_t, lru) : NULL;
+    cvx_cache_node_t *n = cvx_cache_oldest(&c->cache);
+    return n ? CVX_CONTAINER_OF(n, entry_t, node) : NULL;
 }
 
 static void entry_free(entry_t *e) {
@@ -146,17 +142,12 @@ static void unlock(cvx__qcache_t *c) {
 
 /* Under c->mu; the entry is released by unlock(). */
 static void evict(cvx__qcache_t *c, entry_t *e) {
-    entry_t **p = &c->table[e->hash & (c->table_cap - 1)];
-    while (*p != e) p = &(*p)->hnext;
-    *p = e->hnext;
+    cvx_cache_remove(&c->cache, &e->node);
     for (size_t i = 0; i < e->nregs; i++) {
         reg_t *g = &e->regs[i];
         if (g->point) unlink_reg(&c->points[g->hash & (c->points_cap - 1)], g);
         else unlink_reg(&range_list(c, g->r.index_id, false)->head, g);
     }
-    cvx_lru_unlink(&c->lru, &e->lru);
-    c->bytes -= e->bytes;
-    c->n--;
     e->dead_next = c->dead;
     c->dead = e;
 }
@@ -166,7 +157,7 @@ static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
     cvx__qcache_t *c = ctx;
     pthread_mutex_lock(&c->mu);
     entry_t *doomed = NULL;
-    for (size_t k = 0; k < ci->nkeys && c->n; k++) {
+    for (size_t k = 0; k < ci->nkeys && c->cache.n; k++) {
         const cvx_written_key_t *w = &ci->keys[k];
         uint64_t h = point_hash(w->index_id, w->key, w->key_len);
         for (reg_t *g = c->points[h & (c->points_cap - 1)]; g; g = g->next) {
@@ -199,19 +190,15 @@ int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
     *out = NULL;
     cvx__qcache_t *c = cvx_calloc(1, sizeof *c);
     if (!c) return CVX_E_NOMEM;
-    c->table_cap = 1024;
     c->points_cap = 1024;
-    c->table = cvx_calloc(c->table_cap, sizeof *c->table);
     c->points = cvx_calloc(c->points_cap, sizeof *c->points);
-    if (!c->table || !c->points) {
-        cvx_free(c->table);
+    if (!c->points || cvx_cache_init(&c->cache, max_bytes)) {
         cvx_free(c->points);
         cvx_free(c);
         return CVX_E_NOMEM;
     }
     pthread_mutex_init(&c->mu, NULL);
     c->store = store;
-    c->max_bytes = max_bytes;
     c->listener = cvx_store_listen(store, on_commit, c);
     /* Commits before this point are already in every snapshot we will see. */
     pthread_mutex_lock(&c->mu);
@@ -228,7 +215,7 @@ void cvx__qcache_free(cvx__qcache_t *c) {
     pthread_mutex_lock(&c->mu);
     while (oldest(c)) evict(c, oldest(c));
     unlock(c);
-    cvx_free(c->table);
+    cvx_cache_destroy(&c->cache);
     cvx_free(c->points);
     cvx_free(c->ranges);
     pthread_mutex_destroy(&c->mu);
@@ -242,8 +229,10 @@ void cvx__qcache_clear(cvx__qcache_t *c) {
 }
 
 static entry_t *find(cvx__qcache_t *c, const char *key, size_t len, uint64_t h) {
-    for (entry_t *e = c->table[h & (c->table_cap - 1)]; e; e = e->hnext)
-        if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0) return e;
+    for (cvx_cache_node_t *n = cvx_cache_chain(&c->cache, h); n; n = cvx_cache_next(n, h)) {
+        entry_t *e = CVX_CONTAINER_OF(n, entry_t, node);
+        if (e->key_len == len && memcmp(e->key, key, len) == 0) return e;
+    }
     return NULL;
 }
 
@@ -254,10 +243,9 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
     uint64_t seen = c->latest_seen;
     if (e) {
         atomic_fetch_add(&e->refs, 1);
-        cvx_lru_touch(&c->lru, &e->lru);
-        c->hits++;
+        cvx_cache_hit(&c->cache, &e->node);
     } else {
-        c->misses++;
+        cvx_cache_miss(&c->cache);
     }
     unlock(c);
     if (!e) return false;
@@ -272,23 +260,6 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
     }
     entry_release(e);
     return hit;
-}
-
-static int grow_table(cvx__qcache_t *c) {
-    size_t ncap = c->table_cap * 2;
-    entry_t **nt = cvx_calloc(ncap, sizeof *nt);
-    if (!nt) return CVX_E_NOMEM;
-    for (size_t i = 0; i < c->table_cap; i++) {
-        for (entry_t *e = c->table[i], *next; e; e = next) {
-            next = e->hnext;
-            e->hnext = nt[e->hash & (ncap - 1)];
-            nt[e->hash & (ncap - 1)] = e;
-        }
-    }
-    cvx_free(c->table);
-    c->table = nt;
-    c->table_cap = ncap;
-    return CVX_OK;
 }
 
 static int grow_points(cvx__qcache_t *c) {
@@ -317,7 +288,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
         range_bytes += kr.lo_len + kr.hi_len;
     }
     size_t bytes = sizeof(entry_t) + len + r->value.len + r->logs.len + nregs * sizeof(reg_t) + range_bytes + 64;
-    if (bytes > c->max_bytes / 8) return; /* one huge result must not flush everything */
+    if (!cvx_cache_admits(&c->cache, bytes)) return;
 
     entry_t *e = cvx_calloc(1, sizeof *e);
     if (!e) return;
@@ -331,12 +302,11 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     }
     memcpy(e->key, key, len);
     e->key_len = len;
-    e->hash = cvx_fnv1a(CVX_FNV_SEED, key, len);
+    uint64_t hash = cvx_fnv1a(CVX_FNV_SEED, key, len);
     e->nlogs = r->nlogs;
     e->log_full = r->log_full;
     e->log_note = r->log_note;
     e->nregs = nregs;
-    e->bytes = bytes;
     atomic_init(&e->refs, 1);
     uint8_t *p = e->range_bytes;
     for (size_t i = 0; i < nregs; i++) {
@@ -355,26 +325,20 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
 
     pthread_mutex_lock(&c->mu);
     bool fresh = ts == c->latest_seen;
-    entry_t *old = fresh ? find(c, key, len, e->hash) : NULL;
+    entry_t *old = fresh ? find(c, key, len, hash) : NULL;
     if (old) evict(c, old);
     bool ok = fresh;
     for (size_t i = 0; i < nregs && ok; i++)
         if (!e->regs[i].point && !range_list(c, e->regs[i].r.index_id, true)) ok = false;
-    if (ok && c->n + 1 > c->table_cap && grow_table(c)) ok = false;
-    if (ok && c->n * 2 + nregs > c->points_cap && grow_points(c)) ok = false;
+    if (ok && c->cache.n * 2 + nregs > c->points_cap && grow_points(c)) ok = false;
     if (ok) {
-        entry_t **slot = &c->table[e->hash & (c->table_cap - 1)];
-        e->hnext = *slot;
-        *slot = e;
+        cvx_cache_insert(&c->cache, &e->node, hash, bytes);
         for (size_t i = 0; i < nregs; i++) {
             reg_t *g = &e->regs[i];
             if (g->point) link_reg(&c->points[g->hash & (c->points_cap - 1)], g);
             else link_reg(&range_list(c, g->r.index_id, false)->head, g);
         }
-        cvx_lru_push_newest(&c->lru, &e->lru);
-        c->bytes += e->bytes;
-        c->n++;
-        while (c->bytes > c->max_bytes && oldest(c) && oldest(c) != e) evict(c, oldest(c));
+        while (cvx_cache_over(&c->cache, 0) && oldest(c) && oldest(c) != e) evict(c, oldest(c));
         e = NULL;
     }
     unlock(c);
@@ -384,10 +348,10 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
 void cvx__qcache_stats(cvx__qcache_t *c, uint64_t *hits, uint64_t *misses, uint64_t *invalidations, size_t *entries,
                        size_t *bytes) {
     pthread_mutex_lock(&c->mu);
-    *hits = c->hits;
-    *misses = c->misses;
+    *hits = c->cache.hits;
+    *misses = c->cache.misses;
     *invalidations = c->invalidations;
-    *entries = c->n;
-    *bytes = c->bytes;
+    *entries = c->cache.n;
+    *bytes = c->cache.bytes;
     pthread_mutex_unlock(&c->mu);
 }

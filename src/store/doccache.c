@@ -21,14 +21,13 @@
  * older revision would overwrite the newer one. Misses are never cached
  * (a document that does not exist has no entry).
  *
- * Bounded by bytes, least recently used first out. */
+ * Bounded by bytes, least recently used first out (util's cvx_cache_t). */
 #include "store/store_int.h"
 
 #include <string.h>
 
 typedef struct dentry {
-    struct dentry *hnext; /* hash chain */
-    cvx_lru_node_t lru;
+    cvx_cache_node_t node;
     uint8_t id[16];
     uint64_t from;
     uint32_t table;
@@ -39,72 +38,47 @@ typedef struct dentry {
 
 struct cvx__doccache {
     pthread_mutex_t mu;
-    dentry_t **table;
-    size_t cap, n; /* buckets (a power of two), entries */
-    cvx_lru_t lru;
-    size_t bytes, max_bytes;
+    cvx_cache_t cache;
     uint64_t applied;
-    uint64_t hits, misses;
 };
 
-static size_t bucket(const cvx__doccache_t *c, const uint8_t id[16]) {
+static uint64_t id_hash(const uint8_t id[16]) {
     /* Ids end in random bytes; mixing two words spreads sequential ones. */
     uint64_t a, b;
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
     uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull));
     h ^= h >> 29;
-    return (size_t)(h * 0xBF58476D1CE4E5B9ull >> 17) & (c->cap - 1);
+    return h * 0xBF58476D1CE4E5B9ull >> 17;
 }
 
-static dentry_t **find_slot(cvx__doccache_t *c, const uint8_t id[16]) {
-    dentry_t **p = &c->table[bucket(c, id)];
-    while (*p && memcmp((*p)->id, id, 16) != 0) p = &(*p)->hnext;
-    return p;
+static dentry_t *find(const cvx__doccache_t *c, const uint8_t id[16]) {
+    uint64_t h = id_hash(id);
+    for (cvx_cache_node_t *n = cvx_cache_chain(&c->cache, h); n; n = cvx_cache_next(n, h)) {
+        dentry_t *e = CVX_CONTAINER_OF(n, dentry_t, node);
+        if (memcmp(e->id, id, 16) == 0) return e;
+    }
+    return NULL;
 }
-
-static dentry_t *oldest(const cvx__doccache_t *c) {
-    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, dentry_t, lru) : NULL;
-}
-
-static size_t entry_bytes(const dentry_t *e) { return sizeof *e + e->len + 1; }
 
 static void remove_entry(cvx__doccache_t *c, dentry_t *e) {
-    dentry_t **p = find_slot(c, e->id);
-    if (*p == e) *p = e->hnext;
-    cvx_lru_unlink(&c->lru, &e->lru);
-    c->bytes -= entry_bytes(e);
-    c->n--;
+    cvx_cache_remove(&c->cache, &e->node);
     cvx_free(e);
 }
 
-static void grow(cvx__doccache_t *c) {
-    size_t ncap = c->cap * 2;
-    dentry_t **nt = cvx_calloc(ncap, sizeof *nt);
-    if (!nt) return; /* longer chains, still correct */
-    dentry_t **old = c->table;
-    size_t ocap = c->cap;
-    c->table = nt;
-    c->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        for (dentry_t *e = old[i], *next; e; e = next) {
-            next = e->hnext;
-            size_t b = bucket(c, e->id);
-            e->hnext = nt[b];
-            nt[b] = e;
-        }
-    }
-    cvx_free(old);
+static dentry_t *oldest(const cvx__doccache_t *c) {
+    cvx_cache_node_t *n = cvx_cache_oldest(&c->cache);
+    return n ? CVX_CONTAINER_OF(n, dentry_t, node) : NULL;
 }
 
 /* Replaces id's entry (if any) with a new one; drops the old entry if the
  * new one cannot be allocated, which keeps the invariant. */
 static void put(cvx__doccache_t *c, const uint8_t id[16], uint64_t from, uint32_t table, bool deleted,
                 const char *value, size_t len) {
-    dentry_t **p = find_slot(c, id);
-    if (*p) remove_entry(c, *p);
+    dentry_t *old = find(c, id);
+    if (old) remove_entry(c, old);
     size_t need = sizeof(dentry_t) + len + 1;
-    if (need > c->max_bytes / 8) return; /* one huge document must not flush the cache */
+    if (!cvx_cache_admits(&c->cache, need)) return;
     dentry_t *e = cvx_malloc(need);
     if (!e) return;
     memcpy(e->id, id, 16);
@@ -114,28 +88,19 @@ static void put(cvx__doccache_t *c, const uint8_t id[16], uint64_t from, uint32_
     e->len = len;
     if (len) memcpy(e->value, value, len);
     e->value[len] = '\0';
-    while (oldest(c) && c->bytes + need > c->max_bytes) remove_entry(c, oldest(c));
-    if (c->n + 1 > c->cap) grow(c);
-    size_t b = bucket(c, id);
-    e->hnext = c->table[b];
-    c->table[b] = e;
-    cvx_lru_push_newest(&c->lru, &e->lru);
-    c->bytes += need;
-    c->n++;
+    while (oldest(c) && cvx_cache_over(&c->cache, need)) remove_entry(c, oldest(c));
+    cvx_cache_insert(&c->cache, &e->node, id_hash(id), need);
 }
 
 int cvx__doccache_new(size_t max_bytes, uint64_t applied, cvx__doccache_t **out) {
     *out = NULL;
     cvx__doccache_t *c = cvx_calloc(1, sizeof *c);
     if (!c) return CVX_E_NOMEM;
-    c->cap = 1024;
-    c->table = cvx_calloc(c->cap, sizeof *c->table);
-    if (!c->table) {
+    if (cvx_cache_init(&c->cache, max_bytes)) {
         cvx_free(c);
         return CVX_E_NOMEM;
     }
     pthread_mutex_init(&c->mu, NULL);
-    c->max_bytes = max_bytes;
     c->applied = applied;
     *out = c;
     return CVX_OK;
@@ -144,7 +109,7 @@ int cvx__doccache_new(size_t max_bytes, uint64_t applied, cvx__doccache_t **out)
 void cvx__doccache_free(cvx__doccache_t *c) {
     if (!c) return;
     while (oldest(c)) remove_entry(c, oldest(c));
-    cvx_free(c->table);
+    cvx_cache_destroy(&c->cache);
     pthread_mutex_destroy(&c->mu);
     cvx_free(c);
 }
@@ -153,15 +118,14 @@ bool cvx__doccache_get(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, bo
                        cvx_buf_t *value) {
     bool hit = false;
     pthread_mutex_lock(&c->mu);
-    dentry_t *e = *find_slot(c, id);
+    dentry_t *e = find(c, id);
     if (e && e->from <= at && !cvx_buf_append(value, e->value, e->len)) {
         *deleted = e->deleted;
         *table = e->table;
-        cvx_lru_touch(&c->lru, &e->lru);
+        cvx_cache_hit(&c->cache, &e->node);
         hit = true;
-        c->hits++;
     } else {
-        c->misses++;
+        cvx_cache_miss(&c->cache);
     }
     pthread_mutex_unlock(&c->mu);
     return hit;
@@ -171,7 +135,7 @@ void cvx__doccache_fill(cvx__doccache_t *c, const uint8_t id[16], uint64_t at, b
                         const char *value, size_t len) {
     pthread_mutex_lock(&c->mu);
     if (c->applied <= at) {
-        dentry_t *e = *find_slot(c, id);
+        dentry_t *e = find(c, id);
         /* An entry current from an earlier snapshot is at least as useful. */
         if (!e || e->from > at) put(c, id, at, table, deleted, value, len);
     }
@@ -190,9 +154,9 @@ void cvx__doccache_apply(cvx__doccache_t *c, const cvx__batch_t *b) {
 
 void cvx__doccache_stats(cvx__doccache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes) {
     pthread_mutex_lock(&c->mu);
-    *hits = c->hits;
-    *misses = c->misses;
-    *entries = c->n;
-    *bytes = c->bytes;
+    *hits = c->cache.hits;
+    *misses = c->cache.misses;
+    *entries = c->cache.n;
+    *bytes = c->cache.bytes;
     pthread_mutex_unlock(&c->mu);
 }

@@ -24,7 +24,7 @@
  * length in use on its index (few: one per query shape). Other ranges are
  * checked one by one, per index, at most MAX_GENERAL per index.
  *
- * Bounded by bytes, least recently used first out. */
+ * Bounded by bytes, least recently used first out (util's cvx_cache_t). */
 #include "store/store_int.h"
 
 #include <string.h>
@@ -33,11 +33,10 @@
 #define MAX_LENS 8      /* distinct prefix lengths per index */
 
 typedef struct rentry {
-    struct rentry *hnext;         /* lookup chain */
+    cvx_cache_node_t node;        /* by the range asked */
     struct rentry *pnext;         /* prefix chain (prefix entries) */
     struct rentry *gprev, *gnext; /* the index's general list (others) */
-    cvx_lru_node_t lru;
-    uint64_t hash, phash;
+    uint64_t phash;
     uint64_t index_id;
     uint64_t from;
     bool desc, hi_inf, complete, prefix;
@@ -46,7 +45,6 @@ typedef struct rentry {
     size_t chi_off, chi_len;
     bool chi_inf;
     size_t rows_off, rows_len; /* rows as cvx__rangecache_get returns them */
-    size_t bytes;
     uint8_t data[];
 } rentry_t;
 
@@ -60,15 +58,12 @@ typedef struct {
 
 struct cvx__rangecache {
     pthread_mutex_t mu;
-    rentry_t **table; /* by the range asked */
+    cvx_cache_t cache;
     rentry_t **ptable; /* prefix entries by (index, prefix) */
-    size_t cap, n;     /* both tables have cap buckets */
+    size_t pcap, pn;   /* buckets (a power of two), prefix entries */
     rindex_t *ix;
     size_t nix;
-    cvx_lru_t lru;
-    size_t bytes, max_bytes;
     uint64_t applied;
-    uint64_t hits, misses;
 };
 
 static uint64_t range_hash(const cvx__rkey_t *k) {
@@ -117,18 +112,18 @@ static rindex_t *index_info(cvx__rangecache_t *c, uint64_t index_id, bool create
 }
 
 static rentry_t *oldest(const cvx__rangecache_t *c) {
-    return c->lru.oldest ? CVX_CONTAINER_OF(c->lru.oldest, rentry_t, lru) : NULL;
+    cvx_cache_node_t *n = cvx_cache_oldest(&c->cache);
+    return n ? CVX_CONTAINER_OF(n, rentry_t, node) : NULL;
 }
 
 static void remove_entry(cvx__rangecache_t *c, rentry_t *e) {
-    rentry_t **p = &c->table[e->hash & (c->cap - 1)];
-    while (*p != e) p = &(*p)->hnext;
-    *p = e->hnext;
+    cvx_cache_remove(&c->cache, &e->node);
     rindex_t *ix = index_info(c, e->index_id, false);
     if (e->prefix) {
-        p = &c->ptable[e->phash & (c->cap - 1)];
+        rentry_t **p = &c->ptable[e->phash & (c->pcap - 1)];
         while (*p != e) p = &(*p)->pnext;
         *p = e->pnext;
+        c->pn--;
         for (size_t i = 0; ix && i < ix->nlens; i++) {
             if (ix->lens[i] != e->lo_len) continue;
             if (--ix->lens_n[i] == 0) {
@@ -144,54 +139,37 @@ static void remove_entry(cvx__rangecache_t *c, rentry_t *e) {
         if (e->gnext) e->gnext->gprev = e->gprev;
         ix->ngeneral--;
     }
-    cvx_lru_unlink(&c->lru, &e->lru);
-    c->bytes -= e->bytes;
-    c->n--;
     cvx_free(e);
 }
 
-static void grow(cvx__rangecache_t *c) {
-    size_t ncap = c->cap * 2;
-    rentry_t **nt = cvx_calloc(ncap, sizeof *nt), **np = cvx_calloc(ncap, sizeof *np);
-    if (!nt || !np) {
-        cvx_free(nt);
-        cvx_free(np);
-        return; /* longer chains, still correct */
-    }
-    for (size_t i = 0; i < c->cap; i++) {
-        for (rentry_t *e = c->table[i], *next; e; e = next) {
-            next = e->hnext;
-            e->hnext = nt[e->hash & (ncap - 1)];
-            nt[e->hash & (ncap - 1)] = e;
-        }
+static void grow_prefixes(cvx__rangecache_t *c) {
+    size_t ncap = c->pcap * 2;
+    rentry_t **np = cvx_calloc(ncap, sizeof *np);
+    if (!np) return; /* longer chains, still correct */
+    for (size_t i = 0; i < c->pcap; i++) {
         for (rentry_t *e = c->ptable[i], *next; e; e = next) {
             next = e->pnext;
             e->pnext = np[e->phash & (ncap - 1)];
             np[e->phash & (ncap - 1)] = e;
         }
     }
-    cvx_free(c->table);
     cvx_free(c->ptable);
-    c->table = nt;
     c->ptable = np;
-    c->cap = ncap;
+    c->pcap = ncap;
 }
 
 int cvx__rangecache_new(size_t max_bytes, uint64_t applied, cvx__rangecache_t **out) {
     *out = NULL;
     cvx__rangecache_t *c = cvx_calloc(1, sizeof *c);
     if (!c) return CVX_E_NOMEM;
-    c->cap = 1024;
-    c->table = cvx_calloc(c->cap, sizeof *c->table);
-    c->ptable = cvx_calloc(c->cap, sizeof *c->ptable);
-    if (!c->table || !c->ptable) {
-        cvx_free(c->table);
+    c->pcap = 1024;
+    c->ptable = cvx_calloc(c->pcap, sizeof *c->ptable);
+    if (!c->ptable || cvx_cache_init(&c->cache, max_bytes)) {
         cvx_free(c->ptable);
         cvx_free(c);
         return CVX_E_NOMEM;
     }
     pthread_mutex_init(&c->mu, NULL);
-    c->max_bytes = max_bytes;
     c->applied = applied;
     *out = c;
     return CVX_OK;
@@ -200,7 +178,7 @@ int cvx__rangecache_new(size_t max_bytes, uint64_t applied, cvx__rangecache_t **
 void cvx__rangecache_free(cvx__rangecache_t *c) {
     if (!c) return;
     while (oldest(c)) remove_entry(c, oldest(c));
-    cvx_free(c->table);
+    cvx_cache_destroy(&c->cache);
     cvx_free(c->ptable);
     cvx_free(c->ix);
     pthread_mutex_destroy(&c->mu);
@@ -208,9 +186,11 @@ void cvx__rangecache_free(cvx__rangecache_t *c) {
 }
 
 static rentry_t *lookup(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t h) {
-    rentry_t *e = c->table[h & (c->cap - 1)];
-    while (e && !(e->hash == h && same_range(e, k))) e = e->hnext;
-    return e;
+    for (cvx_cache_node_t *n = cvx_cache_chain(&c->cache, h); n; n = cvx_cache_next(n, h)) {
+        rentry_t *e = CVX_CONTAINER_OF(n, rentry_t, node);
+        if (same_range(e, k)) return e;
+    }
+    return NULL;
 }
 
 bool cvx__rangecache_get(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at, cvx_buf_t *rows, bool *complete) {
@@ -220,11 +200,10 @@ bool cvx__rangecache_get(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t at
     rentry_t *e = lookup(c, k, h);
     if (e && e->from <= at && !cvx_buf_append(rows, e->data + e->rows_off, e->rows_len)) {
         *complete = e->complete;
-        cvx_lru_touch(&c->lru, &e->lru);
+        cvx_cache_hit(&c->cache, &e->node);
         hit = true;
-        c->hits++;
     } else {
-        c->misses++;
+        cvx_cache_miss(&c->cache);
     }
     pthread_mutex_unlock(&c->mu);
     return hit;
@@ -265,7 +244,7 @@ void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t a
     bool prefix = is_prefix_range(k);
     uint64_t h = range_hash(k);
     pthread_mutex_lock(&c->mu);
-    if (c->applied > at || need > c->max_bytes / 8) goto out;
+    if (c->applied > at || !cvx_cache_admits(&c->cache, need)) goto out;
     rentry_t *old = lookup(c, k, h);
     /* One current from an earlier snapshot is at least as useful, unless
      * this one has more rows. */
@@ -282,14 +261,12 @@ void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t a
     rentry_t *e = cvx_malloc(need);
     if (!e) goto out;
     memset(e, 0, sizeof *e);
-    e->hash = h;
     e->index_id = k->index_id;
     e->from = at;
     e->desc = k->desc;
     e->hi_inf = k->hi_inf;
     e->complete = complete;
     e->prefix = prefix;
-    e->bytes = need;
     uint8_t *d = e->data;
     e->lo_len = k->lo_len;
     if (k->lo_len) memcpy(d, k->lo, k->lo_len);
@@ -310,16 +287,16 @@ void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t a
     e->rows_off = (size_t)(d - e->data);
     e->rows_len = rows_len;
     if (rows_len) memcpy(d, rows, rows_len);
-    while (oldest(c) && c->bytes + need > c->max_bytes) remove_entry(c, oldest(c));
+    while (oldest(c) && cvx_cache_over(&c->cache, need)) remove_entry(c, oldest(c));
     /* Eviction may have dropped the index's last entry, not its record. */
     ix = index_info(c, k->index_id, false);
-    if (c->n + 1 > c->cap) grow(c);
-    e->hnext = c->table[h & (c->cap - 1)];
-    c->table[h & (c->cap - 1)] = e;
+    cvx_cache_insert(&c->cache, &e->node, h, need);
     if (prefix) {
+        if (c->pn + 1 > c->pcap) grow_prefixes(c);
         e->phash = prefix_hash(k->index_id, k->lo, k->lo_len);
-        e->pnext = c->ptable[e->phash & (c->cap - 1)];
-        c->ptable[e->phash & (c->cap - 1)] = e;
+        e->pnext = c->ptable[e->phash & (c->pcap - 1)];
+        c->ptable[e->phash & (c->pcap - 1)] = e;
+        c->pn++;
         size_t i = 0;
         while (i < ix->nlens && ix->lens[i] != k->lo_len) i++;
         if (i == ix->nlens) {
@@ -334,9 +311,6 @@ void cvx__rangecache_fill(cvx__rangecache_t *c, const cvx__rkey_t *k, uint64_t a
         ix->general = e;
         ix->ngeneral++;
     }
-    cvx_lru_push_newest(&c->lru, &e->lru);
-    c->bytes += need;
-    c->n++;
 out:
     pthread_mutex_unlock(&c->mu);
 }
@@ -357,7 +331,7 @@ static void drop_covering(cvx__rangecache_t *c, const cvx__index_write_t *w) {
         size_t len = lens[i];
         if (len > w->key_len) continue;
         uint64_t ph = prefix_hash(w->index_id, w->key, len);
-        for (rentry_t *e = c->ptable[ph & (c->cap - 1)], *next; e; e = next) {
+        for (rentry_t *e = c->ptable[ph & (c->pcap - 1)], *next; e; e = next) {
             next = e->pnext;
             if (e->phash == ph && e->index_id == w->index_id && e->lo_len == len && memcmp(e->data, w->key, len) == 0)
                 remove_entry(c, e);
@@ -378,10 +352,10 @@ void cvx__rangecache_apply(cvx__rangecache_t *c, uint64_t ts, const cvx__index_w
 
 void cvx__rangecache_stats(cvx__rangecache_t *c, uint64_t *hits, uint64_t *misses, size_t *entries, size_t *bytes) {
     pthread_mutex_lock(&c->mu);
-    *hits = c->hits;
-    *misses = c->misses;
-    *entries = c->n;
-    *bytes = c->bytes;
+    *hits = c->cache.hits;
+    *misses = c->cache.misses;
+    *entries = c->cache.n;
+    *bytes = c->cache.bytes;
     pthread_mutex_unlock(&c->mu);
 }
 

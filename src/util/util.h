@@ -115,23 +115,51 @@ void cvx_buf_free(cvx_buf_t *b);
 /* Hands the bytes to the caller (free with cvx_free) and empties b. */
 char *cvx_buf_detach(cvx_buf_t *b, size_t *len);
 
-/* ---- LRU lists ------------------------------------------------------------ */
+/* ---- caches -------------------------------------------------------------- */
 
-/* An intrusive doubly linked list in recency order, for caches: embed a
- * cvx_lru_node_t in the entry (CVX_CONTAINER_OF gets the entry back). The
- * list owns nothing. */
-typedef struct cvx_lru_node {
-    struct cvx_lru_node *newer, *older;
-} cvx_lru_node_t;
+/* The part every in-memory cache shares (query results, index ranges, hot
+ * documents): a hash table of intrusive nodes, a recency list, and a byte
+ * budget. Embed a cvx_cache_node_t in the entry (CVX_CONTAINER_OF gets the
+ * entry back). The cache owns no entry and takes no lock: the user keeps
+ * its own lock, its own secondary indexes, and decides what to evict
+ * (cvx_cache_over / cvx_cache_oldest) and when to free, because the three
+ * users differ exactly there. */
+typedef struct cvx_cache_node {
+    struct cvx_cache_node *hnext;         /* hash chain */
+    struct cvx_cache_node *newer, *older; /* recency */
+    uint64_t hash;
+    size_t bytes; /* what the entry counts against the budget */
+} cvx_cache_node_t;
 
 typedef struct {
-    cvx_lru_node_t *newest, *oldest;
-} cvx_lru_t;
+    cvx_cache_node_t **table; /* cap buckets, a power of two */
+    size_t cap, n;
+    cvx_cache_node_t *newest, *oldest;
+    size_t bytes, max_bytes;
+    uint64_t hits, misses; /* counted by cvx_cache_hit / cvx_cache_miss */
+} cvx_cache_t;
 
-void cvx_lru_unlink(cvx_lru_t *l, cvx_lru_node_t *n);
-void cvx_lru_push_newest(cvx_lru_t *l, cvx_lru_node_t *n);
-/* Moves a linked node to the newest end. */
-void cvx_lru_touch(cvx_lru_t *l, cvx_lru_node_t *n);
+int cvx_cache_init(cvx_cache_t *c, size_t max_bytes);
+/* Frees the table; the caller has removed (and freed) every entry. */
+void cvx_cache_destroy(cvx_cache_t *c);
+/* Is an entry of this size worth keeping? One bigger than an eighth of the
+ * budget would flush most of the cache. */
+bool cvx_cache_admits(const cvx_cache_t *c, size_t bytes);
+/* The first node of hash's chain; walk on with cvx_cache_next. A chain
+ * holds other hashes too: compare n->hash, then the key. */
+cvx_cache_node_t *cvx_cache_chain(const cvx_cache_t *c, uint64_t hash);
+cvx_cache_node_t *cvx_cache_next(const cvx_cache_node_t *n, uint64_t hash);
+/* Links n as the newest entry and counts its bytes (the budget may now be
+ * exceeded: evict with cvx_cache_oldest until !cvx_cache_over). */
+void cvx_cache_insert(cvx_cache_t *c, cvx_cache_node_t *n, uint64_t hash, size_t bytes);
+/* Unlinks a linked n; the caller frees it. */
+void cvx_cache_remove(cvx_cache_t *c, cvx_cache_node_t *n);
+cvx_cache_node_t *cvx_cache_oldest(const cvx_cache_t *c);
+/* Would `extra` more bytes exceed the budget? */
+bool cvx_cache_over(const cvx_cache_t *c, size_t extra);
+/* Counts a hit and makes n the newest. */
+void cvx_cache_hit(cvx_cache_t *c, cvx_cache_node_t *n);
+void cvx_cache_miss(cvx_cache_t *c);
 
 #define CVX_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 

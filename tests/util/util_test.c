@@ -2,6 +2,7 @@
  * fault-injecting allocator. */
 #include "support/testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_error_names(void **state) {
@@ -141,11 +142,72 @@ static void test_files(void **state) {
     free(dir);
 }
 
+typedef struct {
+    cvx_cache_node_t node;
+    int key;
+} citem_t;
+
+static citem_t *cache_find(cvx_cache_t *c, int key, uint64_t hash) {
+    for (cvx_cache_node_t *n = cvx_cache_chain(c, hash); n; n = cvx_cache_next(n, hash)) {
+        citem_t *it = CVX_CONTAINER_OF(n, citem_t, node);
+        if (it->key == key) return it;
+    }
+    return NULL;
+}
+
+/* The shared cache core: lookups through colliding hashes and across table
+ * growth, recency order, byte accounting. */
+static void test_cache(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    cvx_cache_t c;
+    assert_int_equal(cvx_cache_init(&c, 100 * N), CVX_OK);
+    assert_true(cvx_cache_admits(&c, 100 * N / 8));
+    assert_false(cvx_cache_admits(&c, 100 * N / 8 + 1));
+    citem_t *items = calloc(N, sizeof *items);
+    assert_non_null(items);
+    for (int i = 0; i < N; i++) {
+        items[i].key = i;
+        /* Every hash shared by ten keys: chains hold other keys too. */
+        cvx_cache_insert(&c, &items[i].node, (uint64_t)(i / 10) * 0x9E3779B97F4A7C15ull, 100);
+    }
+    assert_int_equal(c.n, N);
+    assert_int_equal(c.bytes, 100 * N);
+    assert_true(c.cap >= N); /* grew past its first 1024 buckets */
+    assert_false(cvx_cache_over(&c, 0));
+    assert_true(cvx_cache_over(&c, 1));
+    for (int i = 0; i < N; i += 7) assert_ptr_equal(cache_find(&c, i, (uint64_t)(i / 10) * 0x9E3779B97F4A7C15ull), &items[i]);
+    assert_null(cache_find(&c, N + 1, (uint64_t)(N / 10 + 1) * 0x9E3779B97F4A7C15ull));
+
+    /* Oldest first; a hit makes an entry the newest. */
+    assert_ptr_equal(cvx_cache_oldest(&c), &items[0].node);
+    cvx_cache_hit(&c, &items[0].node);
+    assert_ptr_equal(cvx_cache_oldest(&c), &items[1].node);
+    assert_ptr_equal(c.newest, &items[0].node);
+    cvx_cache_miss(&c);
+    assert_int_equal(c.hits, 1);
+    assert_int_equal(c.misses, 1);
+
+    /* Removing keeps the rest of a shared chain reachable. */
+    cvx_cache_remove(&c, &items[13].node);
+    assert_null(cache_find(&c, 13, 1 * 0x9E3779B97F4A7C15ull));
+    assert_ptr_equal(cache_find(&c, 12, 1 * 0x9E3779B97F4A7C15ull), &items[12]);
+    assert_ptr_equal(cache_find(&c, 19, 1 * 0x9E3779B97F4A7C15ull), &items[19]);
+    assert_int_equal(c.n, N - 1);
+    assert_int_equal(c.bytes, 100 * (N - 1));
+    while (cvx_cache_oldest(&c)) cvx_cache_remove(&c, cvx_cache_oldest(&c));
+    assert_int_equal(c.n, 0);
+    assert_int_equal(c.bytes, 0);
+    assert_null(c.newest);
+    cvx_cache_destroy(&c);
+    free(items);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_names), cmocka_unit_test(test_buf_json_string), cmocka_unit_test(test_arena),
         cmocka_unit_test(test_base64),      cmocka_unit_test(test_chacha_rfc8439),  cmocka_unit_test(test_alloc_fault_injection),
-        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_files),       cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
