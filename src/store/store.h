@@ -101,12 +101,15 @@ int cvx_store_wait_durable(cvx_store_t *s, uint64_t ts, cvx_err_t *err);
 /* The same without waiting: *ready when it is durable and published;
  * CVX_E_IO if it never will be. */
 int cvx_store_check_durable(cvx_store_t *s, uint64_t ts, bool *ready, cvx_err_t *err);
-/* Sets (cb NULL: clears) the one hook called each time commits become
- * durable and published, or an fsync failed, on the store's sync thread
- * (keep it short; it must not wait on the store). A caller that parks
- * answers instead of waiting (cvx_txn_commit_written) learns here when to
- * look at them again with cvx_store_check_durable. */
-void cvx_store_on_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx);
+/* Adds a durability listener: cb runs each time commits become durable
+ * and published, or an fsync failed, on the store's sync thread (keep it
+ * short; it must not wait on the store). A caller that parks answers
+ * instead of waiting (cvx_txn_commit_written) learns here when to look at
+ * them again with cvx_store_check_durable. Returns a handle > 0, or -1
+ * when out of memory. */
+int cvx_store_listen_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx);
+/* Once this returns, the listener is not running and never will. */
+void cvx_store_unlisten_durable(cvx_store_t *s, int handle);
 
 /* ---- tables and indexes ---------------------------------------------------- */
 
@@ -225,7 +228,8 @@ int cvx_txn_delete(cvx_txn_t *t, const char *id, size_t id_len, cvx_err_t *err);
  * answered request `key` with `result` (JSON). A retried request finds it
  * with cvx_store_find_request instead of running again. Copies both. */
 int cvx_txn_set_request(cvx_txn_t *t, const char *key, const char *result, size_t len, cvx_err_t *err);
-/* *found, and the commit ts and result of a recorded request. */
+/* *found, and the commit ts and result of a recorded request; returns once
+ * that commit is durable (it may have been only written). */
 int cvx_store_find_request(cvx_store_t *s, const char *key, bool *found, uint64_t *ts, cvx_buf_t *result,
                            cvx_err_t *err);
 

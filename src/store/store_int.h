@@ -2,14 +2,17 @@
  * the handles.
  *
  * The MVCC rules, OCC, the catalog cache and index-key computation live in
- * the generic layer (txn.c, query.c, catalog.c, and store.c: opening,
- * commits, durability, schema changes). A backend only stores and returns
- * versioned rows: document revisions keyed (id, ts) and index entries
- * keyed (index_id, key, ts). SQLite is the only backend so far. Tests
- * inject write and sync failures around the backend's calls in store.c
- * (cvx__store_fail_commit, cvx__store_fail_sync). Backends are versioned
- * structs of function pointers (SQLite VFS style) so new operations can
- * be appended without breaking old ones. */
+ * the generic layer: txn.c and query.c (transactions, reads, queries),
+ * filter.c, catalog.c, store.c (opening, closing, statistics, listeners),
+ * commit.c (OCC, group commit, the syncer thread, durability), schema.c
+ * (index changes), hot.c (hot ranges), cursor.c (pagination cursors), and
+ * the caches doccache.c and rangecache.c. A backend only stores and
+ * returns versioned rows: document revisions keyed (id, ts) and index
+ * entries keyed (index_id, key, ts). SQLite (sqlite.c) is the only backend
+ * so far. Tests inject write and sync failures around the backend's calls
+ * through faulty.c (cvx__store_fail_commit, cvx__store_fail_sync).
+ * Backends are versioned structs of function pointers (SQLite VFS style)
+ * so new operations can be appended without breaking old ones. */
 #ifndef CVX_STORE_INT_H
 #define CVX_STORE_INT_H
 
@@ -115,10 +118,6 @@ typedef struct cvx_store_backend {
 
 extern const cvx_store_backend_t cvx__sqlite_backend;
 
-/* Test hooks. fail_commit: the nth backend write (1-based) and, if
- * sticky, every later one fails with CVX_E_IO before anything is written;
- * 0 disables. fail_sync: the nth backend sync fails as if fsync had
- * reported an I/O error; 0 disables. Process-wide. */
 /* ---- pagination cursors (cursor.c) --------------------------------------- */
 
 enum { CVX__CURSOR_AFTER = 0, CVX__CURSOR_END = 1 };
@@ -131,6 +130,12 @@ int cvx__cursor_write(cvx_buf_t *out, cvx_buf_t *copy, uint64_t index_id, int fl
  * not one we could have written for that index. */
 int cvx__cursor_read(const char *cursor, uint64_t index_id, int *flag, cvx_buf_t *key, cvx_err_t *err);
 
+/* ---- test fault hooks (faulty.c) ------------------------------------------ */
+
+/* fail_commit: the nth backend write (1-based) and, if sticky, every later
+ * one fails with CVX_E_IO before anything is written; 0 disables.
+ * fail_sync: the nth backend sync fails as if fsync had reported an I/O
+ * error; 0 disables. Process-wide. */
 void cvx__store_fail_commit(uint64_t nth, bool sticky);
 void cvx__store_fail_sync(uint64_t nth);
 /* Test hook: while held, every backend sync waits (a slow disk), so a test
@@ -142,8 +147,13 @@ void cvx__store_hold_sync(bool hold);
  * then TRUNCATE if the WAL is past its bound), run now on the store's
  * checkpoint thread; returns when it is over. */
 void cvx__store_checkpoint(cvx_store_t *s);
-/* Test hook: how long a range stays hot after a conflict (0 = default). */
+/* Test hook (hot.c): how long a range stays hot after a conflict (0 =
+ * default). */
 void cvx__store_hot_ns(uint64_t ns);
+/* The backend's write and sync as the commit path calls them, failing
+ * where the hooks above say. */
+int cvx__store_backend_write(cvx_store_t *s, const cvx__batch_t *const *b, size_t n, cvx_err_t *err);
+int cvx__store_backend_sync(cvx_store_t *s, cvx_err_t *err);
 
 /* ---- hot-document cache (doccache.c) ---------------------------------------------- */
 
@@ -257,8 +267,8 @@ void cvx__hot_destroy(cvx__hot_t *h);
 
 /* ---- the store --------------------------------------------------------------- */
 
-typedef struct commit_entry commit_entry_t;
-typedef struct listener listener_t;
+typedef struct commit_entry commit_entry_t; /* commit.c */
+typedef struct listener listener_t;         /* store.c */
 
 struct cvx_store {
     const cvx_store_backend_t *be;
@@ -293,12 +303,12 @@ struct cvx_store {
     bool syncer_started;
     pthread_mutex_t sync_mu;      /* the queue */
     pthread_cond_t sync_cv;
-    struct pub *sq_head, *sq_tail;
+    struct cvx__pub *sq_head, *sq_tail;
     bool sync_stop;
     atomic_uint_fast64_t durable; /* newest commit ts on disk (the syncer writes it) */
-    pthread_mutex_t hook_mu;      /* cvx_store_on_durable */
-    void (*durable_cb)(void *ctx);
-    void *durable_ctx;
+    pthread_mutex_t hook_mu;      /* the durability listeners, and their calls */
+    listener_t *durable_listeners;
+    int next_durable;
     pthread_mutex_t pub_mu;       /* publication, in group order */
     pthread_cond_t pub_cv;
     uint64_t published_seq;       /* groups published or failed (pub_mu) */
@@ -402,7 +412,7 @@ int cvx__txn_read_range(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size
 uint32_t cvx__hot_before_read(cvx_txn_t *t, uint64_t index_id, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
                               size_t hi_len, bool hi_inf);
 /* Moves a write transaction's snapshot forward to the newest written
- * commit when nothing it read changed in between (store.c). */
+ * commit when nothing it read changed in between (commit.c). */
 void cvx__txn_refresh(cvx_txn_t *t);
 /* Drops the transaction's stripe locks (its commit is written, or it ends). */
 void cvx__hot_release(cvx_txn_t *t);
@@ -419,5 +429,82 @@ int cvx__txn_load(cvx_txn_t *t, const uint8_t id[16], uint32_t table, const char
 /* Smallest byte string greater than every string with prefix p (in place;
  * returns false when p is all 0xff: no such string). */
 bool cvx__prefix_successor(cvx_buf_t *p);
+
+/* ---- the commit path (commit.c), shared with schema changes (schema.c) ---- */
+
+/* The keys a commit writes, for the OCC log and the listeners (offsets,
+ * not pointers: the byte buffer may move while it grows). Owns its
+ * buffers. */
+typedef struct {
+    cvx_buf_t bytes;
+    struct {
+        uint64_t index_id;
+        size_t off, len;
+    } *keys;
+    size_t n, cap;
+} cvx__keyset_t;
+
+/* CVX_E_NOMEM or 0. */
+int cvx__keyset_add(cvx__keyset_t *k, uint64_t index_id, const char *key, size_t len);
+/* Points out[0..m) at keys [from, from + m) of a keyset. */
+void cvx__keyset_slice(const cvx__keyset_t *ks, size_t from, size_t m, cvx_written_key_t *out);
+
+/* A batch's documents and index entries while they are built. Owns the
+ * arrays and entry_keys; entry keys are offsets into entry_keys
+ * (entry_off) until the batch is complete. */
+typedef struct {
+    cvx__doc_write_t *docs;
+    size_t ndocs;
+    cvx__index_write_t *entries;
+    size_t nentries, cap_entries;
+    cvx_buf_t entry_keys; /* bytes of entry keys */
+    size_t *entry_off;
+} cvx__batch_build_t;
+
+/* Appends an entry (its key copied into entry_keys; id borrowed).
+ * CVX_E_NOMEM or 0. */
+int cvx__batch_add_entry(cvx__batch_build_t *b, uint64_t index_id, const cvx_buf_t *key, const uint8_t *id,
+                         bool deleted);
+
+/* The next commit timestamp (under the commit lock). */
+uint64_t cvx__store_next_ts(cvx_store_t *s);
+/* Appends a commit to the OCC log (under the commit lock); copies the
+ * keys. Out of memory, every older transaction conflicts instead. */
+void cvx__store_record_commit(cvx_store_t *s, uint64_t ts, const cvx__keyset_t *ks);
+/* Frees the OCC log (cvx_store_close). */
+void cvx__store_log_free(cvx_store_t *s);
+/* The error of every write after a failed sync. */
+int cvx__store_broken_error(cvx_store_t *s, cvx_err_t *err);
+
+/* Something written that the syncer makes durable and then publishes, in
+ * the order handed over (every seq the commit lock hands out comes here
+ * exactly once, in seq order). last_ts 0: nothing was written, only the
+ * seq passes. After publication the syncer calls done(ctx) if set (it
+ * frees a group), else touches it no more (a waiter owns it). */
+typedef struct cvx__pub {
+    struct cvx__pub *next;
+    uint64_t seq, last_ts;
+    void (*publish)(cvx_store_t *s, void *ctx); /* on the syncer, under pub_mu */
+    void (*done)(void *ctx);
+    void *ctx;
+} cvx__pub_t;
+
+/* Queues p for the syncer (borrowed until it is passed). Under the
+ * commit lock, so that the queue is in seq order. */
+void cvx__store_hand_to_syncer(cvx_store_t *s, cvx__pub_t *p);
+/* Waits for the syncer to pass `p` (handed over by this thread); the
+ * outcome of its writes. */
+int cvx__store_wait_passed(cvx_store_t *s, const cvx__pub_t *p, cvx_err_t *err);
+/* The syncer thread (cvx_store_open); stopping it finishes what is queued
+ * first, and does nothing if it never started. CVX_E_INTERNAL or 0. */
+int cvx__store_syncer_start(cvx_store_t *s);
+void cvx__store_syncer_stop(cvx_store_t *s);
+
+/* Tells the listeners about a published commit (store.c; called by the
+ * syncer under pub_mu, so in ts order). */
+void cvx__store_notify(cvx_store_t *s, uint64_t ts, const cvx__keyset_t *ks);
+/* Runs the durability listeners (store.c; called by the syncer after each
+ * publication or failed sync). */
+void cvx__store_durable_notify(cvx_store_t *s);
 
 #endif
