@@ -24,65 +24,52 @@
 #include "quickjs.h"
 #include "sha.h"
 
-#define IMPORT(name) __attribute__((import_module("cvx_1"), import_name(#name)))
+/* The cvx_1 imports, cvx_<name> for each entry of the ABI's one list of
+ * host functions. A kind becomes ", type name"; CVX__PARAMS drops the
+ * leading comma, and turns an empty list into (void): its arguments are
+ * that list behind an empty first one, and CVX__PARAMS_PICK counts them
+ * (up to four parameters; a fifth is a compile error). */
+#define CVX__ID(...) __VA_ARGS__
+#define IN(p) , const void *p
+#define OUT(p) , void *p
+#define LEN(p) , int32_t p
+#define I32(p) , int32_t p
+#define CVX__RESULT_I32 int32_t
+#define CVX__RESULT_I64 int64_t
+#define CVX__RESULT_F64 double
+#define CVX__PARAMS_NONE(first) void
+#define CVX__PARAMS_SOME(first, ...) __VA_ARGS__
+#define CVX__PARAMS_PICK(_1, _2, _3, _4, _5, which, ...) which
+#define CVX__PARAMS_(...)                                                                                    \
+    CVX__PARAMS_PICK(__VA_ARGS__, CVX__PARAMS_SOME, CVX__PARAMS_SOME, CVX__PARAMS_SOME, CVX__PARAMS_SOME,     \
+                     CVX__PARAMS_NONE, _)(__VA_ARGS__)
+#define CVX__PARAMS(list) CVX__PARAMS_(list)
+#define CVX_HOSTFN(name, params, result, doc)                                                                \
+    __attribute__((import_module("cvx_1"), import_name("__convex_" #name))) CVX__RESULT_##result cvx_##name( \
+        CVX__PARAMS(CVX__ID params));
+#include "../../src/abi/host_fns.def"
+#undef CVX_HOSTFN
 
-IMPORT(__convex_read) int32_t cvx_read(void *dst, int32_t len);
-IMPORT(__convex_pending_len) int32_t cvx_pending_len(void);
-IMPORT(__convex_output) int32_t cvx_output(int32_t kind, const void *p, int32_t len);
-IMPORT(__convex_panic) int32_t cvx_panic(const void *p, int32_t len);
-IMPORT(__convex_log) int32_t cvx_log(int32_t level, const void *p, int32_t len);
-IMPORT(__convex_random_bytes) int32_t cvx_random_bytes(void *dst, int32_t len);
-IMPORT(__convex_call_info) int64_t cvx_call_info(void);
-
-/* The request/response imports: one JSON request in, a result out. */
+/* The request functions, one JSON request in and a result out, by the
+ * names the prelude calls them (__cvx.call("db_get", ...)): every import of
+ * that type; the others are listed with NULL, and not imported. */
 typedef int64_t (*request_fn)(const void *p, int32_t len);
-IMPORT(__convex_db_get) int64_t cvx_db_get(const void *, int32_t);
-IMPORT(__convex_db_insert) int64_t cvx_db_insert(const void *, int32_t);
-IMPORT(__convex_db_patch) int64_t cvx_db_patch(const void *, int32_t);
-IMPORT(__convex_db_replace) int64_t cvx_db_replace(const void *, int32_t);
-IMPORT(__convex_db_delete) int64_t cvx_db_delete(const void *, int32_t);
-IMPORT(__convex_db_query) int64_t cvx_db_query(const void *, int32_t);
-IMPORT(__convex_db_count) int64_t cvx_db_count(const void *, int32_t);
-IMPORT(__convex_db_normalize_id) int64_t cvx_db_normalize_id(const void *, int32_t);
-IMPORT(__convex_validate) int64_t cvx_validate(const void *, int32_t);
-IMPORT(__convex_http_fetch) int64_t cvx_http_fetch(const void *, int32_t);
-IMPORT(__convex_schedule) int64_t cvx_schedule(const void *, int32_t);
-IMPORT(__convex_schedule_cancel) int64_t cvx_schedule_cancel(const void *, int32_t);
-IMPORT(__convex_storage_get) int64_t cvx_storage_get(const void *, int32_t);
-IMPORT(__convex_storage_get_url) int64_t cvx_storage_get_url(const void *, int32_t);
-IMPORT(__convex_storage_delete) int64_t cvx_storage_delete(const void *, int32_t);
-IMPORT(__convex_storage_generate_upload_url) int64_t cvx_storage_upload_url(const void *, int32_t);
-IMPORT(__convex_storage_metadata) int64_t cvx_storage_metadata(const void *, int32_t);
-IMPORT(__convex_run_query) int64_t cvx_run_query(const void *, int32_t);
-IMPORT(__convex_run_mutation) int64_t cvx_run_mutation(const void *, int32_t);
-IMPORT(__convex_run_action) int64_t cvx_run_action(const void *, int32_t);
-IMPORT(__convex_storage_store) int64_t cvx_storage_store(const void *, int32_t, const void *, int32_t);
-
+#define CVX_HOSTFN(name, params, result, doc) {#name, _Generic(&cvx_##name, request_fn: cvx_##name, default: NULL)},
 static const struct {
     const char *name;
-    request_fn fn;
+    request_fn fn; /* NULL: not a request function */
 } requests[] = {
-    {"db_get", cvx_db_get},
-    {"db_insert", cvx_db_insert},
-    {"db_patch", cvx_db_patch},
-    {"db_replace", cvx_db_replace},
-    {"db_delete", cvx_db_delete},
-    {"db_query", cvx_db_query},
-    {"db_count", cvx_db_count},
-    {"db_normalize_id", cvx_db_normalize_id},
-    {"validate", cvx_validate},
-    {"http_fetch", cvx_http_fetch},
-    {"schedule", cvx_schedule},
-    {"schedule_cancel", cvx_schedule_cancel},
-    {"storage_get", cvx_storage_get},
-    {"storage_get_url", cvx_storage_get_url},
-    {"storage_delete", cvx_storage_delete},
-    {"storage_generate_upload_url", cvx_storage_upload_url},
-    {"storage_metadata", cvx_storage_metadata},
-    {"run_query", cvx_run_query},
-    {"run_mutation", cvx_run_mutation},
-    {"run_action", cvx_run_action},
+#include "../../src/abi/host_fns.def"
 };
+#undef CVX_HOSTFN
+#undef IN
+#undef OUT
+#undef LEN
+#undef I32
+#undef CVX__ID
+#undef CVX__RESULT_I32
+#undef CVX__RESULT_I64
+#undef CVX__RESULT_F64
 
 /* The prelude (runtime/js/prelude, joined by prelude.cmake). */
 #include "prelude.h"

@@ -34,7 +34,8 @@ typedef struct {
     cvx_buf_t fatal_msg;
 } cvx__call_t;
 
-/* host.c */
+/* host.c: the cvx_1 host functions, one per entry of host_fns.def, in its
+ * order. */
 extern const cvx_hostfn_t cvx__abi_hostfns[];
 extern const size_t cvx__abi_nhostfns;
 
@@ -64,7 +65,8 @@ int cvx__parse_request(cvx_instance_t *inst, cvx__call_t *c, const cvx_wval_t *a
 extern const cvx_hostfn_t cvx__wasi_hostfns[];
 extern const size_t cvx__wasi_nhostfns;
 
-/* fetch.c: __convex_http_fetch */
+/* fetch.c: __convex_http_fetch (host.c links these under host_fns.def's
+ * names) */
 int cvx__h_http_fetch(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
 /* storage.c: scheduling and file storage */

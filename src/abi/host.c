@@ -1,4 +1,5 @@
-/* The cvx_1 host functions (docs/abi.md §3).
+/* The cvx_1 host functions (docs/abi.md §3), linked into Wasmtime by the
+ * table at the end, which host_fns.def generates.
  *
  * Every function reaches guest memory only through cvx_instance_mem, which
  * bounds-checks and turns a bad range into a trap. Results travel through
@@ -504,37 +505,42 @@ static int h_run_action(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_
     return run_function(inst, a, r, CVX_KIND_ACTION, "__convex_run_action");
 }
 
-#define M CVX_ABI_MODULE
+/* Implemented in fetch.c and storage.c (abi_int.h); the table below names
+ * every function h_<name>. */
+#define h_http_fetch cvx__h_http_fetch
+#define h_schedule cvx__h_schedule
+#define h_schedule_cancel cvx__h_schedule_cancel
+#define h_storage_store cvx__h_storage_store
+#define h_storage_get cvx__h_storage_get
+#define h_storage_get_url cvx__h_storage_get_url
+#define h_storage_delete cvx__h_storage_delete
+#define h_storage_metadata cvx__h_storage_metadata
+#define h_storage_generate_upload_url cvx__h_storage_upload_url
+
+/* The table comes from host_fns.def: every kind is a wasm i32, so a
+ * parameter list becomes one "i" per parameter ("" CVX__ID params turns
+ * (OUT(dst) LEN(len)) into "" "i" "i", and () into ""). An entry without
+ * its h_<name> does not compile. */
+#define IN(p) "i"
+#define OUT(p) "i"
+#define LEN(p) "i"
+#define I32(p) "i"
+#define CVX__ID(x) x
+#define CVX__RESULT_I32 "i"
+#define CVX__RESULT_I64 "I"
+#define CVX__RESULT_F64 "F"
+#define CVX_HOSTFN(name, params, result, doc)                                                                    \
+    {CVX_ABI_MODULE, "__convex_" #name, "" CVX__ID params, CVX__RESULT_##result, h_##name, NULL},
 const cvx_hostfn_t cvx__abi_hostfns[] = {
-    {M, "__convex_read", "ii", "i", h_read, NULL},
-    {M, "__convex_pending_len", "", "i", h_pending_len, NULL},
-    {M, "__convex_output", "iii", "i", h_output, NULL},
-    {M, "__convex_panic", "ii", "i", h_panic, NULL},
-    {M, "__convex_log", "iii", "i", h_log, NULL},
-    {M, "__convex_random_bytes", "ii", "i", h_random_bytes, NULL},
-    {M, "__convex_now_ms", "", "F", h_now_ms, NULL},
-    {M, "__convex_call_info", "", "I", h_call_info, NULL},
-    {M, "__convex_validate", "ii", "I", h_validate, NULL},
-    {M, "__convex_db_get", "ii", "I", h_db_get, NULL},
-    {M, "__convex_db_insert", "ii", "I", h_db_insert, NULL},
-    {M, "__convex_db_patch", "ii", "I", h_db_patch, NULL},
-    {M, "__convex_db_replace", "ii", "I", h_db_replace, NULL},
-    {M, "__convex_db_delete", "ii", "I", h_db_delete, NULL},
-    {M, "__convex_db_query", "ii", "I", h_db_query, NULL},
-    {M, "__convex_db_count", "ii", "I", h_db_count, NULL},
-    {M, "__convex_db_normalize_id", "ii", "I", h_db_normalize_id, NULL},
-    {M, "__convex_http_fetch", "ii", "I", cvx__h_http_fetch, NULL},
-    {M, "__convex_schedule", "ii", "I", cvx__h_schedule, NULL},
-    {M, "__convex_schedule_cancel", "ii", "I", cvx__h_schedule_cancel, NULL},
-    {M, "__convex_storage_store", "iiii", "I", cvx__h_storage_store, NULL},
-    {M, "__convex_storage_get", "ii", "I", cvx__h_storage_get, NULL},
-    {M, "__convex_storage_get_url", "ii", "I", cvx__h_storage_get_url, NULL},
-    {M, "__convex_storage_delete", "ii", "I", cvx__h_storage_delete, NULL},
-    {M, "__convex_storage_metadata", "ii", "I", cvx__h_storage_metadata, NULL},
-    {M, "__convex_storage_generate_upload_url", "ii", "I", cvx__h_storage_upload_url, NULL},
-    {M, "__convex_run_query", "ii", "I", h_run_query, NULL},
-    {M, "__convex_run_mutation", "ii", "I", h_run_mutation, NULL},
-    {M, "__convex_run_action", "ii", "I", h_run_action, NULL},
+#include "abi/host_fns.def"
 };
-#undef M
+#undef CVX_HOSTFN
+#undef IN
+#undef OUT
+#undef LEN
+#undef I32
+#undef CVX__ID
+#undef CVX__RESULT_I32
+#undef CVX__RESULT_I64
+#undef CVX__RESULT_F64
 const size_t cvx__abi_nhostfns = CVX_ARRAY_LEN(cvx__abi_hostfns);

@@ -25,7 +25,8 @@ static void init_usage(FILE *out) {
             "                                   the Rust mutation users.create in convex/src/users.rs\n"
             "  DIR/src/, index.html, package.json   a React page using convex/react\n\n"
             "  --sdk PATH   the convex_sdk crate a Rust crate depends on (default: the one next to this\n"
-            "               cvx: %s/sdk/rust/convex_sdk)\n\n"
+            "               cvx: %s/sdk/rust/convex_sdk). A copy outside the cvx source tree builds\n"
+            "               only with CVX_HOST_FNS_DEF set to cvx's src/abi/host_fns.def.\n\n"
             "Then: cd DIR && npm install && cvx dev   (and in another terminal: npm run dev)\n"
             "Exit codes: 0 created, 2 usage, 4 could not write.\n",
             CVX_SOURCE_DIR);

@@ -5,6 +5,9 @@
  *  - bad pointers: every cvx_1 host function and every WASI function that
  *    takes a pointer, called with ranges outside memory, traps with a
  *    message naming the function and the range, and the next call works;
+ *  - the list of host functions (src/abi/host_fns.def): the host links each
+ *    entry with its signature and refuses any other type or name; the
+ *    bad-pointer check of every range of every entry is driven by it too;
  *  - the call protocol: __convex_read, __convex_output, errors, panics,
  *    logs, stdout/stderr through fd_write, WASI determinism;
  *  - what each function kind may do (db in actions, writes in queries,
@@ -14,6 +17,7 @@
 #define _GNU_SOURCE
 #include "support/testutil.h"
 #include "support/tu_signals.h"
+#include "abi/abi_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -672,6 +676,185 @@ static void test_fd_write_pointers(void **state) {
     assert_string_equal(logs_of(&r), "[\"[LOG] hi\"]");
     cvx_abi_result_free(&r);
     cvx_app_release(app);
+}
+
+/* ---- the list of host functions (src/abi/host_fns.def) ----------------------------------------------------- */
+
+/* Every entry as these tests see it: a letter per parameter (p a pointer,
+ * l the length of the range it follows, i a number; all wasm i32) and the
+ * result's WAT type. Nothing here repeats the list: a new entry is linked,
+ * signature-checked and bounds-checked by the tests below as it is. */
+typedef struct {
+    const char *name;   /* the import, "__convex_read" */
+    const char *params; /* "pl" */
+    const char *result; /* "i32" */
+} deffn_t;
+
+#define IN(p) "p"
+#define OUT(p) "p"
+#define LEN(p) "l"
+#define I32(p) "i"
+#define DEF_ID(x) x
+#define DEF_RESULT_I32 "i32"
+#define DEF_RESULT_I64 "i64"
+#define DEF_RESULT_F64 "f64"
+#define CVX_HOSTFN(name, params, result, doc) {"__convex_" #name, "" DEF_ID params, DEF_RESULT_##result},
+static const deffn_t def_fns[] = {
+#include "abi/host_fns.def"
+};
+#undef CVX_HOSTFN
+#undef IN
+#undef OUT
+#undef LEN
+#undef I32
+
+/* "(param i32 i32) (result i64)", with `extra` more i32 parameters and
+ * the result `result` (NULL: the entry's own). */
+static void def_wat_type(const deffn_t *f, int extra, const char *result, cvx_buf_t *out) {
+    cvx_buf_reset(out);
+    size_t n = strlen(f->params) + (size_t)extra;
+    if (n) cvx_buf_append_str(out, "(param");
+    for (size_t i = 0; i < n; i++) cvx_buf_append_str(out, " i32");
+    cvx_buf_printf(out, "%s(result %s)", n ? ") " : "", result ? result : f->result);
+}
+
+/* The type as the wasm layer words it: "(i32, i32) -> (i64)". */
+static void def_sig_text(const deffn_t *f, int extra, const char *result, cvx_buf_t *out) {
+    cvx_buf_reset(out);
+    cvx_buf_append_char(out, '(');
+    size_t n = strlen(f->params) + (size_t)extra;
+    for (size_t i = 0; i < n; i++) cvx_buf_append_str(out, i ? ", i32" : "i32");
+    cvx_buf_printf(out, ") -> (%s)", result ? result : f->result);
+}
+
+/* Loads a guest importing `imports` and expects BAD_MODULE with exactly `msg`. */
+static void expect_import_refused(const char *imports, const char *msg) {
+    cvx_buf_t wasm = {0};
+    guest_wasm(imports, NULL, &wasm);
+    cvx_app_t *app = NULL;
+    cvx_err_t err;
+    int rc = cvx_app_load(g_engine, (const uint8_t *)wasm.data, wasm.len, &app, &err);
+    if (rc == CVX_OK) cvx_app_release(app);
+    if (rc != CVX_E_BAD_MODULE || strcmp(err.msg, msg) != 0)
+        fail_msg("%s\nexpected BAD_MODULE \"%s\", got %s \"%s\"", imports, msg, cvx_code_name(rc),
+                 rc ? err.msg : "");
+    cvx_buf_free(&wasm);
+}
+
+/* The host links exactly the list, with its signatures: the table host.c
+ * builds from it, a guest importing all of it, and a guest importing any
+ * entry with another type or under another name. */
+static void test_host_fns_linked(void **state) {
+    assert_int_equal(cvx__abi_nhostfns, CVX_ARRAY_LEN(def_fns));
+    cvx_buf_t imports = {0}, type = {0}, host = {0}, wrong = {0}, msg = {0}, doc = {0};
+    tu_read(CVX_TEST_SOURCE_DIR "/docs/abi.md", &doc);
+    for (size_t i = 0; i < CVX_ARRAY_LEN(def_fns); i++) {
+        const deffn_t *f = &def_fns[i];
+        const cvx_hostfn_t *h = &cvx__abi_hostfns[i];
+        assert_string_equal(h->module, "cvx_1");
+        assert_string_equal(h->name, f->name);
+        assert_int_equal(strlen(h->params), strlen(f->params));
+        assert_true(strspn(h->params, "i") == strlen(h->params));
+        const char *results = strcmp(f->result, "i32") == 0 ? "i" : strcmp(f->result, "i64") == 0 ? "I" : "F";
+        assert_string_equal(h->results, results);
+        /* A pointer always comes with its length right after it, and a
+         * length only after its pointer. */
+        for (size_t k = 0; f->params[k]; k++)
+            if ((f->params[k] == 'p' && f->params[k + 1] != 'l') ||
+                (f->params[k] == 'l' && (k == 0 || f->params[k - 1] != 'p')))
+                fail_msg("%s: a pointer must be followed by its length (%s)", f->name, f->params);
+        /* Documented for guest authors. */
+        cvx_buf_reset(&msg);
+        cvx_buf_printf(&msg, "`%s`", f->name);
+        if (!strstr(doc.data, msg.data)) fail_msg("docs/abi.md does not describe %s", f->name);
+
+        def_wat_type(f, 0, NULL, &type);
+        cvx_buf_printf(&imports, "(import \"cvx_1\" \"%s\" (func $def%zu %s))\n", f->name, i, type.data);
+        /* One parameter too many, and the other result type. */
+        def_sig_text(f, 0, NULL, &host);
+        for (int v = 0; v < 2; v++) {
+            const char *result = v == 0 ? NULL : strcmp(f->result, "i64") == 0 ? "i32" : "i64";
+            def_wat_type(f, v == 0, result, &type);
+            def_sig_text(f, v == 0, result, &wrong);
+            cvx_buf_reset(&msg);
+            cvx_buf_printf(&msg, "(import \"cvx_1\" \"%s\" (func %s))\n", f->name, type.data);
+            cvx_buf_t want = {0};
+            cvx_buf_printf(&want, "import cvx_1.%s has type %s but the host provides %s", f->name, wrong.data,
+                           host.data);
+            expect_import_refused(msg.data, want.data);
+            cvx_buf_free(&want);
+        }
+    }
+    /* All of them at once, each with its type, load. */
+    cvx_app_release(guest(imports.data, NULL));
+    /* The import name is "__convex_" and the entry's name, in cvx_1 only. */
+    expect_import_refused("(import \"cvx_1\" \"db_get\" (func (param i32 i32) (result i64)))\n",
+                          "unknown import cvx_1.db_get: the host provides no such function");
+    expect_import_refused("(import \"wasi_snapshot_preview1\" \"__convex_db_get\"\n"
+                          "  (func (param i32 i32) (result i64)))\n",
+                          "unknown import wasi_snapshot_preview1.__convex_db_get: the host provides no such function");
+    cvx_buf_free(&imports);
+    cvx_buf_free(&type);
+    cvx_buf_free(&host);
+    cvx_buf_free(&wrong);
+    cvx_buf_free(&msg);
+    cvx_buf_free(&doc);
+}
+
+/* Every pointer range of every entry is bounds-checked, with a trap naming
+ * the function: the first range before anything else, so in every kind
+ * (as test_bad_pointers checks by hand for some); a later one in an action,
+ * where every function reads all of its ranges. The other arguments are
+ * valid: numbers 0, other ranges "{}" at 200. */
+static void test_bad_pointers_every_host_fn(void **state) {
+    const size_t nvariants = variants(&(hostptr_t){0}, 0, NULL, NULL);
+    size_t checked = 0, nranges = 0;
+    for (size_t i = 0; i < CVX_ARRAY_LEN(def_fns); i++) {
+        const deffn_t *f = &def_fns[i];
+        if (!strchr(f->params, 'p')) continue;
+        hostptr_t h = {C1, f->name, NULL, NULL, 0};
+        cvx_buf_t imports = {0}, body = {0}, type = {0};
+        def_wat_type(f, 0, NULL, &type);
+        cvx_buf_printf(&imports, "(import \"cvx_1\" \"%s\" (func $h %s))\n", f->name, type.data);
+        cvx_buf_append_str(&body, "(data (i32.const 200) \"{}\")\n");
+        for (size_t bad = 0; f->params[bad]; bad++) {
+            if (f->params[bad] != 'p') continue;
+            for (size_t v = 0; v < nvariants; v++) {
+                int32_t ptr, len;
+                variants(&h, v, &ptr, &len);
+                cvx_buf_printf(&body, "(func (export \"bad%zu_%zu\") (param i32) (result i32)\n  (drop (call $h",
+                               bad, v);
+                for (size_t a = 0; f->params[a]; a++) {
+                    if (f->params[a] == 'i') cvx_buf_append_str(&body, " (i32.const 0)");
+                    else if (f->params[a] == 'p')
+                        cvx_buf_printf(&body, " (i32.const %d) (i32.const %d)", a == bad ? ptr : 200,
+                                       a == bad ? len : 2);
+                }
+                cvx_buf_append_str(&body, "))\n  (i32.const 0))\n");
+            }
+        }
+        cvx_app_t *app = guest(imports.data, body.data);
+        for (size_t bad = 0, nth = 0; f->params[bad]; bad++) {
+            if (f->params[bad] != 'p') continue;
+            for (size_t v = 0; v < nvariants; v++) {
+                int32_t ptr, len;
+                variants(&h, v, &ptr, &len);
+                char name[48];
+                snprintf(name, sizeof name, "bad%zu_%zu", bad, v);
+                cvx_kind_t kind = nth == 0 ? (cvx_kind_t)(1 + v % 3) : CVX_KIND_ACTION;
+                check_bad_pointer(&h, app, name, kind, ptr, len);
+                checked++;
+            }
+            nth++;
+            nranges++;
+        }
+        cvx_app_release(app);
+        cvx_buf_free(&imports);
+        cvx_buf_free(&body);
+        cvx_buf_free(&type);
+    }
+    assert_int_equal(checked, nranges * nvariants);
+    assert_true(nranges > 0);
 }
 
 /* ---- the call protocol ------------------------------------------------------------------ */
@@ -2198,6 +2381,8 @@ int main(void) {
         TU_WASM_TEST(test_load_line_numbers),
         TU_WASM_TEST(test_bad_pointers),
         TU_WASM_TEST(test_fd_write_pointers),
+        TU_WASM_TEST(test_host_fns_linked),
+        TU_WASM_TEST(test_bad_pointers_every_host_fn),
         TU_WASM_TEST(test_protocol),
         TU_WASM_TEST(test_panics_and_exit),
         TU_WASM_TEST(test_logs),

@@ -1,10 +1,12 @@
 //! The fake host's implementation of the `cvx_1` imports (native builds).
 //!
 //! Same names and argument meanings as the wasm imports, as plain Rust
-//! functions over raw pointers into this process's memory. A guest-side
-//! contract violation (reading the wrong length, too many log lines) is a
-//! trap on the real host; here it is a panic, which the export turns into a
-//! failed call the same way.
+//! functions over raw pointers into this process's memory: one for every
+//! entry of the host's list (`src/abi/host_fns.def`), with its signature,
+//! or `sys.rs`'s forwards do not compile. A guest-side contract violation
+//! (reading the wrong length, too many log lines) is a trap on the real
+//! host; here it is a panic, which the export turns into a failed call the
+//! same way.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -567,6 +569,35 @@ pub(crate) unsafe fn __convex_storage_generate_upload_url(ptr: *const u8, len: i
         }))
     })();
     respond(result)
+}
+
+// ---- the JavaScript engine's ---------------------------------------------
+
+/// Host functions only the JavaScript engine calls (`docs/abi.md` §3); the
+/// SDK never does. They are here because this file implements the whole
+/// list (`sys.rs` forwards every entry of the host's `host_fns.def` to it),
+/// and fail rather than pretend.
+fn not_in_fake_host(name: &str) -> i64 {
+    respond(Err(ConvexError::coded(
+        ErrorCode::Internal,
+        format!("{name}: not implemented by the fake host of convex_sdk::testing"),
+    )))
+}
+
+pub(crate) unsafe fn __convex_call_info() -> i64 {
+    not_in_fake_host("__convex_call_info")
+}
+
+pub(crate) unsafe fn __convex_validate(_ptr: *const u8, _len: i32) -> i64 {
+    not_in_fake_host("__convex_validate")
+}
+
+pub(crate) unsafe fn __convex_db_normalize_id(_ptr: *const u8, _len: i32) -> i64 {
+    not_in_fake_host("__convex_db_normalize_id")
+}
+
+pub(crate) unsafe fn __convex_storage_metadata(_ptr: *const u8, _len: i32) -> i64 {
+    not_in_fake_host("__convex_storage_metadata")
 }
 
 // ---- calling exports -----------------------------------------------------
