@@ -5,7 +5,7 @@
 #   fuzz/run.sh [seconds] [target...]
 #       targets: json_parse key_decode id_parse wasm_sections pkg_parse
 #                sourcemap_parse validator_compile http_head http_chunked
-#                ws_frames cursor
+#                ws_frames cursor sync_msg
 #
 # Seeds are read from fuzz/corpus/<name>/ and never modified: new inputs go
 # to $CVX_FUZZ_DIR/corpus-<target> (default dir ${TMPDIR:-/tmp}/cvx-fuzz),
@@ -15,7 +15,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames cursor"}
+targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames cursor sync_msg"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -41,7 +41,7 @@ status=0
 for t in $targets; do
     # extra_src: sources beyond util/ and value/ (binary.c, app.c and
     # sourcemap.c need nothing from Wasmtime; the wasm target stands in for
-    # its module object).
+    # its module object; protocol.c is the sync layer's pure part).
     extra_src=
     case $t in
     json_parse) corpus=json; extra="-dict=$here/json.dict -max_len=8192" ;;
@@ -67,6 +67,9 @@ for t in $targets; do
     cursor)
         corpus=cursor; extra="-max_len=1024"
         extra_src="$root/src/store/cursor.c" ;;
+    sync_msg)
+        corpus=sync_msg; extra="-dict=$here/sync_msg.dict -max_len=4096"
+        extra_src="$root/src/sync/protocol.c" ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin="$work/${t}_fuzz"

@@ -17,6 +17,7 @@
 struct cvx_runtime {
     cvx_engine_t *engine;
     cvx_store_t *store;
+    bool owns_store;
     cvx_exec_limits_t limits;
     pthread_mutex_t mu;
     cvx_app_t *app;
@@ -40,6 +41,7 @@ struct cvx_runtime {
     } *keys;
     cvx_storage_config_t storage; /* strings owned */
     cvx__qcache_t *qcache;        /* NULL: no cache */
+    cvx__completions_t *completions; /* NULL without a store */
 };
 
 void cvx_exec_limits_default(cvx_exec_limits_t *l) {
@@ -61,6 +63,17 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
     if (!rt) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     rt->engine = cfg->engine;
     rt->store = cfg->store;
+    if (!rt->store && cfg->data_dir) {
+        cvx_store_config_t sc;
+        cvx_store_config_default(&sc);
+        if (cfg->read_connections > 0) sc.read_connections = cfg->read_connections;
+        int rc = cvx_store_open(cfg->data_dir, &sc, &rt->store, err);
+        if (rc) {
+            cvx_free(rt);
+            return rc;
+        }
+        rt->owns_store = true;
+    }
     rt->limits = cfg->limits;
     if (rt->limits.max_mutation_attempts == 0) rt->limits.max_mutation_attempts = 16;
     if (rt->limits.max_call_depth == 0) rt->limits.max_call_depth = 8;
@@ -82,12 +95,20 @@ int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_er
         cvx_runtime_free(rt);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }
+    if (rt->store) {
+        int rc = cvx__completions_new(rt->store, &rt->completions, err);
+        if (rc) {
+            cvx_runtime_free(rt);
+            return rc;
+        }
+    }
     *out = rt;
     return CVX_OK;
 }
 
 void cvx_runtime_free(cvx_runtime_t *rt) {
     if (!rt) return;
+    cvx__completions_free(rt->completions);
     cvx__qcache_free(rt->qcache);
     cvx_app_release(rt->app);
     pthread_mutex_destroy(&rt->mu);
@@ -98,10 +119,12 @@ void cvx_runtime_free(cvx_runtime_t *rt) {
     cvx_free((void *)rt->storage.base_url);
     cvx_free((void *)rt->storage.secret);
     pthread_cond_destroy(&rt->keys_cv);
+    if (rt->owns_store) cvx_store_close(rt->store);
     cvx_free(rt);
 }
 
 cvx_store_t *cvx_runtime_store(cvx_runtime_t *rt) { return rt->store; }
+cvx__completions_t *cvx__runtime_completions(cvx_runtime_t *rt) { return rt->completions; }
 const cvx_exec_limits_t *cvx_runtime_limits(cvx_runtime_t *rt) { return &rt->limits; }
 
 int cvx_runtime_deploy(cvx_runtime_t *rt, cvx_app_t *app, void (*progress)(void *, const char *), void *progress_ctx,
@@ -150,6 +173,7 @@ void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out) {
     if (rt->qcache)
         cvx__qcache_stats(rt->qcache, &out->cache_hits, &out->cache_misses, &out->cache_invalidations,
                           &out->cache_entries, &out->cache_bytes);
+    if (rt->store) cvx_store_stats(rt->store, &out->store);
 }
 
 /* Sets a system error on resp with the "[Request ID]" header clients show. */
@@ -167,13 +191,14 @@ static int sys_error(cvx_response_t *resp, int code, const char *fmt, ...) {
     return code;
 }
 
-void cvx_response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err) {
+void cvx__response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err) {
     cvx_buf_reset(&resp->r.value);
     cvx_buf_reset(&resp->r.logs);
     resp->r.nlogs = 0;
     resp->r.log_full = 0;
     resp->r.log_note = false;
     resp->r.has_data = false;
+    resp->ts = 0; /* a commit that may be lost after a restart */
     sys_error(resp, CVX_E_IO, "%s", err->msg);
 }
 
@@ -218,7 +243,7 @@ typedef struct {
 } nested_ctx_t;
 
 static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth,
-                      const nested_ctx_t *caller);
+                      const nested_ctx_t *caller, uint64_t *defer_ts);
 
 /* run_query / run_mutation / run_action from an action. */
 static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_len, const char *args_json,
@@ -233,7 +258,7 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
                          .app = n->app};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
-    int rc = call_depth(n->rt, &req, &resp, n->depth + 1, n);
+    int rc = call_depth(n->rt, &req, &resp, n->depth + 1, n, NULL);
     /* Nested logs are the caller's logs too, failed calls' included: they
      * come back with the caller's result and count against its limits. */
     cvx_abi_append_nested_logs(n->cfg, n->res, &resp.r);
@@ -430,10 +455,12 @@ static void set_starving(cvx_runtime_t *rt, bool on) {
     pthread_mutex_unlock(&rt->gate_mu);
 }
 
-/* One attempt: a write transaction around the guest, then the commit. */
+/* One attempt: a write transaction around the guest, then the commit.
+ * *wait_ts: the ts this attempt's answer waits for, if it is the answer
+ * (the commit's with `defer`, else the snapshot of a failure). */
 static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
-                            const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp,
-                            cvx_err_t *err) {
+                            const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp, bool defer,
+                            uint64_t *wait_ts, cvx_err_t *err) {
     cvx_txn_t *txn = NULL;
     int rc = cvx_txn_begin(rt->store, CVX_TXN_WRITE, 0, &txn, err);
     if (rc) return sys_error(resp, rc, "%s", err->msg);
@@ -454,22 +481,22 @@ static int mutation_attempt(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *f
     uint64_t ts = 0, snapshot = cvx_txn_snapshot_ts(txn);
     if (rc) {
         /* A failed mutation writes nothing; its answer waits for what it
-         * read (run_mutation_once, or the caller with defer_durable). The
+         * read (run_mutation_once, or complete.c with `defer`). The
          * transaction ends first, so that its hot stripes and read
          * connection do not wait with it. */
-        resp->wait_ts = snapshot;
+        *wait_ts = snapshot;
         cvx_txn_abort(txn);
         return rc;
     }
-    rc = req->defer_durable ? cvx_txn_commit_written(txn, &ts, err) : cvx_txn_commit(txn, &ts, err);
+    rc = defer ? cvx_txn_commit_written(txn, &ts, err) : cvx_txn_commit(txn, &ts, err);
     if (rc == CVX_OK) {
         resp->ts = ts;
-        if (req->defer_durable) resp->wait_ts = ts;
+        *wait_ts = defer ? ts : 0;
         return rc;
     }
     /* If this is the answer (an error, or the last conflict), its logs
      * come from the snapshot: run_mutation_once holds it for that. */
-    resp->wait_ts = snapshot;
+    *wait_ts = snapshot;
     if (rc != CVX_E_CONFLICT) sys_error(resp, rc, "%s", err->msg);
     return rc;
 }
@@ -507,13 +534,15 @@ static void release_key(cvx_runtime_t *rt, struct key_node *k) {
 }
 
 static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
-                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp);
+                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp,
+                             uint64_t *defer_ts);
 
 /* A mutation with an idempotency key runs at most once: a retry gets the
- * first run's result and commit ts. */
+ * first run's result and commit ts. defer_ts: see call_depth. */
 static int run_mutation(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
-                        const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
-    if (!req->idempotency_key || !rt->store) return run_mutation_once(rt, app, fn, req, lim, cfg, resp);
+                        const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp,
+                        uint64_t *defer_ts) {
+    if (!req->idempotency_key || !rt->store) return run_mutation_once(rt, app, fn, req, lim, cfg, resp, defer_ts);
     struct key_node *k = claim_key(rt, req->idempotency_key);
     bool found = false;
     uint64_t ts = 0;
@@ -523,27 +552,31 @@ static int run_mutation(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, c
     if (rc) {
         rc = sys_error(resp, rc, "%s", err.msg);
     } else if (found) {
+        /* No defer_ts to set: cvx_store_find_request returned only once
+         * the recorded commit was durable. */
         resp->r.status = CVX_OK;
         resp->ts = ts;
         resp->attempts = 0;
     } else {
-        rc = run_mutation_once(rt, app, fn, req, lim, cfg, resp);
+        rc = run_mutation_once(rt, app, fn, req, lim, cfg, resp, defer_ts);
     }
     release_key(rt, k);
     return rc;
 }
 
 static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
-                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp) {
+                             const cvx_limits_t *lim, cvx_abi_call_config_t *cfg, cvx_response_t *resp,
+                             uint64_t *defer_ts) {
     if (!rt->store) return sys_error(resp, CVX_E_INTERNAL, "no database is attached to this runtime");
     uint32_t max = rt->limits.max_mutation_attempts;
     bool starving = false;
+    uint64_t wait_ts = 0;
     int rc;
     for (uint32_t attempt = 1;; attempt++) {
         cvx_err_t err;
         resp->attempts = attempt;
         attempt_begin(rt, starving);
-        rc = mutation_attempt(rt, app, fn, req, lim, cfg, resp, &err);
+        rc = mutation_attempt(rt, app, fn, req, lim, cfg, resp, defer_ts != NULL, &wait_ts, &err);
         attempt_end(rt, starving);
         if (rc != CVX_E_CONFLICT) break;
         atomic_fetch_add(&rt->retries, 1);
@@ -561,16 +594,17 @@ static int run_mutation_once(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *
         if (!starving) conflict_backoff(attempt);
     }
     if (starving) set_starving(rt, false);
-    if (rc != CVX_OK && !req->defer_durable && resp->wait_ts) {
+    if (defer_ts) {
+        *defer_ts = wait_ts;
+    } else if (rc != CVX_OK && wait_ts) {
         /* A failed attempt's answer (and logs) come from a snapshot that
          * may not be durable yet. */
         cvx_err_t werr;
-        if (cvx_store_wait_durable(rt->store, resp->wait_ts, &werr)) {
-            cvx_response_set_not_durable(resp, &werr);
+        if (cvx_store_wait_durable(rt->store, wait_ts, &werr)) {
+            cvx__response_set_not_durable(resp, &werr);
             rc = CVX_E_IO;
         }
     }
-    if (!req->defer_durable) resp->wait_ts = 0;
     return rc;
 }
 
@@ -581,13 +615,15 @@ static const char *store_table_of(void *store, const char *id, size_t len) {
     return store && cvx_store_id_table(store, id, len, name) ? name : NULL;
 }
 
+/* defer_ts: NULL, or a mutation returns once its commit is written, with
+ * *defer_ts the ts its answer must wait for (0: none); complete.c waits. */
 static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint32_t depth,
-                      const nested_ctx_t *caller) {
+                      const nested_ctx_t *caller, uint64_t *defer_ts) {
     uint64_t t0 = cvx_monotonic_ns();
+    if (defer_ts) *defer_ts = 0;
     cvx_abi_result_reset(&resp->r);
     resp->kind = 0;
     resp->ts = 0;
-    resp->wait_ts = 0;
     resp->attempts = 0;
     if (req->request_id) snprintf(resp->request_id, sizeof resp->request_id, "%s", req->request_id);
     else new_request_id(resp->request_id);
@@ -659,7 +695,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     with_args.args_len = args_len;
     switch (fn->kind) {
     case CVX_KIND_QUERY: rc = run_query(rt, app, fn, &with_args, &lim, &cfg, resp); break;
-    case CVX_KIND_MUTATION: rc = run_mutation(rt, app, fn, &with_args, &lim, &cfg, resp); break;
+    case CVX_KIND_MUTATION: rc = run_mutation(rt, app, fn, &with_args, &lim, &cfg, resp, defer_ts); break;
     default:
         cfg.now_ms = (double)cvx_now_ns() / 1e6;
         cvx_abi_invoke(app, fn, &cfg, &lim, args, args_len, &resp->r);
@@ -680,7 +716,11 @@ done:
 }
 
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {
-    return call_depth(rt, req, resp, 0, NULL);
+    return call_depth(rt, req, resp, 0, NULL, NULL);
+}
+
+int cvx__exec_call_deferred(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint64_t *wait_ts) {
+    return call_depth(rt, req, resp, 0, NULL, wait_ts);
 }
 
 bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp) {

@@ -42,7 +42,10 @@ void cvx_exec_limits_default(cvx_exec_limits_t *l);
 
 typedef struct {
     cvx_engine_t *engine; /* shared, not owned; abi registered on it */
-    cvx_store_t *store;   /* not owned */
+    cvx_store_t *store;   /* not owned; or NULL and data_dir: */
+    const char *data_dir; /* with store NULL: the runtime opens the store
+                             in this directory and owns it */
+    int read_connections; /* for the store it opens (0: the store's default) */
     cvx_exec_limits_t limits;
     cvx_storage_config_t storage; /* file storage; dir NULL = none (strings
                                      copied) */
@@ -52,8 +55,10 @@ typedef struct {
 } cvx_runtime_config_t;
 
 int cvx_runtime_new(const cvx_runtime_config_t *cfg, cvx_runtime_t **out, cvx_err_t *err);
-/* Releases the current app. The engine and store are the caller's, and
- * must outlive the runtime (it listens to the store's commits). */
+/* Waits for the answers cvx_exec_call_then still holds to reach their
+ * `done` (cvx_exec_drain), releases the current app, then closes the
+ * store if the runtime opened it. The engine and a store passed in are the caller's, and must outlive
+ * the runtime (it listens to the store's commits). */
 void cvx_runtime_free(cvx_runtime_t *rt);
 cvx_store_t *cvx_runtime_store(cvx_runtime_t *rt);
 const cvx_exec_limits_t *cvx_runtime_limits(cvx_runtime_t *rt);
@@ -91,11 +96,6 @@ typedef struct {
      * with the job's writes). An error aborts the mutation with it. */
     int (*before_commit)(void *ctx, cvx_txn_t *txn, cvx_err_t *err);
     void *before_commit_ctx;
-    /* Mutations: return once the commit is written, not durable, with
-     * resp->wait_ts set; the caller holds the answer until
-     * cvx_store_check_durable(wait_ts) says it is durable (and replaces it
-     * with that error if it never will be). Frees the thread meanwhile. */
-    bool defer_durable;
 } cvx_request_t;
 
 typedef struct {
@@ -106,28 +106,42 @@ typedef struct {
     char request_id[40];
     cvx_readset_t *readset;   /* with want_readset; owned, may be NULL */
     double duration_ms;
-    uint64_t wait_ts;         /* defer_durable: hold the answer until this
-                                 ts is durable (0 = no need) */
 } cvx_response_t;
 
 /* Runs a call. Every outcome lands in resp (its status is returned too):
  * unknown function (CVX_E_NO_FUNCTION, "Could not find public function for
  * 'users:nope'"), wrong kind, bad arguments (CVX_E_ARGS), guest errors and
  * limits. Messages of system errors carry "[Request ID: <id>] Server
- * Error". Zero-initialise resp; cvx_response_free releases it. */
+ * Error". Zero-initialise resp; cvx_response_free releases it. Returns
+ * once the answer may be shown: a mutation's commit (or the snapshot a
+ * failed one read) is durable, or resp says why it never will be. */
 int cvx_exec_call(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
+
+/* Where a call's answer goes: called exactly once per call, when the
+ * answer may leave. resp is lent for the call (exec frees it after). */
+typedef void (*cvx_call_done_fn)(void *ctx, cvx_response_t *resp);
+
+/* Runs a call like cvx_exec_call, on this thread, but does not hold the
+ * thread while its answer waits for durability (group commit makes that
+ * a few milliseconds, and a held thread is one fewer mutation in the next
+ * group): `done` runs on this thread before this returns when the answer
+ * may leave at once, else later on the runtime's completer thread, in the
+ * order the calls finished. An answer whose commit never becomes durable
+ * is replaced by that I/O error (and its ts is 0). The way answers to
+ * clients wait without holding a thread (HTTP calls, sync Mutations). */
+void cvx_exec_call_then(cvx_runtime_t *rt, const cvx_request_t *req, cvx_call_done_fn done, void *ctx);
+/* Waits until every answer cvx_exec_call_then still holds has gone to its
+ * `done`. For owners of `ctx`es about to be freed: call it after the
+ * threads that call cvx_exec_call_then have stopped (a call still running
+ * may park a new answer after this returns), and never from a `done`
+ * (it would wait for itself). */
+void cvx_exec_drain(cvx_runtime_t *rt);
 /* Answers a query from the result cache only: true with resp filled (as
  * cvx_exec_call would), false when it must run (then resp is untouched
  * but for being reset). Never runs guest code or touches the disk, so the
  * server calls it on its event loop and skips the worker hand-off. */
 bool cvx_exec_call_cached(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp);
 void cvx_response_free(cvx_response_t *resp);
-/* Makes resp the answer of a call whose commit (or the snapshot it read)
- * will never be durable: CVX_E_IO with err's message behind the
- * request-id header (resp->request_id is kept), and no value or logs (they
- * may quote what it read). For callers that held an answer with
- * defer_durable and learnt this from cvx_store_check_durable. */
-void cvx_response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err);
 
 /* The runtime's file-storage configuration. */
 const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt);
@@ -163,9 +177,22 @@ typedef struct {
     uint64_t failures;
     uint64_t cache_hits, cache_misses, cache_invalidations;
     size_t cache_entries, cache_bytes;
+    cvx_store_stats_t store; /* zero without a store */
 } cvx_exec_stats_t;
 
 void cvx_exec_stats(cvx_runtime_t *rt, cvx_exec_stats_t *out);
+
+/* ---- what an operator reads (inspect.c) -------------------------------------- */
+
+/* The user tables as JSON (cvx_store_list_tables). */
+int cvx_exec_list_tables(cvx_runtime_t *rt, cvx_buf_t *out_json, cvx_err_t *err);
+/* A page of a table's documents at the latest snapshot (cvx_txn_query's
+ * JSON); cursor NULL = from the start. */
+int cvx_exec_read_table(cvx_runtime_t *rt, const char *table, const char *cursor, int64_t limit, cvx_buf_t *out_json,
+                        cvx_err_t *err);
+/* A document by id at the latest snapshot, as cvx_txn_get gives it ("null"
+ * when there is none). */
+int cvx_exec_read_document(cvx_runtime_t *rt, const char *id, size_t id_len, cvx_buf_t *out_json, cvx_err_t *err);
 
 #ifdef __cplusplus
 }

@@ -22,4 +22,24 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
 void cvx__qcache_stats(cvx__qcache_t *c, uint64_t *hits, uint64_t *misses, uint64_t *invalidations, size_t *entries,
                        size_t *bytes);
 
+/* complete.c: answers of cvx_exec_call_then waiting for durability (see
+ * its header comment). One per runtime with a store. */
+typedef struct cvx__completions cvx__completions_t;
+
+int cvx__completions_new(cvx_store_t *store, cvx__completions_t **out, cvx_err_t *err);
+/* Waits until every parked answer has gone to its `done`, then frees. */
+void cvx__completions_free(cvx__completions_t *c);
+void cvx__completions_drain(cvx__completions_t *c);
+
+/* exec.c, for complete.c. */
+cvx__completions_t *cvx__runtime_completions(cvx_runtime_t *rt);
+/* cvx_exec_call, except that a mutation returns once its commit is written
+ * with *wait_ts the ts its answer must wait for (0: none). */
+int cvx__exec_call_deferred(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint64_t *wait_ts);
+/* Makes resp the answer of a call whose commit (or the snapshot it read)
+ * will never be durable: CVX_E_IO with err's message behind the
+ * request-id header (resp->request_id is kept), and no value or logs
+ * (they may quote what it read). */
+void cvx__response_set_not_durable(cvx_response_t *resp, const cvx_err_t *err);
+
 #endif

@@ -79,25 +79,6 @@ void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp
     }
 }
 
-void cvx__log_amend(cvx_server_t *s, const char *request_id, int status, const char *message) {
-    pthread_mutex_lock(&s->log_mu);
-    for (uint64_t k = 0; k < CVX__LOG_RING && k < s->next_seq; k++) {
-        cvx__log_entry_t *e = &s->ring[(s->next_seq - 1 - k) % CVX__LOG_RING];
-        if (strcmp(e->request_id, request_id) != 0) continue;
-        e->status = status;
-        s->log_bytes -= entry_bytes(e);
-        cvx_free(e->logs);
-        cvx_free(e->message);
-        e->logs = NULL;
-        e->message = cvx_strdup(message);
-        s->log_bytes += entry_bytes(e);
-        break;
-    }
-    pthread_mutex_unlock(&s->log_mu);
-    fprintf(s->log, "[%s] %s\n", request_id, message);
-    fflush(s->log);
-}
-
 static int inflate_all(const uint8_t *in, size_t len, cvx_buf_t *out, cvx_err_t *err) {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -165,7 +146,7 @@ static void run_functions(cvx__job_t *j) {
 
 static void run_tables(cvx__job_t *j) {
     cvx_err_t err;
-    if (cvx_store_list_tables(j->srv->store, &j->body, &err)) {
+    if (cvx_exec_list_tables(j->srv->rt, &j->body, &err)) {
         cvx_buf_reset(&j->body);
         j->status = 500;
         cvx__error_json(&j->body, "StoreError", err.msg);
@@ -176,13 +157,8 @@ static void run_tables(cvx__job_t *j) {
 
 static void run_documents(cvx__job_t *j) {
     cvx_err_t err;
-    cvx_txn_t *t = NULL;
     /* j->path = table, j->args = cursor (may be NULL), j->at_ts = limit */
-    cvx_query_t q = {.table = j->path, .limit = (int64_t)j->at_ts, .cursor = j->args};
-    int rc = cvx_txn_begin(j->srv->store, CVX_TXN_READ, 0, &t, &err);
-    if (!rc) rc = cvx_txn_query(t, &q, &j->body, &err);
-    cvx_txn_abort(t);
-    if (rc) {
+    if (cvx_exec_read_table(j->srv->rt, j->path, j->args, (int64_t)j->at_ts, &j->body, &err)) {
         cvx_buf_reset(&j->body);
         j->status = 400;
         cvx__error_json(&j->body, "BadRequest", err.msg);
@@ -264,8 +240,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
         cvx_sync_stats(s->sync, &ss);
         cvx_exec_stats_t es;
         cvx_exec_stats(s->rt, &es);
-        cvx_store_stats_t st;
-        cvx_store_stats(s->store, &st);
+        const cvx_store_stats_t st = es.store;
         cvx_buf_t b = {0};
         cvx_buf_printf(&b,
                        "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"

@@ -80,26 +80,26 @@ static bool answer_cached(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
     return true;
 }
 
-/* Runs on a worker. */
-static void run_call(cvx__job_t *j) {
-    cvx_request_t req = job_request(j);
-    /* A mutation's answer waits on the loop for its commit's fsync; this
-     * thread goes on to the next call. */
-    req.defer_durable = true;
-    cvx_response_t resp;
-    memset(&resp, 0, sizeof resp);
-    cvx_exec_call(j->srv->rt, &req, &resp);
-    j->wait_ts = resp.wait_ts;
-    memcpy(j->request_id, resp.request_id, sizeof j->request_id);
-    cvx__log_call(j->srv, j->path, &resp);
+/* exec hands the answer over once it may leave: on the worker, or on the
+ * store's durability thread after a mutation's commit is durable. */
+static void call_done(void *ctx, cvx_response_t *resp) {
+    cvx__job_t *j = ctx;
+    cvx__log_call(j->srv, j->path, resp);
     j->status = 200;
-    cvx__call_response_json(&resp, j->want_ts, &j->body);
+    cvx__call_response_json(resp, j->want_ts, &j->body);
     if (j->body.oom) {
         cvx_buf_free(&j->body);
         j->status = 500;
         cvx_buf_append_str(&j->body, "{\"code\":\"OutOfMemory\",\"message\":\"out of memory\"}");
     }
-    cvx_response_free(&resp);
+    cvx__job_done(j->srv, j);
+}
+
+/* Runs on a worker, which goes on to the next call while a mutation's
+ * answer waits for its commit's fsync. */
+static void run_call(cvx__job_t *j) {
+    cvx_request_t req = job_request(j);
+    cvx_exec_call_then(j->srv->rt, &req, call_done, j);
 }
 
 /* Parses a call body. `fn_from_url` is set for /api/run/<path>. Returns 0
@@ -215,6 +215,7 @@ static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const
     j->want_ts = want_ts;
     j->admin = cvx__is_admin(s, req);
     j->run = run_call;
+    j->completes_itself = true;
     j->lane = call_lane(s, j);
     if (!at_ts && (expect == CVX_KIND_QUERY || expect == 0) && answer_cached(s, req, j)) {
         cvx__job_free(j);

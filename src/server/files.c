@@ -168,15 +168,12 @@ static bool parse_range(const char *h, size_t n, uint64_t size, uint64_t *first,
 
 static void run_download(cvx__job_t *j) {
     const cvx_storage_config_t *cfg = cvx_runtime_storage(j->srv->rt);
-    cvx_txn_t *t = NULL;
     cvx_err_t err;
     cvx_buf_t doc = {0}, path = {0}, ctype = {0};
     uint64_t size = 0;
     cvx_id_t id;
     int rc = cvx_id_parse(j->path, strlen(j->path), &id, &err);
-    if (!rc) rc = cvx_txn_begin(cvx_runtime_store(j->srv->rt), CVX_TXN_READ, 0, &t, &err);
-    if (!rc) rc = cvx_txn_get(t, j->path, strlen(j->path), &doc, &err);
-    cvx_txn_abort(t);
+    if (!rc) rc = cvx_exec_read_document(j->srv->rt, j->path, strlen(j->path), &doc, &err);
     if (!rc && (!doc.len || !strcmp(doc.data, "null"))) rc = CVX_E_NOT_FOUND;
     if (!rc) rc = cvx_storage_blob_path(cfg, doc.data, doc.len, &path, &ctype, &size, &err);
     if (rc) {

@@ -145,50 +145,11 @@ static void answer(cvx__job_t *j) {
 
 static void maybe_finish_drain(cvx_server_t *s);
 
-/* The store's durability hook (its sync thread): parked answers may be
- * ready. */
-static void on_durable(void *ctx) {
-    cvx_server_t *s = ctx;
-    cvx_sync_durable(s->sync);
-    if (!atomic_load(&s->want_durable)) return;
-    pthread_mutex_lock(&s->mail_mu);
-    if (!s->mail_closed) uv_async_send(&s->mail_async);
-    pthread_mutex_unlock(&s->mail_mu);
-}
-
-/* Whether a finished job may be answered now: its commit is durable, or
- * never will be (then the answer becomes that error: what it would have
- * said may not be true after a restart). */
-static bool durable_now(cvx_server_t *s, cvx__job_t *j) {
-    if (!j->wait_ts) return true;
-    bool ready = false;
-    cvx_err_t err;
-    if (cvx_store_check_durable(s->store, j->wait_ts, &ready, &err) == CVX_OK) return ready;
-    cvx_response_t resp;
-    memset(&resp, 0, sizeof resp);
-    memcpy(resp.request_id, j->request_id, sizeof resp.request_id);
-    cvx_response_set_not_durable(&resp, &err);
-    cvx_buf_reset(&j->body);
-    cvx__call_response_json(&resp, j->want_ts, &j->body);
-    cvx_response_free(&resp);
-    j->status = 200;
-    j->raw = false;
-    cvx__log_amend(s, j->request_id, CVX_E_IO, err.msg);
-    return true;
-}
-
 static void finish_job(cvx_server_t *s, cvx__job_t *j) {
     answer(j);
     cvx__req_release(j->req);
     s->inflight--;
     cvx__job_free(j);
-}
-
-static void park(cvx_server_t *s, cvx__job_t *j) {
-    j->next = NULL;
-    if (s->parked_tail) s->parked_tail->next = j;
-    else s->parked_head = j;
-    s->parked_tail = j;
 }
 
 /* The mailbox, on the loop thread. */
@@ -200,22 +161,11 @@ static void on_mail(uv_async_t *a) {
     cvx__ws_t *wakes = s->wakes;
     s->wakes = NULL;
     pthread_mutex_unlock(&s->mail_mu);
-    /* Wanted before looking: a publication after a look that found an
-     * answer not ready then sees the flag and wakes us again. */
-    atomic_store(&s->want_durable, true);
-    /* The parked answers first, then the new ones: one list. */
-    if (s->parked_tail) {
-        s->parked_tail->next = jobs;
-        jobs = s->parked_head;
-    }
-    s->parked_head = s->parked_tail = NULL;
     while (jobs) {
         cvx__job_t *j = jobs;
         jobs = j->next;
-        if (durable_now(s, j)) finish_job(s, j);
-        else park(s, j);
+        finish_job(s, j);
     }
-    if (!s->parked_head) atomic_store(&s->want_durable, false);
     while (wakes) {
         cvx__ws_t *w = wakes;
         wakes = cvx__ws_next_wake(w);
@@ -350,7 +300,6 @@ static int setup(cvx_server_t *s, cvx_err_t *err) {
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_accept);
     if (rc != 0) return cvx_err_set(err, CVX_E_IO, "cannot listen on port %d: %s", s->port, uv_strerror(rc));
     s->listen_fd = -1; /* owned by the loop now */
-    cvx_store_on_durable(s->store, on_durable, s);
     return CVX_OK;
 }
 
@@ -427,7 +376,6 @@ void cvx__http_stop(cvx_server_t *s) {
     pthread_mutex_lock(&s->mail_mu);
     s->mail_closed = true; /* late wakes from workers are dropped now */
     pthread_mutex_unlock(&s->mail_mu);
-    cvx_store_on_durable(s->store, NULL, NULL);
     cvx__ws_stop(s);
     while (s->conns) cvx__conn_close(s->conns);
     uv_walk(&s->loop, close_walk, NULL);

@@ -63,8 +63,10 @@ static void *worker_main(void *arg) {
             j->task(j->task_arg);
             cvx_free(j);
         } else {
+            /* Read first: a job that posts itself may be gone once run returns. */
+            bool posted_by_run = j->completes_itself;
             j->run(j);
-            cvx__job_done(s, j);
+            if (!posted_by_run) cvx__job_done(s, j);
         }
         pthread_mutex_lock(&l->mu);
         l->busy--;

@@ -107,7 +107,6 @@ static void free_server(cvx_server_t *s) {
     if (s->listen_fd >= 0) close(s->listen_fd);
     cvx_sync_free(s->sync);
     cvx_runtime_free(s->rt);
-    cvx_store_close(s->store);
     cvx_engine_free(s->engine);
     for (size_t i = 0; i < CVX__LOG_RING; i++) {
         cvx_free(s->ring[i].logs);
@@ -168,13 +167,6 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         rc = cvx_engine_new(&ec, &s->engine, err);
         if (!rc) rc = cvx_abi_register(s->engine, err);
     }
-    if (!rc) {
-        cvx_store_config_t sc;
-        cvx_store_config_default(&sc);
-        /* + the two action lanes' slots, the scheduler and a spare */
-        sc.read_connections = s->nworkers + 2 * (s->cfg.action_workers > 0 ? s->cfg.action_workers : 8) + 2;
-        rc = cvx_store_open(s->data_dir, &sc, &s->store, err);
-    }
     if (!rc) rc = cvx__bind(s, err);
     char storage_dir[4200];
     if (!rc) {
@@ -196,7 +188,11 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         char seed[128];
         int n = snprintf(seed, sizeof seed, "cvx-storage:%s", s->admin_key);
         cvx_sha256(seed, (size_t)n, s->storage_secret);
-        cvx_runtime_config_t rcfg = {.engine = s->engine, .store = s->store, .limits = s->cfg.limits,
+        cvx_runtime_config_t rcfg = {.engine = s->engine,
+                                     .data_dir = s->data_dir,
+                                     /* + the two action lanes' slots, the scheduler and a spare */
+                                     .read_connections = s->nworkers + 2 * (s->cfg.action_workers > 0 ? s->cfg.action_workers : 8) + 2,
+                                     .limits = s->cfg.limits,
                                      .storage = {storage_dir, s->base_url, s->storage_secret, sizeof s->storage_secret}};
         rc = cvx_runtime_new(&rcfg, &s->rt, err);
     }

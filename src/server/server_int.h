@@ -8,7 +8,6 @@
 
 #include "server/http_parse.h"
 #include "server/server.h"
-#include "store/store.h"
 #include "sync/sync.h"
 
 typedef struct cvx__job cvx__job_t;
@@ -136,8 +135,9 @@ struct cvx__job {
     cvx_buf_t body;
     char *file;            /* raw: stream this file instead of body */
     uint64_t file_off, file_len;
-    uint64_t wait_ts;      /* answer once this commit ts is durable (0: now) */
-    char request_id[40];   /* for the error that replaces it if it never is */
+    /* run posts the job itself (cvx__job_done), maybe from another thread
+     * after it returned: exec's completion of a call */
+    bool completes_itself;
 };
 
 typedef struct {
@@ -165,8 +165,7 @@ struct cvx_server {
     FILE *log;
 
     cvx_engine_t *engine;
-    cvx_store_t *store;
-    cvx_runtime_t *rt;
+    cvx_runtime_t *rt;     /* owns the store */
     cvx_scheduler_t *scheduler;
     char base_url[300];
     uint8_t storage_secret[32];
@@ -180,10 +179,6 @@ struct cvx_server {
     uv_async_t mail_async;  /* workers -> loop: done jobs, socket wakes */
     pthread_mutex_t mail_mu;
     cvx__job_t *done_head, *done_tail;
-    /* Answers waiting for their commit to be durable (loop thread); the
-     * store's durability hook wakes the mailbox while there are any. */
-    cvx__job_t *parked_head, *parked_tail;
-    atomic_bool want_durable;
     cvx__ws_t *wakes;
     bool mail_closed;       /* the loop is gone: no more uv_async_send */
     cvx__conn_t *conns;     /* every open connection */
@@ -259,9 +254,6 @@ bool cvx__is_deploy(const cvx__req_t *req);
  * failure is a warning in the log, not a failed start. */
 void cvx__load_saved_app(cvx_server_t *s);
 void cvx__log_call(cvx_server_t *s, const char *path, const cvx_response_t *resp);
-/* A logged call's answer became an error after all (its commit could not
- * be made durable): its entry says so. */
-void cvx__log_amend(cvx_server_t *s, const char *request_id, int status, const char *message);
 
 /* ws.c: the sync WebSocket */
 bool cvx__is_sync_path(const cvx__req_t *req);

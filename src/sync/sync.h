@@ -86,16 +86,13 @@ typedef struct {
  * runtime's store. */
 int cvx_sync_new(cvx_runtime_t *rt, const cvx_sync_hooks_t *hooks, const cvx_sync_config_t *cfg, cvx_sync_t **out,
                  cvx_err_t *err);
-/* Stops listening and frees. Every client must be disconnected and no
- * submitted task may still be running. */
+/* Stops listening and frees. No submitted task may still be running;
+ * answers to calls that wait for durability in the runtime
+ * (cvx_exec_call_then) are waited for. */
 void cvx_sync_free(cvx_sync_t *s);
 
 /* New code was deployed: every subscription re-runs. */
 void cvx_sync_code_changed(cvx_sync_t *s);
-/* Commits became durable, or an fsync failed (the store's durability hook,
- * cvx_store_on_durable): sends the mutation responses that waited for
- * them. Cheap when none wait. */
-void cvx_sync_durable(cvx_sync_t *s);
 
 /* A new WebSocket. `conn` is the host's handle, passed back to wake().
  * The client holds one reference for the host; cvx_sync_disconnect drops

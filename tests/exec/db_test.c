@@ -8,6 +8,12 @@
 #include "support/testutil.h"
 #include "support/tu_signals.h"
 
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h" /* the fsync fault hooks */
+
 static cvx_arena_t *arena;
 #define ANYFAIL (-1) /* any failure */
 
@@ -369,11 +375,104 @@ static void test_guest_limits(void **state) {
     tu_env_close(&env, true);
 }
 
+/* ---- one completion path ---------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls, status;
+    pthread_t thread;
+    char message[512];
+} done_t;
+
+static void on_done(void *ctx, cvx_response_t *resp) {
+    done_t *d = ctx;
+    pthread_mutex_lock(&d->mu);
+    d->calls++;
+    d->status = resp->r.status;
+    d->thread = pthread_self();
+    snprintf(d->message, sizeof d->message, "%s", resp->r.message.data ? resp->r.message.data : "");
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void done_init(done_t *d) {
+    memset(d, 0, sizeof *d);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+}
+
+static int done_calls(done_t *d) {
+    pthread_mutex_lock(&d->mu);
+    int n = d->calls;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+static void done_wait(done_t *d) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&d->mu);
+    while (!d->calls)
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &until)) fail_msg("no completion within 20 s");
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void call_then(tu_env_t *env, const char *path, const char *args, done_t *d) {
+    cvx_request_t req = {.path = path, .args_json = args, .args_len = strlen(args)};
+    cvx_exec_call_then(env->rt, &req, on_done, d);
+}
+
+/* cvx_exec_call_then answers once: at once when nothing waits, after the
+ * fsync for a mutation (on the store's thread, the caller's thread long
+ * free), and with the I/O error when the fsync fails. */
+static void test_call_then_completes_once_when_durable(void **state) {
+    tu_env_t env;
+    tu_env_open(&env, tu_guest_wasm("examples/users"), NULL);
+    done_t q, m, bad;
+    done_init(&q);
+    done_init(&m);
+    done_init(&bad);
+
+    cvx__store_hold_sync(true);
+    call_then(&env, "users:create_user", "{\"name\":\"Ada\",\"email\":\"ada@x\"}", &m);
+    /* Nothing can make it durable while the fsync is held. */
+    usleep(200 * 1000);
+    assert_int_equal(done_calls(&m), 0);
+    /* A query waits for nothing: answered on this thread before return. */
+    call_then(&env, "users:count", "{}", &q);
+    assert_int_equal(done_calls(&q), 1);
+    assert_int_equal(q.status, CVX_OK);
+    assert_true(pthread_equal(q.thread, pthread_self()));
+    cvx__store_hold_sync(false);
+    done_wait(&m);
+    assert_int_equal(m.status, CVX_OK);
+    assert_false(pthread_equal(m.thread, pthread_self()));
+    cvx_exec_drain(env.rt);
+    assert_int_equal(done_calls(&m), 1);
+    assert_true(cvx_value_equal(ok_rt(env.rt, "users:count", "{}"), parse("1")));
+
+    /* A failed fsync: the answer becomes the I/O error. */
+    cvx__store_fail_sync(1);
+    call_then(&env, "users:create_user", "{\"name\":\"Bo\",\"email\":\"bo@x\"}", &bad);
+    done_wait(&bad);
+    cvx_exec_drain(env.rt);
+    assert_int_equal(done_calls(&bad), 1);
+    assert_int_equal(bad.status, CVX_E_IO);
+    tu_assert_contains(bad.message, "could not be made durable");
+    tu_assert_contains(bad.message, "[Request ID:");
+    cvx__store_fail_sync(0);
+    tu_env_close(&env, true);
+}
+
 int main(void) {
     tu_wasm_signals_init();
     const struct CMUnitTest tests[] = {
         {"test_users", tu_wasm_run, setup, teardown, (void *)(uintptr_t)test_users},
         {"test_persistence", tu_wasm_run, setup, teardown, (void *)(uintptr_t)test_persistence},
+        {"test_call_then_completes_once_when_durable", tu_wasm_run, setup, teardown,
+         (void *)(uintptr_t)test_call_then_completes_once_when_durable},
         {"test_bad_input_changes_nothing", tu_wasm_run, setup, teardown, (void *)(uintptr_t)test_bad_input_changes_nothing},
         {"test_guest_limits", tu_wasm_run, setup, teardown, (void *)(uintptr_t)test_guest_limits},
     };

@@ -1,5 +1,5 @@
 /* The sync engine over a real runtime and store, driven with protocol
- * messages: a Mutation's response waits in the engine (not in a worker)
+ * messages: a Mutation's response waits in the runtime (not in a worker)
  * until its commit is durable, is followed by a Transition at its ts, and
  * becomes a failure if the fsync fails. The store's sync hooks play the
  * slow and the failing disk; the engine's host hooks are plain threads.
@@ -56,8 +56,6 @@ static void wake(void *ctx, cvx_sync_client_t *c, void *conn) {
     (void)conn;
 }
 
-static void durable(void *ctx) { cvx_sync_durable(ctx); }
-
 /* *state: NULL, or the cvx_sync_config_t to create the engine with
  * (cmocka_unit_test_prestate_setup_teardown). */
 static int setup(void **state) {
@@ -67,7 +65,6 @@ static int setup(void **state) {
     cvx_sync_hooks_t hooks = {.ctx = f, .submit = submit, .wake = wake};
     cvx_err_t err;
     if (cvx_sync_new(f->env.rt, &hooks, cfg, &f->sync, &err)) fail_msg("sync: %s", err.msg);
-    cvx_store_on_durable(f->env.store, durable, f->sync);
     f->c = cvx_sync_connect(f->sync, NULL);
     const char *hello = "{\"type\":\"Connect\",\"sessionId\":\"s1\",\"connectionCount\":0}";
     cvx_sync_receive(f->c, hello, strlen(hello));
@@ -80,7 +77,6 @@ static int teardown(void **state) {
     cvx__store_hold_sync(false);
     cvx__store_fail_sync(0);
     while (atomic_load(&f->tasks)) usleep(1000);
-    cvx_store_on_durable(f->env.store, NULL, NULL);
     cvx_sync_disconnect(f->c);
     cvx_sync_free(f->sync);
     tu_env_close(&f->env, true);
