@@ -203,9 +203,3 @@ int cvx__index_key(const cvx__index_t *ix, const cvx_value_t *doc, cvx_buf_t *ou
     return rc;
 }
 
-bool cvx__prefix_successor(cvx_buf_t *p) {
-    while (p->len > 0 && (uint8_t)p->data[p->len - 1] == 0xff) p->len--;
-    if (p->len == 0) return false;
-    p->data[p->len - 1] = (char)((uint8_t)p->data[p->len - 1] + 1);
-    return true;
-}

@@ -37,6 +37,14 @@ static const char *op_name(cvx_range_op_t op) {
     return "?";
 }
 
+/* Turns the key of whole values k into the least key greater than every
+ * key that starts with k: k then 0xff. What may follow a whole value in an
+ * index key is the next value's tag, never 0xff (value/order.c), while a
+ * longer string or bytes value with the same start continues inside the
+ * value's own bytes ("a" is 08 61 00, "a\0b" is 08 61 00 ff 62 00), so
+ * incrementing k's last byte would take "a\0b" into eq "a". */
+static void past_value(cvx_buf_t *k) { cvx_buf_append_char(k, (char)0xff); }
+
 /* Builds [lo, hi) from the range conditions: eq on a prefix of the index
  * fields, then at most one lower and one upper bound on the next field. */
 static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cvx_query_t *q, cvx_buf_t *lo,
@@ -76,23 +84,17 @@ static int build_range(const cvx__table_t *tbl, const cvx__index_t *ix, const cv
     cvx_buf_append(lo, prefix.data, prefix.len);
     if (lower) {
         cvx_key_append(lo, lower->value);
-        if (lower->op == CVX_OP_GT && !cvx__prefix_successor(lo)) {
-            /* Nothing is greater: an empty range. */
-            cvx_buf_reset(hi);
-            cvx_buf_append(hi, lo->data, lo->len);
-            cvx_buf_free(&prefix);
-            *hi_inf = false;
-            return hi->oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : CVX_OK;
-        }
+        if (lower->op == CVX_OP_GT) past_value(lo);
     }
     if (upper) {
         cvx_buf_append(hi, prefix.data, prefix.len);
         cvx_key_append(hi, upper->value);
         *hi_inf = false;
-        if (upper->op == CVX_OP_LTE && !cvx__prefix_successor(hi)) *hi_inf = true;
+        if (upper->op == CVX_OP_LTE) past_value(hi);
     } else {
         cvx_buf_append(hi, prefix.data, prefix.len);
-        *hi_inf = !cvx__prefix_successor(hi);
+        *hi_inf = hi->len == 0;
+        if (!*hi_inf) past_value(hi);
     }
     int oom = prefix.oom || lo->oom || hi->oom;
     cvx_buf_free(&prefix);

@@ -426,10 +426,6 @@ int cvx__txn_count_read(cvx_txn_t *t, size_t bytes, cvx_err_t *err);
 int cvx__txn_load(cvx_txn_t *t, const uint8_t id[16], uint32_t table, const char **json, size_t *len,
                   cvx_buf_t *tmp, cvx_err_t *err);
 
-/* Smallest byte string greater than every string with prefix p (in place;
- * returns false when p is all 0xff: no such string). */
-bool cvx__prefix_successor(cvx_buf_t *p);
-
 /* ---- the commit path (commit.c), shared with schema changes (schema.c) ---- */
 
 /* The keys a commit writes, for the OCC log and the listeners (offsets,

@@ -594,6 +594,46 @@ static void test_occ_point_conflict(void **state) {
     assert_int_equal(commit(a), rts);
 }
 
+/* A string or bytes value that continues the bound's value with a NUL
+ * ("a\u0000b" after "a") is a different, greater value: eq "a" must not
+ * return it, gt "a" must, lte "a" must not. Its key continues inside the
+ * value's bytes (08 61 00 ff ...), where the next index component's tag
+ * would be, so a bound one past the last byte of "a"'s key took it in. */
+static void test_ranges_past_nul(void **state) {
+    fx_t *f = *state;
+    index_by_n(f->s, "items");
+    static const char *const docs[] = {
+        "{\"n\":\"a\",\"t\":\"A\"}",
+        "{\"n\":\"a\\u0000b\",\"t\":\"A0B\"}",
+        "{\"n\":\"a\\u0001\",\"t\":\"A1\"}",
+        "{\"n\":\"b\",\"t\":\"B\"}",
+        "{\"n\":{\"$bytes\":\"\"},\"t\":\"E\"}",
+        "{\"n\":{\"$bytes\":\"AA==\"},\"t\":\"E0\"}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) put(f->s, "items", docs[i]);
+    static const struct {
+        cvx_range_op_t op;
+        const char *value, *want;
+    } cases[] = {
+        {CVX_OP_EQ, "\"a\"", "A"},       {CVX_OP_GT, "\"a\"", "A0B,A1,B,E,E0"},
+        {CVX_OP_GTE, "\"a\"", "A,A0B,A1,B,E,E0"}, {CVX_OP_LTE, "\"a\"", "A"},
+        {CVX_OP_LT, "\"a\\u0001\"", "A,A0B"},     {CVX_OP_EQ, "\"a\\u0000b\"", "A0B"},
+        {CVX_OP_EQ, "{\"$bytes\":\"\"}", "E"},   {CVX_OP_GT, "{\"$bytes\":\"\"}", "E0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cvx_range_t r = {"n", cases[i].op, J(cases[i].value)};
+        cvx_query_t q = {.table = "items", .index = "by_n", .range = &r, .nrange = 1, .limit = -1};
+        const char *got = col(query_latest(f->s, &q), "t");
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu (%s): got %s, want %s", i, cases[i].value, got, cases[i].want);
+        uint64_t want_n = 1;
+        for (const char *c = cases[i].want; *c; c++) want_n += *c == ',';
+        cvx_txn_t *t = begin(f->s, CVX_TXN_READ);
+        assert_int_equal(count(t, &q), want_n);
+        cvx_txn_abort(t);
+    }
+}
+
 /* A write transaction that read an index range conflicts exactly with
  * commits that write a key inside the range it consumed. */
 static cvx_txn_t *range_reader(cvx_store_t *s, const cvx_query_t *q, const char *expect) {
@@ -2676,6 +2716,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_mvcc_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_occ_point_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_occ_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ranges_past_nul, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_backfill_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_errors, setup, teardown),
