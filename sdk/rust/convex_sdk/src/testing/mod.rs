@@ -11,8 +11,10 @@
 //! write in a query or a database call in an action is
 //! [`ErrorCode::Forbidden`]), but it is a test double, not the server: no
 //! concurrency, no schema validation, no limits but the log line limit (256 kept),
-//! cursors are plain offsets, nothing runs by itself (call
-//! [`run_scheduled`], [`run_cron`]).
+//! no pagination journal, nothing runs by itself (call
+//! [`run_scheduled`], [`run_cron`]). Its queries, index ranges, filters,
+//! cursors and write rules are checked against the server's store by
+//! `tests/conformance` in the cvx repository.
 //!
 //! State is per thread (each `#[test]` runs on its own thread), so tests
 //! do not see each other's data. Use it two ways:
@@ -218,13 +220,20 @@ pub fn metadata<F: ConvexFunction>() -> Value {
     Value::from_json(records[0]).expect("the record is convex-encoded JSON")
 }
 
-/// Declares the indexes of a schema (the `__CONVEX_SCHEMA_JSON` constant
-/// that [`schema!`](crate::schema!) defines) in the fake host, so indexed
-/// queries sort by the declared fields.
+/// Declares the tables and indexes of a schema (the `__CONVEX_SCHEMA_JSON`
+/// constant that [`schema!`](crate::schema!) defines) in the fake host, so
+/// indexed queries sort by the declared fields. From then on, as on the
+/// server, a query naming an index the schema does not declare fails.
 pub fn use_schema(schema_json: &str) {
     let schema = Value::from_json(schema_json).expect("schema JSON");
     for table in schema["tables"].as_array().into_iter().flatten() {
         let name = table["name"].as_str().unwrap_or_default();
+        host::with(|s| {
+            s.store
+                .schema_tables
+                .get_or_insert_with(Default::default)
+                .insert(name.to_string())
+        });
         for index in table["indexes"].as_array().into_iter().flatten() {
             let fields: Vec<&str> = index["fields"]
                 .as_array()
@@ -279,8 +288,8 @@ pub fn set_seed(seed: u64) {
 }
 
 /// Declares the fields of an index so queries `with_index(name, ..)` sort
-/// by them (without it, an index's fields are taken from the range
-/// conditions of each query).
+/// by them (without it, and without [`use_schema`], an index's fields are
+/// taken from the range conditions of each query).
 pub fn define_index(table: &str, name: &str, fields: &[&str]) {
     host::with(|s| {
         s.store.indexes.insert(

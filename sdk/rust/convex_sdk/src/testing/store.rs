@@ -3,12 +3,19 @@
 //! the host-written system tables `_scheduled_functions` and `_storage`
 //! with the files' bytes.
 //!
-//! Queries scan the table, keep the documents inside the index range and
-//! passing the filter, and sort them by index key (the index's fields, then
-//! `_creationTime`, `_id`). Fine for tests; nothing here is fast.
+//! Queries scan the table, keep the documents inside the index range, sort
+//! them by index key (the index's fields, then `_creationTime`, `_id`) and
+//! then, like the real store, read them in order from the cursor on,
+//! evaluating the filter on each one read until the page is full. A cursor
+//! is the key of the last document of its page, so a page continues after
+//! it whatever was written in between. Fine for tests; nothing here is
+//! fast.
+//!
+//! The C store is the reference: `tests/conformance` runs the same
+//! operations against both and compares the results.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{ConvexError, ErrorCode};
 use crate::value::Value;
@@ -25,6 +32,10 @@ pub(crate) struct Store {
     id_table: HashMap<String, String>,
     /// Declared index fields, by (table, index).
     pub(crate) indexes: HashMap<(String, String), Vec<String>>,
+    /// The tables of the schema, once one is declared
+    /// ([`use_schema`](super::use_schema)): from then on an index that is
+    /// not declared is an error, as on the server.
+    pub(crate) schema_tables: Option<HashSet<String>>,
     /// Stored files: storage id → bytes (metadata in `_storage`).
     pub(crate) files: HashMap<String, Vec<u8>>,
     next_id: u64,
@@ -53,46 +64,51 @@ fn obj_field<'a>(req: &'a Value, name: &str) -> Result<&'a BTreeMap<String, Valu
 
 const ID_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
+/// A table name (letters, digits and `_`, not starting with a digit, at
+/// most 64 bytes; names starting with `_` are the system's).
 fn valid_table_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.len() <= 64
-        && !name.starts_with('_')
 }
 
-/// Checks the field names of a document body (ABI: no `$` anywhere, no `_`
-/// at the top level except the system fields).
-fn check_fields(value: &BTreeMap<String, Value>) -> Result<(), ConvexError> {
-    fn nested(v: &Value) -> Result<(), ConvexError> {
-        match v {
-            Value::Object(o) => {
-                for (k, v) in o {
-                    if k.is_empty() || k.starts_with('$') {
-                        return Err(invalid_value(format!(
-                            "field name \"{k}\" must be non-empty and not start with '$'"
-                        )));
-                    }
-                    nested(v)?;
+/// The longest field name.
+const MAX_FIELD_NAME: usize = 1024;
+
+/// Checks the field names of a value (ABI, docs/protocol.md §1: non-empty,
+/// at most 1024 bytes of ASCII 32..126, not starting with `$`).
+fn check_names(v: &Value) -> Result<(), ConvexError> {
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                if k.is_empty()
+                    || k.len() > MAX_FIELD_NAME
+                    || k.starts_with('$')
+                    || k.bytes().any(|b| !(32..=126).contains(&b))
+                {
+                    return Err(invalid_value(format!(
+                        "field name \"{k}\" must be 1 to {MAX_FIELD_NAME} characters of ASCII 32..126, not starting with '$'"
+                    )));
                 }
-                Ok(())
+                check_names(v)?;
             }
-            Value::Array(a) => a.iter().try_for_each(nested),
-            _ => Ok(()),
+            Ok(())
         }
+        Value::Array(a) => a.iter().try_for_each(check_names),
+        _ => Ok(()),
     }
-    for (k, v) in value {
-        if k.starts_with('_') && k != "_id" && k != "_creationTime" {
-            return Err(invalid_value(format!("field name \"{k}\" must not start with '_'")));
-        }
-        if k.is_empty() || k.starts_with('$') {
-            return Err(invalid_value(format!(
-                "field name \"{k}\" must be non-empty and not start with '$'"
-            )));
-        }
-        nested(v)?;
+}
+
+/// Checks a document body to insert: no `_` at the top level (the system
+/// fields included), then the field names.
+fn check_insert(value: &BTreeMap<String, Value>) -> Result<(), ConvexError> {
+    if let Some(k) = value.keys().find(|k| k.starts_with('_')) {
+        return Err(invalid_value(format!(
+            "field name \"{k}\" must not start with '_' (reserved for system fields)"
+        )));
     }
-    Ok(())
+    check_names(&Value::Object(value.clone()))
 }
 
 impl Store {
@@ -178,14 +194,16 @@ impl Store {
 
     pub(crate) fn insert(&mut self, req: &Value, now: f64) -> Result<Value, ConvexError> {
         let table = str_field(req, "table")?;
+        let value = obj_field(req, "value")?.clone();
+        // As the server: the document first, then the table.
+        check_insert(&value)?;
         if !valid_table_name(table) {
             return Err(invalid_arg(format!("invalid table name \"{table}\"")));
         }
-        let value = obj_field(req, "value")?.clone();
-        check_fields(&value)?;
-        if value.contains_key("_id") || value.contains_key("_creationTime") {
-            return Err(invalid_value(
-                "insert: system fields _id and _creationTime are set by the database",
+        if table.starts_with('_') {
+            return Err(ConvexError::coded(
+                ErrorCode::Forbidden,
+                format!("table \"{table}\" is a system table; functions cannot write to it"),
             ));
         }
         Ok(Value::String(self.insert_doc(table, value, now)))
@@ -213,14 +231,19 @@ impl Store {
     }
 
     /// Applies the system-field rule: equal to the document's own → ignored,
-    /// otherwise an error.
+    /// otherwise an error; any other name starting with `_` is an error.
     fn strip_system(doc: &BTreeMap<String, Value>, value: &mut BTreeMap<String, Value>) -> Result<(), ConvexError> {
         for f in ["_id", "_creationTime"] {
             if let Some(v) = value.remove(f) {
-                if doc.get(f) != Some(&v) {
+                if doc.get(f).is_none_or(|own| cmp_values(own, &v).is_ne()) {
                     return Err(invalid_value(format!("system field {f} cannot be changed")));
                 }
             }
+        }
+        if let Some(k) = value.keys().find(|k| k.starts_with('_')) {
+            return Err(invalid_value(format!(
+                "field \"{k}\": field names starting with '_' are reserved for system fields"
+            )));
         }
         Ok(())
     }
@@ -240,25 +263,29 @@ impl Store {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid_arg("remove must be an array")),
         };
-        check_fields(&value)?;
+        // As the server: the document, then the system fields, then the
+        // result.
         let doc = self.doc_mut(&id)?;
         Self::strip_system(doc, &mut value)?;
-        if let Some(f) = remove.iter().find(|f| f.starts_with('_')) {
-            return Err(invalid_value(format!("cannot remove field {f}")));
+        if let Some(f) = remove.iter().find(|f| *f == "_id" || *f == "_creationTime") {
+            return Err(invalid_value(format!("system field {f} cannot be removed")));
         }
-        doc.extend(value);
+        let mut next = doc.clone();
+        next.extend(value);
         for f in remove {
-            doc.remove(&f);
+            next.remove(&f);
         }
+        check_names(&Value::Object(next.clone()))?;
+        *doc = next;
         Ok(Value::Null)
     }
 
     pub(crate) fn replace(&mut self, req: &Value) -> Result<Value, ConvexError> {
         let id = str_field(req, "id")?.to_string();
         let mut value = obj_field(req, "value")?.clone();
-        check_fields(&value)?;
         let doc = self.doc_mut(&id)?;
         Self::strip_system(doc, &mut value)?;
+        check_names(&Value::Object(value.clone()))?;
         value.insert("_id".into(), doc["_id"].clone());
         value.insert("_creationTime".into(), doc["_creationTime"].clone());
         *doc = value;
@@ -273,9 +300,10 @@ impl Store {
         Ok(Value::Null)
     }
 
-    /// The documents a query request selects, in order (before limit and
-    /// cursor).
-    fn select(&self, req: &Value) -> Result<Vec<&BTreeMap<String, Value>>, ConvexError> {
+    /// The documents of a query request's index range, in scan order (the
+    /// filter, cursor and limit are applied as they are read), or `None`
+    /// for a table that does not exist.
+    fn scan<'a>(&'a self, req: &'a Value) -> Result<Option<Scan<'a>>, ConvexError> {
         let table = str_field(req, "table")?;
         let index = match req.get("index") {
             None | Some(Value::Null) => "by_creation_time",
@@ -295,12 +323,55 @@ impl Store {
         };
         let filter = req.get("filter").filter(|f| !f.is_null());
 
-        let mut fields: Vec<String> = match index {
-            "by_creation_time" => vec![],
+        // A table that does not exist reads as empty, whatever the index
+        // and range (as on the server, where a later insert creates it).
+        let declared = self.schema_tables.as_ref().is_some_and(|t| t.contains(table));
+        let Some(docs) = self.tables.get(table) else {
+            if !valid_table_name(table) {
+                return Err(invalid_arg(format!("invalid table name \"{table}\"")));
+            }
+            if !declared {
+                return Ok(None);
+            }
+            return self.scan_docs(table, index, range, descending, filter, &EMPTY);
+        };
+        self.scan_docs(table, index, range, descending, filter, docs)
+    }
+
+    fn scan_docs<'a>(
+        &self,
+        table: &str,
+        index: &str,
+        range: &[Value],
+        descending: bool,
+        filter: Option<&'a Value>,
+        docs: &'a BTreeMap<String, BTreeMap<String, Value>>,
+    ) -> Result<Option<Scan<'a>>, ConvexError> {
+        let fields: Vec<String> = match index {
+            "by_creation_time" => vec!["_creationTime".into(), "_id".into()],
+            // The id alone: ids are unique.
             "by_id" => vec!["_id".into()],
             name => match self.indexes.get(&(table.to_string(), name.to_string())) {
-                Some(f) => f.clone(),
-                // Undeclared: the range names the index's leading fields.
+                Some(f) => f
+                    .iter()
+                    .cloned()
+                    .chain(["_creationTime".into(), "_id".into()])
+                    .collect(),
+                None if self.schema_tables.is_some() => {
+                    let mut names: Vec<&str> = self
+                        .indexes
+                        .keys()
+                        .filter(|(t, _)| t == table)
+                        .map(|(_, n)| n.as_str())
+                        .chain(["by_id", "by_creation_time"])
+                        .collect();
+                    names.sort_unstable();
+                    return Err(invalid_arg(format!(
+                        "table \"{table}\" has no index \"{name}\" (it has: {})",
+                        names.join(", ")
+                    )));
+                }
+                // No schema: the range names the index's leading fields.
                 None => {
                     let mut f = Vec::new();
                     for c in range {
@@ -309,66 +380,177 @@ impl Store {
                             f.push(field);
                         }
                     }
+                    f.extend(["_creationTime".into(), "_id".into()]);
                     f
                 }
             },
         };
-        fields.push("_creationTime".into());
-        fields.push("_id".into());
         let bounds = Bounds::parse(&fields, range)?;
 
-        let mut docs: Vec<(Key, &BTreeMap<String, Value>)> = Vec::new();
-        for doc in self.tables.get(table).into_iter().flat_map(|t| t.values()) {
-            let key: Key = fields.iter().map(|f| lookup_path(doc, f).cloned()).collect();
-            if !bounds.contains(&key) {
-                continue;
-            }
-            if let Some(f) = filter {
-                if eval(f, doc)? != Some(Value::Boolean(true)) {
-                    continue;
-                }
-            }
-            docs.push((key, doc));
-        }
-        docs.sort_by(|a, b| cmp_keys(&a.0, &b.0));
+        let mut rows: Vec<(Key, &BTreeMap<String, Value>)> = docs
+            .values()
+            .map(|doc| {
+                (
+                    fields.iter().map(|f| lookup_path(doc, f).cloned()).collect::<Key>(),
+                    doc,
+                )
+            })
+            .filter(|(key, _)| bounds.contains(key))
+            .collect();
+        rows.sort_by(|a, b| cmp_keys(&a.0, &b.0));
         if descending {
-            docs.reverse();
+            rows.reverse();
         }
-        Ok(docs.into_iter().map(|(_, d)| d).collect())
+        Ok(Some(Scan {
+            rows,
+            filter,
+            descending,
+            index: Value::Array(vec![Value::from(table), Value::from(index)]),
+            width: fields.len(),
+        }))
     }
 
     pub(crate) fn query(&self, req: &Value) -> Result<Value, ConvexError> {
-        let docs = self.select(req)?;
-        let start = match req.get("cursor") {
-            None | Some(Value::Null) => 0,
-            Some(Value::String(c)) if c.is_empty() => 0,
-            Some(Value::String(c)) => c
-                .parse::<usize>()
-                .map_err(|_| invalid_arg(format!("invalid cursor \"{c}\"")))?,
-            Some(_) => return Err(invalid_arg("cursor must be a string or null")),
-        };
         let limit = match req.get("limit") {
             None | Some(Value::Null) => usize::MAX,
             Some(v) => v
                 .as_f64()
-                .filter(|n| *n >= 0.0)
+                .filter(|n| *n >= 0.0 && n.fract() == 0.0)
                 .map(|n| n as usize)
-                .ok_or_else(|| invalid_arg("limit must be a non-negative number"))?,
+                .ok_or_else(|| invalid_arg("limit must be a non-negative integer"))?,
         };
-        let start = start.min(docs.len());
-        let end = start.saturating_add(limit).min(docs.len());
-        let page: Vec<Value> = docs[start..end].iter().map(|d| Value::Object((*d).clone())).collect();
-        Ok([
-            ("page", Value::Array(page)),
-            ("isDone", Value::Boolean(end == docs.len())),
-            ("continueCursor", Value::String(end.to_string())),
-        ]
-        .into_iter()
-        .collect())
+        let cursor = match req.get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) if c.is_empty() => None,
+            Some(Value::String(c)) => Some(c.as_str()),
+            Some(_) => return Err(invalid_arg("cursor must be a string or null")),
+        };
+        let page = |docs: Vec<Value>, is_done: bool, cursor: String| -> Value {
+            [
+                ("page", Value::Array(docs)),
+                ("isDone", Value::Boolean(is_done)),
+                ("continueCursor", Value::String(cursor)),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let Some(scan) = self.scan(req)? else {
+            return Ok(page(Vec::new(), true, String::new()));
+        };
+        let after: Option<Key> = match cursor {
+            None => None,
+            Some(c) => match scan.read_cursor(c)? {
+                // The previous page was the last.
+                None => return Ok(page(Vec::new(), true, scan.end_cursor())),
+                Some(key) => Some(key),
+            },
+        };
+        // No room on the page: nothing is read, and the query goes on
+        // where it was.
+        if limit == 0 {
+            return Ok(page(Vec::new(), false, cursor.unwrap_or_default().to_string()));
+        }
+        let mut docs = Vec::new();
+        for (key, doc) in &scan.rows {
+            if let Some(after) = &after {
+                let o = cmp_keys(key, after);
+                if (!scan.descending && o.is_le()) || (scan.descending && o.is_ge()) {
+                    continue;
+                }
+            }
+            if !matches(scan.filter, doc)? {
+                continue;
+            }
+            docs.push(Value::Object((*doc).clone()));
+            // A full page is not done, even when nothing follows (the next
+            // page, empty, is).
+            if docs.len() >= limit {
+                let cursor = scan.cursor_after(key);
+                return Ok(page(docs, false, cursor));
+            }
+        }
+        Ok(page(docs, true, scan.end_cursor()))
     }
 
     pub(crate) fn count(&self, req: &Value) -> Result<Value, ConvexError> {
-        Ok(Value::Float64(self.select(req)?.len() as f64))
+        let mut n = 0;
+        if let Some(scan) = self.scan(req)? {
+            for (_, doc) in scan.rows {
+                if matches(scan.filter, doc)? {
+                    n += 1;
+                }
+            }
+        }
+        Ok(Value::Float64(n as f64))
+    }
+}
+
+static EMPTY: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+
+/// A query's index range in scan order, with its keys, before the filter.
+struct Scan<'a> {
+    rows: Vec<(Key, &'a BTreeMap<String, Value>)>,
+    filter: Option<&'a Value>,
+    descending: bool,
+    /// `[table, index]`, which a cursor names.
+    index: Value,
+    /// Fields per key.
+    width: usize,
+}
+
+impl Scan<'_> {
+    /// The cursor after `key`: JSON `[table, index, key]`, each part of the
+    /// key `[]` for a missing field or `[value]`.
+    fn cursor_after(&self, key: &Key) -> String {
+        let parts = key.iter().map(|c| Value::Array(c.iter().cloned().collect())).collect();
+        Value::Array(vec![self.index[0].clone(), self.index[1].clone(), Value::Array(parts)]).to_json()
+    }
+
+    /// The cursor of the page that reached the end of the range:
+    /// `[table, index]`.
+    fn end_cursor(&self) -> String {
+        self.index.to_json()
+    }
+
+    /// The key a cursor continues after, or `None` for an end cursor. A
+    /// cursor of another table or index is an error, as on the server.
+    fn read_cursor(&self, cursor: &str) -> Result<Option<Key>, ConvexError> {
+        let bad = || invalid_arg(format!("invalid pagination cursor \"{cursor}\""));
+        let Ok(Value::Array(mut parts)) = Value::from_json(cursor) else {
+            return Err(bad());
+        };
+        let key = match parts.len() {
+            2 => None,
+            3 => parts.pop(),
+            _ => return Err(bad()),
+        };
+        if parts[..] != self.index.as_array().unwrap()[..] {
+            return Err(invalid_arg(
+                "pagination cursor belongs to a different query (another index or table)",
+            ));
+        }
+        let key = match key {
+            None => None,
+            Some(Value::Array(key)) if key.len() == self.width => Some(key),
+            Some(_) => return Err(bad()),
+        };
+        key.map(|key| {
+            key.into_iter()
+                .map(|p| match p {
+                    Value::Array(mut a) if a.len() <= 1 => Ok(a.pop()),
+                    _ => Err(bad()),
+                })
+                .collect()
+        })
+        .transpose()
+    }
+}
+
+/// Whether `doc` passes the filter (an error of the filter is the query's).
+fn matches(filter: Option<&Value>, doc: &BTreeMap<String, Value>) -> Result<bool, ConvexError> {
+    match filter {
+        None => Ok(true),
+        Some(f) => Ok(truthy(&eval(f, doc, 0)?)),
     }
 }
 
@@ -382,12 +564,57 @@ fn lookup_path<'a>(doc: &'a BTreeMap<String, Value>, path: &str) -> Option<&'a V
     Some(cur)
 }
 
+/// Convex's total order, as the server's store compares (`src/value/order.c`):
+/// null < int64 < float64 < boolean < string < bytes < array < object;
+/// floats by value with -0 < +0 and every NaN after every number (NaNs by
+/// their bits); strings and bytes bytewise; arrays and objects element by
+/// element, then by length.
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Int64(_) => 1,
+            Value::Float64(_) => 2,
+            Value::Boolean(_) => 3,
+            Value::String(_) => 4,
+            Value::Bytes(_) => 5,
+            Value::Array(_) => 6,
+            Value::Object(_) => 7,
+        }
+    }
+    match (a, b) {
+        (Value::Int64(x), Value::Int64(y)) => x.cmp(y),
+        (Value::Float64(x), Value::Float64(y)) => match (x.is_nan(), y.is_nan()) {
+            (true, true) => x.to_bits().cmp(&y.to_bits()),
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => x.total_cmp(y),
+        },
+        (Value::Boolean(x), Value::Boolean(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Bytes(x), Value::Bytes(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| cmp_values(p, q))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .zip(y)
+            .map(|((kx, vx), (ky, vy))| kx.as_bytes().cmp(ky.as_bytes()).then_with(|| cmp_values(vx, vy)))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
 fn cmp_opt(a: &Option<Value>, b: &Option<Value>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => a.total_cmp(b),
+        (Some(a), Some(b)) => cmp_values(a, b),
     }
 }
 
@@ -402,9 +629,9 @@ fn cmp_keys(a: &Key, b: &Key) -> Ordering {
 /// An index range: equalities on a prefix of the fields, then bounds on the
 /// next one.
 struct Bounds {
-    eq: Vec<Value>,
-    lower: Option<(Value, bool)>,
-    upper: Option<(Value, bool)>,
+    eq: Vec<Option<Value>>,
+    lower: Option<(Option<Value>, bool)>,
+    upper: Option<(Option<Value>, bool)>,
 }
 
 impl Bounds {
@@ -424,10 +651,12 @@ impl Bounds {
                 .get("op")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid_arg("range condition needs an op"))?;
-            let value = c
-                .get("value")
-                .cloned()
-                .ok_or_else(|| invalid_arg("range condition needs a value"))?;
+            // `{"undefined": true}` in place of a value: the field is missing.
+            let value = match (c.get("value"), c.get("undefined")) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(_)) => None,
+                (None, None) => return Err(invalid_arg("range condition needs a value")),
+            };
             let pos = b.eq.len();
             let out_of_order = || invalid_arg(format!("index range: condition on \"{field}\" is out of index order"));
             match op {
@@ -466,20 +695,21 @@ impl Bounds {
     }
 
     fn contains(&self, key: &Key) -> bool {
-        for (i, want) in self.eq.iter().enumerate() {
-            if key[i].as_ref().is_none_or(|v| v.total_cmp(want).is_ne()) {
-                return false;
-            }
+        if self.eq.iter().zip(key).any(|(want, have)| cmp_opt(have, want).is_ne()) {
+            return false;
         }
-        let next = &key[self.eq.len()];
+        // Equalities on every field leave nothing to bound.
+        let Some(next) = key.get(self.eq.len()) else {
+            return true;
+        };
         if let Some((v, inclusive)) = &self.lower {
-            let o = cmp_opt(next, &Some(v.clone()));
+            let o = cmp_opt(next, v);
             if o.is_lt() || (o.is_eq() && !inclusive) {
                 return false;
             }
         }
         if let Some((v, inclusive)) = &self.upper {
-            let o = cmp_opt(next, &Some(v.clone()));
+            let o = cmp_opt(next, v);
             if o.is_gt() || (o.is_eq() && !inclusive) {
                 return false;
             }
@@ -488,41 +718,100 @@ impl Bounds {
     }
 }
 
-/// Evaluates a filter expression on `doc`; `None` is undefined.
-fn eval(e: &Value, doc: &BTreeMap<String, Value>) -> Result<Option<Value>, ConvexError> {
-    if let Some(path) = e.get("field") {
+fn truthy(v: &Option<Value>) -> bool {
+    matches!(v, Some(Value::Boolean(true)))
+}
+
+fn type_name(v: &Option<Value>) -> &'static str {
+    v.as_ref().map_or("undefined", Value::type_name)
+}
+
+/// Evaluates a filter expression on `doc`; `None` is undefined. As the
+/// server does: `and` / `or` stop at the first argument that decides them,
+/// other operators check their name and arity before their arguments, and
+/// int64 arithmetic that overflows is an error.
+fn eval(e: &Value, doc: &BTreeMap<String, Value>, depth: usize) -> Result<Option<Value>, ConvexError> {
+    if depth > 64 {
+        return Err(invalid_arg("filter expression nests deeper than 64"));
+    }
+    let Some(obj) = e.as_object() else {
+        return Err(invalid_arg("filter expression must be an object"));
+    };
+    if let Some(path) = obj.get("field") {
         let path = path.as_str().ok_or_else(|| invalid_arg("field must be a string"))?;
         return Ok(lookup_path(doc, path).cloned());
     }
-    if let Some(obj) = e.as_object() {
-        if let Some(v) = obj.get("literal") {
-            return Ok(Some(v.clone()));
-        }
+    if let Some(v) = obj.get("literal") {
+        return Ok(Some(v.clone()));
     }
-    let op = e
-        .get("op")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid_arg(format!("bad filter expression {e}")))?;
-    let args = e
-        .get("args")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid_arg(format!("filter \"{op}\" needs args")))?;
-    let vals = args.iter().map(|a| eval(a, doc)).collect::<Result<Vec<_>, _>>()?;
-    let arity = |n: usize| {
-        if vals.len() == n {
-            Ok(())
-        } else {
-            Err(invalid_arg(format!(
-                "filter \"{op}\" takes {n} argument(s), got {}",
-                vals.len()
-            )))
-        }
+    if obj.contains_key("undefined") {
+        return Ok(None);
+    }
+    let (Some(Value::String(op)), Some(Value::Array(args))) = (obj.get("op"), obj.get("args")) else {
+        return Err(invalid_arg(format!("bad filter expression {e}")));
     };
-    let truthy = |v: &Option<Value>| matches!(v, Some(Value::Boolean(true)));
+    let op = op.as_str();
     let b = |x: bool| Ok(Some(Value::Boolean(x)));
+    if op == "and" || op == "or" {
+        let decides = op == "or";
+        for a in args {
+            if truthy(&eval(a, doc, depth + 1)?) == decides {
+                return b(decides);
+            }
+        }
+        return b(!decides);
+    }
+    let arity = match op {
+        "not" | "neg" => 1,
+        "eq" | "neq" | "lt" | "lte" | "gt" | "gte" | "add" | "sub" | "mul" | "div" | "mod" => 2,
+        other => return Err(invalid_arg(format!("unknown filter operator \"{other}\""))),
+    };
+    if args.len() != arity {
+        return Err(invalid_arg(format!(
+            "filter \"{op}\" takes {arity} argument(s), got {}",
+            args.len()
+        )));
+    }
+    let vals = args
+        .iter()
+        .map(|a| eval(a, doc, depth + 1))
+        .collect::<Result<Vec<_>, _>>()?;
     match op {
-        "eq" | "neq" | "lt" | "lte" | "gt" | "gte" => {
-            arity(2)?;
+        "not" => b(!truthy(&vals[0])),
+        "neg" => match &vals[0] {
+            Some(Value::Int64(i)) if *i != i64::MIN => Ok(Some(Value::Int64(-i))),
+            Some(Value::Float64(f)) => Ok(Some(Value::Float64(-f))),
+            other => Err(invalid_arg(format!("filter \"neg\" of {}", type_name(other)))),
+        },
+        "add" | "sub" | "mul" | "div" | "mod" => match (&vals[0], &vals[1]) {
+            (Some(Value::Int64(x)), Some(Value::Int64(y))) => {
+                if (op == "div" || op == "mod") && *y == 0 {
+                    return Err(invalid_arg(format!("filter \"{op}\": int64 division by zero")));
+                }
+                let r = match op {
+                    "add" => x.checked_add(*y),
+                    "sub" => x.checked_sub(*y),
+                    "mul" => x.checked_mul(*y),
+                    "div" => x.checked_div(*y),
+                    _ => x.checked_rem(*y),
+                };
+                r.map(|r| Some(Value::Int64(r)))
+                    .ok_or_else(|| invalid_arg(format!("filter \"{op}\": int64 overflow")))
+            }
+            (Some(Value::Float64(x)), Some(Value::Float64(y))) => Ok(Some(Value::Float64(match op {
+                "add" => x + y,
+                "sub" => x - y,
+                "mul" => x * y,
+                "div" => x / y,
+                _ => x % y,
+            }))),
+            (x, y) => Err(invalid_arg(format!(
+                "filter \"{op}\" needs two int64s or two float64s, got {} and {}",
+                type_name(x),
+                type_name(y)
+            ))),
+        },
+        _ => {
             let o = cmp_opt(&vals[0], &vals[1]);
             b(match op {
                 "eq" => o.is_eq(),
@@ -533,54 +822,6 @@ fn eval(e: &Value, doc: &BTreeMap<String, Value>) -> Result<Option<Value>, Conve
                 _ => o.is_ge(),
             })
         }
-        "and" => b(vals.iter().all(truthy)),
-        "or" => b(vals.iter().any(truthy)),
-        "not" => {
-            arity(1)?;
-            b(!truthy(&vals[0]))
-        }
-        "neg" => {
-            arity(1)?;
-            match &vals[0] {
-                Some(Value::Int64(i)) => Ok(Some(Value::Int64(i.wrapping_neg()))),
-                Some(Value::Float64(f)) => Ok(Some(Value::Float64(-f))),
-                other => Err(invalid_arg(format!(
-                    "neg of {}",
-                    other.as_ref().map_or("undefined", Value::type_name)
-                ))),
-            }
-        }
-        "add" | "sub" | "mul" | "div" | "mod" => {
-            arity(2)?;
-            match (&vals[0], &vals[1]) {
-                (Some(Value::Int64(x)), Some(Value::Int64(y))) => {
-                    let (x, y) = (*x, *y);
-                    if (op == "div" || op == "mod") && y == 0 {
-                        return Err(invalid_arg("int64 division by zero"));
-                    }
-                    Ok(Some(Value::Int64(match op {
-                        "add" => x.wrapping_add(y),
-                        "sub" => x.wrapping_sub(y),
-                        "mul" => x.wrapping_mul(y),
-                        "div" => x.wrapping_div(y),
-                        _ => x.wrapping_rem(y),
-                    })))
-                }
-                (Some(Value::Float64(x)), Some(Value::Float64(y))) => Ok(Some(Value::Float64(match op {
-                    "add" => x + y,
-                    "sub" => x - y,
-                    "mul" => x * y,
-                    "div" => x / y,
-                    _ => x % y,
-                }))),
-                (x, y) => Err(invalid_arg(format!(
-                    "filter \"{op}\" needs two int64s or two float64s, got {} and {}",
-                    x.as_ref().map_or("undefined", Value::type_name),
-                    y.as_ref().map_or("undefined", Value::type_name)
-                ))),
-            }
-        }
-        other => Err(invalid_arg(format!("unknown filter operator \"{other}\""))),
     }
 }
 
@@ -637,7 +878,15 @@ mod tests {
         let r = q(json!({"table": "t", "limit": 2, "cursor": r["continueCursor"].clone()}));
         assert_eq!(
             (names(&r), r["isDone"].clone()),
-            (vec!["c".to_string(), "d".to_string()], json!(true))
+            (vec!["c".to_string(), "d".to_string()], json!(false)),
+            "a full page is not done, as on the server"
+        );
+        let r = q(json!({"table": "t", "limit": 2, "cursor": r["continueCursor"].clone()}));
+        assert_eq!((names(&r), r["isDone"].clone()), (Vec::<String>::new(), json!(true)));
+        let end = q(json!({"table": "t", "cursor": r["continueCursor"].clone()}));
+        assert_eq!(
+            (names(&end), end["isDone"].clone()),
+            (Vec::<String>::new(), json!(true))
         );
         assert_eq!(s.count(&json!({"table": "t", "limit": 1})).unwrap(), json!(4));
         assert_eq!(names(&q(json!({"table": "missing"}))), Vec::<String>::new());
@@ -704,6 +953,75 @@ mod tests {
     }
 
     #[test]
+    fn pages_follow_their_cursor_and_filters_stop_at_the_limit() {
+        let (mut s, ids) = store_with(&[
+            json!({"n": "a", "x": 1}),
+            json!({"n": "b", "x": "text"}),
+            json!({"n": "c", "x": 3}),
+        ]);
+        let r = s.query(&json!({"table": "t", "limit": 1})).unwrap();
+        assert_eq!(names(&r), ["a"]);
+        // A cursor is a position, not an offset: deleting what came before
+        // it does not skip a document.
+        s.delete(&json!({"id": ids[0]})).unwrap();
+        let r = s
+            .query(&json!({"table": "t", "limit": 1, "cursor": r["continueCursor"].clone()}))
+            .unwrap();
+        assert_eq!(names(&r), ["b"]);
+        let other = s.query(&json!({"table": "t", "index": "by_id", "cursor": r["continueCursor"].clone()}));
+        assert!(other.unwrap_err().message().contains("different query"));
+
+        // `x * 2` fails on "text": only when the query reads that document.
+        let f = json!({"op": "gt", "args": [{"op": "mul", "args": [{"field": "x"}, {"literal": 2}]}, {"literal": 0}]});
+        let r = s
+            .query(&json!({"table": "t", "filter": f, "order": "desc", "limit": 1}))
+            .unwrap();
+        assert_eq!(names(&r), ["c"]);
+        assert!(s.query(&json!({"table": "t", "filter": f})).is_err());
+        // `and` stops at its first false argument, `or` at its first true one.
+        let guarded = |op: &str, first: bool| json!({"op": op, "args": [{"literal": first}, f]});
+        assert_eq!(
+            s.count(&json!({"table": "t", "filter": guarded("and", false)}))
+                .unwrap(),
+            json!(0)
+        );
+        assert_eq!(
+            s.count(&json!({"table": "t", "filter": guarded("or", true)})).unwrap(),
+            json!(2)
+        );
+        // int64 arithmetic does not wrap.
+        let (s, _) = store_with(&[json!({"i": i64::MAX})]);
+        let f = json!({"op": "gt", "args": [{"op": "add", "args": [{"field": "i"}, {"literal": 1i64}]}, {"literal": 0i64}]});
+        assert_eq!(
+            s.count(&json!({"table": "t", "filter": f})).unwrap_err().code(),
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn a_schema_declares_the_indexes() {
+        let (mut s, _) = store_with(&[json!({"n": "a", "g": 1})]);
+        s.indexes.insert(("t".into(), "by_g".into()), vec!["g".into()]);
+        s.schema_tables = Some(["t".to_string(), "empty".to_string()].into_iter().collect());
+        let q = |req: Value| s.query(&req);
+        assert_eq!(names(&q(json!({"table": "t", "index": "by_g"})).unwrap()), ["a"]);
+        assert!(q(json!({"table": "t", "index": "by_h"}))
+            .unwrap_err()
+            .message()
+            .contains("has no index"));
+        assert!(q(json!({"table": "empty", "index": "by_h"})).is_err());
+        // A table that does not exist is empty, whatever the index.
+        assert_eq!(
+            names(&q(json!({"table": "nothere", "index": "by_h"})).unwrap()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            q(json!({"table": "bad-name"})).unwrap_err().code(),
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
     fn writes() {
         let (mut s, ids) = store_with(&[json!({"n": "a", "keep": 1, "drop": 2})]);
         let id = &ids[0];
@@ -729,8 +1047,10 @@ mod tests {
         );
         for (table, value) in [
             ("bad-name", json!({})),
+            ("_system", json!({})),
             ("t", json!({"_x": 1})),
             ("t", json!({"a": {"$b": 1}})),
+            ("t", json!({"a": {"é": 1}})),
             ("t", json!({"_id": "x"})),
         ] {
             assert!(
