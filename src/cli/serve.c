@@ -31,6 +31,8 @@ static void serve_usage(FILE *out) {
             "  --max-client-queries N  subscriptions one WebSocket client may hold (default 10000)\n"
             "  --max-outbox MIB        unsent WebSocket messages, all clients together (default 1024)\n"
             "  --max-upload MIB        largest file accepted on an upload URL (default 1024)\n"
+            "  --query-cache MIB       memory for cached query results (default 64; 0 = no cache, every\n"
+            "                          query runs: for measuring, not for production)\n"
             "  --public-url URL        base of file and upload URLs, when clients reach the server\n"
             "                          through a proxy (default http://HOST:PORT)\n"
             "  --fuel N, --memory MIB, --timeout MS   override the per-call limits for every kind\n\n"
@@ -89,6 +91,10 @@ static int run_serve(const cvx_args_t *cl) {
     if (v) cfg.max_client_queries = (uint32_t)v;
     if (num_opt(cl, "max-outbox", 1, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
     if (v) cfg.max_outbox_bytes = (uint64_t)v << 20;
+    if (cvx_arg(cl, "query-cache")) {
+        if (num_opt(cl, "query-cache", 0, 1l << 20, "a size in MiB", &v)) return CVX_EXIT_USAGE;
+        cfg.query_cache_bytes = v ? (size_t)v << 20 : SIZE_MAX;
+    }
     if ((o = cvx_arg(cl, "max-upload"))) {
         long m = strtol(o, &end, 10);
         if (*end || m < 1 || m > (1l << 20)) {
@@ -140,7 +146,7 @@ static int run_serve(const cvx_args_t *cl) {
 const cvx_command_t cvx_cmd_serve = {
     .name = "serve",
     .summary = "start the backend server",
-    .options = "data= host= port= workers= admin-key= allow-private-fetch log-calls fuel= memory= timeout= request-timeout= max-upload= public-url= write-timeout= action-workers= max-request-memory= max-client-queries= max-outbox=",
+    .options = "data= host= port= workers= admin-key= allow-private-fetch log-calls fuel= memory= timeout= request-timeout= max-upload= public-url= write-timeout= action-workers= max-request-memory= max-client-queries= max-outbox= query-cache=",
     .max_pos = 0,
     .usage = serve_usage,
     .run = run_serve,

@@ -193,6 +193,7 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
                                      /* + the two action lanes' slots, the scheduler and a spare */
                                      .read_connections = s->nworkers + 2 * (s->cfg.action_workers > 0 ? s->cfg.action_workers : 8) + 2,
                                      .limits = s->cfg.limits,
+                                     .query_cache_bytes = s->cfg.query_cache_bytes,
                                      .storage = {storage_dir, s->base_url, s->storage_secret, sizeof s->storage_secret}};
         rc = cvx_runtime_new(&rcfg, &s->rt, err);
     }

@@ -63,6 +63,9 @@ typedef struct {
     uint64_t max_outbox_bytes;   /* unsent sync messages, all clients
                                     together; default 1 GiB */
     const char *admin_key;  /* NULL: read or create data_dir/admin_key */
+    size_t query_cache_bytes; /* query results kept until a commit touches
+                                 what they read; 0 = 64 MiB, SIZE_MAX = no
+                                 cache (every query runs) */
     bool log_calls;         /* one line per call on stderr */
     const char *public_url; /* base of file URLs; default http://host:port */
     FILE *log;              /* where server messages go; default stderr */

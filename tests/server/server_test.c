@@ -19,7 +19,9 @@ typedef struct {
     int port;
 } fx_t;
 
-static int setup(void **state) {
+/* A server on a free port with the users example deployed; admin key
+ * "test-key". */
+static fx_t *start(size_t query_cache_bytes) {
     fx_t *f = calloc(1, sizeof *f);
     f->dir = tu_tmpdir("server");
     cvx_server_config_t cfg;
@@ -27,6 +29,8 @@ static int setup(void **state) {
     cfg.data_dir = f->dir;
     cfg.port = 0;
     cfg.workers = 2;
+    cfg.admin_key = "test-key";
+    cfg.query_cache_bytes = query_cache_bytes;
     cfg.log = fopen("/dev/null", "w");
     cvx_err_t err;
     if (cvx_server_start(&cfg, &f->srv, &err) != CVX_OK) fail_msg("server start: %s", err.msg);
@@ -37,18 +41,25 @@ static int setup(void **state) {
         fail_msg("deploy: %s", err.msg);
     cvx_buf_free(&wasm);
     cvx_buf_free(&summary);
-    *state = f;
-    return 0;
+    return f;
 }
 
-static int teardown(void **state) {
-    fx_t *f = *state;
+static void stop(fx_t *f) {
     cvx__store_hold_sync(false);
     cvx__store_fail_sync(0);
     cvx_server_stop(f->srv);
     tu_rmrf(f->dir);
     free(f->dir);
     free(f);
+}
+
+static int setup(void **state) {
+    *state = start(0);
+    return 0;
+}
+
+static int teardown(void **state) {
+    stop(*state);
     return 0;
 }
 
@@ -110,6 +121,45 @@ static char *call(fx_t *f, const char *kind, const char *path, const char *args)
     close(fd);
     assert_non_null(r);
     return r;
+}
+
+/* The counter `name` of GET /api/admin/stats. */
+static unsigned long long stat(fx_t *f, const char *name) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const char req[] = "GET /api/admin/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Authorization: Convex test-key\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    char *body = response(fd, 10000);
+    close(fd);
+    assert_non_null(body);
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *at = strstr(body, key);
+    if (!at) fail_msg("no %s in %s", name, body);
+    unsigned long long v = strtoull(at + strlen(key), NULL, 10);
+    free(body);
+    return v;
+}
+
+/* query_cache_bytes SIZE_MAX (cvx serve --query-cache 0) runs every query:
+ * the same query twice is two runs, where the default cache answers the
+ * second. */
+static void test_query_cache_off(void **state) {
+    (void)state;
+    for (int off = 0; off <= 1; off++) {
+        fx_t *f = start(off ? SIZE_MAX : 0);
+        for (int i = 0; i < 2; i++) {
+            char *r = call(f, "query", "users:count", "{}");
+            tu_assert_contains(r, "\"status\":\"success\"");
+            free(r);
+        }
+        assert_int_equal(stat(f, "cacheHits"), off ? 0 : 1);
+        stop(f);
+    }
 }
 
 /* While the fsync is held: the mutation is not answered, a query on
@@ -188,6 +238,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_answer_waits_for_fsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fsync_answers_error, setup, teardown),
+        cmocka_unit_test(test_query_cache_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
