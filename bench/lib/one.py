@@ -25,7 +25,8 @@ import bench  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bin", help="the cvx binary to measure")
-    ap.add_argument("workload", choices=[w for w in bench.WORKLOAD_IDS if w[0] in "abcdeh" and w != "call"])
+    ap.add_argument("workload", choices=list(bench.HTTP_WORKLOADS),
+                    help="a_get_uncached starts the server with --query-cache 0")
     ap.add_argument("--seconds", type=float, default=5, help="measurement window (default 5)")
     ap.add_argument("--warmup", type=float, default=1, help="warm-up (default 1)")
     ap.add_argument("--accounts", type=int, default=20000, help="accounts for (h) (default 20000)")
@@ -49,7 +50,8 @@ def main():
 
         bench.Server.__init__ = with_workers
     try:
-        srv = bench.start_cvx(data, a.bin, wasm)
+        extra = ["--query-cache", "0"] if a.workload == "a_get_uncached" else []
+        srv = bench.start_cvx(data, a.bin, wasm, extra_args=extra)
         ids = bench.seed("cvx", srv, a.accounts)
         conns = 64 if a.workload.startswith("h_") else 32
         st0 = bench.cvx_stats(srv)
@@ -58,7 +60,8 @@ def main():
         keys = ("commits", "conflicts", "groups", "groupWriteMs", "syncs", "syncMs", "docCacheHits", "docCacheMisses", "rangeCacheHits", "rangeCacheMisses")
         d = {k: round(st1["store"].get(k, 0) - st0["store"].get(k, 0), 1) for k in keys}
         print(f"{a.workload} {a.bin}: {r['rps']:.0f}/s p50 {r['p50_us'] / 1000:.2f} ms p99 {r['p99_us'] / 1000:.2f} ms "
-              f"server {r['server_cpu_cores']} cores, errors {r['errors']}; store: " +
+              f"server {r['server_cpu_cores']} cores ({r['cpu_us_per_req']} CPU us/req), loadgen {r['loadgen_cpu_cores']} cores, "
+              f"errors {r['errors']}; store: " +
               ", ".join(f"{k} {v:g}" for k, v in d.items()))
         srv.stop()
     finally:

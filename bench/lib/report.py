@@ -13,7 +13,8 @@ LABEL = {
     "sqlite64": "raw SQLite, 64 inserts/txn",
 }
 HTTP_WORKLOADS = [
-    ("a_get", "(a) point query by id"),
+    ("a_get", "(a) point query, cached"),
+    ("a_get_uncached", "(a) point query, uncached, --query-cache 0"),
     ("b_range100", "(b) index range, 100 docs"),
     ("c_insert", "(c) insert (durable)"),
     ("d_counter", "(d) contended counter"),
@@ -48,6 +49,60 @@ def ratio(a, b):
     return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
 
 
+def fx(r):
+    return "–" if r is None else (f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×")
+
+
+def fnum(x, kind):
+    if x is None:
+        return "–"
+    if kind == "rate":
+        return f"{x:,.0f}"
+    if kind == "ms":
+        return fmt_ms(x)
+    if kind == "cores":
+        return f"{x:.2f}"
+    if kind == "us":
+        return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+    return f"{x:g}"
+
+
+def cell(r, m, kind):
+    """median [min–max] of metric m over the rounds."""
+    if r.get(m) is None:
+        return "–"
+    rg = r.get("range", {}).get(m)
+    med = fnum(r[m], kind)
+    if not rg or r.get("n_ok", 1) < 2 or rg[0] == rg[1]:
+        return med
+    return f"{med} [{fnum(rg[0], kind)}–{fnum(rg[1], kind)}]"
+
+
+def rcell(x):
+    """a per-round ratio: median [min–max]"""
+    if not x:
+        return "–"
+    if x["rounds"] < 2:
+        return fx(x["median"])
+    return f"{fx(x['median'])} [{fx(x['min'])}–{fx(x['max'])}]"
+
+
+def inv_cell(r):
+    """invariants over the rounds: pass / FAIL / unknown, and failed rounds."""
+    rounds = r.get("rounds", [])
+    parts = []
+    if "invariants_ok" in r:
+        fails = sum(1 for x in rounds if x.get("invariants_ok") is False)
+        unk = r.get("invariants_unknown", 0)
+        checked = sum(1 for x in rounds if "invariants" in x)
+        parts.append(f"**FAIL** in {fails} of {checked}" if fails else
+                     (f"pass ({unk} undecided)" if unk else f"pass ({checked} of {checked})"))
+    nf = len(r.get("failed_rounds", []))
+    if nf and not any("invariant" in f["why"] for f in r["failed_rounds"]):
+        parts.append(f"**{nf} run(s) failed**")
+    return ", ".join(parts) if parts else "–"
+
+
 def write_summary(res, path):
     L = []
     st = res["settings"]
@@ -64,12 +119,25 @@ def write_summary(res, path):
     L.append("")
     L.append(f"Every HTTP figure: {st['conns']} keep-alive connections ({st['transfer_conns']} for keynote-2), "
              f"closed loop (one request in flight per connection), {st['warmup_s']:g} s warm-up then a "
-             f"{st['duration_s']:g} s window; p50/p99 are exact percentiles of every request in the window. "
-             "Server, peers and load generator share the same 2 cores: `server CPU` is the server's CPU time over the "
-             "run in cores, `loadgen CPU` the load generator's share of one core, `other CPU` what every other process "
-             "on the machine used meanwhile, in cores (0 on an idle machine; more means the figure is disturbed). "
-             f"Each figure is the best of {st.get('repeat', 1)} interleaved run(s). Durable = fsync'd before the "
-             "answer (cvx: WAL, fdatasync'd before the answer as synchronous=FULL would; peers set to synchronous=FULL).")
+             f"{st['duration_s']:g} s window; p50/p99/p99.9 are exact percentiles of every request in the window. "
+             "The server under test and the load generator share the same 2 cores (one server runs at a time); "
+             "`other CPU` is what every other process on the machine used meanwhile (0 on an idle machine; more means "
+             "the figure is disturbed). "
+             "Durable = fsync'd before the answer (cvx: WAL, fdatasync'd before the answer as synchronous=FULL would; "
+             "peers set to synchronous=FULL).")
+    L.append("")
+    if "rounds" in st:
+        L.append(f"**Rounds.** {st['rounds']} paired round(s): in each round every workload ran once on every system, "
+                 "each run on a fresh server and a fresh copy of the seeded data directory, the systems of a workload "
+                 "back to back in an order rotated by one system per round (round r starts at system r mod n); round r "
+                 f"used the random seed {st.get('seed', '?')} + r for every system (keys, ranges, accounts). Every "
+                 "cell is the **median over the rounds [min–max]**; ratios are the median [min–max] of the per-round "
+                 "ratios (each from that round's pair of runs). A run that failed or failed an invariant is left out of "
+                 "the medians and listed under the table; it is never dropped silently. All CPU figures cover exactly "
+                 "the measurement window: `server CPU` is the server process's CPU time (all threads, "
+                 "/proc/PID/stat) in cores, `req / core-s` = throughput ÷ server cores, `CPU µs / req` = server CPU "
+                 "time ÷ successful requests, `loadgen` the load generator's own CPU (getrusage) in cores, `other` "
+                 "everything else on the machine (/proc/stat) in cores.")
     L.append("")
     if any("cvx-ts" in res["workloads"].get(w, {}) for w, _ in HTTP_WORKLOADS):
         L.append("`cvx` runs the Rust bench app (bench/apps/bench); `cvx, TypeScript app` is the same server binary "
@@ -79,28 +147,85 @@ def write_summary(res, path):
         L.append("")
     L.append("## Throughput and latency")
     L.append("")
-    L.append("| workload | system | req/s | p50 ms | p99 ms | × Node | × raw SQLite | server CPU | loadgen CPU | other CPU | errors |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("`cached`: cvx with its query result cache (the default, 64 MiB); `uncached, --query-cache 0`: cvx started "
+             "with `--query-cache 0`, every call runs the query. The peers have no result cache: they get the same "
+             "requests in both rows (and raw SQLite runs the same loop).")
+    L.append("")
+    L.append("| workload | system | req/s | p50 ms | p99 ms | p99.9 ms | errors | invariants | rounds ok |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    failures = []
     for w, title in HTTP_WORKLOADS:
         rs = res["workloads"].get(w)
         if not rs:
             continue
-        node = rs.get("node", {}).get("rps")
-        raw = rs.get("sqlite", {}).get("rps")
+        t = title
+        for s in ORDER:
+            r = rs.get(s)
+            if not r:
+                continue
+            for f in r.get("failed_rounds", []):
+                failures.append(f"{title}, {LABEL[s]}, round {f['round'] + 1 if f.get('round') is not None else '?'}: "
+                                f"{f['why'][:300]}")
+            if "rps" not in r:
+                L.append(f"| {t} | {LABEL[s]} | **failed**: {str(r.get('failed', ''))[:80]} | | | | | {inv_cell(r)} | "
+                         f"0 of {r.get('n_rounds', '?')} |")
+                t = ""
+                continue
+            L.append(f"| {t} | {LABEL[s]} | {cell(r, 'rps', 'rate')} | {cell(r, 'p50_us', 'ms')} | "
+                     f"{cell(r, 'p99_us', 'ms')} | {cell(r, 'p999_us', 'ms')} | {cell(r, 'errors', 'rate')} | "
+                     f"{inv_cell(r) if s not in ('sqlite', 'sqlite64') else 'not checked'} | "
+                     f"{r.get('n_ok', 1)} of {r.get('n_rounds', 1)} |")
+            t = ""
+    L.append("")
+    if failures:
+        L.append("**Failed runs** (left out of the medians and ratios):")
+        L.append("")
+        for f in failures:
+            L.append(f"- {f}")
+        L.append("")
+    L.append("## CPU")
+    L.append("")
+    L.append("Over the measurement window. Raw SQLite is one process with no load generator: its CPU is the loop's own.")
+    L.append("")
+    L.append("| workload | system | req/s | server CPU, cores | req / server-core-s | server CPU µs / req | "
+             "loadgen CPU, cores | other CPU, cores |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for w, title in HTTP_WORKLOADS:
+        rs = res["workloads"].get(w)
+        if not rs:
+            continue
+        t = title
         for s in ORDER:
             r = rs.get(s)
             if not r or "rps" not in r:
-                if r and "failed" in r:
-                    L.append(f"| {title} | {LABEL[s]} | failed: {r['failed'][:80]} | | | | | | | | |")
                 continue
-            L.append(f"| {title} | {LABEL[s]} | {fmt_rate(r['rps'])} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | "
-                     f"{ratio(r['rps'], node) if s != 'node' else '1'} | {ratio(r['rps'], raw) if s != 'sqlite' else '1'} | "
-                     f"{r.get('server_cpu_cores', '–') if s not in ('sqlite', 'sqlite64') else '1 thread'} | "
-                     f"{r.get('loadgen_cpu_share', '–') if s not in ('sqlite', 'sqlite64') else '–'} | "
-                     f"{r.get('other_cpu_cores', '–') if s not in ('sqlite', 'sqlite64') else '–'} | "
-                     f"{r.get('errors', 0)} |")
-            title = ""
+            raw = s in ("sqlite", "sqlite64")
+            L.append(f"| {t} | {LABEL[s]} | {fnum(r['rps'], 'rate')} | {cell(r, 'server_cpu_cores', 'cores')} | "
+                     f"{cell(r, 'req_per_core_s', 'rate')} | {cell(r, 'cpu_us_per_req', 'us')} | "
+                     f"{'–' if raw else cell(r, 'loadgen_cpu_cores', 'cores')} | "
+                     f"{'–' if raw else cell(r, 'other_cpu_cores', 'cores')} |")
+            t = ""
     L.append("")
+    ratios = res.get("ratios", {})
+    if any(ratios.get(w) for w, _ in HTTP_WORKLOADS):
+        L.append("## Ratios (throughput, per round)")
+        L.append("")
+        L.append("Each ratio is computed per round from that round's two runs (same seed, minutes apart at most); "
+                 "the median [min–max] over the rounds, with every round's value.")
+        L.append("")
+        L.append("| workload | ratio | median [min–max] | rounds | per round |")
+        L.append("|---|---|---:|---:|---|")
+        for w, title in HTTP_WORKLOADS:
+            t = title
+            for pair, x in ratios.get(w, {}).items():
+                a, b = pair.split("/")
+                L.append(f"| {t} | {LABEL.get(a, a)} ÷ {LABEL.get(b, b)} | {rcell(x)} | {x['rounds']} | "
+                         f"{', '.join(fx(v) for v in x['per_round'])} |")
+                t = ""
+        for s, x in ratios.get("a_get_cached/uncached", {}).items():
+            L.append(f"| (a) cached ÷ uncached | {LABEL.get(s, s)}, query cache on ÷ `--query-cache 0` | {rcell(x)} | "
+                     f"{x['rounds']} | {', '.join(fx(v) for v in x['per_round'])} |")
+        L.append("")
     for sysname, who in (("cvx", "cvx's"), ("cvx-ts", "cvx's (TypeScript app)")):
         retries = []
         for w, title in HTTP_WORKLOADS:
@@ -114,10 +239,9 @@ def write_summary(res, path):
             L.append("")
     ts_vs = []
     for w, title in HTTP_WORKLOADS:
-        rs = res["workloads"].get(w, {})
-        a, b = rs.get("cvx-ts", {}).get("rps"), rs.get("cvx", {}).get("rps")
-        if a and b:
-            ts_vs.append(f"{title} {ratio(a, b)}")
+        x = res.get("ratios", {}).get(w, {}).get("cvx-ts/cvx")
+        if x:
+            ts_vs.append(f"{title} {rcell(x)}")
     if ts_vs:
         L.append("TypeScript app / Rust app on the same server: " + ", ".join(ts_vs) + ".")
         L.append("")
@@ -126,11 +250,13 @@ def write_summary(res, path):
                  "SpacetimeDB 279k TPS with 40 requests pipelined per client. The table's figures are closed-loop, one "
                  "request in flight per connection, on 2 cores shared with the load generator.")
         L.append("")
-    tr = res["workloads"].get("h_transfer_low", {})
-    cons = [f"{LABEL[s]}: {'yes' if v.get('money_conserved') else 'NO'}" for s, v in tr.items()
-            if isinstance(v, dict) and "money_conserved" in v]
-    if cons:
-        L.append("Total balance conserved after all transfers: " + ", ".join(cons) + ".")
+    if any(w in res["workloads"] for w in ("d_counter", "h_transfer_low", "h_transfer_high")):
+        L.append("**Invariants**, checked after every run of a write workload, outside the timed window: (d) the "
+                 "counter equals 1 (the seed's increment) + the acknowledged increments; (h) the sum of all balances is "
+                 "unchanged, and Σ n·(balance − initial) over all accounts equals Σ (to − from) over the acknowledged "
+                 "transfers, so every acknowledged transfer moved and no unacknowledged one did. A transfer answered "
+                 "without moving (`\"value\":false`, whatever the HTTP status) counts as an error. `undecided`: "
+                 "requests were lost in flight, so exact equality cannot be required. (c) and (e) are not checked.")
         L.append("")
 
     f = res["workloads"].get("f_fanout")
@@ -140,17 +266,18 @@ def write_summary(res, path):
         L.append("One writer commits `bench:incr` over HTTP; every client is subscribed to `bench:counter` (cvx: the "
                  "Convex sync protocol; Node: a `ws` broadcast after the write). Latency per client and round.")
         L.append("")
-        L.append("| system | from send p50 ms | from send p99 ms | from commit response p50 ms | p99 ms | last client (p50 of rounds) ms | mutation ms |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| system | from send p50 ms | from send p99 ms | from commit response p50 ms | p99 ms | last client (p50 of rounds) ms | mutation ms | server CPU, cores | wsfan CPU, cores |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in ("cvx", "node", "pocketbase"):
             r = f.get(s)
             if not r:
                 continue
             if "from_send_p50_ms" not in r:
-                L.append(f"| {LABEL[s]} | {r.get('skipped') or 'failed: ' + r.get('failed', '')[:100]} | | | | | |")
+                L.append(f"| {LABEL[s]} | {r.get('skipped') or 'failed: ' + r.get('failed', '')[:100]} | | | | | | | |")
                 continue
             L.append(f"| {LABEL[s]} | {r['from_send_p50_ms']:.2f} | {r['from_send_p99_ms']:.2f} | {r['p50_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['all_delivered_p50_ms']:.2f} | {r['mutation_p50_ms']:.2f} |")
+                     f"{r['p99_ms']:.2f} | {r['all_delivered_p50_ms']:.2f} | {r['mutation_p50_ms']:.2f} | "
+                     f"{r.get('server_cpu_cores', '–')} | {r.get('loadgen_cpu_cores', '–')} |")
         L.append("")
 
     gcs = res["workloads"].get("g_coldstart")
@@ -235,6 +362,8 @@ def write_summary(res, path):
     if t:
         L.append("## Targets")
         L.append("")
+        L.append("Ratio targets: the median of the per-round ratios [min–max].")
+        L.append("")
         L.append("| target | measured | |")
         L.append("|---|---:|---|")
         for k, v in t.items():
@@ -246,6 +375,9 @@ def write_summary(res, path):
                 sval = f"{val:,} TPS"
             else:
                 sval = f"{val}×"
+            if "range" in v:
+                lo, hi = v["range"]
+                sval += (f" [{lo:,}–{hi:,}]" if k == "keynote2_low_tps" else f" [{lo}–{hi}×]")
             L.append(f"| {v['target']} | {sval} | {'met' if v['met'] else '**missed**'} |")
         L.append("")
     for n in res.get("notes", []):
@@ -261,6 +393,8 @@ def write_chart(res, path):
     import matplotlib.pyplot as plt
 
     ws = [(w, t) for w, t in HTTP_WORKLOADS if w in res["workloads"]]
+    if not ws:
+        return  # no HTTP workload in this run: nothing to draw
     systems = [s for s in ORDER if any(s in res["workloads"][w] and "rps" in res["workloads"][w][s] for w, _ in ws)]
     colors = {"cvx": "#d9480f", "cvx-ts": "#f59f00", "node": "#1c7ed6", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
     fig, axes = plt.subplots(2, 1, figsize=(13, 9), sharex=True)
@@ -268,16 +402,22 @@ def write_chart(res, path):
     for k, (metric, ylabel) in enumerate([("rps", "requests / s (log)"), ("p99_us", "p99 latency, ms (log)")]):
         ax = axes[k]
         for j, s in enumerate(systems):
-            xs, ys = [], []
+            xs, ys, lo, hi = [], [], [], []
             for i, (w, _) in enumerate(ws):
                 r = res["workloads"][w].get(s)
                 if r and metric in r and r[metric]:
+                    k_ = 1000 if metric == "p99_us" else 1
                     xs.append(i + (j - (len(systems) - 1) / 2) * width)
-                    ys.append(r[metric] / (1000 if metric == "p99_us" else 1))
-            bars = ax.bar(xs, ys, width, label=LABEL[s], color=colors[s], edgecolor="black", linewidth=0.4)
-            for b, y in zip(bars, ys):
+                    ys.append(r[metric] / k_)
+                    rg = r.get("range", {}).get(metric, [r[metric], r[metric]])
+                    lo.append(max(0, r[metric] - rg[0]) / k_)
+                    hi.append(max(0, rg[1] - r[metric]) / k_)
+            # bar = median over rounds, whisker = min-max
+            bars = ax.bar(xs, ys, width, label=LABEL[s], color=colors[s], edgecolor="black", linewidth=0.4,
+                          yerr=[lo, hi], error_kw={"elinewidth": 0.6, "capsize": 1.5})
+            for b, y, h in zip(bars, ys, hi):
                 txt = f"{y:,.0f}" if metric == "rps" else (f"{y:.1f}" if y >= 1 else f"{y:.2g}")
-                ax.annotate(txt, (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=6.5,
+                ax.annotate(txt, (b.get_x() + b.get_width() / 2, y + h), ha="center", va="bottom", fontsize=6.5,
                             rotation=90, xytext=(0, 2), textcoords="offset points")
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
@@ -289,6 +429,7 @@ def write_chart(res, path):
     st = res["settings"]
     axes[0].set_title(f"cvx vs peers, same run, same {res['machine']['cpus']}-core machine "
                       f"({st['conns']} conns, {st['transfer_conns']} for keynote-2; {st['duration_s']:g} s windows; "
+                      f"median of {st.get('rounds', 1)} rounds, whiskers min-max; "
                       f"{res['started'][:16]})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -17,11 +17,23 @@
  *               with --alpha A (A > 0), like the keynote-2 benchmark
  *
  * A response counts as a success when its status is 2xx and, with
- * --expect STR, its body contains STR (cvx answers HTTP 200 for function
- * errors; --expect '"status":"success"' catches them).
+ * --expect STR (repeatable: every STR), its body contains STR (cvx answers
+ * HTTP 200 for function errors; --expect '"status":"success"' catches them;
+ * --expect '"value":true' makes a transfer that did not move an error).
+ *
+ * --seed N seeds the random choices (ids, starts, accounts).
+ * --watch-pid PID reads /proc/PID/stat (the server's CPU time, all threads)
+ * and /proc/stat (the whole machine's busy time) at the same two instants
+ * as this process's own getrusage: the start and the end of the window, so
+ * server, load generator and machine CPU cover exactly the window whose
+ * requests are counted.
  *
  * Output: one JSON object on stdout (throughput, latency percentiles in
- * microseconds, errors, this process's own CPU time).
+ * microseconds, errors, this process's own CPU time over the window, and
+ * with --watch-pid the server's and the machine's; ok_total/errors_total over
+ * the whole run including the warm-up; unanswered = requests still in
+ * flight when it gave up waiting; with --accounts, acked_wdelta = the sum
+ * of (to - from) over every successful request, for the transfer invariant).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -210,7 +222,10 @@ static double warmup_s = 1, duration_s = 5;
 static const char *method = "POST";
 static tmpl_t path_t, body_t;
 static int has_body;
-static const char *expect;
+#define MAX_EXPECT 8
+static const char *expect[MAX_EXPECT];
+static int nexpect;
+static int watch_pid;
 static char extra_headers[4096];
 static int verbose;
 
@@ -224,6 +239,7 @@ typedef struct {
     size_t woff;
     buf_t r;        /* bytes read, not yet parsed */
     uint64_t *sent; /* ring of send times of in-flight requests */
+    long *from, *to; /* ring of the accounts of in-flight requests */
     int head, inflight;
 } conn_t;
 
@@ -234,7 +250,8 @@ static int stopping;
 
 static uint64_t *lat;
 static size_t nlat, caplat;
-static uint64_t ok_in_window, err_in_window, ok_total, err_total, conn_errors, reconnects;
+static uint64_t ok_in_window, err_in_window, ok_total, err_total, conn_errors, reconnects, lost_in_flight;
+static long long acked_wdelta; /* sum of (to - from) over successful requests (transfers) */
 static int printed_errors;
 
 static void record(uint64_t done, uint64_t sent, int ok, const char *body, size_t blen, int status) {
@@ -266,6 +283,7 @@ static void conn_fail(conn_t *c) {
     conn_errors++;
     /* requests in flight are lost: count them as errors */
     uint64_t t = now_ns();
+    lost_in_flight += (uint64_t)c->inflight;
     for (int i = 0; i < c->inflight; i++) record(t, t, 0, "connection lost", 15, 0);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -302,7 +320,10 @@ static void queue_request(conn_t *c) {
                       port, extra_headers);
     buf_add(&c->w, head, (size_t)hl);
     if (has_body) buf_add(&c->w, body.d, body.len);
-    c->sent[(c->head + c->inflight) % pipeline_depth] = now_ns();
+    int slot = (c->head + c->inflight) % pipeline_depth;
+    c->sent[slot] = now_ns();
+    c->from[slot] = from;
+    c->to[slot] = to;
     c->inflight++;
 }
 
@@ -392,10 +413,12 @@ static int parse_responses(conn_t *c) {
         uint64_t t = now_ns();
         if (c->inflight <= 0) return -1;
         uint64_t sent = c->sent[c->head];
+        long rfrom = c->from[c->head], rto = c->to[c->head];
         c->head = (c->head + 1) % pipeline_depth;
         c->inflight--;
         int ok = status >= 200 && status < 300;
-        if (ok && expect) ok = memmem(body, blen, expect, strlen(expect)) != NULL;
+        for (int k = 0; ok && k < nexpect; k++) ok = memmem(body, blen, expect[k], strlen(expect[k])) != NULL;
+        if (ok && n_accounts > 0) acked_wdelta += (long long)(rto - rfrom);
         record(t, sent, ok, body, blen, status);
         off += total;
         if (close_after) {
@@ -451,6 +474,34 @@ static void on_event(conn_t *c, uint32_t events) {
     if ((events & (EPOLLERR | EPOLLHUP)) && c->fd >= 0 && !(events & EPOLLIN)) conn_fail(c);
 }
 
+/* CPU seconds (user + system, all threads) of --watch-pid, and of the whole
+ * machine (user nice system irq softirq of /proc/stat's first line). */
+static void sample_watch(double *proc_s, double *busy_s) {
+    if (watch_pid <= 0) return;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", watch_pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, st = 0;
+        /* after ")": state(3) ... utime is field 14, stime 15 */
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            *proc_s = (double)(ut + st) / hz;
+    }
+    f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long v[8] = {0};
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]) >= 7)
+            *busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+        fclose(f);
+    }
+}
+
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -468,7 +519,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: httpload --url http://127.0.0.1:PORT [-c CONNS] [-d SECONDS] [-w WARMUP] [--pipeline N]\n"
             "                [--method M] [--path TEMPLATE] [--body TEMPLATE] [--ids FILE]\n"
-            "                [--accounts N] [--alpha A] [--expect STR] [--header 'K: V'] [--seed N]\n");
+            "                [--accounts N] [--alpha A] [--expect STR]... [--header 'K: V'] [--seed N]\n"
+            "                [--watch-pid PID]\n");
     exit(2);
 }
 
@@ -489,7 +541,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ids")) ids_file = NEXT();
         else if (!strcmp(a, "--accounts")) n_accounts = atol(NEXT());
         else if (!strcmp(a, "--alpha")) alpha = atof(NEXT());
-        else if (!strcmp(a, "--expect")) expect = NEXT();
+        else if (!strcmp(a, "--expect")) {
+            if (nexpect == MAX_EXPECT) usage();
+            expect[nexpect++] = NEXT();
+        } else if (!strcmp(a, "--watch-pid")) watch_pid = atoi(NEXT());
         else if (!strcmp(a, "--seed")) seed = strtoull(NEXT(), NULL, 10);
         else if (!strcmp(a, "-v")) verbose = 1;
         else if (!strcmp(a, "--header")) {
@@ -539,9 +594,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nconns; i++) {
         conns[i].idx = i;
         conns[i].sent = calloc((size_t)pipeline_depth, sizeof(uint64_t));
+        conns[i].from = calloc((size_t)pipeline_depth, sizeof(long));
+        conns[i].to = calloc((size_t)pipeline_depth, sizeof(long));
         conn_open(&conns[i]);
     }
     struct rusage ru0, ru1;
+    double srv0 = 0, srv1 = 0, busy0 = 0, busy1 = 0;
     int have_ru0 = 0;
     struct epoll_event evs[256];
     uint64_t drain_deadline = 0;
@@ -549,11 +607,13 @@ int main(int argc, char **argv) {
         uint64_t t = now_ns();
         if (!have_ru0 && t >= t_measure) {
             getrusage(RUSAGE_SELF, &ru0);
+            sample_watch(&srv0, &busy0);
             have_ru0 = 1;
         }
         if (!stopping && t >= t_end) {
             stopping = 1;
             getrusage(RUSAGE_SELF, &ru1);
+            sample_watch(&srv1, &busy1);
             drain_deadline = t + 2000000000ull;
         }
         if (stopping) {
@@ -565,6 +625,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
     }
     if (!have_ru0) getrusage(RUSAGE_SELF, &ru0);
+    uint64_t unanswered = 0;
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].fd >= 0) unanswered += (uint64_t)conns[i].inflight;
     qsort(lat, nlat, sizeof *lat, cmp_u64);
     double sum = 0;
     for (size_t i = 0; i < nlat; i++) sum += (double)lat[i];
@@ -573,10 +636,16 @@ int main(int argc, char **argv) {
     printf("{\"ok\": %llu, \"errors\": %llu, \"rps\": %.1f, \"mean_us\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, "
            "\"p99_us\": %.1f, \"p999_us\": %.1f, \"max_us\": %.1f, \"connections\": %d, \"pipeline\": %d, "
            "\"seconds\": %.2f, \"conn_errors\": %llu, \"errors_total\": %llu, \"loadgen_cpu_s\": %.3f, "
-           "\"loadgen_cpu_share\": %.3f}\n",
+           "\"loadgen_cpu_share\": %.3f, \"ok_total\": %llu, \"lost_in_flight\": %llu, \"unanswered\": %llu, "
+           "\"seed\": %llu",
            (unsigned long long)ok_in_window, (unsigned long long)err_in_window, (double)ok_in_window / duration_s,
            nlat ? sum / (double)nlat / 1000.0 : 0, pct(50), pct(90), pct(99), pct(99.9), nlat ? (double)lat[nlat - 1] / 1000.0 : 0,
            nconns, pipeline_depth, duration_s, (unsigned long long)conn_errors, (unsigned long long)err_total, cpu,
-           cpu / duration_s);
+           cpu / duration_s, (unsigned long long)ok_total, (unsigned long long)lost_in_flight,
+           (unsigned long long)unanswered, (unsigned long long)seed);
+    if (n_accounts > 0) printf(", \"acked_wdelta\": %lld", acked_wdelta);
+    if (watch_pid > 0)
+        printf(", \"server_cpu_s\": %.3f, \"machine_busy_s\": %.3f", srv1 - srv0, busy1 - busy0);
+    printf("}\n");
     return 0;
 }

@@ -63,6 +63,7 @@ const st = {
   accountByN: db.prepare('SELECT id, balance FROM accounts WHERE n = ? ORDER BY n, ct, id LIMIT 1'),
   accountSet: db.prepare('UPDATE accounts SET balance = ? WHERE id = ?'),
   balanceSum: db.prepare('SELECT COALESCE(SUM(balance), 0) AS s FROM accounts WHERE n >= ? AND n < ?'),
+  balanceWsum: db.prepare('SELECT COALESCE(SUM(n * (balance - ?)), 0) AS s FROM accounts WHERE n >= ? AND n < ?'),
 };
 
 const subscribers = new Map(); // counter name -> Set of sockets
@@ -103,6 +104,8 @@ const fns = {
     return count;
   }),
   'bench:balance_sum': ({ start, count }) => st.balanceSum.get(start, start + count).s,
+  // the transfer invariant (bench/README.md): sum of n * (balance - base)
+  'bench:balance_wsum': ({ start, count, base }) => st.balanceWsum.get(base, start, start + count).s,
   'bench:get': ({ id }) => userDoc(st.getUser.get(id)) || null,
   'bench:range100': ({ start }) => st.range.all(start).map(userDoc),
   'bench:insert': ({ n }) => {

@@ -166,6 +166,41 @@ func main() {
 			return e.JSON(http.StatusOK, sum)
 		})
 
+		// The transfer invariant (bench/README.md): the sum of n * (balance -
+		// base), compared with the sum of (to - from) over acknowledged transfers.
+		se.Router.POST("/api/bench/balance_wsum", func(e *core.RequestEvent) error {
+			var req struct {
+				Start float64 `json:"start"`
+				Count float64 `json:"count"`
+				Base  float64 `json:"base"`
+			}
+			if err := e.BindBody(&req); err != nil {
+				return e.BadRequestError("bad body", err)
+			}
+			var sum float64
+			err := e.App.DB().NewQuery("SELECT COALESCE(SUM(n * (balance - {:base})), 0) FROM accounts WHERE n >= {:a} AND n < {:b}").
+				Bind(dbx.Params{"base": req.Base, "a": req.Start, "b": req.Start + req.Count}).Row(&sum)
+			if err != nil {
+				return e.InternalServerError("sum failed", err)
+			}
+			return e.JSON(http.StatusOK, sum)
+		})
+
+		// The counter invariant: the value of counter {name} (read after the window).
+		se.Router.POST("/api/bench/counter", func(e *core.RequestEvent) error {
+			var req struct {
+				Name string `json:"name"`
+			}
+			if err := e.BindBody(&req); err != nil {
+				return e.BadRequestError("bad body", err)
+			}
+			r, err := e.App.FindFirstRecordByData("counters", "name", req.Name)
+			if err != nil {
+				return e.JSON(http.StatusOK, 0)
+			}
+			return e.JSON(http.StatusOK, r.GetFloat("count"))
+		})
+
 		se.Router.POST("/api/bench/incr", func(e *core.RequestEvent) error {
 			var req struct {
 				Name string `json:"name"`

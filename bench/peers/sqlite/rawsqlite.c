@@ -11,8 +11,9 @@
  *   transfer   BEGIN IMMEDIATE; 2 SELECTs by n; 2 UPDATEs; COMMIT
  *              (accounts picked uniformly, or Zipf with alpha)
  *
- * usage: rawsqlite DIR WORKLOAD [-d SECONDS] [-w WARMUP] [--alpha A]
- * Prints one JSON object: ops/s and per-operation latency percentiles (µs).
+ * usage: rawsqlite DIR WORKLOAD [-d SECONDS] [-w WARMUP] [--alpha A] [--seed N]
+ * Prints one JSON object: ops/s, per-operation latency percentiles (µs) and
+ * this process's CPU time over the measurement window (cpu_s).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define N_USERS 10000
@@ -218,7 +220,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: rawsqlite DIR WORKLOAD [-d SECONDS] [-w WARMUP] [--alpha A]\n");
+        fprintf(stderr, "usage: rawsqlite DIR WORKLOAD [-d SECONDS] [-w WARMUP] [--alpha A] [--seed N]\n");
         return 2;
     }
     const char *dir = argv[1], *w = argv[2];
@@ -227,6 +229,11 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "-d")) dur = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "-w")) warm = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--alpha")) alpha = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed")) {
+            unsigned long long sd = strtoull(argv[i + 1], NULL, 10);
+            rs ^= (sd + 1) * 0x9e3779b97f4a7c15ull;
+            if (!rs) rs = 88172645463325252ull;
+        }
     }
     if (alpha > 0) {
         zipf_cdf = malloc(sizeof(double) * N_ACCOUNTS);
@@ -263,9 +270,18 @@ int main(int argc, char **argv) {
     size_t cap = 1 << 20, n = 0;
     uint64_t *lat = malloc(cap * sizeof *lat);
     uint64_t ops = 0;
+    struct rusage ru0 = {0}, ru1 = {0};
+    int have_ru0 = 0;
     for (;;) {
         uint64_t a = now_ns();
-        if (a >= te) break;
+        if (!have_ru0 && a >= tm) {
+            getrusage(RUSAGE_SELF, &ru0);
+            have_ru0 = 1;
+        }
+        if (a >= te) {
+            getrusage(RUSAGE_SELF, &ru1);
+            break;
+        }
         op(w);
         uint64_t b = now_ns();
         if (a >= tm) {
@@ -279,10 +295,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) sum += (double)lat[i];
 #define P(p) (n ? (double)lat[(size_t)((p) / 100.0 * (double)(n - 1))] / 1000.0 : 0)
     double per = !strcmp(w, "insert64") ? 64 : 1;
+    if (!have_ru0) ru0 = ru1;
+    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
     printf("{\"ok\": %llu, \"errors\": 0, \"rps\": %.1f, \"mean_us\": %.2f, \"p50_us\": %.2f, \"p90_us\": %.2f, "
-           "\"p99_us\": %.2f, \"max_us\": %.2f, \"ops_per_txn\": %.0f, \"sqlite\": \"%s\"}\n",
+           "\"p99_us\": %.2f, \"p999_us\": %.2f, \"max_us\": %.2f, \"ops_per_txn\": %.0f, \"cpu_s\": %.3f, "
+           "\"sqlite\": \"%s\"}\n",
            (unsigned long long)(ops * per), (double)ops * per / dur, n ? sum / (double)n / 1000.0 : 0, P(50), P(90), P(99),
-           n ? (double)lat[n - 1] / 1000.0 : 0, per, sqlite3_libversion());
+           P(99.9), n ? (double)lat[n - 1] / 1000.0 : 0, per, cpu, sqlite3_libversion());
     sqlite3_close(db);
     return 0;
 }

@@ -32,6 +32,22 @@ export const seed_accounts = mutation({
 
 /** Sum of the balances of accounts n in [start, start+count) (a check that
  * transfers conserve money). */
+// Sum of n × (balance - base) over accounts n in [start, start+count): the
+// harness compares it with the sum of (to - from) over every acknowledged
+// transfer. Read-only; run after the timed window.
+export const balance_wsum = query({
+  args: { start: v.number(), count: v.number(), base: v.number() },
+  handler: async (ctx, { start, count, base }) => {
+    const docs = await ctx.db
+      .query("accounts")
+      .withIndex("by_n", (q) => q.gte("n", start).lt("n", start + count))
+      .collect();
+    let sum = 0;
+    for (const d of docs) sum += d.n * (d.balance - base);
+    return sum;
+  },
+});
+
 export const balance_sum = query({
   args: { start: v.number(), count: v.number() },
   handler: async (ctx, { start, count }) => {

@@ -71,6 +71,24 @@ async fn balance_sum(db: Database, start: f64, count: f64) -> Result<f64, Convex
     Ok(sum)
 }
 
+/// Sum of n × (balance - base) over accounts n in [start, start+count): the
+/// harness compares it with the sum of (to - from) over every acknowledged
+/// transfer, so an acknowledged transfer that did not move (or an
+/// unacknowledged one that did) shows. Read-only; run after the timed window.
+#[query]
+async fn balance_wsum(db: Database, start: f64, count: f64, base: f64) -> Result<f64, ConvexError> {
+    let docs = db
+        .query("accounts")
+        .with_index("by_n", |r| r.gte("n", start).lt("n", start + count))
+        .collect()
+        .await?;
+    let mut sum = 0.0;
+    for d in docs {
+        sum += d.get_as::<f64>("n")? * (d.get_as::<f64>("balance")? - base);
+    }
+    Ok(sum)
+}
+
 // ---- (a) point query, (b) index range -----------------------------------------
 
 /// (a) One document by id.
