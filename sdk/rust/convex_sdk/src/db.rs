@@ -242,7 +242,10 @@ pub struct PaginationOpts {
 impl PaginationOpts {
     /// The first page of `num_items` documents.
     pub fn first(num_items: usize) -> PaginationOpts {
-        PaginationOpts { num_items, ..PaginationOpts::default() }
+        PaginationOpts {
+            num_items,
+            ..PaginationOpts::default()
+        }
     }
 }
 
@@ -262,7 +265,11 @@ impl<'de> serde::Deserialize<'de> for PaginationOpts {
             Some(Value::Int64(n)) if *n >= 0 => *n as usize,
             _ => return Err(D::Error::custom("paginationOpts.numItems must be a whole number >= 0")),
         };
-        Ok(PaginationOpts { num_items, cursor: text("cursor")?, end_cursor: text("endCursor")? })
+        Ok(PaginationOpts {
+            num_items,
+            cursor: text("cursor")?,
+            end_cursor: text("endCursor")?,
+        })
     }
 }
 
@@ -470,7 +477,12 @@ impl Query {
     /// however many documents were added or removed in it, so the next page
     /// (a query of its own) neither overlaps it nor leaves a gap.
     pub async fn paginate(self, num_items: usize, cursor: Option<String>) -> Result<PaginationResult, ConvexError> {
-        self.paginate_with(PaginationOpts { num_items, cursor, end_cursor: None }).await
+        self.paginate_with(PaginationOpts {
+            num_items,
+            cursor,
+            end_cursor: None,
+        })
+        .await
     }
 
     /// [`paginate`](Self::paginate) with the options `usePaginatedQuery`

@@ -147,8 +147,9 @@ impl Value {
 
     /// Compares two values in Convex's total order, the order of indexes and
     /// of `order("asc")`: null < int64 < float64 < boolean < string < bytes
-    /// < array < object. Numbers compare by value (NaN after every other
-    /// float), strings by UTF-8 bytes, arrays and objects lexicographically
+    /// < array < object, as the server orders index keys. Numbers compare
+    /// by value, -0 before +0 (NaN after every other float, NaNs by their
+    /// bits), strings by UTF-8 bytes, arrays and objects lexicographically
     /// (objects by their sorted `(key, value)` pairs).
     pub fn total_cmp(&self, other: &Value) -> Ordering {
         fn rank(v: &Value) -> u8 {
@@ -166,7 +167,8 @@ impl Value {
         match (self, other) {
             (Value::Int64(a), Value::Int64(b)) => a.cmp(b),
             (Value::Float64(a), Value::Float64(b)) => match (a.is_nan(), b.is_nan()) {
-                (true, true) => Ordering::Equal,
+                // As the server's index keys order them: by their bits.
+                (true, true) => a.to_bits().cmp(&b.to_bits()),
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
                 // -0.0 and 0.0 are distinct values; order -0 first.

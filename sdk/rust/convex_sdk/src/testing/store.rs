@@ -564,49 +564,10 @@ fn lookup_path<'a>(doc: &'a BTreeMap<String, Value>, path: &str) -> Option<&'a V
     Some(cur)
 }
 
-/// Convex's total order, as the server's store compares (`src/value/order.c`):
-/// null < int64 < float64 < boolean < string < bytes < array < object;
-/// floats by value with -0 < +0 and every NaN after every number (NaNs by
-/// their bits); strings and bytes bytewise; arrays and objects element by
-/// element, then by length.
+/// Convex's total order, as the server's store compares
+/// (`src/value/order.c`): [`Value::total_cmp`].
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
-    fn rank(v: &Value) -> u8 {
-        match v {
-            Value::Null => 0,
-            Value::Int64(_) => 1,
-            Value::Float64(_) => 2,
-            Value::Boolean(_) => 3,
-            Value::String(_) => 4,
-            Value::Bytes(_) => 5,
-            Value::Array(_) => 6,
-            Value::Object(_) => 7,
-        }
-    }
-    match (a, b) {
-        (Value::Int64(x), Value::Int64(y)) => x.cmp(y),
-        (Value::Float64(x), Value::Float64(y)) => match (x.is_nan(), y.is_nan()) {
-            (true, true) => x.to_bits().cmp(&y.to_bits()),
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            (false, false) => x.total_cmp(y),
-        },
-        (Value::Boolean(x), Value::Boolean(y)) => x.cmp(y),
-        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Value::Bytes(x), Value::Bytes(y)) => x.cmp(y),
-        (Value::Array(x), Value::Array(y)) => x
-            .iter()
-            .zip(y)
-            .map(|(p, q)| cmp_values(p, q))
-            .find(|o| o.is_ne())
-            .unwrap_or_else(|| x.len().cmp(&y.len())),
-        (Value::Object(x), Value::Object(y)) => x
-            .iter()
-            .zip(y)
-            .map(|((kx, vx), (ky, vy))| kx.as_bytes().cmp(ky.as_bytes()).then_with(|| cmp_values(vx, vy)))
-            .find(|o| o.is_ne())
-            .unwrap_or_else(|| x.len().cmp(&y.len())),
-        _ => rank(a).cmp(&rank(b)),
-    }
+    a.total_cmp(b)
 }
 
 fn cmp_opt(a: &Option<Value>, b: &Option<Value>) -> Ordering {
