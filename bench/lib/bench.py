@@ -266,27 +266,26 @@ def seed(system, srv, n_accounts):
     return path
 
 
-def balance_total(system, srv, n_accounts):
+def sum_accounts(system, srv, n_accounts, fn, extra=None):
+    """The bench app's query `fn` (a sum over accounts n in [start,
+    start+count)) summed over every account, 10,000 at a time."""
     total = 0.0
     for start in range(0, n_accounts, 10000):
-        args = {"start": start, "count": 10000}
+        args = {"start": start, "count": 10000, **(extra or {})}
         if system == "pocketbase":
-            total += post(f"{srv.url}/api/bench/balance_sum", args)
+            total += post(f"{srv.url}/api/bench/{fn}", args)
         else:
-            total += call(srv.url, "query", "bench:balance_sum", args)
+            total += call(srv.url, "query", f"bench:{fn}", args)
     return total
+
+
+def balance_total(system, srv, n_accounts):
+    return sum_accounts(system, srv, n_accounts, "balance_sum")
 
 
 def balance_wsum(system, srv, n_accounts):
     """Sum of n * (balance - BALANCE) over every account (the transfer invariant)."""
-    total = 0.0
-    for start in range(0, n_accounts, 10000):
-        args = {"start": start, "count": 10000, "base": BALANCE}
-        if system == "pocketbase":
-            total += post(f"{srv.url}/api/bench/balance_wsum", args)
-        else:
-            total += call(srv.url, "query", "bench:balance_wsum", args)
-    return total
+    return sum_accounts(system, srv, n_accounts, "balance_wsum", {"base": BALANCE})
 
 
 def read_counter(system, srv, name):

@@ -191,64 +191,57 @@ int cvx__store_get(cvx_txn_t *t, const uint8_t id[16], bool *found, bool *delete
     return rc;
 }
 
+/* Both kinds of listener live in a list under their own mutex, which
+ * their calls hold too: once list_remove returns, the listener is not
+ * running and never will. */
+static int list_add(pthread_mutex_t *mu, listener_t **head, int *next_handle, listener_t *l) {
+    pthread_mutex_lock(mu);
+    l->handle = ++*next_handle;
+    l->next = *head;
+    *head = l;
+    pthread_mutex_unlock(mu);
+    return l->handle;
+}
+
+static void list_remove(pthread_mutex_t *mu, listener_t **head, int handle) {
+    pthread_mutex_lock(mu);
+    for (listener_t **p = head; *p; p = &(*p)->next) {
+        if ((*p)->handle == handle) {
+            listener_t *l = *p;
+            *p = l->next;
+            cvx_free(l);
+            break;
+        }
+    }
+    pthread_mutex_unlock(mu);
+}
+
 int cvx_store_listen(cvx_store_t *s, cvx_commit_cb cb, void *ctx) {
     listener_t *l = cvx_calloc(1, sizeof *l);
     if (!l) return -1;
     l->cb = cb;
     l->ctx = ctx;
-    pthread_mutex_lock(&s->listen_mu);
-    l->handle = ++s->next_listener;
-    l->next = s->listeners;
-    s->listeners = l;
-    pthread_mutex_unlock(&s->listen_mu);
-    return l->handle;
+    return list_add(&s->listen_mu, &s->listeners, &s->next_listener, l);
 }
+
+void cvx_store_unlisten(cvx_store_t *s, int handle) { list_remove(&s->listen_mu, &s->listeners, handle); }
 
 int cvx_store_listen_durable(cvx_store_t *s, void (*cb)(void *ctx), void *ctx) {
     listener_t *l = cvx_calloc(1, sizeof *l);
     if (!l) return -1;
     l->durable = cb;
     l->ctx = ctx;
-    pthread_mutex_lock(&s->hook_mu);
-    l->handle = ++s->next_durable;
-    l->next = s->durable_listeners;
-    s->durable_listeners = l;
-    pthread_mutex_unlock(&s->hook_mu);
-    return l->handle;
+    return list_add(&s->hook_mu, &s->durable_listeners, &s->next_durable, l);
 }
 
-/* Under hook_mu, which the calls hold too: once this returns, the
- * listener is not running and never will. */
 void cvx_store_unlisten_durable(cvx_store_t *s, int handle) {
-    pthread_mutex_lock(&s->hook_mu);
-    for (listener_t **p = &s->durable_listeners; *p; p = &(*p)->next) {
-        if ((*p)->handle == handle) {
-            listener_t *l = *p;
-            *p = l->next;
-            cvx_free(l);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->hook_mu);
+    list_remove(&s->hook_mu, &s->durable_listeners, handle);
 }
 
 void cvx__store_durable_notify(cvx_store_t *s) {
     pthread_mutex_lock(&s->hook_mu);
     for (listener_t *l = s->durable_listeners; l; l = l->next) l->durable(l->ctx);
     pthread_mutex_unlock(&s->hook_mu);
-}
-
-void cvx_store_unlisten(cvx_store_t *s, int handle) {
-    pthread_mutex_lock(&s->listen_mu);
-    for (listener_t **p = &s->listeners; *p; p = &(*p)->next) {
-        if ((*p)->handle == handle) {
-            listener_t *l = *p;
-            *p = l->next;
-            cvx_free(l);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->listen_mu);
 }
 
 /* Tells the listeners about a published commit (under pub_mu, so in ts

@@ -48,24 +48,40 @@ async fn seed_users(db: Database, start: f64, count: f64) -> Result<Vec<Document
 
 /// Inserts accounts n = start .. start+count with `balance` each.
 #[mutation]
-async fn seed_accounts(db: Database, start: f64, count: f64, balance: f64) -> Result<f64, ConvexError> {
+async fn seed_accounts(
+    db: Database,
+    start: f64,
+    count: f64,
+    balance: f64,
+) -> Result<f64, ConvexError> {
     for i in 0..count as u64 {
-        db.insert("accounts", json!({ "n": start + i as f64, "balance": balance })).await?;
+        db.insert(
+            "accounts",
+            json!({ "n": start + i as f64, "balance": balance }),
+        )
+        .await?;
     }
     Ok(count)
+}
+
+/// Accounts n in [start, start+count), for the invariant checks.
+async fn accounts_between(
+    db: &Database,
+    start: f64,
+    count: f64,
+) -> Result<Vec<Document>, ConvexError> {
+    db.query("accounts")
+        .with_index("by_n", |r| r.gte("n", start).lt("n", start + count))
+        .collect()
+        .await
 }
 
 /// Sum of the balances of accounts n in [start, start+count) (a check that
 /// transfers conserve money).
 #[query]
 async fn balance_sum(db: Database, start: f64, count: f64) -> Result<f64, ConvexError> {
-    let docs = db
-        .query("accounts")
-        .with_index("by_n", |r| r.gte("n", start).lt("n", start + count))
-        .collect()
-        .await?;
     let mut sum = 0.0;
-    for d in docs {
+    for d in accounts_between(&db, start, count).await? {
         sum += d.get_as::<f64>("balance")?;
     }
     Ok(sum)
@@ -77,13 +93,8 @@ async fn balance_sum(db: Database, start: f64, count: f64) -> Result<f64, Convex
 /// unacknowledged one that did) shows. Read-only; run after the timed window.
 #[query]
 async fn balance_wsum(db: Database, start: f64, count: f64, base: f64) -> Result<f64, ConvexError> {
-    let docs = db
-        .query("accounts")
-        .with_index("by_n", |r| r.gte("n", start).lt("n", start + count))
-        .collect()
-        .await?;
     let mut sum = 0.0;
-    for d in docs {
+    for d in accounts_between(&db, start, count).await? {
         sum += d.get_as::<f64>("n")? * (d.get_as::<f64>("balance")? - base);
     }
     Ok(sum)
@@ -100,7 +111,10 @@ async fn get(db: Database, id: String) -> Result<Option<Document>, ConvexError> 
 /// (b) 100 users from `by_n`, starting at n >= start.
 #[query]
 async fn range100(db: Database, start: f64) -> Result<Vec<Document>, ConvexError> {
-    db.query("users").with_index("by_n", |r| r.gte("n", start)).take(100).await
+    db.query("users")
+        .with_index("by_n", |r| r.gte("n", start))
+        .take(100)
+        .await
 }
 
 // ---- (c) insert, (d) counter, (e) action -----------------------------------------
@@ -108,14 +122,22 @@ async fn range100(db: Database, start: f64) -> Result<Vec<Document>, ConvexError
 /// (c) One small document, one durable transaction.
 #[mutation]
 async fn insert(db: Database, n: f64) -> Result<DocumentId, ConvexError> {
-    db.insert("events", json!({ "kind": "bench", "n": n, "payload": "0123456789abcdef0123456789abcdef" })).await
+    db.insert(
+        "events",
+        json!({ "kind": "bench", "n": n, "payload": "0123456789abcdef0123456789abcdef" }),
+    )
+    .await
 }
 
 /// (d) Read-modify-write of one counter found through an index; every
 /// client hits the same counter, so concurrent calls conflict and retry.
 #[mutation]
 async fn incr(db: Database, name: String) -> Result<f64, ConvexError> {
-    let found = db.query("counters").with_index("by_name", |r| r.eq("name", name.clone())).first().await?;
+    let found = db
+        .query("counters")
+        .with_index("by_name", |r| r.eq("name", name.clone()))
+        .first()
+        .await?;
     match found {
         Some(doc) => {
             let count = doc.get_as::<f64>("count")? + 1.0;
@@ -123,7 +145,8 @@ async fn incr(db: Database, name: String) -> Result<f64, ConvexError> {
             Ok(count)
         }
         None => {
-            db.insert("counters", json!({ "name": name, "count": 1.0 })).await?;
+            db.insert("counters", json!({ "name": name, "count": 1.0 }))
+                .await?;
             Ok(1.0)
         }
     }
@@ -132,7 +155,11 @@ async fn incr(db: Database, name: String) -> Result<f64, ConvexError> {
 /// The counter's value (the subscription of the fan-out workload (f)).
 #[query]
 async fn counter(db: Database, name: String) -> Result<f64, ConvexError> {
-    let found = db.query("counters").with_index("by_name", |r| r.eq("name", name)).first().await?;
+    let found = db
+        .query("counters")
+        .with_index("by_name", |r| r.eq("name", name))
+        .first()
+        .await?;
     match found {
         Some(doc) => doc.get_as::<f64>("count"),
         None => Ok(0.0),
@@ -155,9 +182,19 @@ async fn transfer(db: Database, from: f64, to: f64, amount: f64) -> Result<bool,
     if from == to || amount <= 0.0 {
         return Ok(false);
     }
-    let a = db.query("accounts").with_index("by_n", |r| r.eq("n", from)).first().await?;
-    let b = db.query("accounts").with_index("by_n", |r| r.eq("n", to)).first().await?;
-    let (Some(a), Some(b)) = (a, b) else { return Ok(false) };
+    let a = db
+        .query("accounts")
+        .with_index("by_n", |r| r.eq("n", from))
+        .first()
+        .await?;
+    let b = db
+        .query("accounts")
+        .with_index("by_n", |r| r.eq("n", to))
+        .first()
+        .await?;
+    let (Some(a), Some(b)) = (a, b) else {
+        return Ok(false);
+    };
     let (ab, bb) = (a.get_as::<f64>("balance")?, b.get_as::<f64>("balance")?);
     if ab < amount {
         return Ok(false);
