@@ -59,6 +59,16 @@ export function markdown(R) {
   }
   const top = Math.max(...phases.map((p) => p.server.peakRssMiB ?? 0));
   L.push(`**RSS ceiling:** ${f(top)} MiB peak (${phases.map((p) => `${p.phase}: peak ${f(p.server.peakRssMiB)}, after the load ${f(p.server.finalRssMiB)}, slope over the second half ${f(p.server.rssSlopeMiBPerMin, 2)} MiB/min`).join("; ")}).`, ``);
+  const loopOf = (p) => p.statsAfter?.loop;
+  if (phases.some(loopOf)) {
+    const lp = (p) => {
+      const l = loopOf(p);
+      if (!l) return `${p.phase}: –`;
+      const pct = (k) => (l.iterations ? (100 * l[k] / l.iterations).toFixed(3) : "0");
+      return `${p.phase}: longest ${f(l.busyMaxMs, 1)} ms over ${n0(l.iterations)} iterations, ${n0(l.busy20to100ms)} of 20–100 ms (${pct("busy20to100ms")}%), ${n0(l.busyOver100ms)} over 100 ms (${pct("busyOver100ms")}%)`;
+    };
+    L.push(`**Longest event-loop stall** (one loop iteration's wall-clock work, which every connection waits out; whole server life): ${phases.map(lp).join("; ")}.`, ``);
+  }
   L.push(`**Acknowledged writes lost: ${n0(phases.reduce((a, p) => a + (p.writes.lost ?? 0), 0))}** ` +
     `(${phases.map((p) => p.writes.checked === false ? `${p.phase}: not checked, ${p.writes.reason}` : `${p.phase}: ${n0(p.writes.acknowledged)} acknowledged increments on ${p.writes.counters} counters, ${p.writes.lost} lost, ${p.writes.uncertain} unacknowledged, ${p.writes.bad.length} inconsistencies`).join("; ")}).`, ``);
 

@@ -252,6 +252,9 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
                        "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu,\"rangeCacheHits\":%llu,\"rangeCacheMisses\":%llu,"
                        "\"rangeCacheEntries\":%zu,\"rangeCacheBytes\":%zu},"
+                       "\"loop\":{\"iterations\":%llu,\"busyMs\":%.1f,\"busyMaxMs\":%.2f,"
+                       "\"busyUnder1ms\":%llu,\"busy1to5ms\":%llu,\"busy5to20ms\":%llu,\"busy20to100ms\":%llu,"
+                       "\"busyOver100ms\":%llu},"
                        "\"connections\":%u,\"bufferedBytes\":%llu}",
                        (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
                        (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
@@ -267,6 +270,10 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
                        (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
                        st.doc_cache_entries, st.doc_cache_bytes, (unsigned long long)st.range_cache_hits,
                        (unsigned long long)st.range_cache_misses, st.range_cache_entries, st.range_cache_bytes,
+                       (unsigned long long)s->busy_iterations, (double)s->busy_total_ns / 1e6,
+                       (double)s->busy_max_ns / 1e6, (unsigned long long)s->busy_hist[0],
+                       (unsigned long long)s->busy_hist[1], (unsigned long long)s->busy_hist[2],
+                       (unsigned long long)s->busy_hist[3], (unsigned long long)s->busy_hist[4],
                        s->connections, (unsigned long long)atomic_load(&s->buffered));
         cvx__send_json(req, 200, b.data, b.len);
         cvx_buf_free(&b);

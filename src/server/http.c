@@ -284,8 +284,35 @@ static void on_stop(uv_async_t *a) {
     maybe_finish_drain(s);
 }
 
+/* Runs just before the loop blocks in poll: what passed since the last
+ * time, less what poll spent waiting, is one iteration's work. Wall clock,
+ * so time the loop thread waited for a CPU counts too: clients wait either
+ * way. */
+static void on_busy_probe(uv_prepare_t *h) {
+    cvx_server_t *s = h->data;
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&s->loop);
+    if (s->busy_last_ns) {
+        uint64_t wall = now - s->busy_last_ns, waited = idle - s->busy_idle_ns;
+        uint64_t busy = wall > waited ? wall - waited : 0;
+        if (busy > s->busy_max_ns) s->busy_max_ns = busy;
+        s->busy_total_ns += busy;
+        s->busy_iterations++;
+        static const uint64_t edges_ms[CVX__BUSY_BUCKETS - 1] = {1, 5, 20, 100};
+        int b = 0;
+        while (b < CVX__BUSY_BUCKETS - 1 && busy >= edges_ms[b] * 1000000u) b++;
+        s->busy_hist[b]++;
+    }
+    s->busy_last_ns = now;
+    s->busy_idle_ns = idle;
+}
+
 static int setup(cvx_server_t *s, cvx_err_t *err) {
     if (uv_loop_init(&s->loop) != 0) return cvx_err_set(err, CVX_E_INTERNAL, "cannot create the event loop");
+    uv_loop_configure(&s->loop, UV_METRICS_IDLE_TIME);
+    uv_prepare_init(&s->loop, &s->busy_probe);
+    s->busy_probe.data = s;
+    uv_prepare_start(&s->busy_probe, on_busy_probe);
+    uv_unref((uv_handle_t *)&s->busy_probe);
     uv_async_init(&s->loop, &s->mail_async, on_mail);
     s->mail_async.data = s;
     uv_async_init(&s->loop, &s->stop_async, on_stop);

@@ -158,6 +158,8 @@ typedef struct {
 #define CVX__LOG_BYTES_TEXT "64 MiB"
 
 
+#define CVX__BUSY_BUCKETS 5
+
 struct cvx_server {
     cvx_server_config_t cfg;
     char *data_dir;
@@ -187,6 +189,13 @@ struct cvx_server {
     int listen_fd;         /* bound by cvx__bind, handed to the loop */
     uint32_t connections;
     uint64_t inflight;     /* jobs not yet answered (loop thread) */
+    /* How long the loop stays away from its sockets: each iteration's
+     * busy time (wall clock minus time blocked in poll), the stall every
+     * connection shares. Loop thread only; /api/admin/stats reports them. */
+    uv_prepare_t busy_probe;
+    uint64_t busy_last_ns, busy_idle_ns;
+    uint64_t busy_max_ns, busy_total_ns, busy_iterations;
+    uint64_t busy_hist[CVX__BUSY_BUCKETS]; /* < 1, 5, 20, 100 ms, and more */
     _Atomic uint64_t buffered; /* charged to the memory budget (cvx__budget_take) */
     bool draining;
     int start_rc;

@@ -157,6 +157,14 @@ test("3. a subscription storm from one client is cut at the per-client limit; ot
   const { code, reason } = await end;
   assert.equal(code, 1008);
   assert.match(reason, /1000/);
+  // The stall every connection shares is the event loop's longest
+  // iteration; the server measures it. Before the per-client limit and
+  // the worker hand-off of big messages, one storm held it for seconds.
+  const { loop } = await server.stats();
+  const buckets = loop.busyUnder1ms + loop.busy1to5ms + loop.busy5to20ms + loop.busy20to100ms + loop.busyOver100ms;
+  assert.equal(buckets, loop.iterations);
+  assert.ok(loop.iterations > 0 && loop.busyMaxMs > 0);
+  assert.ok(loop.busyMaxMs < 1000, `longest loop iteration ${loop.busyMaxMs} ms`);
 });
 
 test("4. a client that never reads its answers is closed after the write timeout", { timeout: 60000 }, async () => {
