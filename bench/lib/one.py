@@ -20,6 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import systems  # noqa: E402
 
 
 def main():
@@ -32,31 +33,31 @@ def main():
     ap.add_argument("--accounts", type=int, default=20000, help="accounts for (h) (default 20000)")
     ap.add_argument("--workers", type=int, help="cvx serve --workers (default: the server's)")
     a = ap.parse_args()
-    wasm = os.path.join(bench.BUILD, "bench.wasm")
+    wasm = os.path.join(systems.BUILD, "bench.wasm")
     if not os.path.exists(wasm):
         sys.exit(f"{wasm} is missing: run bench/run once (it builds it)")
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin}: not an executable")
     tmp = tempfile.mkdtemp(prefix="cvx-one-")
-    bench.RESULTS = tmp
+    systems.RESULTS = tmp
     os.makedirs(os.path.join(tmp, "tmp"))
     data = os.path.join(tmp, "data")
     os.makedirs(data)
     if a.workers:
-        orig = bench.Server.__init__
+        orig = systems.Server.__init__
 
         def with_workers(self, name, argv, *args, **kw):
             orig(self, name, argv + ["--workers", str(a.workers)] if name == "cvx" else argv, *args, **kw)
 
-        bench.Server.__init__ = with_workers
+        systems.Server.__init__ = with_workers
     try:
         extra = ["--query-cache", "0"] if a.workload == "a_get_uncached" else []
-        srv = bench.start_cvx(data, a.bin, wasm, extra_args=extra)
-        ids = bench.seed("cvx", srv, a.accounts)
+        srv = systems.start_cvx(data, a.bin, wasm, extra_args=extra)
+        ids = systems.seed("cvx", srv, a.accounts)
         conns = 64 if a.workload.startswith("h_") else 32
-        st0 = bench.cvx_stats(srv)
-        r = bench.run_httpload(srv, bench.http_spec(a.workload, "cvx", ids, a.accounts), conns, a.warmup, a.seconds)
-        st1 = bench.cvx_stats(srv)
+        st0 = systems.cvx_stats(srv)
+        r = systems.run_httpload(srv, systems.http_spec(a.workload, "cvx", ids, a.accounts), conns, a.warmup, a.seconds)
+        st1 = systems.cvx_stats(srv)
         keys = ("commits", "conflicts", "groups", "groupWriteMs", "syncs", "syncMs", "docCacheHits", "docCacheMisses", "rangeCacheHits", "rangeCacheMisses")
         d = {k: round(st1["store"].get(k, 0) - st0["store"].get(k, 0), 1) for k in keys}
         print(f"{a.workload} {a.bin}: {r['rps']:.0f}/s p50 {r['p50_us'] / 1000:.2f} ms p99 {r['p99_us'] / 1000:.2f} ms "
@@ -65,7 +66,7 @@ def main():
               ", ".join(f"{k} {v:g}" for k, v in d.items()))
         srv.stop()
     finally:
-        bench.cleanup()
+        systems.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

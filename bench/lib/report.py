@@ -8,6 +8,8 @@ LABEL = {
     "cvx": "cvx",
     "cvx-ts": "cvx, TypeScript app",
     "node": "Node + better-sqlite3",
+    "node-cluster": "Node, 2-process cluster",
+    "node-batch": "Node, micro-batched commits",
     "pocketbase": "PocketBase",
     "sqlite": "raw SQLite (C loop, 1 thread)",
     "sqlite64": "raw SQLite, 64 inserts/txn",
@@ -21,8 +23,11 @@ HTTP_WORKLOADS = [
     ("e_action", "(e) action → mutation"),
     ("h_transfer_low", "(h) keynote-2, low contention"),
     ("h_transfer_high", "(h) keynote-2, ~80% contention"),
+    ("i_mix", "(i) 90/10 reads/transfers"),
+    ("j_get_1m", "(j) point query, 1M users, uniform"),
+    ("j_get_1m_zipf", "(j) point query, 1M users, Zipf 1.0"),
 ]
-ORDER = ["cvx", "cvx-ts", "node", "pocketbase", "sqlite", "sqlite64"]
+ORDER = ["cvx", "cvx-ts", "node", "node-cluster", "node-batch", "pocketbase", "sqlite", "sqlite64"]
 
 
 def fmt_rate(x):
@@ -250,14 +255,37 @@ def write_summary(res, path):
                  "SpacetimeDB 279k TPS with 40 requests pipelined per client. The table's figures are closed-loop, one "
                  "request in flight per connection, on 2 cores shared with the load generator.")
         L.append("")
+    if any(w in res["workloads"] for w in ("i_mix", "j_get_1m", "j_get_1m_zipf")):
+        L.append("(i) 90/10: 90% `bench:account` (one account found through `by_n`, the lookup a transfer makes) and "
+                 "10% keynote-2 transfers between uniformly chosen accounts, so the writes change what the reads read "
+                 "(cvx's query cache on). (j) the point query on a second data set of 1,000,000 users, more than the "
+                 "caches hold (cvx's 64 MiB query cache, its document cache, SQLite's page cache), ids uniform or Zipf "
+                 "1.0 by rank (the 1% most popular ids get about 68% of the requests).")
+        L.append("")
+        mix = res["workloads"].get("i_mix", {})
+        parts = [f"{LABEL.get(sn, sn)} {fmt_ms(r['t2_p50_us'])} / {fmt_ms(r['t2_p99_us'])}" for sn in ORDER
+                 for r in [mix.get(sn)] if r and r.get("t2_p99_us") is not None]
+        if parts:
+            L.append("(i) the transfers alone, p50 / p99 ms (medians over the rounds): " + "; ".join(parts) + ".")
+            L.append("")
+    if any(s in res["workloads"].get(w, {}) for w, _ in HTTP_WORKLOADS for s in ("node-cluster", "node-batch")):
+        L.append("Node as a user would also run it (bench/peers/node/server.js): `Node, 2-process cluster` is two "
+                 "processes (node:cluster) sharing the port and the database, on the read workloads and the mix "
+                 "(its server CPU counts both workers and the primary); `Node, micro-batched commits` runs the writes "
+                 "that arrive in one turn of its event loop in one transaction (a savepoint each) with one fsync, on "
+                 "the write workloads and the mix.")
+        L.append("")
     if any(w in res["workloads"] for w in ("d_counter", "h_transfer_low", "h_transfer_high")):
         L.append("**Invariants**, checked after every run of a write workload, outside the timed window: (d) the "
                  "counter equals 1 (the seed's increment) + the acknowledged increments; (h) the sum of all balances is "
                  "unchanged, and Σ n·(balance − initial) over all accounts equals Σ (to − from) over the acknowledged "
                  "transfers, so every acknowledged transfer moved and no unacknowledged one did. A transfer answered "
                  "without moving (`\"value\":false`, whatever the HTTP status) counts as an error. `undecided`: "
-                 "requests were lost in flight, so exact equality cannot be required. (c) and (e) are not checked.")
+                 "requests were lost in flight, so exact equality cannot be required. (c) and (e) are not checked. (i) "
+                 "is checked as (h), over its transfers.")
         L.append("")
+
+    open_section(res, L)
 
     f = res["workloads"].get("f_fanout")
     if f:
@@ -266,18 +294,18 @@ def write_summary(res, path):
         L.append("One writer commits `bench:incr` over HTTP; every client is subscribed to `bench:counter` (cvx: the "
                  "Convex sync protocol; Node: a `ws` broadcast after the write). Latency per client and round.")
         L.append("")
-        L.append("| system | from send p50 ms | from send p99 ms | from commit response p50 ms | p99 ms | last client (p50 of rounds) ms | mutation ms | server CPU, cores | wsfan CPU, cores |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| system | from send p50 ms | from send p99 ms | from commit response p50 ms | p99 ms | last client (p50 of rounds) ms | mutation ms | server CPU, cores | wsfan CPU, cores | TCP retransmits |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in ("cvx", "node", "pocketbase"):
             r = f.get(s)
             if not r:
                 continue
             if "from_send_p50_ms" not in r:
-                L.append(f"| {LABEL[s]} | {r.get('skipped') or 'failed: ' + r.get('failed', '')[:100]} | | | | | | | |")
+                L.append(f"| {LABEL[s]} | {r.get('skipped') or 'failed: ' + r.get('failed', '')[:100]} | | | | | | | | |")
                 continue
             L.append(f"| {LABEL[s]} | {r['from_send_p50_ms']:.2f} | {r['from_send_p99_ms']:.2f} | {r['p50_ms']:.2f} | "
                      f"{r['p99_ms']:.2f} | {r['all_delivered_p50_ms']:.2f} | {r['mutation_p50_ms']:.2f} | "
-                     f"{r.get('server_cpu_cores', '–')} | {r.get('loadgen_cpu_cores', '–')} |")
+                     f"{r.get('server_cpu_cores', '–')} | {r.get('loadgen_cpu_cores', '–')} | {r.get('tcp_retransmits', '–')} |")
         L.append("")
 
     gcs = res["workloads"].get("g_coldstart")
@@ -386,6 +414,46 @@ def write_summary(res, path):
         fh.write("\n".join(L) + "\n")
 
 
+def open_section(res, L):
+    """(o): the open-loop ladders."""
+    o = res["workloads"].get("o_open")
+    if not o:
+        return
+    st = res["settings"]
+    L.append(f"## (o) Open loop ({st.get('open_rounds', '?')} round(s))")
+    L.append("")
+    L.append("Requests offered at a fixed rate whatever the answers do (`httpload --rate`, 128 connections, at most "
+             "one request in flight on each), each request's latency counted from when it was due, so a server that "
+             "falls behind is charged for the queue it causes. Each round climbs a ladder of rates on a fresh server "
+             "per rate, until p99 reaches 20 ms, a request fails, or more than 0.1% of the offered requests were "
+             "still waiting for a connection at the end. Medians over the rounds [min–max].")
+    L.append("")
+    L.append("| workload | system | highest rate with p99 < 20 ms, req/s | p99 at the fixed rate, ms | every step (rate: p99 ms), last round |")
+    L.append("|---|---|---:|---:|---|")
+    titles = dict(HTTP_WORKLOADS)
+    for w, per in o.items():
+        for sname in ORDER:
+            v = per.get(sname)
+            if not v:
+                continue
+            rg = v.get("max_rate_range") or [0, 0]
+            n = len(v["rounds"])
+            top = v.get("top_rate_passed_rounds", 0)
+            best = f"{v['max_rate_p99_under_20ms']:,.0f} [{rg[0]:,.0f}–{rg[1]:,.0f}]" + \
+                (f"; the top rate passed in {top} of {n} round(s): at least that" if top else "")
+            fr = v.get("p99_at_fixed_range") or [None, None]
+            miss = v.get("fixed_not_reached_rounds", 0)
+            fixed = "not reached" if v.get("p99_at_fixed_us") is None else \
+                f"{v['p99_at_fixed_us'] / 1000:.1f} [{(fr[0] or 0) / 1000:.1f}–{(fr[1] or 0) / 1000:.1f}] at {v['fixed_rate']:,}/s"
+            if miss:
+                fixed += f"; not reached in {miss} of {n} round(s) (the ladder stopped below it)"
+            last = v["rounds"][-1]["steps"]
+            steps = ", ".join(f"{x['rate']:,}: " + (f"{x['p99_us'] / 1000:.1f}" if x.get("p99_us") is not None else "failed")
+                              + ("" if x.get("ok") else " ✗") for x in last)
+            L.append(f"| {titles.get(w, w)} | {LABEL.get(sname, sname)} | {best} | {fixed} | {steps} |")
+    L.append("")
+
+
 def write_chart(res, path):
     import matplotlib
 
@@ -396,7 +464,8 @@ def write_chart(res, path):
     if not ws:
         return  # no HTTP workload in this run: nothing to draw
     systems = [s for s in ORDER if any(s in res["workloads"][w] and "rps" in res["workloads"][w][s] for w, _ in ws)]
-    colors = {"cvx": "#d9480f", "cvx-ts": "#f59f00", "node": "#1c7ed6", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
+    colors = {"cvx": "#d9480f", "cvx-ts": "#f59f00", "node": "#1c7ed6", "node-cluster": "#74c0fc",
+              "node-batch": "#4263eb", "pocketbase": "#37b24d", "sqlite": "#868e96", "sqlite64": "#ced4da"}
     fig, axes = plt.subplots(2, 1, figsize=(13, 9), sharex=True)
     width = 0.8 / max(1, len(systems))
     for k, (metric, ylabel) in enumerate([("rps", "requests / s (log)"), ("p99_us", "p99 latency, ms (log)")]):

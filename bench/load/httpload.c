@@ -21,8 +21,23 @@
  * HTTP 200 for function errors; --expect '"status":"success"' catches them;
  * --expect '"value":true' makes a transfer that did not move an error).
  *
+ * --mix PCT --path2 TEMPLATE [--body2 TEMPLATE]: PCT% of the requests use
+ * the second templates instead (a read/write mix); their successes are
+ * counted apart (ok2_total) and their latencies summarised apart (t2_*).
+ *
+ * --id-alpha A picks {id} by Zipf rank over the --ids lines (the first line
+ * the most popular) instead of uniformly.
+ *
+ * --rate R runs open loop: requests are due at a fixed rate of R per second
+ * whatever the answers do, each sent on the next idle connection (at most
+ * one in flight per connection), and its latency counts from when it was
+ * due, not when a connection was free to send it, so a server that falls
+ * behind is charged for the queue it causes (no coordinated omission).
+ * "late" counts requests still waiting for a connection at the end.
+ *
  * --seed N seeds the random choices (ids, starts, accounts).
- * --watch-pid PID reads /proc/PID/stat (the server's CPU time, all threads)
+ * --watch-pid PID[,PID...] reads /proc/PID/stat (the server's CPU time, all
+ * threads; summed over the PIDs for a server of several processes)
  * and /proc/stat (the whole machine's busy time) at the same two instants
  * as this process's own getrusage: the start and the end of the window, so
  * server, load generator and machine CPU cover exactly the window whose
@@ -50,6 +65,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,33 +113,39 @@ static void seed_rng(uint64_t s) {
 /* ---- account picker (uniform or Zipf over N, like keynote-2's zipf.ts) ------ */
 
 static long n_accounts;
-static double alpha;
-static double *zipf_cdf;
+static double alpha, id_alpha;
+static double *zipf_cdf, *id_cdf;
 
-static void zipf_init(void) {
-    if (alpha <= 0 || n_accounts <= 0) return;
-    zipf_cdf = malloc(sizeof(double) * (size_t)n_accounts);
+/* The cumulative distribution of ranks 1..n with weight 1/rank^a. */
+static double *zipf_init(long n, double a) {
+    if (a <= 0 || n <= 0) return NULL;
+    double *cdf = malloc(sizeof(double) * (size_t)n);
+    if (!cdf) die("out of memory");
     double sum = 0;
-    for (long i = 0; i < n_accounts; i++) sum += 1.0 / pow((double)(i + 1), alpha);
+    for (long i = 0; i < n; i++) sum += 1.0 / pow((double)(i + 1), a);
     double c = 0;
-    for (long i = 0; i < n_accounts; i++) {
-        c += 1.0 / pow((double)(i + 1), alpha) / sum;
-        zipf_cdf[i] = c;
+    for (long i = 0; i < n; i++) {
+        c += 1.0 / pow((double)(i + 1), a) / sum;
+        cdf[i] = c;
     }
-    zipf_cdf[n_accounts - 1] = 1.0;
+    cdf[n - 1] = 1.0;
+    return cdf;
 }
 
-static long pick_account(void) {
-    if (!zipf_cdf) return (long)(rnd01() * (double)n_accounts);
+/* Uniform in [0, n) without a cdf, else by Zipf rank. */
+static long pick(const double *cdf, long n) {
+    if (!cdf) return (long)(rnd01() * (double)n);
     double u = rnd01();
-    long lo = 0, hi = n_accounts - 1;
+    long lo = 0, hi = n - 1;
     while (lo < hi) {
         long mid = (lo + hi) / 2;
-        if (zipf_cdf[mid] < u) lo = mid + 1;
+        if (cdf[mid] < u) lo = mid + 1;
         else hi = mid;
     }
     return lo;
 }
+
+static long pick_account(void) { return pick(zipf_cdf, n_accounts); }
 
 /* ---- templates ---------------------------------------------------------------- */
 
@@ -137,6 +159,7 @@ typedef struct {
 typedef struct {
     seg_t *segs;
     size_t nsegs;
+    int accounts; /* has {from} or {to} */
 } tmpl_t;
 
 static char **ids;
@@ -168,6 +191,7 @@ static void tmpl_parse(tmpl_t *t, const char *src) {
             continue;
         }
         if (b > p) t->segs[t->nsegs++] = (seg_t){SEG_LIT, p, (size_t)(b - p), 0};
+        if (kind == SEG_FROM || kind == SEG_TO) t->accounts = 1;
         t->segs[t->nsegs++] = (seg_t){kind, NULL, 0, n};
         p = e + 1;
     }
@@ -201,7 +225,7 @@ static void tmpl_expand(const tmpl_t *t, buf_t *out, long from, long to) {
         case SEG_LIT: buf_add(out, s->s, s->len); break;
         case SEG_ID: {
             if (!nids) die("{id} needs --ids FILE");
-            const char *id = ids[rnd() % nids];
+            const char *id = ids[pick(id_cdf, (long)nids)];
             buf_add(out, id, strlen(id));
             break;
         }
@@ -220,12 +244,14 @@ static int port;
 static int nconns = 16, pipeline_depth = 1;
 static double warmup_s = 1, duration_s = 5;
 static const char *method = "POST";
-static tmpl_t path_t, body_t;
-static int has_body;
+static tmpl_t path_t, body_t, path2_t, body2_t;
+static int has_body, has_body2, mix_pct;
+static double rate;
 #define MAX_EXPECT 8
 static const char *expect[MAX_EXPECT];
 static int nexpect;
-static int watch_pid;
+#define MAX_WATCH 16
+static int watch_pids[MAX_WATCH], nwatch;
 static char extra_headers[4096];
 static int verbose;
 
@@ -238,9 +264,11 @@ typedef struct {
     buf_t w;        /* bytes to write */
     size_t woff;
     buf_t r;        /* bytes read, not yet parsed */
-    uint64_t *sent; /* ring of send times of in-flight requests */
+    uint64_t *sent; /* ring of send (open loop: due) times of in-flight requests */
     long *from, *to; /* ring of the accounts of in-flight requests */
+    char *second;    /* ring: made from the second templates (--mix) */
     int head, inflight;
+    int is_idle; /* open loop: on the idle stack */
 } conn_t;
 
 static int ep;
@@ -248,13 +276,27 @@ static conn_t *conns;
 static uint64_t t_start, t_measure, t_end;
 static int stopping;
 
-static uint64_t *lat;
-static size_t nlat, caplat;
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+} lats_t;
+static lats_t lat_all, lat_2; /* every success in the window; those of the second templates */
+static uint64_t ok2_total, ok2_in_window;
 static uint64_t ok_in_window, err_in_window, ok_total, err_total, conn_errors, reconnects, lost_in_flight;
 static long long acked_wdelta; /* sum of (to - from) over successful requests (transfers) */
 static int printed_errors;
 
-static void record(uint64_t done, uint64_t sent, int ok, const char *body, size_t blen, int status) {
+static void lats_add(lats_t *l, uint64_t v) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1 << 20;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v) die("out of memory");
+    }
+    l->v[l->n++] = v;
+}
+
+static void record(uint64_t done, uint64_t sent, int ok, const char *body, size_t blen, int status, int second) {
+    if (ok && second) ok2_total++;
     if (ok) ok_total++;
     else {
         err_total++;
@@ -263,18 +305,21 @@ static void record(uint64_t done, uint64_t sent, int ok, const char *body, size_
             fprintf(stderr, "httpload: error response (HTTP %d): %.*s\n", status, (int)(blen > 300 ? 300 : blen), body);
         }
     }
-    if (done < t_measure || done >= t_end) return;
+    /* closed loop: what completed in the window; open loop: what fell due
+     * in it, however late it completed (the drain after the window waits
+     * for those), so the slowest requests are not left out */
+    uint64_t when = rate > 0 ? sent : done;
+    if (when < t_measure || when >= t_end) return;
     if (!ok) {
         err_in_window++;
         return;
     }
     ok_in_window++;
-    if (nlat == caplat) {
-        caplat = caplat ? caplat * 2 : 1 << 20;
-        lat = realloc(lat, caplat * sizeof *lat);
-        if (!lat) die("out of memory");
+    lats_add(&lat_all, done - sent);
+    if (second) {
+        ok2_in_window++;
+        lats_add(&lat_2, done - sent);
     }
-    lat[nlat++] = done - sent;
 }
 
 static void conn_open(conn_t *c);
@@ -284,7 +329,7 @@ static void conn_fail(conn_t *c) {
     /* requests in flight are lost: count them as errors */
     uint64_t t = now_ns();
     lost_in_flight += (uint64_t)c->inflight;
-    for (int i = 0; i < c->inflight; i++) record(t, t, 0, "connection lost", 15, 0);
+    for (int i = 0; i < c->inflight; i++) record(t, t, 0, "connection lost", 15, 0, 0);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -297,21 +342,33 @@ static void conn_fail(conn_t *c) {
     }
 }
 
-static void queue_request(conn_t *c) {
+/* Open loop: times at which requests fell due, waiting for a connection. */
+#define MAX_BACKLOG (1u << 22)
+static uint64_t *backlog;
+static size_t bl_head, bl_len, bl_max;
+static uint64_t next_due, offered, late_dropped;
+static conn_t **idle;
+static int nidle;
+
+static void queue_request(conn_t *c, uint64_t due) {
     static buf_t path, body;
+    int second = mix_pct > 0 && (int)(rnd() % 100) < mix_pct;
+    const tmpl_t *pt = second ? &path2_t : &path_t, *bt = second ? &body2_t : &body_t;
+    int with_body = second ? has_body2 : has_body;
     long from = 0, to = 0;
-    if (n_accounts > 0) {
+    /* only requests that name accounts get a pair (and count in acked_wdelta) */
+    if (n_accounts > 0 && (pt->accounts || (with_body && bt->accounts))) {
         from = pick_account();
         to = pick_account();
         for (int spins = 0; to == from && spins < 32; spins++) to = pick_account();
     }
     path.len = 0;
-    tmpl_expand(&path_t, &path, from, to);
+    tmpl_expand(pt, &path, from, to);
     body.len = 0;
-    if (has_body) tmpl_expand(&body_t, &body, from, to);
+    if (with_body) tmpl_expand(bt, &body, from, to);
     char head[8192];
     int hl;
-    if (has_body)
+    if (with_body)
         hl = snprintf(head, sizeof head,
                       "%s %.*s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n",
                       method, (int)path.len, path.d, host, port, extra_headers, body.len);
@@ -319,11 +376,12 @@ static void queue_request(conn_t *c) {
         hl = snprintf(head, sizeof head, "%s %.*s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", method, (int)path.len, path.d, host,
                       port, extra_headers);
     buf_add(&c->w, head, (size_t)hl);
-    if (has_body) buf_add(&c->w, body.d, body.len);
+    if (with_body) buf_add(&c->w, body.d, body.len);
     int slot = (c->head + c->inflight) % pipeline_depth;
-    c->sent[slot] = now_ns();
+    c->sent[slot] = due ? due : now_ns();
     c->from[slot] = from;
     c->to[slot] = to;
+    c->second[slot] = (char)second;
     c->inflight++;
 }
 
@@ -343,10 +401,46 @@ static void conn_flush(conn_t *c) {
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+static void dispatch(void);
+
 static void fill(conn_t *c) {
     if (stopping) return;
-    while (c->inflight < pipeline_depth) queue_request(c);
+    if (rate > 0) {
+        /* open loop: the connection takes the oldest due request, or waits */
+        if (c->inflight == 0 && c->fd >= 0 && !c->is_idle) {
+            c->is_idle = 1;
+            idle[nidle++] = c;
+        }
+        dispatch();
+        if (!c->inflight && c->fd >= 0) conn_flush(c); /* stop watching for writability */
+        return;
+    }
+    while (c->inflight < pipeline_depth) queue_request(c, 0);
     conn_flush(c);
+}
+
+/* Moves requests that fell due by now into the backlog, then hands the
+ * backlog to idle connections, oldest first. */
+static void dispatch(void) {
+    if (stopping) return; /* what is still in the backlog counts as late */
+    uint64_t t = now_ns(), interval = (uint64_t)(1e9 / rate);
+    while (next_due <= t) {
+        offered++;
+        if (bl_len < MAX_BACKLOG) backlog[(bl_head + bl_len++) % MAX_BACKLOG] = next_due;
+        else late_dropped++;
+        next_due += interval;
+    }
+    if (bl_len > bl_max) bl_max = bl_len;
+    while (bl_len && nidle) {
+        conn_t *c = idle[--nidle];
+        c->is_idle = 0;
+        if (c->fd < 0 || !c->connected || c->inflight) continue;
+        uint64_t due = backlog[bl_head];
+        bl_head = (bl_head + 1) % MAX_BACKLOG;
+        bl_len--;
+        queue_request(c, due);
+        conn_flush(c);
+    }
 }
 
 static void conn_open(conn_t *c) {
@@ -414,12 +508,13 @@ static int parse_responses(conn_t *c) {
         if (c->inflight <= 0) return -1;
         uint64_t sent = c->sent[c->head];
         long rfrom = c->from[c->head], rto = c->to[c->head];
+        int second = c->second[c->head];
         c->head = (c->head + 1) % pipeline_depth;
         c->inflight--;
         int ok = status >= 200 && status < 300;
         for (int k = 0; ok && k < nexpect; k++) ok = memmem(body, blen, expect[k], strlen(expect[k])) != NULL;
         if (ok && n_accounts > 0) acked_wdelta += (long long)(rto - rfrom);
-        record(t, sent, ok, body, blen, status);
+        record(t, sent, ok, body, blen, status, second);
         off += total;
         if (close_after) {
             memmove(c->r.d, c->r.d + off, c->r.len - off);
@@ -477,12 +572,14 @@ static void on_event(conn_t *c, uint32_t events) {
 /* CPU seconds (user + system, all threads) of --watch-pid, and of the whole
  * machine (user nice system irq softirq of /proc/stat's first line). */
 static void sample_watch(double *proc_s, double *busy_s) {
-    if (watch_pid <= 0) return;
+    if (nwatch == 0) return;
     double hz = (double)sysconf(_SC_CLK_TCK);
     char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/stat", watch_pid);
-    FILE *f = fopen(path, "r");
-    if (f) {
+    *proc_s = 0;
+    for (int i = 0; i < nwatch; i++) {
+        snprintf(path, sizeof path, "/proc/%d/stat", watch_pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         buf[n] = 0;
         fclose(f);
@@ -490,9 +587,9 @@ static void sample_watch(double *proc_s, double *busy_s) {
         unsigned long long ut = 0, st = 0;
         /* after ")": state(3) ... utime is field 14, stime 15 */
         if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-            *proc_s = (double)(ut + st) / hz;
+            *proc_s += (double)(ut + st) / hz;
     }
-    f = fopen("/proc/stat", "r");
+    FILE *f = fopen("/proc/stat", "r");
     if (f) {
         unsigned long long v[8] = {0};
         if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
@@ -507,12 +604,13 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double pct(double p) {
-    if (!nlat) return 0;
-    size_t i = (size_t)ceil(p / 100.0 * (double)nlat);
+/* Exact percentile of sorted samples, in µs. */
+static double pct(const lats_t *l, double p) {
+    if (!l->n) return 0;
+    size_t i = (size_t)ceil(p / 100.0 * (double)l->n);
     if (i > 0) i--;
-    if (i >= nlat) i = nlat - 1;
-    return (double)lat[i] / 1000.0;
+    if (i >= l->n) i = l->n - 1;
+    return (double)l->v[i] / 1000.0;
 }
 
 static void usage(void) {
@@ -520,12 +618,12 @@ static void usage(void) {
             "usage: httpload --url http://127.0.0.1:PORT [-c CONNS] [-d SECONDS] [-w WARMUP] [--pipeline N]\n"
             "                [--method M] [--path TEMPLATE] [--body TEMPLATE] [--ids FILE]\n"
             "                [--accounts N] [--alpha A] [--expect STR]... [--header 'K: V'] [--seed N]\n"
-            "                [--watch-pid PID]\n");
+            "                [--watch-pid PID] [--rate R] [--mix PCT --path2 T [--body2 T]] [--id-alpha A]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    const char *url = NULL, *path = "/", *body = NULL, *ids_file = NULL;
+    const char *url = NULL, *path = "/", *body = NULL, *ids_file = NULL, *path2 = NULL, *body2 = NULL;
     uint64_t seed = 12345;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -541,10 +639,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ids")) ids_file = NEXT();
         else if (!strcmp(a, "--accounts")) n_accounts = atol(NEXT());
         else if (!strcmp(a, "--alpha")) alpha = atof(NEXT());
+        else if (!strcmp(a, "--id-alpha")) id_alpha = atof(NEXT());
+        else if (!strcmp(a, "--rate")) rate = atof(NEXT());
+        else if (!strcmp(a, "--mix")) mix_pct = atoi(NEXT());
+        else if (!strcmp(a, "--path2")) path2 = NEXT();
+        else if (!strcmp(a, "--body2")) body2 = NEXT();
         else if (!strcmp(a, "--expect")) {
             if (nexpect == MAX_EXPECT) usage();
             expect[nexpect++] = NEXT();
-        } else if (!strcmp(a, "--watch-pid")) watch_pid = atoi(NEXT());
+        } else if (!strcmp(a, "--watch-pid")) {
+            /* a comma-separated list: a server of several processes */
+            for (char *tok = strtok(strdup(NEXT()), ","); tok && nwatch < MAX_WATCH; tok = strtok(NULL, ","))
+                if (atoi(tok) > 0) watch_pids[nwatch++] = atoi(tok);
+        }
         else if (!strcmp(a, "--seed")) seed = strtoull(NEXT(), NULL, 10);
         else if (!strcmp(a, "-v")) verbose = 1;
         else if (!strcmp(a, "--header")) {
@@ -554,7 +661,9 @@ int main(int argc, char **argv) {
         } else usage();
     }
     if (!url || strncmp(url, "http://", 7)) usage();
-    if (nconns < 1 || pipeline_depth < 1 || duration_s <= 0) usage();
+    if (nconns < 1 || pipeline_depth < 1 || duration_s <= 0 || rate < 0) usage();
+    if (mix_pct < 0 || mix_pct > 100 || (mix_pct > 0 && !path2)) usage();
+    if (rate > 0) pipeline_depth = 1; /* open loop: one request per connection at a time */
     {
         static char hostbuf[256];
         const char *hp = url + 7;
@@ -565,7 +674,7 @@ int main(int argc, char **argv) {
         port = atoi(colon + 1);
     }
     seed_rng(seed);
-    zipf_init();
+    zipf_cdf = zipf_init(n_accounts, alpha);
     if (ids_file) {
         FILE *f = fopen(ids_file, "r");
         if (!f) die("%s: %s", ids_file, strerror(errno));
@@ -579,11 +688,17 @@ int main(int argc, char **argv) {
         }
         fclose(f);
         if (!nids) die("%s has no ids", ids_file);
+        id_cdf = zipf_init((long)nids, id_alpha);
     }
     tmpl_parse(&path_t, path);
     if (body) {
         has_body = 1;
         tmpl_parse(&body_t, body);
+    }
+    if (path2) tmpl_parse(&path2_t, path2);
+    if (body2) {
+        has_body2 = 1;
+        tmpl_parse(&body2_t, body2);
     }
 
     ep = epoll_create1(EPOLL_CLOEXEC);
@@ -596,7 +711,21 @@ int main(int argc, char **argv) {
         conns[i].sent = calloc((size_t)pipeline_depth, sizeof(uint64_t));
         conns[i].from = calloc((size_t)pipeline_depth, sizeof(long));
         conns[i].to = calloc((size_t)pipeline_depth, sizeof(long));
+        conns[i].second = calloc((size_t)pipeline_depth, 1);
         conn_open(&conns[i]);
+    }
+    /* Open loop: a timerfd wakes the loop when the next request is due
+     * (epoll_wait's millisecond timeout is too coarse for thousands a second). */
+    int tfd = -1;
+    if (rate > 0) {
+        backlog = malloc(sizeof(uint64_t) * MAX_BACKLOG);
+        idle = calloc((size_t)nconns, sizeof *idle);
+        if (!backlog || !idle) die("out of memory");
+        next_due = t_start;
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (tfd < 0) die("timerfd_create: %s", strerror(errno));
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
     }
     struct rusage ru0, ru1;
     double srv0 = 0, srv1 = 0, busy0 = 0, busy1 = 0;
@@ -621,16 +750,30 @@ int main(int argc, char **argv) {
             for (int i = 0; i < nconns; i++) busy |= conns[i].fd >= 0 && conns[i].inflight > 0;
             if (!busy || t >= drain_deadline) break;
         }
+        if (tfd >= 0 && !stopping) {
+            struct itimerspec its = {.it_value = {(time_t)(next_due / 1000000000u), (long)(next_due % 1000000000u)}};
+            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+        }
         int n = epoll_wait(ep, evs, 256, 10);
-        for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr) {
+                on_event(evs[i].data.ptr, evs[i].events);
+                continue;
+            }
+            uint64_t expirations;
+            if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) die("timerfd: %s", strerror(errno));
+        }
+        if (rate > 0) dispatch();
     }
     if (!have_ru0) getrusage(RUSAGE_SELF, &ru0);
     uint64_t unanswered = 0;
     for (int i = 0; i < nconns; i++)
         if (conns[i].fd >= 0) unanswered += (uint64_t)conns[i].inflight;
-    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    qsort(lat_all.v, lat_all.n, sizeof *lat_all.v, cmp_u64);
+    qsort(lat_2.v, lat_2.n, sizeof *lat_2.v, cmp_u64);
+    const lats_t *L = &lat_all;
     double sum = 0;
-    for (size_t i = 0; i < nlat; i++) sum += (double)lat[i];
+    for (size_t i = 0; i < L->n; i++) sum += (double)L->v[i];
     double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
                  (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
     printf("{\"ok\": %llu, \"errors\": %llu, \"rps\": %.1f, \"mean_us\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, "
@@ -639,12 +782,18 @@ int main(int argc, char **argv) {
            "\"loadgen_cpu_share\": %.3f, \"ok_total\": %llu, \"lost_in_flight\": %llu, \"unanswered\": %llu, "
            "\"seed\": %llu",
            (unsigned long long)ok_in_window, (unsigned long long)err_in_window, (double)ok_in_window / duration_s,
-           nlat ? sum / (double)nlat / 1000.0 : 0, pct(50), pct(90), pct(99), pct(99.9), nlat ? (double)lat[nlat - 1] / 1000.0 : 0,
+           L->n ? sum / (double)L->n / 1000.0 : 0, pct(L, 50), pct(L, 90), pct(L, 99), pct(L, 99.9), L->n ? (double)L->v[L->n - 1] / 1000.0 : 0,
            nconns, pipeline_depth, duration_s, (unsigned long long)conn_errors, (unsigned long long)err_total, cpu,
            cpu / duration_s, (unsigned long long)ok_total, (unsigned long long)lost_in_flight,
            (unsigned long long)unanswered, (unsigned long long)seed);
     if (n_accounts > 0) printf(", \"acked_wdelta\": %lld", acked_wdelta);
-    if (watch_pid > 0)
+    if (mix_pct > 0)
+        printf(", \"mix_pct\": %d, \"ok2\": %llu, \"ok2_total\": %llu, \"t2_p50_us\": %.1f, \"t2_p99_us\": %.1f", mix_pct,
+               (unsigned long long)ok2_in_window, (unsigned long long)ok2_total, pct(&lat_2, 50), pct(&lat_2, 99));
+    if (rate > 0)
+        printf(", \"offered_rate\": %.1f, \"offered\": %llu, \"late\": %llu, \"backlog_max\": %zu", rate,
+               (unsigned long long)offered, (unsigned long long)(bl_len + late_dropped), bl_max);
+    if (nwatch > 0)
         printf(", \"server_cpu_s\": %.3f, \"machine_busy_s\": %.3f", srv1 - srv0, busy1 - busy0);
     printf("}\n");
     return 0;

@@ -108,6 +108,51 @@ static void test_hits_and_precise_invalidation(void **state) {
     tu_env_close(&env, true);
 }
 
+/* Many cached lookups by an indexed field (each one's read set is an
+ * equality range on by_email, cut where first() stopped): a write finds
+ * the entries it touches by their ranges' common prefix, not by a scan of
+ * every entry, and drops exactly those. */
+static void test_many_lookups_precise(void **state) {
+    tu_env_t env;
+    tu_env_open(&env, tu_guest_wasm("examples/users"), NULL);
+    enum { N = 60 };
+    char *ids[N], args[128];
+    for (int i = 0; i < N; i++) {
+        char name[16], email[32];
+        snprintf(name, sizeof name, "u%02d", i);
+        snprintf(email, sizeof email, "e%02d@x", i);
+        ids[i] = create(&env, name, email);
+    }
+    bool hit;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++) {
+            snprintf(args, sizeof args, "{\"email\":\"e%02d@x\"}", i);
+            free(query(&env, "users:by_email", args, &hit));
+            assert_true(hit == (round == 1));
+        }
+    /* also a page from the start of the index, and a miss */
+    free(query(&env, "users:list", "{\"limit\":3}", &hit));
+    free(query(&env, "users:by_email", "{\"email\":\"zz@x\"}", &hit));
+
+    update_email(&env, ids[7], "zz@x");
+    for (int i = 0; i < N; i++) {
+        snprintf(args, sizeof args, "{\"email\":\"e%02d@x\"}", i);
+        char *v = query(&env, "users:by_email", args, &hit);
+        assert_true(hit == (i != 7));
+        if (i == 7) assert_string_equal(v, "null");
+        free(v);
+    }
+    char *z = query(&env, "users:by_email", "{\"email\":\"zz@x\"}", &hit);
+    assert_false(hit);
+    tu_assert_contains(z, "\"u07\"");
+    free(z);
+    /* the first page's documents did not change: still cached */
+    free(query(&env, "users:list", "{\"limit\":3}", &hit));
+    assert_true(hit);
+    for (int i = 0; i < N; i++) free(ids[i]);
+    tu_env_close(&env, true);
+}
+
 /* A reader racing a writer: values only move forward, and once the writer
  * is done the reader sees its last write (no stale entry survives). After
  * each write the writer waits for the reader to finish three more reads,
@@ -234,6 +279,7 @@ int main(void) {
     tu_wasm_signals_init();
     const struct CMUnitTest tests[] = {
         TU_WASM_TEST(test_hits_and_precise_invalidation),
+        TU_WASM_TEST(test_many_lookups_precise),
         TU_WASM_TEST(test_no_stale_reads_under_writes),
         TU_WASM_TEST(test_deploy_of_other_code_clears),
     };

@@ -10,8 +10,19 @@
 // Fan-out (f): a WebSocket endpoint /ws; a client sends {"sub": "<counter>"}
 // and gets {"value": n} now and after every bench:incr of that counter.
 //
-// usage: node server.js --data DIR [--port 0]   (prints NODE_PORT=<n>)
+// Two variants a reasonable Node user would reach for (bench/README.md):
+//   --cluster N  N processes (node:cluster) share the port, each with its own
+//                connection to the one database: reads scale across cores;
+//                writes still take SQLite's one write lock in turn.
+//   --batch      micro-batched commits: the writes that arrive in one turn of
+//                the event loop run in one SQLite transaction (each in its own
+//                savepoint, so one failing rolls back only itself) and one
+//                fsync covers them all; every answer waits for that commit.
+//
+// usage: node server.js --data DIR [--port 0] [--cluster N] [--batch]
+//        (prints NODE_PORT=<n>)
 'use strict';
+const cluster = require('cluster');
 const http = require('http');
 const crypto = require('crypto');
 const path = require('path');
@@ -26,9 +37,45 @@ const opt = (name, dflt) => {
 };
 const dataDir = opt('--data', './node-data');
 const port = Number(opt('--port', '0'));
+const nproc = Number(opt('--cluster', '1'));
+const batchMode = argv.includes('--batch');
 fs.mkdirSync(dataDir, { recursive: true });
 
+if (nproc > 1 && cluster.isPrimary) {
+  // The primary only forks and relays the port; the workers serve. Each
+  // worker's pid is printed so the harness can count their CPU. The port is
+  // announced once every worker listens: the primary hands connections
+  // only to workers that have, and a client's keep-alive connections would
+  // otherwise all land on the first.
+  let listening = 0;
+  for (let i = 0; i < nproc; i++) {
+    const w = cluster.fork();
+    w.on('message', (m) => {
+      if (m && m.port && ++listening === nproc) process.stdout.write(`NODE_PORT=${m.port}\n`);
+    });
+    w.on('exit', (code) => {
+      if (listening < nproc) {
+        process.stdout.write(`NODE_FAILED=a worker exited (${code}) before listening\n`);
+        process.exit(1);
+      }
+    });
+  }
+  process.stdout.write(`NODE_WORKERS=${Object.values(cluster.workers).map((w) => w.process.pid).join(',')}\n`);
+  process.on('SIGTERM', () => {
+    // exit after the workers have closed the database (not before: the
+    // harness deletes the data directory once this process is gone)
+    const workers = Object.values(cluster.workers);
+    let left = workers.length;
+    const done = () => --left <= 0 && process.exit(0);
+    for (const w of workers) (w.once('exit', done), w.process.kill('SIGTERM'));
+    if (!left) process.exit(0);
+    setTimeout(() => process.exit(0), 10000).unref();
+  });
+  return;
+}
+
 const db = new Database(path.join(dataDir, 'bench.sqlite3'));
+db.pragma('busy_timeout = 10000'); // --cluster: the other process may hold the lock
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.exec(`
@@ -61,6 +108,7 @@ const st = {
   counterInsert: db.prepare('INSERT INTO counters (id, ct, name, count) VALUES (?, ?, ?, ?)'),
   insertAccount: db.prepare('INSERT INTO accounts (id, ct, n, balance) VALUES (?, ?, ?, ?)'),
   accountByN: db.prepare('SELECT id, balance FROM accounts WHERE n = ? ORDER BY n, ct, id LIMIT 1'),
+  accountFull: db.prepare('SELECT id, ct, n, balance FROM accounts WHERE n = ? ORDER BY n, ct, id LIMIT 1'),
   accountSet: db.prepare('UPDATE accounts SET balance = ? WHERE id = ?'),
   balanceSum: db.prepare('SELECT COALESCE(SUM(balance), 0) AS s FROM accounts WHERE n >= ? AND n < ?'),
   balanceWsum: db.prepare('SELECT COALESCE(SUM(n * (balance - ?)), 0) AS s FROM accounts WHERE n >= ? AND n < ?'),
@@ -107,29 +155,74 @@ const fns = {
   // the transfer invariant (bench/README.md): sum of n * (balance - base)
   'bench:balance_wsum': ({ start, count, base }) => st.balanceWsum.get(base, start, start + count).s,
   'bench:get': ({ id }) => userDoc(st.getUser.get(id)) || null,
+  'bench:account': ({ n }) => {
+    const r = st.accountFull.get(n);
+    return r ? { _id: r.id, _creationTime: r.ct, n: r.n, balance: r.balance } : null;
+  },
   'bench:range100': ({ start }) => st.range.all(start).map(userDoc),
   'bench:insert': ({ n }) => {
     const id = newId();
     st.insertEvent.run(id, creationTime(), 'bench', n, '0123456789abcdef0123456789abcdef');
     return id;
   },
-  'bench:incr': ({ name }) => {
-    const v = incr(name);
-    const subs = subscribers.get(name);
-    if (subs) {
-      const msg = JSON.stringify({ name, value: v });
-      for (const ws of subs) ws.send(msg);
-    }
-    return v;
-  },
+  // BEGIN IMMEDIATE: with --cluster, a deferred transaction that read and
+  // then wants to write fails with "database is locked" instead of waiting
+  'bench:incr': ({ name }) => incr.immediate(name),
   'bench:counter': ({ name }) => {
     const row = st.counterByName.get(name);
     return row ? row.count : 0;
   },
   // (e) "an action calling a mutation": here just a function call.
   'bench:act_insert': ({ n }) => fns['bench:insert']({ n }),
-  'bench:transfer': ({ from, to, amount }) => transfer(from, to, amount),
+  'bench:transfer': ({ from, to, amount }) => transfer.immediate(from, to, amount),
 };
+
+// Subscribers hear of a new counter value once it is committed.
+function notify(path, args, value) {
+  if (path !== 'bench:incr') return;
+  const subs = subscribers.get(args.name);
+  if (subs) {
+    const msg = JSON.stringify({ name: args.name, value });
+    for (const ws of subs) ws.send(msg);
+  }
+}
+
+const WRITES = new Set(['bench:insert', 'bench:incr', 'bench:transfer', 'bench:act_insert']);
+let batch = [];
+function runBatch() {
+  const jobs = batch;
+  batch = [];
+  try {
+    db.transaction(() => {
+      for (const j of jobs) {
+        try {
+          // incr and transfer are db.transaction functions: nested here,
+          // better-sqlite3 runs them in a savepoint of this transaction.
+          j.value = fns[j.path](j.args);
+          j.ok = true;
+        } catch (e) {
+          j.err = e;
+          // some errors (I/O, disk full) make SQLite roll the whole
+          // transaction back: the rest must not run in autocommit
+          if (!db.inTransaction) throw e;
+        }
+      }
+    }).immediate();
+  } catch (e) {
+    // nothing committed: every job fails, with this error unless it had its own
+    for (const j of jobs) if (j.ok || !j.err) (j.ok = false), (j.err = e);
+  }
+  for (const j of jobs) {
+    if (j.ok) notify(j.path, j.args, j.value);
+    j.done(j.ok ? { status: 'success', value: j.value } : { status: 'error', errorMessage: String(j.err && j.err.message) }, j.ok ? 200 : 500);
+  }
+}
+
+function reply(res, out, status) {
+  const s = JSON.stringify(out);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(s) });
+  res.end(s);
+}
 
 const server = http.createServer((req, res) => {
   if (req.method !== 'POST' || !req.url.startsWith('/api/')) {
@@ -145,18 +238,23 @@ const server = http.createServer((req, res) => {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       const fn = fns[body.path];
+      const args = (body.args && body.args[0]) || {};
       if (!fn) {
         out = { status: 'error', errorMessage: `Could not find public function for '${body.path}'` };
+      } else if (batchMode && WRITES.has(body.path)) {
+        if (batch.length === 0) setImmediate(runBatch);
+        batch.push({ path: body.path, args, done: (o, st) => reply(res, o, st) });
+        return;
       } else {
-        out = { status: 'success', value: fn((body.args && body.args[0]) || {}) };
+        const value = fn(args);
+        notify(body.path, args, value);
+        out = { status: 'success', value };
       }
     } catch (e) {
       status = 500;
       out = { status: 'error', errorMessage: String(e && e.message) };
     }
-    const s = JSON.stringify(out);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(s) });
-    res.end(s);
+    reply(res, out, status);
   });
 });
 server.keepAliveTimeout = 60000;
@@ -185,7 +283,8 @@ wss.on('connection', (ws) => {
 });
 
 server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`NODE_PORT=${server.address().port}\n`);
+  if (cluster.isWorker) process.send({ port: server.address().port });
+  else process.stdout.write(`NODE_PORT=${server.address().port}\n`);
 });
 process.on('SIGTERM', () => {
   server.close();

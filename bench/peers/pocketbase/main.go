@@ -201,6 +201,21 @@ func main() {
 			return e.JSON(http.StatusOK, r.GetFloat("count"))
 		})
 
+		// (i) The read of the 90/10 mix: one account by n, the lookup a transfer makes.
+		se.Router.POST("/api/bench/account", func(e *core.RequestEvent) error {
+			var req struct {
+				N float64 `json:"n"`
+			}
+			if err := e.BindBody(&req); err != nil {
+				return e.BadRequestError("bad body", err)
+			}
+			r, err := e.App.FindFirstRecordByData("accounts", "n", req.N)
+			if err != nil {
+				return e.NotFoundError("no such account", err)
+			}
+			return e.JSON(http.StatusOK, map[string]any{"value": map[string]any{"id": r.Id, "n": r.GetFloat("n"), "balance": r.GetFloat("balance")}})
+		})
+
 		se.Router.POST("/api/bench/incr", func(e *core.RequestEvent) error {
 			var req struct {
 				Name string `json:"name"`

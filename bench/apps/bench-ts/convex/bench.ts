@@ -69,6 +69,14 @@ export const get = query({
   handler: async (ctx, { id }) => await ctx.db.get(id),
 });
 
+/** (i) The read of the 90/10 mix: one account found through `by_n`, the
+ * lookup a transfer makes, so the mix's writes change what it reads. */
+export const account = query({
+  args: { n: v.number() },
+  handler: async (ctx, { n }) =>
+    await ctx.db.query("accounts").withIndex("by_n", (q) => q.eq("n", n)).first(),
+});
+
 /** (b) 100 users from `by_n`, starting at n >= start. */
 export const range100 = query({
   args: { start: v.number() },

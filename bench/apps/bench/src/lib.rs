@@ -117,6 +117,13 @@ async fn range100(db: Database, start: f64) -> Result<Vec<Document>, ConvexError
         .await
 }
 
+/// (i) The read of the 90/10 mix: one account found through `by_n`, the
+/// lookup a transfer makes, so the mix's writes change what it reads.
+#[query]
+async fn account(db: Database, n: f64) -> Result<Option<Document>, ConvexError> {
+    db.query("accounts").with_index("by_n", |r| r.eq("n", n)).first().await
+}
+
 // ---- (c) insert, (d) counter, (e) action -----------------------------------------
 
 /// (c) One small document, one durable transaction.
