@@ -221,6 +221,19 @@ size_t cvx_abi_system_tables(const cvx_table_def_t **out);
 #define CVX_SCHEDULED_TABLE "_scheduled_functions"
 #define CVX_STORAGE_TABLE "_storage"
 #define CVX_CRONS_TABLE "_cron_jobs"
+#define CVX_ENV_TABLE "_environment_variables"
+
+/* Environment variables (env.c), documents {name, value} of CVX_ENV_TABLE.
+ * cvx_abi_env_read appends the value of `name` (a JSON string, or null
+ * when unset) or, with name NULL, an object of every variable; the read is
+ * in txn's read set. cvx_abi_env_update applies `changes`, an array of
+ * {"name", "value": string or null (remove)}, all or none: a bad name
+ * (CVX_E_INVALID_ARGUMENT), a value over 8 KiB or more than 100 variables
+ * (CVX_E_LIMIT) changes nothing. */
+int cvx_abi_env_read(cvx_txn_t *txn, const char *name, size_t len, cvx_buf_t *out, cvx_err_t *err);
+int cvx_abi_env_update(cvx_txn_t *txn, const cvx_value_t *changes, cvx_err_t *err);
+/* Whether a name is a valid variable name (Convex's rule), with the reason. */
+int cvx_abi_env_check_name(const char *name, size_t len, cvx_err_t *err);
 
 /* Upload tokens (file storage): a URL token valid until `expires_ms`, and
  * its check. */

@@ -79,6 +79,9 @@ int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cv
 int cvx__h_storage_metadata(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
+/* env.c: environment variables */
+int cvx__h_env_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
+
 /* Appends one log line with a level prefix, within the call's log budget
  * (abi.h, "logs"): past it the line is dropped, never an error. Returns
  * non-zero (after recording a trap) only when out of memory. */

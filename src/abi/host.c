@@ -505,7 +505,7 @@ static int h_run_action(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_
     return run_function(inst, a, r, CVX_KIND_ACTION, "__convex_run_action");
 }
 
-/* Implemented in fetch.c and storage.c (abi_int.h); the table below names
+/* Implemented in fetch.c, storage.c and env.c (abi_int.h); the table below names
  * every function h_<name>. */
 #define h_http_fetch cvx__h_http_fetch
 #define h_schedule cvx__h_schedule
@@ -516,6 +516,7 @@ static int h_run_action(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_
 #define h_storage_delete cvx__h_storage_delete
 #define h_storage_metadata cvx__h_storage_metadata
 #define h_storage_generate_upload_url cvx__h_storage_upload_url
+#define h_env_get cvx__h_env_get
 
 /* The table comes from host_fns.def: every kind is a wasm i32, so a
  * parameter list becomes one "i" per parameter ("" CVX__ID params turns

@@ -26,10 +26,14 @@ static const cvx_index_def_t scheduled_indexes[] = {
 static const cvx_index_def_t cron_indexes[] = {
     {"by_name", 1, (const char *const[]){"name"}},
 };
+static const cvx_index_def_t env_indexes[] = {
+    {"by_name", 1, (const char *const[]){"name"}},
+};
 static const cvx_table_def_t system_tables[] = {
     {CVX_SCHEDULED_TABLE, 1, scheduled_indexes, NULL},
     {CVX_STORAGE_TABLE, 0, NULL, NULL},
     {CVX_CRONS_TABLE, 1, cron_indexes, NULL},
+    {CVX_ENV_TABLE, 1, env_indexes, NULL},
 };
 
 size_t cvx_abi_system_tables(const cvx_table_def_t **out) {

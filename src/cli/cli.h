@@ -58,7 +58,7 @@ typedef struct {
 int cvx_command_main(const cvx_command_t *cmd, int argc, char **argv);
 
 extern const cvx_command_t cvx_cmd_init, cvx_cmd_dev, cvx_cmd_build, cvx_cmd_run, cvx_cmd_serve, cvx_cmd_deploy,
-    cvx_cmd_codegen, cvx_cmd_data, cvx_cmd_logs;
+    cvx_cmd_codegen, cvx_cmd_data, cvx_cmd_logs, cvx_cmd_env;
 
 /* Applies --fuel / --memory / --timeout options (if present) to all kinds.
  * Prints the problem and returns -1 on a bad value. */
@@ -123,6 +123,8 @@ int cvx_cli_http(const char *method, const char *url, const char *admin_key, con
 int cvx_gzip(const void *data, size_t len, cvx_buf_t *out, cvx_err_t *err);
 /* --admin-key, $CVX_ADMIN_KEY, or data_dir/admin_key (into buf). NULL if none. */
 const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, size_t cap);
+/* The server a command talks to: --url, $CVX_URL or http://127.0.0.1:3210. */
+const char *cvx_cli_url(const cvx_args_t *cl);
 /* deploy.c: POSTs a module (gzip-compressed) to url/api/deploy. */
 int cvx_deploy_bytes(const char *url, const char *key, const void *wasm, size_t len, cvx_buf_t *resp, cvx_err_t *err);
 

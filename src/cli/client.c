@@ -1,5 +1,5 @@
 /* The CLI's HTTP client (libcurl) for talking to a running server:
- * deploy, data, logs and run --url. */
+ * deploy, data, logs, env and run --url. */
 #include "cli/cli.h"
 
 #include <curl/curl.h>
@@ -87,4 +87,10 @@ const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, 
         }
     }
     return NULL;
+}
+
+const char *cvx_cli_url(const cvx_args_t *cl) {
+    const char *u = cvx_arg(cl, "url");
+    if (!u) u = getenv("CVX_URL");
+    return u && *u ? u : "http://127.0.0.1:3210";
 }

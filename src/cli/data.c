@@ -61,12 +61,6 @@ static void print_tables(const char *json) {
     cvx_arena_free(a);
 }
 
-static const char *default_url(const cvx_args_t *cl) {
-    const char *u = cvx_arg(cl, "url");
-    if (!u) u = getenv("CVX_URL");
-    return u ? u : "http://127.0.0.1:3210";
-}
-
 static int run_data(const cvx_args_t *cl) {
     int rc = 0;
     const char *table = cl->npos ? cl->pos[0] : NULL;
@@ -98,7 +92,7 @@ static int run_data(const cvx_args_t *cl) {
         const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
         cvx_buf_t url = {0};
         if (table) {
-            cvx_buf_printf(&url, "%s/api/admin/documents?table=%s&limit=%ld", default_url(cl), table, limit);
+            cvx_buf_printf(&url, "%s/api/admin/documents?table=%s&limit=%ld", cvx_cli_url(cl), table, limit);
             if (cursor) {
                 cvx_buf_append_str(&url, "&cursor=");
                 for (const char *p = cursor; *p; p++)
@@ -106,7 +100,7 @@ static int run_data(const cvx_args_t *cl) {
                     else cvx_buf_append_char(&url, *p);
             }
         } else {
-            cvx_buf_printf(&url, "%s/api/admin/tables", default_url(cl));
+            cvx_buf_printf(&url, "%s/api/admin/tables", cvx_cli_url(cl));
         }
         long status = 0;
         rc = cvx_cli_http("GET", url.data, key, NULL, 0, NULL, &out, &status, &err);
@@ -145,7 +139,7 @@ static int run_logs(const cvx_args_t *cl) {
         cvx_buf_t url = {0}, out = {0};
         cvx_err_t err;
         long status = 0;
-        cvx_buf_printf(&url, "%s/api/admin/logs?after=%llu", default_url(cl), (unsigned long long)after);
+        cvx_buf_printf(&url, "%s/api/admin/logs?after=%llu", cvx_cli_url(cl), (unsigned long long)after);
         rc = cvx_cli_http("GET", url.data, key, NULL, 0, NULL, &out, &status, &err);
         cvx_buf_free(&url);
         if (!rc && status != 200) rc = cvx_err_set(&err, CVX_E_AUTH, "HTTP %ld: %s", status, out.data ? out.data : "");

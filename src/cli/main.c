@@ -6,7 +6,7 @@
 
 static const cvx_command_t *const commands[] = {
     &cvx_cmd_init, &cvx_cmd_dev,     &cvx_cmd_build, &cvx_cmd_run,  &cvx_cmd_serve,
-    &cvx_cmd_deploy, &cvx_cmd_codegen, &cvx_cmd_data, &cvx_cmd_logs,
+    &cvx_cmd_deploy, &cvx_cmd_codegen, &cvx_cmd_data, &cvx_cmd_logs, &cvx_cmd_env,
 };
 
 static void usage(FILE *out) {

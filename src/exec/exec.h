@@ -194,6 +194,13 @@ int cvx_exec_read_table(cvx_runtime_t *rt, const char *table, const char *cursor
  * when there is none). */
 int cvx_exec_read_document(cvx_runtime_t *rt, const char *id, size_t id_len, cvx_buf_t *out_json, cvx_err_t *err);
 
+/* The deployment's environment variables: with `changes_json` NULL, appends
+ * every variable as a JSON object {name: value}; else first applies
+ * {"changes": [{"name", "value": string or null}]} in one commit (all or
+ * none; cvx_abi_env_update says what is refused), then appends the result.
+ * Functions that read a changed variable see it from that commit on. */
+int cvx_exec_env(cvx_runtime_t *rt, const char *changes_json, size_t len, cvx_buf_t *out_json, cvx_err_t *err);
+
 #ifdef __cplusplus
 }
 #endif

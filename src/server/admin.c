@@ -155,6 +155,22 @@ static void run_tables(cvx__job_t *j) {
     }
 }
 
+/* GET: every variable; POST {"changes": [...]}: set and remove, then every
+ * variable. Values are secrets: they never reach the log. */
+static void run_env(cvx__job_t *j) {
+    cvx_err_t err;
+    bool post = cvx__req_method_is(j->req, "POST");
+    int rc = cvx_exec_env(j->srv->rt, post ? j->req->body.data : NULL, post ? j->req->body.len : 0, &j->body, &err);
+    if (rc) {
+        cvx_buf_reset(&j->body);
+        j->status = rc == CVX_E_INVALID_ARGUMENT || rc == CVX_E_LIMIT || rc == CVX_E_INVALID_VALUE ? 400 : 500;
+        cvx__error_json(&j->body, rc == CVX_E_LIMIT ? "LimitExceeded" : j->status == 400 ? "BadRequest" : "StoreError",
+                        err.msg);
+    } else {
+        j->status = 200;
+    }
+}
+
 static void run_documents(cvx__job_t *j) {
     cvx_err_t err;
     /* j->path = table, j->args = cursor (may be NULL), j->at_ts = limit */
@@ -197,6 +213,51 @@ static void send_logs(cvx_server_t *s, cvx__req_t *req) {
     cvx_buf_free(&b);
 }
 
+/* The server's counters (loop thread: reads the loop's own fields). */
+static void send_stats(cvx_server_t *s, cvx__req_t *req) {
+    cvx_sync_stats_t ss;
+    cvx_sync_stats(s->sync, &ss);
+    cvx_exec_stats_t es;
+    cvx_exec_stats(s->rt, &es);
+    const cvx_store_stats_t st = es.store;
+    cvx_buf_t b = {0};
+    cvx_buf_printf(&b,
+                   "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"
+                   "\"commitsSeen\":%llu,\"droppedClients\":%llu,\"outboxBytes\":%llu},"
+                   "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
+                   "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
+                   "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
+                   "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
+                   "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
+                   "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu,\"rangeCacheHits\":%llu,\"rangeCacheMisses\":%llu,"
+                   "\"rangeCacheEntries\":%zu,\"rangeCacheBytes\":%zu},"
+                   "\"loop\":{\"iterations\":%llu,\"busyMs\":%.1f,\"busyMaxMs\":%.2f,"
+                   "\"busyUnder1ms\":%llu,\"busy1to5ms\":%llu,\"busy5to20ms\":%llu,\"busy20to100ms\":%llu,"
+                   "\"busyOver100ms\":%llu},"
+                   "\"connections\":%u,\"bufferedBytes\":%llu}",
+                   (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
+                   (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
+                   (unsigned long long)ss.commits_seen, (unsigned long long)ss.dropped_clients,
+                   (unsigned long long)ss.outbox_bytes,
+                   (unsigned long long)es.calls[1], (unsigned long long)es.calls[2], (unsigned long long)es.calls[3],
+                   (unsigned long long)es.mutation_retries, (unsigned long long)es.failures,
+                   (unsigned long long)es.cache_hits, (unsigned long long)es.cache_misses,
+                   (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
+                   (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
+                   (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
+                   (unsigned long long)st.syncs, (double)st.sync_ns / 1e6,
+                   (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
+                   st.doc_cache_entries, st.doc_cache_bytes, (unsigned long long)st.range_cache_hits,
+                   (unsigned long long)st.range_cache_misses, st.range_cache_entries, st.range_cache_bytes,
+                   (unsigned long long)s->busy_iterations, (double)s->busy_total_ns / 1e6,
+                   (double)s->busy_max_ns / 1e6, (unsigned long long)s->busy_hist[0],
+                   (unsigned long long)s->busy_hist[1], (unsigned long long)s->busy_hist[2],
+                   (unsigned long long)s->busy_hist[3], (unsigned long long)s->busy_hist[4],
+                   s->connections, (unsigned long long)atomic_load(&s->buffered));
+    cvx__send_json(req, 200, b.data, b.len);
+    cvx_buf_free(&b);
+}
+
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
     bool deploy = cvx__is_deploy(req);
     bool admin_route = req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0;
@@ -234,49 +295,19 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
         long n = strtol(limit, NULL, 10);
         j->at_ts = (uint64_t)(n < 1 ? 1 : n > 10000 ? 10000 : n);
         j->run = run_documents;
+    } else if (cvx__path_is(req, "/api/admin/env")) {
+        bool post = cvx__req_method_is(req, "POST");
+        if ((!post && !cvx__req_method_is(req, "GET")) || (post && req->body.len == 0)) {
+            cvx__job_free(j);
+            cvx__send_error(req, 400, "BadRequest",
+                            "GET /api/admin/env lists the variables; POST {\"changes\": [{\"name\", \"value\": string "
+                            "or null}]} sets and removes them");
+            return 0;
+        }
+        j->run = run_env;
     } else if (cvx__path_is(req, "/api/admin/stats")) {
         cvx__job_free(j);
-        cvx_sync_stats_t ss;
-        cvx_sync_stats(s->sync, &ss);
-        cvx_exec_stats_t es;
-        cvx_exec_stats(s->rt, &es);
-        const cvx_store_stats_t st = es.store;
-        cvx_buf_t b = {0};
-        cvx_buf_printf(&b,
-                       "{\"sync\":{\"subscriptions\":%llu,\"clients\":%llu,\"queryRuns\":%llu,\"transitions\":%llu,"
-                       "\"commitsSeen\":%llu,\"droppedClients\":%llu,\"outboxBytes\":%llu},"
-                       "\"exec\":{\"queries\":%llu,\"mutations\":%llu,\"actions\":%llu,\"mutationRetries\":%llu,"
-                       "\"failures\":%llu,\"cacheHits\":%llu,\"cacheMisses\":%llu,\"cacheInvalidations\":%llu,"
-                       "\"cacheEntries\":%zu,\"cacheBytes\":%zu},"
-                       "\"store\":{\"commits\":%llu,\"conflicts\":%llu,\"docsRead\":%llu,\"docsWritten\":%llu,"
-                       "\"groups\":%llu,\"groupWriteMs\":%.1f,\"syncs\":%llu,\"syncMs\":%.1f,\"docCacheHits\":%llu,\"docCacheMisses\":%llu,"
-                       "\"docCacheEntries\":%zu,\"docCacheBytes\":%zu,\"rangeCacheHits\":%llu,\"rangeCacheMisses\":%llu,"
-                       "\"rangeCacheEntries\":%zu,\"rangeCacheBytes\":%zu},"
-                       "\"loop\":{\"iterations\":%llu,\"busyMs\":%.1f,\"busyMaxMs\":%.2f,"
-                       "\"busyUnder1ms\":%llu,\"busy1to5ms\":%llu,\"busy5to20ms\":%llu,\"busy20to100ms\":%llu,"
-                       "\"busyOver100ms\":%llu},"
-                       "\"connections\":%u,\"bufferedBytes\":%llu}",
-                       (unsigned long long)ss.subscriptions, (unsigned long long)ss.clients,
-                       (unsigned long long)ss.query_runs, (unsigned long long)ss.transitions,
-                       (unsigned long long)ss.commits_seen, (unsigned long long)ss.dropped_clients,
-                       (unsigned long long)ss.outbox_bytes,
-                       (unsigned long long)es.calls[1], (unsigned long long)es.calls[2], (unsigned long long)es.calls[3],
-                       (unsigned long long)es.mutation_retries, (unsigned long long)es.failures,
-                       (unsigned long long)es.cache_hits, (unsigned long long)es.cache_misses,
-                       (unsigned long long)es.cache_invalidations, es.cache_entries, es.cache_bytes,
-                       (unsigned long long)st.commits, (unsigned long long)st.conflicts, (unsigned long long)st.docs_read,
-                       (unsigned long long)st.docs_written, (unsigned long long)st.groups, (double)st.group_ns / 1e6,
-                       (unsigned long long)st.syncs, (double)st.sync_ns / 1e6,
-                       (unsigned long long)st.doc_cache_hits, (unsigned long long)st.doc_cache_misses,
-                       st.doc_cache_entries, st.doc_cache_bytes, (unsigned long long)st.range_cache_hits,
-                       (unsigned long long)st.range_cache_misses, st.range_cache_entries, st.range_cache_bytes,
-                       (unsigned long long)s->busy_iterations, (double)s->busy_total_ns / 1e6,
-                       (double)s->busy_max_ns / 1e6, (unsigned long long)s->busy_hist[0],
-                       (unsigned long long)s->busy_hist[1], (unsigned long long)s->busy_hist[2],
-                       (unsigned long long)s->busy_hist[3], (unsigned long long)s->busy_hist[4],
-                       s->connections, (unsigned long long)atomic_load(&s->buffered));
-        cvx__send_json(req, 200, b.data, b.len);
-        cvx_buf_free(&b);
+        send_stats(s, req);
         return 0;
     } else if (cvx__path_is(req, "/api/admin/logs")) {
         cvx__job_free(j);

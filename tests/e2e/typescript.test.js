@@ -84,6 +84,35 @@ test("queries and mutations: indexes, filters, first, normalizeId, patch, replac
   });
 });
 
+test("process.env: the deployment's variables in every kind of function, live, read-only", { timeout: 60000 }, async () => {
+  const setEnv = (...args) =>
+    execFileSync(cvx, ["env", ...args, "--url", server.url, "--admin-key", server.adminKey], { stdio: "pipe" });
+  assert.equal(await client.query(f("env:get"), { name: "CVX_E2E_TOKEN" }), null);
+  assert.deepEqual(await client.query(f("env:names"), {}), { keys: [], has: false });
+  setEnv("set", "CVX_E2E_TOKEN", "t0k3n");
+  setEnv("set", "OTHER_VAR", "x");
+  assert.equal(await client.query(f("env:get"), { name: "CVX_E2E_TOKEN" }), "t0k3n");
+  assert.deepEqual(await client.query(f("env:names"), {}), { keys: ["CVX_E2E_TOKEN", "OTHER_VAR"], has: true });
+  assert.equal(await client.mutation(f("env:inMutation"), { name: "OTHER_VAR" }), "x");
+  assert.equal(await client.action(f("env:inAction"), { name: "CVX_E2E_TOKEN" }), "t0k3n");
+  assert.match(await client.mutation(f("env:write"), {}), /process\.env is read-only/);
+  // a subscription re-runs when a variable it read changes
+  const live = connect(server.url);
+  const seen = [];
+  const unsub = live.onUpdate(f("env:get"), { name: "CVX_E2E_TOKEN" }, (v) => seen.push(v));
+  try {
+    await until(() => seen.at(-1) === "t0k3n", { what: "the first result" });
+    setEnv("set", "CVX_E2E_TOKEN", "rotated");
+    await until(() => seen.at(-1) === "rotated", { what: "the subscription to see the new value" });
+  } finally {
+    unsub();
+    await live.close();
+  }
+  setEnv("remove", "CVX_E2E_TOKEN");
+  setEnv("remove", "OTHER_VAR");
+  assert.equal(await client.action(f("env:inAction"), { name: "CVX_E2E_TOKEN" }), null);
+});
+
 test("ctx.runQuery and ctx.runMutation in a mutation: one transaction, arguments checked", { timeout: 30000 }, async () => {
   const { id, count } = await client.mutation(f("messages:sendAndCount"), { body: "nested", author: "nest" });
   assert.equal(count, 1);

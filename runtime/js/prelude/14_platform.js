@@ -122,6 +122,29 @@
     return clone(v);
   });
 
-  // Node's `process` as Convex offers it: environment variables only.
-  define("process", { env: {} });
+  // Node's `process` as Convex offers it: environment variables only. Each
+  // read asks the host (`cvx env set` values, no redeploy needed), so in a
+  // query or mutation it is one of the call's reads and a change re-runs
+  // the subscriptions that made it. A module's top level runs once, at
+  // deploy, outside any call: there every variable reads as undefined.
+  const envGet = (name) => (cvx.call ? cvx.request("env_get", { name }) : null);
+  const readOnly = () => {
+    throw new TypeError("process.env is read-only: set environment variables with `cvx env set NAME VALUE`");
+  };
+  const env = new Proxy(
+    {},
+    {
+      get: (_, k) => (typeof k === "string" ? (envGet(k) ?? undefined) : undefined),
+      has: (_, k) => typeof k === "string" && envGet(k) !== null,
+      ownKeys: () => (cvx.call ? Object.keys(cvx.request("env_get", {})) : []),
+      getOwnPropertyDescriptor: (_, k) => {
+        const v = typeof k === "string" ? envGet(k) : null;
+        return v === null ? undefined : { value: v, writable: false, enumerable: true, configurable: true };
+      },
+      set: readOnly,
+      defineProperty: readOnly,
+      deleteProperty: readOnly,
+    },
+  );
+  define("process", { env });
 })();

@@ -1,4 +1,5 @@
-//! Logging, randomness and time.
+//! The call's environment: the deployment's environment variables
+//! ([`var`]), logging, randomness and time.
 //!
 //! In queries and mutations randomness is seeded from the request id and
 //! the clock is frozen at the start of the call, so re-running a function
@@ -6,7 +7,44 @@
 //! `println!`/`eprintln!` become log lines, `SystemTime::now()` reads the
 //! same clock, through the host's WASI subset.
 
-use crate::sys::{self, Level};
+use std::collections::BTreeMap;
+
+use crate::error::ConvexError;
+use crate::sys::{self, imports, Level};
+use crate::value::Value;
+
+/// The deployment's environment variable `name` (set with `cvx env set
+/// NAME VALUE`), or `None` when it is not set: what `process.env.NAME` is
+/// in a TypeScript function. Read in every kind of function, no redeploy
+/// needed: in queries and mutations the read is part of the call's reads,
+/// so a change re-runs the subscriptions that read the variable; actions
+/// see the latest value.
+///
+/// ```ignore
+/// let key = convex_sdk::env::var("OPENAI_API_KEY")?
+///     .ok_or_else(|| ConvexError::new("set OPENAI_API_KEY with `cvx env set`"))?;
+/// ```
+pub fn var(name: &str) -> Result<Option<String>, ConvexError> {
+    let req = Value::Object(BTreeMap::from([("name".to_string(), Value::String(name.to_string()))]));
+    match sys::call(imports::__convex_env_get, &req)? {
+        Value::String(s) => Ok(Some(s)),
+        _ => Ok(None),
+    }
+}
+
+/// Every environment variable of the deployment, by name.
+pub fn vars() -> Result<BTreeMap<String, String>, ConvexError> {
+    match sys::call(imports::__convex_env_get, &Value::Object(BTreeMap::new()))? {
+        Value::Object(o) => Ok(o
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect()),
+        _ => Ok(BTreeMap::new()),
+    }
+}
 
 /// The level of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -103,7 +103,7 @@ mod base64;
 mod db;
 mod de;
 mod document;
-mod env;
+pub mod env;
 mod error;
 mod function;
 mod http;

@@ -426,3 +426,31 @@ fn crons_record() {
     let e = testing::run_cron(__CONVEX_CRONS_JSON, "hourly").unwrap_err();
     assert_eq!(e.code(), ErrorCode::NoFunction);
 }
+
+// ---- environment variables --------------------------------------------------
+
+#[query]
+async fn read_env(name: String) -> Result<Value, ConvexError> {
+    Ok(json!({ "value": env::var(&name)?, "names": env::vars()?.into_keys().collect::<Vec<_>>() }))
+}
+
+// The same against the real server: tests/e2e/env.test.js.
+#[test]
+fn env_var_reads_what_set_env_set() {
+    testing::reset();
+    assert_eq!(
+        testing::call::<read_env>(json!({ "name": "KEY" })).unwrap(),
+        json!({ "value": null, "names": [] })
+    );
+    testing::set_env("KEY", Some("secret"));
+    testing::set_env("B", Some("2"));
+    assert_eq!(
+        testing::call::<read_env>(json!({ "name": "KEY" })).unwrap(),
+        json!({ "value": "secret", "names": ["B", "KEY"] })
+    );
+    testing::set_env("KEY", None);
+    assert_eq!(
+        testing::call::<read_env>(json!({ "name": "KEY" })).unwrap()["value"],
+        json!(null)
+    );
+}

@@ -57,6 +57,8 @@ pub(crate) struct State {
     pub(crate) functions: HashMap<String, (FunctionKind, extern "C" fn(i32) -> i32)>,
     /// Upload URLs handed out.
     uploads: u64,
+    /// The deployment's environment variables ([`super::set_env`]).
+    pub(crate) env: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for State {
@@ -74,6 +76,7 @@ impl Default for State {
             fetch: None,
             functions: HashMap::new(),
             uploads: 0,
+            env: Default::default(),
         }
     }
 }
@@ -325,6 +328,16 @@ pub(crate) unsafe fn __convex_run_mutation(ptr: *const u8, len: i32) -> i64 {
 
 pub(crate) unsafe fn __convex_run_action(ptr: *const u8, len: i32) -> i64 {
     run(ptr, len, FunctionKind::Action)
+}
+
+pub(crate) unsafe fn __convex_env_get(ptr: *const u8, len: i32) -> i64 {
+    let result = request(ptr, len).map(|req| {
+        with(|s| match req.get("name") {
+            Some(Value::String(name)) => s.env.get(name).cloned().map(Value::String).unwrap_or(Value::Null),
+            _ => Value::Object(s.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+        })
+    });
+    respond(result)
 }
 
 pub(crate) unsafe fn __convex_http_fetch(ptr: *const u8, len: i32) -> i64 {

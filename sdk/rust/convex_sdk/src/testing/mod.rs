@@ -282,6 +282,15 @@ pub fn set_now_ms(ms: f64) {
     host::with(|s| s.now_ms = ms);
 }
 
+/// Sets (`Some`) or removes (`None`) an environment variable that
+/// [`env::var`](crate::env::var) reads, as `cvx env set` / `remove` do.
+pub fn set_env(name: &str, value: Option<&str>) {
+    host::with(|s| match value {
+        Some(v) => s.env.insert(name.to_string(), v.to_string()),
+        None => s.env.remove(name),
+    });
+}
+
 /// Reseeds the random generator.
 pub fn set_seed(seed: u64) {
     host::with(|s| s.rng = seed);
