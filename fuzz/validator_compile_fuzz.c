@@ -86,10 +86,13 @@ static void check_value(const cvx_validator_t *v, const cvx_value_t *x) {
     CHECK(rc == CVX_E_ARGS);
     CHECK(strncmp(err.msg, PREFIX, 3) == 0);
     const char *m = err.msg + 3;
+    /* A message that filled the error buffer was cut: a long value quoted
+     * first (the literal case) may push the rest out. */
+    bool cut = strlen(err.msg) == CVX_ERR_MSG_MAX - 1;
     CHECK(strncmp(m, "Value does not match validator.\n", 32) == 0 ||
           strncmp(m, "Object is missing the required field `", 38) == 0 ||
           strncmp(m, "Object contains extra field `", 29) == 0 || strncmp(m, "Found ID \"", 10) == 0 ||
-          (m[0] == '`' && strstr(m, "` does not match literal validator `v.literal(")));
+          (m[0] == '`' && (cut || strstr(m, "` does not match literal validator `v.literal("))));
 }
 
 static void check_compiled(const cvx_validator_t *v, const cvx_value_t *input) {

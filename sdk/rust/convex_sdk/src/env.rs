@@ -20,9 +20,15 @@ use crate::value::Value;
 /// so a change re-runs the subscriptions that read the variable; actions
 /// see the latest value.
 ///
-/// ```ignore
+/// ```
+/// # use convex_sdk::ConvexError;
+/// # fn main() -> Result<(), ConvexError> {
+/// # convex_sdk::testing::set_env("OPENAI_API_KEY", Some("sk-test")); // what `cvx env set` does
 /// let key = convex_sdk::env::var("OPENAI_API_KEY")?
 ///     .ok_or_else(|| ConvexError::new("set OPENAI_API_KEY with `cvx env set`"))?;
+/// assert_eq!(key, "sk-test");
+/// # Ok(())
+/// # }
 /// ```
 pub fn var(name: &str) -> Result<Option<String>, ConvexError> {
     let req = Value::Object(BTreeMap::from([("name".to_string(), Value::String(name.to_string()))]));
