@@ -3,16 +3,9 @@
  *
  * An entry remembers its read set (index key ranges). Every commit's
  * written keys are checked against the entries' ranges and the overlapping
- * entries are dropped, the same rule that re-runs subscriptions. To keep
- * that check cheap with many entries, no range is found by a scan: every
- * key in [lo, hi) starts with the common prefix C of lo and hi, so each
- * range sits in a hash table under (index, C), and a written key K finds
- * the ranges that may hold it by hashing (index, K's first L bytes) for
- * each length L of a C in use on that index: a few, as C is the bytes of
- * the fields a query fixed (a get by id: the whole key; an equality on
- * the leading index fields, the common `with_index(.., eq)`: those
- * fields). Ranges with nothing in common (a scan of a whole index) share
- * the bucket of the empty prefix.
+ * entries are dropped, the same rule that re-runs subscriptions. The
+ * ranges are filed in a range index (store's cvx_rindex), so that check
+ * costs a few hash probes per written key, not a scan of every entry.
  *
  * Correctness at the edges: a result computed at snapshot S is stored only
  * if the last commit this cache has seen is S. Commits are reported in
@@ -36,16 +29,6 @@
 
 typedef struct entry entry_t;
 
-/* One range of an entry, linked into the table under (index, lo's first
- * clen bytes). */
-typedef struct reg {
-    struct reg *prev, *next;
-    entry_t *e;
-    cvx_key_range_t r; /* lo and hi point into the entry's bytes */
-    uint64_t hash;     /* of (index, lo[0..clen)) */
-    size_t clen;       /* the common prefix of lo and hi */
-} reg_t;
-
 struct entry {
     cvx_cache_node_t node; /* by key */
     char *key;
@@ -54,7 +37,7 @@ struct entry {
     uint32_t nlogs;
     uint8_t log_full; /* the result's, so that a nested caller's log ends too */
     bool log_note;
-    reg_t *regs;
+    cvx_rindex_reg_t *regs; /* its read set, filed in c->index; lo and hi in range_bytes */
     size_t nregs;
     uint8_t *range_bytes;
     bool doomed;
@@ -63,82 +46,16 @@ struct entry {
     atomic_uint refs;   /* the table's, and each reader's while it copies */
 };
 
-/* How many ranges of an index have a common prefix of one length. */
-typedef struct {
-    size_t len, count;
-} plen_t;
-
-typedef struct {
-    uint64_t index_id;
-    plen_t *plens; /* the lengths in use */
-    size_t nplens;
-} range_list_t;
-
 struct cvx__qcache {
     pthread_mutex_t mu;
     cvx_store_t *store;
     int listener;
     uint64_t latest_seen;
     cvx_cache_t cache;
-    reg_t **table; /* by (index, common prefix) */
-    size_t table_cap;
-    range_list_t *ranges;
-    size_t nranges;
+    cvx_rindex_t *index; /* the entries' read sets */
     uint64_t invalidations;
     entry_t *dead; /* evicted, to be released once the lock is dropped */
 };
-
-static uint64_t prefix_hash(uint64_t index_id, const uint8_t *key, size_t len) {
-    return cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, &index_id, sizeof index_id), key, len);
-}
-
-/* The bytes every key in the range starts with. */
-static size_t common_prefix(const cvx_key_range_t *r) {
-    if (r->hi_inf) return 0;
-    size_t n = r->lo_len < r->hi_len ? r->lo_len : r->hi_len, i = 0;
-    while (i < n && r->lo[i] == r->hi[i]) i++;
-    return i;
-}
-
-/* Counts a prefix length in or out of its index's list. */
-static int plen_add(range_list_t *rl, size_t len, int delta) {
-    for (size_t i = 0; i < rl->nplens; i++) {
-        if (rl->plens[i].len != len) continue;
-        rl->plens[i].count += (size_t)delta;
-        if (rl->plens[i].count == 0) rl->plens[i] = rl->plens[--rl->nplens];
-        return CVX_OK;
-    }
-    if (delta < 0) return CVX_OK;
-    plen_t *p = cvx_realloc(rl->plens, (rl->nplens + 1) * sizeof *p);
-    if (!p) return CVX_E_NOMEM;
-    rl->plens = p;
-    rl->plens[rl->nplens++] = (plen_t){len, 1};
-    return CVX_OK;
-}
-
-static void link_reg(reg_t **head, reg_t *g) {
-    g->prev = NULL;
-    g->next = *head;
-    if (*head) (*head)->prev = g;
-    *head = g;
-}
-
-static void unlink_reg(reg_t **head, reg_t *g) {
-    if (g->prev) g->prev->next = g->next;
-    else *head = g->next;
-    if (g->next) g->next->prev = g->prev;
-}
-
-static range_list_t *range_list(cvx__qcache_t *c, uint64_t index_id, bool create) {
-    for (size_t i = 0; i < c->nranges; i++)
-        if (c->ranges[i].index_id == index_id) return &c->ranges[i];
-    if (!create) return NULL;
-    range_list_t *r = cvx_realloc(c->ranges, (c->nranges + 1) * sizeof *r);
-    if (!r) return NULL;
-    c->ranges = r;
-    r[c->nranges] = (range_list_t){index_id, NULL, 0};
-    return &r[c->nranges++];
-}
 
 static entry_t *oldest(const cvx__qcache_t *c) {
     cvx_cache_node_t *n = cvx_cache_oldest(&c->cache);
@@ -173,40 +90,27 @@ static void unlock(cvx__qcache_t *c) {
 /* Under c->mu; the entry is released by unlock(). */
 static void evict(cvx__qcache_t *c, entry_t *e) {
     cvx_cache_remove(&c->cache, &e->node);
-    for (size_t i = 0; i < e->nregs; i++) {
-        reg_t *g = &e->regs[i];
-        unlink_reg(&c->table[g->hash & (c->table_cap - 1)], g);
-        plen_add(range_list(c, g->r.index_id, false), g->clen, -1);
-    }
+    for (size_t i = 0; i < e->nregs; i++) cvx_rindex_remove(c->index, &e->regs[i]);
     e->dead_next = c->dead;
     c->dead = e;
 }
 
-/* Called by the store after each durable commit, in ts order. */
-/* Dooms the entries of the ranges under (index, key[0..len)) that hold
- * the written key. */
-static void doom_bucket(cvx__qcache_t *c, const cvx_written_key_t *w, size_t len, entry_t **doomed) {
-    uint64_t h = prefix_hash(w->index_id, w->key, len);
-    for (reg_t *g = c->table[h & (c->table_cap - 1)]; g; g = g->next) {
-        if (g->e->doomed || g->hash != h || g->r.index_id != w->index_id || g->clen != len ||
-            (len && memcmp(g->r.lo, w->key, len) != 0) ||
-            !cvx_key_range_contains(&g->r, w->index_id, w->key, w->key_len))
-            continue;
-        g->e->doomed = true;
-        g->e->doomed_next = *doomed;
-        *doomed = g->e;
-    }
+static void doom(void *owner, void *ctx) {
+    entry_t *e = owner, **doomed = ctx;
+    if (e->doomed) return;
+    e->doomed = true;
+    e->doomed_next = *doomed;
+    *doomed = e;
 }
 
+/* Called by the store after each durable commit, in ts order. */
 static void on_commit(void *ctx, const cvx_commit_info_t *ci) {
     cvx__qcache_t *c = ctx;
     pthread_mutex_lock(&c->mu);
     entry_t *doomed = NULL;
     for (size_t k = 0; k < ci->nkeys && c->cache.n; k++) {
         const cvx_written_key_t *w = &ci->keys[k];
-        range_list_t *rl = range_list(c, w->index_id, false);
-        for (size_t i = 0; rl && i < rl->nplens; i++)
-            if (rl->plens[i].len <= w->key_len) doom_bucket(c, w, rl->plens[i].len, &doomed);
+        cvx_rindex_match(c->index, w->index_id, w->key, w->key_len, doom, &doomed);
     }
     while (doomed) {
         entry_t *e = doomed;
@@ -222,10 +126,8 @@ int cvx__qcache_new(cvx_store_t *store, size_t max_bytes, cvx__qcache_t **out) {
     *out = NULL;
     cvx__qcache_t *c = cvx_calloc(1, sizeof *c);
     if (!c) return CVX_E_NOMEM;
-    c->table_cap = 1024;
-    c->table = cvx_calloc(c->table_cap, sizeof *c->table);
-    if (!c->table || cvx_cache_init(&c->cache, max_bytes)) {
-        cvx_free(c->table);
+    if (cvx_rindex_new(&c->index) || cvx_cache_init(&c->cache, max_bytes)) {
+        cvx_rindex_free(c->index);
         cvx_free(c);
         return CVX_E_NOMEM;
     }
@@ -248,9 +150,7 @@ void cvx__qcache_free(cvx__qcache_t *c) {
     while (oldest(c)) evict(c, oldest(c));
     unlock(c);
     cvx_cache_destroy(&c->cache);
-    cvx_free(c->table);
-    for (size_t i = 0; i < c->nranges; i++) cvx_free(c->ranges[i].plens);
-    cvx_free(c->ranges);
+    cvx_rindex_free(c->index);
     pthread_mutex_destroy(&c->mu);
     cvx_free(c);
 }
@@ -295,22 +195,6 @@ bool cvx__qcache_get(cvx__qcache_t *c, const char *key, size_t len, cvx_abi_resu
     return hit;
 }
 
-static int grow_table(cvx__qcache_t *c) {
-    size_t ncap = c->table_cap * 2;
-    reg_t **nt = cvx_calloc(ncap, sizeof *nt);
-    if (!nt) return CVX_E_NOMEM;
-    for (size_t i = 0; i < c->table_cap; i++) {
-        for (reg_t *g = c->table[i], *next; g; g = next) {
-            next = g->next;
-            link_reg(&nt[g->hash & (ncap - 1)], g);
-        }
-    }
-    cvx_free(c->table);
-    c->table = nt;
-    c->table_cap = ncap;
-    return CVX_OK;
-}
-
 void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts, const cvx_readset_t *rs,
                      const cvx_abi_result_t *r) {
     if (!rs || r->status != CVX_OK) return;
@@ -320,7 +204,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
         cvx_readset_range(rs, i, &kr);
         range_bytes += kr.lo_len + kr.hi_len;
     }
-    size_t bytes = sizeof(entry_t) + len + r->value.len + r->logs.len + nregs * sizeof(reg_t) + range_bytes + 64;
+    size_t bytes = sizeof(entry_t) + len + r->value.len + r->logs.len + nregs * sizeof(cvx_rindex_reg_t) + range_bytes + 64;
     if (!cvx_cache_admits(&c->cache, bytes)) return;
 
     entry_t *e = cvx_calloc(1, sizeof *e);
@@ -343,7 +227,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     atomic_init(&e->refs, 1);
     uint8_t *p = e->range_bytes;
     for (size_t i = 0; i < nregs; i++) {
-        reg_t *g = &e->regs[i];
+        cvx_rindex_reg_t *g = &e->regs[i];
         cvx_readset_range(rs, i, &g->r);
         if (g->r.lo_len) memcpy(p, g->r.lo, g->r.lo_len);
         g->r.lo = p;
@@ -351,9 +235,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
         if (g->r.hi_len) memcpy(p, g->r.hi, g->r.hi_len);
         g->r.hi = p;
         p += g->r.hi_len;
-        g->e = e;
-        g->clen = common_prefix(&g->r);
-        g->hash = prefix_hash(g->r.index_id, g->r.lo, g->clen);
+        g->owner = e;
     }
 
     pthread_mutex_lock(&c->mu);
@@ -361,21 +243,15 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     entry_t *old = fresh ? find(c, key, len, hash) : NULL;
     if (old) evict(c, old);
     bool ok = fresh;
-    for (size_t i = 0; i < nregs && ok; i++)
-        if (!range_list(c, e->regs[i].r.index_id, true)) ok = false;
-    /* counted before anything is linked: a failure has only the counts to undo */
-    size_t counted = 0;
-    while (ok && counted < nregs) {
-        const reg_t *g = &e->regs[counted];
-        if (plen_add(range_list(c, g->r.index_id, false), g->clen, 1)) ok = false;
-        else counted++;
+    size_t filed = 0;
+    while (ok && filed < nregs) {
+        if (cvx_rindex_add(c->index, &e->regs[filed])) ok = false;
+        else filed++;
     }
-    if (ok && c->cache.n * 2 + nregs > c->table_cap && grow_table(c)) ok = false;
     if (!ok)
-        for (size_t i = 0; i < counted; i++) plen_add(range_list(c, e->regs[i].r.index_id, false), e->regs[i].clen, -1);
+        while (filed) cvx_rindex_remove(c->index, &e->regs[--filed]);
     if (ok) {
         cvx_cache_insert(&c->cache, &e->node, hash, bytes);
-        for (size_t i = 0; i < nregs; i++) link_reg(&c->table[e->regs[i].hash & (c->table_cap - 1)], &e->regs[i]);
         while (cvx_cache_over(&c->cache, 0) && oldest(c) && oldest(c) != e) evict(c, oldest(c));
         e = NULL;
     }

@@ -307,6 +307,32 @@ void cvx_readset_range(const cvx_readset_t *r, size_t i, cvx_key_range_t *out);
 /* Is (index_id, key) inside the range? */
 bool cvx_key_range_contains(const cvx_key_range_t *r, uint64_t index_id, const uint8_t *key, size_t len);
 
+/* A range index (rangeindex.c): many key ranges, and which of them hold a
+ * written key, found without a scan of them all. Not thread-safe: its
+ * owner locks. */
+typedef struct cvx_rindex cvx_rindex_t;
+/* One filed range, embedded in its owner's memory: set `owner` and `r`
+ * (whose bytes must outlive the filing) before cvx_rindex_add; the rest is
+ * the index's. */
+typedef struct cvx_rindex_reg {
+    struct cvx_rindex_reg *prev, *next;
+    void *owner;
+    cvx_key_range_t r;
+    uint64_t hash;
+    size_t clen;
+} cvx_rindex_reg_t;
+int cvx_rindex_new(cvx_rindex_t **out);
+void cvx_rindex_free(cvx_rindex_t *x);
+/* Files a range; CVX_E_NOMEM leaves it out (and the index as it was). */
+int cvx_rindex_add(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
+/* Takes a filed range out. */
+void cvx_rindex_remove(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
+/* Calls fn(owner, ctx) for every filed range that holds (index_id, key),
+ * once per range (an owner with several such ranges is called several
+ * times). fn must not add or remove ranges. */
+void cvx_rindex_match(cvx_rindex_t *x, uint64_t index_id, const uint8_t *key, size_t len,
+                      void (*fn)(void *owner, void *ctx), void *ctx);
+
 /* A commit's written keys, as handed to commit listeners. */
 typedef struct {
     uint64_t index_id;

@@ -145,6 +145,37 @@ static void todo_unlink(cvx_sync_t *s, cvx__sub_t *u) {
     u->in_todo = false;
 }
 
+/* Takes the subscription's read set out of the index. */
+static void unfile(cvx_sync_t *s, cvx__sub_t *u) {
+    for (size_t i = 0; i < u->nregs; i++) cvx_rindex_remove(s->index, &u->regs[i]);
+    cvx_free(u->regs);
+    u->regs = NULL;
+    u->nregs = 0;
+    if (u->unfiled) s->nunfiled--;
+    u->unfiled = false;
+}
+
+/* Files the subscription's read set in the index, so that a commit finds
+ * it by the keys it wrote. Out of memory, it is checked by a scan instead. */
+static void file(cvx_sync_t *s, cvx__sub_t *u) {
+    if (!u->readset) return;
+    size_t n = cvx_readset_len(u->readset);
+    u->regs = cvx_calloc(n ? n : 1, sizeof *u->regs);
+    size_t filed = 0;
+    while (u->regs && filed < n) {
+        cvx_rindex_reg_t *g = &u->regs[filed];
+        g->owner = u;
+        cvx_readset_range(u->readset, filed, &g->r);
+        if (cvx_rindex_add(s->index, g)) break;
+        filed++;
+    }
+    u->nregs = filed;
+    if (filed == n) return;
+    unfile(s, u);
+    u->unfiled = true;
+    s->nunfiled++;
+}
+
 static void sub_free(cvx__sub_t *u) {
     cvx_free(u->path);
     cvx_free(u->args);
@@ -154,6 +185,7 @@ static void sub_free(cvx__sub_t *u) {
     cvx_buf_free(&u->data);
     cvx_buf_free(&u->logs);
     cvx_readset_free(u->readset);
+    cvx_free(u->regs); /* filed only while s->index lives: unfile first, or free the index too */
     cvx_free(u);
 }
 
@@ -170,6 +202,7 @@ static void sub_unref(cvx_sync_t *s, cvx__sub_t *u) {
     else s->all = u->all_next;
     if (u->all_next) u->all_next->all_prev = u->all_prev;
     todo_unlink(s, u);
+    unfile(s, u);
     s->stats.subscriptions--;
     sub_free(u);
 }
@@ -435,9 +468,11 @@ static void run_sub_task(void *arg) {
         if (resp.r.logs.len) cvx_buf_append(&u->logs, resp.r.logs.data, resp.r.logs.len);
         u->has_result = true;
         u->gen = gen;
+        unfile(s, u);
         cvx_readset_free(u->readset);
         u->readset = resp.readset;
         resp.readset = NULL;
+        file(s, u);
         u->snapshot = resp.ts;
         /* A failed run without a read set (unknown function) depends on
          * nothing but the code: it stays until the next deploy. */
@@ -486,6 +521,18 @@ static void remember(cvx_sync_t *s, const cvx_commit_info_t *ci) {
     s->nlog++;
 }
 
+/* A commit wrote into a range subscription u read: a re-run is due, unless
+ * one is running (its result is checked against the commits since its
+ * snapshot when it ends) or already due. */
+static void touched(void *owner, void *ctx) {
+    cvx__sub_t *u = owner;
+    cvx_sync_t *s = ctx;
+    if (!u->has_result || u->running || u->stale) return;
+    u->stale = true;
+    sub_update_fresh(s, u);
+    todo_push(s, u);
+}
+
 void cvx__sync_on_commit(void *ctx, const cvx_commit_info_t *ci) {
     cvx_sync_t *s = ctx;
     pthread_mutex_lock(&s->mu);
@@ -495,12 +542,10 @@ void cvx__sync_on_commit(void *ctx, const cvx_commit_info_t *ci) {
      * to remember the commit for: every later run starts after it. */
     if (s->all) remember(s, ci);
     else s->horizon = ci->ts;
-    for (cvx__sub_t *u = s->all; u; u = u->all_next)
-        if (u->has_result && !u->running && !u->stale && u->readset && cvx_readset_overlaps(u->readset, ci)) {
-            u->stale = true;
-            sub_update_fresh(s, u);
-            todo_push(s, u);
-        }
+    for (size_t k = 0; k < ci->nkeys; k++)
+        cvx_rindex_match(s->index, ci->keys[k].index_id, ci->keys[k].key, ci->keys[k].key_len, touched, s);
+    for (cvx__sub_t *u = s->all; s->nunfiled && u; u = u->all_next)
+        if (u->unfiled && cvx_readset_overlaps(u->readset, ci)) touched(u, s);
     /* The clients of those subscriptions hear when the re-runs end; here,
      * only clients waiting for latest_ts to reach a mutation's commit. */
     for (cvx_sync_client_t *c = s->clients; c; c = c->next)
@@ -680,7 +725,11 @@ void cvx__sync_forget_client(cvx_sync_t *s, cvx_sync_client_t *c) {
 int cvx__sync_subs_init(cvx_sync_t *s) {
     s->nbuckets = NBUCKETS_MIN;
     s->buckets = cvx_calloc(s->nbuckets, sizeof *s->buckets);
-    return s->buckets ? 0 : -1;
+    if (!s->buckets || cvx_rindex_new(&s->index)) {
+        cvx_free(s->buckets);
+        return -1;
+    }
+    return 0;
 }
 
 void cvx__sync_subs_free(cvx_sync_t *s) {
@@ -689,6 +738,8 @@ void cvx__sync_subs_free(cvx_sync_t *s) {
         s->all = u->all_next;
         sub_free(u);
     }
+    cvx_rindex_free(s->index);
+    s->index = NULL;
     cvx_free(s->buckets);
     s->buckets = NULL;
     for (size_t i = 0; i < CVX__SYNC_LOG_MAX; i++) {

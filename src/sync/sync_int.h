@@ -47,6 +47,9 @@ typedef struct cvx__sub {
     cvx_buf_t data;  /* failure: errorData JSON (empty when none) */
     cvx_buf_t logs;  /* JSON array or empty */
     cvx_readset_t *readset;
+    cvx_rindex_reg_t *regs; /* readset's ranges, filed in s->index (nregs of them) */
+    size_t nregs;
+    bool unfiled;           /* out of memory filing them: checked by a scan instead */
     uint64_t snapshot;
 } cvx__sub_t;
 
@@ -148,7 +151,9 @@ struct cvx_sync {
     uint64_t seed;          /* random: hash layouts clients cannot predict */
     cvx__sub_t **buckets;   /* nbuckets (a power of two) chains, grown with the subscriptions */
     size_t nbuckets;
-    cvx__sub_t *all; /* the same subscriptions as a list: commits visit only these */
+    cvx__sub_t *all; /* the same subscriptions as a list */
+    cvx_rindex_t *index; /* their read sets: which subscriptions a commit touches */
+    size_t nunfiled;     /* subscriptions whose read set is not in the index */
     cvx__sub_t *todo, *todo_tail; /* subscriptions that may need a run started, oldest first */
     uint32_t running;             /* runs submitted and not finished */
     cvx_sync_client_t *clients;

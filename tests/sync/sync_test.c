@@ -494,6 +494,40 @@ static void test_subscriptions_follow_commits(void **state) {
     cvx_sync_disconnect(c);
 }
 
+/* Lookups by an indexed field: each subscription's read set is an
+ * equality range on by_email, filed in the sync engine's range index. A
+ * commit re-runs only the lookup whose range it wrote into. */
+static void test_index_lookups_follow_their_keys(void **state) {
+    fx_t *f = *state;
+    cvx_sync_client_t *a = client(f), *b = client(f);
+    cvx_buf_t add = {0};
+    cvx_buf_append_str(&add, "{\"type\":\"ModifyQuerySet\",\"baseVersion\":0,\"newVersion\":1,\"modifications\":[");
+    for (int i = 0; i < 40; i++)
+        cvx_buf_printf(&add, "%s{\"type\":\"Add\",\"queryId\":%d,\"udfPath\":\"users:by_email\",\"args\":[{\"email\":\"n%d@x\"}]}",
+                       i ? "," : "", i, i);
+    cvx_buf_append_str(&add, "]}");
+    send_to(a, add.data);
+    send_to(b, "{\"type\":\"ModifyQuerySet\",\"baseVersion\":0,\"newVersion\":1,\"modifications\":["
+               "{\"type\":\"Add\",\"queryId\":1,\"udfPath\":\"users:by_email\",\"args\":[{\"email\":\"other@x\"}]}]}");
+    free(wait_for_qs(a, 1));
+    free(wait_for_qs(b, 1));
+    mutation(f, 1, "n7");
+    char *sent = wait_for(f, "\"type\":\"Transition\"");
+    free(sent);
+    char *sa = wait_for_client(a, "\"n7@x\"");
+    tu_assert_contains(sa, "\"queryId\":7,");
+    assert_null(strstr(sa, "\"queryId\":6,"));
+    assert_null(strstr(sa, "\"queryId\":8,"));
+    free(sa);
+    usleep(50 * 1000);
+    char *sb = drain_client(b);
+    assert_null(strstr(sb, "QueryUpdated"));
+    free(sb);
+    cvx_buf_free(&add);
+    cvx_sync_disconnect(a);
+    cvx_sync_disconnect(b);
+}
+
 static const cvx_sync_config_t ten_queries = {.max_queries_per_client = 10};
 
 /* max_queries_per_client: reaching it is fine, passing it is a FatalError
@@ -824,6 +858,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_query_churn_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions_follow_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_lookups_follow_their_keys, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_query_limit, setup, teardown, (void *)&ten_queries),
         cmocka_unit_test_setup_teardown(test_default_query_limit, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_query_set_cost_is_linear, setup, teardown, (void *)&many_queries),
