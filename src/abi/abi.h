@@ -181,6 +181,10 @@ typedef struct {
                     cvx_buf_t *out, cvx_err_t *err);
     /* Reads a document by id at the latest snapshot (actions). */
     int (*get_document)(void *ctx, const char *id, size_t len, cvx_buf_t *out, cvx_err_t *err);
+    /* Runs fn in a read transaction at the latest snapshot (actions'
+     * environment variables); may be NULL. */
+    int (*with_read_txn)(void *ctx, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err), void *arg,
+                         cvx_buf_t *out, cvx_err_t *err);
 } cvx_abi_services_t;
 
 /* Where files live and how they are addressed (file storage). */

@@ -79,6 +79,10 @@ int cvx__h_storage_delete(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cv
 int cvx__h_storage_metadata(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 int cvx__h_storage_upload_url(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 
+/* host.c: a store error as the call's result; the limits, out of memory
+ * and I/O errors end the whole call even if the guest ignores them. */
+int64_t cvx__store_error_pending(cvx__call_t *c, const cvx_err_t *err);
+
 /* env.c: environment variables */
 int cvx__h_env_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r);
 

@@ -168,11 +168,11 @@ int cvx__h_env_get(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_
     cvx_err_clear(&err);
     cvx_buf_reset(&c->pending);
     int rc;
+    const cvx_abi_services_t *sv = c->cfg->services;
     if (c->cfg->txn) rc = read_in_txn(c->cfg->txn, &er, &c->pending, &err);
-    else if (c->cfg->services && c->cfg->services->with_txn)
-        rc = c->cfg->services->with_txn(c->cfg->services->ctx, read_in_txn, &er, &c->pending, &err);
-    else rc = cvx_err_set(&err, CVX_E_FORBIDDEN, "environment variables are not available here");
+    else if (sv && sv->with_read_txn) rc = sv->with_read_txn(sv->ctx, read_in_txn, &er, &c->pending, &err);
+    else rc = (cvx_buf_append_str(&c->pending, name ? "null" : "{}"), CVX_OK); /* no database: none set */
     if (rc == CVX_OK && c->pending.oom) rc = cvx_err_set(&err, CVX_E_NOMEM, "out of memory");
-    r[0].i64 = rc == CVX_OK ? (int64_t)c->pending.len : cvx__err_pending(c, rc, err.msg);
+    r[0].i64 = rc == CVX_OK ? (int64_t)c->pending.len : cvx__store_error_pending(c, &err);
     return 0;
 }

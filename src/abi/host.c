@@ -41,7 +41,7 @@ static int64_t fatal_pending(cvx__call_t *c, int code, const char *msg) {
     return cvx__err_pending(c, code, msg);
 }
 
-static int64_t store_error(cvx__call_t *c, const cvx_err_t *err) {
+int64_t cvx__store_error_pending(cvx__call_t *c, const cvx_err_t *err) {
     if (err->code == CVX_E_LIMIT || err->code == CVX_E_NOMEM || err->code == CVX_E_STORE ||
         err->code == CVX_E_IO)
         return fatal_pending(c, err->code, err->msg);
@@ -215,7 +215,7 @@ static int db_allowed(cvx__call_t *c, bool write, int64_t *ret) {
     }
 
 #define FINISH(rc)                                                                                               \
-    r[0].i64 = (rc) == CVX_OK ? ok_pending(c) : store_error(c, &err);                                            \
+    r[0].i64 = (rc) == CVX_OK ? ok_pending(c) : cvx__store_error_pending(c, &err);                                            \
     return 0
 
 /* An optional "table" in a request by id: the id must name that table,

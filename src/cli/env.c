@@ -40,6 +40,32 @@ static void add_change(cvx_buf_t *b, const char *name, size_t nlen, const char *
     cvx_buf_append_char(b, '}');
 }
 
+static bool blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* The value after '=' as dotenv reads it: quoted ('...' as is, "..." with
+ * \n, \r, \t, \" and \\ expanded), or bare up to a " #" comment; trailing
+ * blanks dropped. Appends it to out; false when a quote is not closed. */
+static bool dotenv_value(const char *v, cvx_buf_t *out) {
+    while (blank(*v)) v++;
+    if (*v == '"' || *v == '\'') {
+        char q = *v++;
+        for (; *v && *v != q; v++) {
+            if (q == '"' && *v == '\\' && v[1]) {
+                v++;
+                cvx_buf_append_char(out, *v == 'n' ? '\n' : *v == 'r' ? '\r' : *v == 't' ? '\t' : *v);
+            } else {
+                cvx_buf_append_char(out, *v);
+            }
+        }
+        return *v == q; /* what follows the closing quote (a comment) is ignored */
+    }
+    size_t n = 0;
+    while (v[n] && !(v[n] == '#' && (n == 0 || blank(v[n - 1])))) n++;
+    while (n && blank(v[n - 1])) n--;
+    cvx_buf_append(out, v, n);
+    return true;
+}
+
 /* NAME=VALUE lines of a .env file as changes; the line number of the first
  * bad line in the error. */
 static int parse_dotenv(const char *path, cvx_buf_t *changes, size_t *count, cvx_err_t *err) {
@@ -48,35 +74,40 @@ static int parse_dotenv(const char *path, cvx_buf_t *changes, size_t *count, cvx
     char line[16384];
     int rc = CVX_OK;
     for (int no = 1; rc == CVX_OK && fgets(line, sizeof line, f); no++) {
-        size_t len = strcspn(line, "\r\n");
-        if (line[len] == '\0' && !feof(f)) {
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
             rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: the line is longer than 16 KiB", path, no);
             break;
         }
-        line[len] = '\0';
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
+        if (no == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
+            p += 3; /* a UTF-8 byte order mark */
+        while (blank(*p)) p++;
         if (*p == '#' || *p == '\0') continue;
-        if (strncmp(p, "export ", 7) == 0) p += 7;
+        if (strncmp(p, "export", 6) == 0 && blank(p[6]))
+            for (p += 6; blank(*p);) p++;
         char *eq = strchr(p, '=');
         if (!eq) {
             rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: expected NAME=VALUE", path, no);
             break;
         }
         char *name_end = eq;
-        while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t')) name_end--;
-        char *v = eq + 1;
-        while (*v == ' ' || *v == '\t') v++;
-        size_t vlen = strlen(v);
-        while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-        if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) v++, vlen -= 2;
+        while (name_end > p && blank(name_end[-1])) name_end--;
         rc = cvx_abi_env_check_name(p, (size_t)(name_end - p), err);
         if (rc) {
             cvx_err_prefix(err, "%s:%d", path, no);
             break;
         }
-        add_change(changes, p, (size_t)(name_end - p), v, vlen);
-        (*count)++;
+        cvx_buf_t value = {0};
+        cvx_buf_append_str(&value, "");
+        if (!dotenv_value(eq + 1, &value)) {
+            rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: the value's quote is not closed", path, no);
+        } else {
+            add_change(changes, p, (size_t)(name_end - p), value.data, value.len);
+            (*count)++;
+        }
+        cvx_buf_free(&value);
     }
     fclose(f);
     return rc;
@@ -103,7 +134,7 @@ static int run_env(const cvx_args_t *cl) {
     const char *from = cvx_arg(cl, "from-file");
     bool list = strcmp(sub, "list") == 0, get = strcmp(sub, "get") == 0, set = strcmp(sub, "set") == 0,
          remove = strcmp(sub, "remove") == 0;
-    size_t want = list ? 1 : get || remove ? 2 : set && from ? 1 : 3;
+    size_t want = list ? (cl->npos ? 1 : 0) : get || remove ? 2 : set && from ? 1 : 3;
     if (!(list || get || set || remove) || cl->npos != want || (from && !set)) {
         env_usage(stderr);
         return CVX_EXIT_USAGE;

@@ -322,6 +322,17 @@ static int services_with_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t
     return cvx_exec_with_txn(n->rt, fn, arg, out, err);
 }
 
+static int services_with_read_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t *, cvx_err_t *), void *arg,
+                                  cvx_buf_t *out, cvx_err_t *err) {
+    nested_ctx_t *n = ctx;
+    if (!n->rt->store) return cvx_err_set(err, CVX_E_INTERNAL, "no database is attached to this runtime");
+    cvx_txn_t *txn = NULL;
+    int rc = cvx_txn_begin(n->rt->store, CVX_TXN_READ, 0, &txn, err);
+    if (!rc) rc = fn(txn, arg, out, err);
+    cvx_txn_abort(txn);
+    return rc;
+}
+
 static int services_get_document(void *ctx, const char *id, size_t len, cvx_buf_t *out, cvx_err_t *err) {
     nested_ctx_t *n = ctx;
     cvx_txn_t *txn = NULL;
@@ -681,7 +692,7 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
                         .memory_bytes = rt->limits.memory_bytes[fn->kind],
                         .timeout_ms = rt->limits.timeout_ms[fn->kind]};
     nested_ctx_t nctx = {rt, app, depth, NULL, &resp->r};
-    cvx_abi_services_t services = {&nctx, nested_run, services_with_txn, services_get_document};
+    cvx_abi_services_t services = {&nctx, nested_run, services_with_txn, services_get_document, services_with_read_txn};
     cvx_abi_call_config_t cfg = {.kind = fn->kind,
                                  .request_id = resp->request_id,
                                  .max_log_lines = rt->limits.max_log_lines,

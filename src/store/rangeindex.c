@@ -30,12 +30,16 @@ typedef struct {
 struct cvx_rindex {
     cvx_rindex_reg_t **table;
     size_t cap, n;
+    uint64_t seed; /* random: the prefixes come from clients' arguments */
     ix_t *ix;
     size_t nix;
 };
 
-static uint64_t prefix_hash(uint64_t index_id, const uint8_t *key, size_t len) {
-    return cvx_fnv1a(cvx_fnv1a(CVX_FNV_SEED, &index_id, sizeof index_id), key, len);
+static uint64_t prefix_hash(const cvx_rindex_t *x, uint64_t index_id, const uint8_t *key, size_t len) {
+    uint64_t h = cvx_fnv1a(x->seed, &index_id, sizeof index_id);
+    h = cvx_fnv1a(h, key, len);
+    /* FNV's low bits (the bucket) mix poorly: fold the high ones in */
+    return h ^ (h >> 29) ^ (h >> 47);
 }
 
 static size_t common_prefix(const cvx_key_range_t *r) {
@@ -97,6 +101,7 @@ static int grow(cvx_rindex_t *x) {
 
 int cvx_rindex_new(cvx_rindex_t **out) {
     *out = cvx_calloc(1, sizeof **out);
+    if (*out && cvx_os_random(&(*out)->seed, sizeof (*out)->seed)) (*out)->seed = CVX_FNV_SEED ^ (uint64_t)(uintptr_t)*out;
     if (!*out || grow(*out)) {
         cvx_free(*out);
         *out = NULL;
@@ -119,13 +124,16 @@ int cvx_rindex_add(cvx_rindex_t *x, cvx_rindex_reg_t *g) {
     if (x->n * 2 >= x->cap && grow(x)) return CVX_E_NOMEM;
     g->clen = common_prefix(&g->r);
     if (count_len(ix, g->clen, 1)) return CVX_E_NOMEM;
-    g->hash = prefix_hash(g->r.index_id, g->r.lo, g->clen);
+    g->hash = prefix_hash(x, g->r.index_id, g->r.lo, g->clen);
     link_reg(&x->table[g->hash & (x->cap - 1)], g);
+    g->filed = true;
     x->n++;
     return CVX_OK;
 }
 
 void cvx_rindex_remove(cvx_rindex_t *x, cvx_rindex_reg_t *g) {
+    if (!g->filed) return; /* never filed, or already out */
+    g->filed = false;
     cvx_rindex_reg_t **head = &x->table[g->hash & (x->cap - 1)];
     if (g->prev) g->prev->next = g->next;
     else *head = g->next;
@@ -142,7 +150,7 @@ void cvx_rindex_match(cvx_rindex_t *x, uint64_t index_id, const uint8_t *key, si
     for (size_t i = 0; ix && i < ix->nplens; i++) {
         size_t l = ix->plens[i].len;
         if (l > len) continue;
-        uint64_t h = prefix_hash(index_id, key, l);
+        uint64_t h = prefix_hash(x, index_id, key, l);
         for (cvx_rindex_reg_t *g = x->table[h & (x->cap - 1)], *next; g; g = next) {
             next = g->next; /* fn may not remove g, but reads next first all the same */
             if (g->hash != h || g->clen != l || g->r.index_id != index_id || (l && memcmp(g->r.lo, key, l) != 0) ||

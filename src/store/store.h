@@ -320,12 +320,13 @@ typedef struct cvx_rindex_reg {
     cvx_key_range_t r;
     uint64_t hash;
     size_t clen;
+    bool filed;
 } cvx_rindex_reg_t;
 int cvx_rindex_new(cvx_rindex_t **out);
 void cvx_rindex_free(cvx_rindex_t *x);
 /* Files a range; CVX_E_NOMEM leaves it out (and the index as it was). */
 int cvx_rindex_add(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
-/* Takes a filed range out. */
+/* Takes a filed range out (a range not filed is left alone). */
 void cvx_rindex_remove(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
 /* Calls fn(owner, ctx) for every filed range that holds (index_id, key),
  * once per range (an owner with several such ranges is called several

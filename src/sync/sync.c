@@ -341,7 +341,7 @@ int cvx_sync_new(cvx_runtime_t *rt, const cvx_sync_hooks_t *hooks, const cvx_syn
     s->listener = cvx_store_listen(cvx_runtime_store(rt), cvx__sync_on_commit, s);
     if (s->listener < 0) {
         pthread_mutex_destroy(&s->mu);
-        cvx_free(s->buckets);
+        cvx__sync_subs_free(s);
         cvx_free(s);
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     }

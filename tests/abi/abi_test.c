@@ -1807,7 +1807,7 @@ static void test_run_functions(void **state) {
     cvx_app_t *app = callhost_app();
     cvx_abi_result_t r = {0};
     svc_log_t log = {0};
-    cvx_abi_services_t svc = {&log, svc_run, NULL, NULL};
+    cvx_abi_services_t svc = {&log, svc_run, NULL, NULL, NULL};
     static const struct {
         const char *fn;
         cvx_kind_t kind;

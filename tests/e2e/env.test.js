@@ -92,11 +92,15 @@ test("a change re-runs the subscriptions that read it and is never served from t
 test("--from-file sets a .env file in one change; bad names and values change nothing", { timeout: 60000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "cvx-env-"));
   const file = path.join(dir, ".env");
-  writeFileSync(file, "# comment\n\nexport A_ONE=1\nB_TWO = \"two words\"\nC_THREE='3'\n");
+  writeFileSync(file, "\ufeff# comment\r\n\r\nexport\tA_ONE=1 # one\nB_TWO = \"two words\" # two\nC_THREE='3'\nD_PEM=\"a\\nb\"\n");
   let r = await env("set", "--from-file", file);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /set 3 variables/);
-  assert.equal((await env("list", "--values")).stdout, "A_ONE=1\nB_TWO=two words\nC_THREE=3\n");
+  assert.match(r.stderr, /set 4 variables/);
+  assert.equal((await env("list", "--values")).stdout, "A_ONE=1\nB_TWO=two words\nC_THREE=3\nD_PEM=a\nb\n");
+  assert.equal((await env("get", "D_PEM")).stdout, "a\nb\n");
+  await env("remove", "D_PEM");
+  // a bare `cvx env` lists
+  assert.equal((await env()).stdout, "A_ONE\nB_TWO\nC_THREE\n");
 
   writeFileSync(file, "D_FOUR=4\n9BAD=x\n");
   r = await env("set", "--from-file", file);

@@ -131,10 +131,16 @@
   const readOnly = () => {
     throw new TypeError("process.env is read-only: set environment variables with `cvx env set NAME VALUE`");
   };
+  // The traps keep the target empty and extensible, so that what they
+  // report never contradicts it (a Proxy's invariants); names that are not
+  // variables fall through to Object.prototype, as on a plain object.
   const env = new Proxy(
     {},
     {
-      get: (_, k) => (typeof k === "string" ? (envGet(k) ?? undefined) : undefined),
+      get: (target, k) => {
+        const v = typeof k === "string" ? envGet(k) : null;
+        return v === null ? Reflect.get(target, k) : v;
+      },
       has: (_, k) => typeof k === "string" && envGet(k) !== null,
       ownKeys: () => (cvx.call ? Object.keys(cvx.request("env_get", {})) : []),
       getOwnPropertyDescriptor: (_, k) => {
@@ -144,6 +150,8 @@
       set: readOnly,
       defineProperty: readOnly,
       deleteProperty: readOnly,
+      preventExtensions: readOnly,
+      setPrototypeOf: readOnly,
     },
   );
   define("process", { env });

@@ -331,10 +331,13 @@ pub(crate) unsafe fn __convex_run_action(ptr: *const u8, len: i32) -> i64 {
 }
 
 pub(crate) unsafe fn __convex_env_get(ptr: *const u8, len: i32) -> i64 {
-    let result = request(ptr, len).map(|req| {
+    let result = request(ptr, len).and_then(|req| {
         with(|s| match req.get("name") {
-            Some(Value::String(name)) => s.env.get(name).cloned().map(Value::String).unwrap_or(Value::Null),
-            _ => Value::Object(s.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+            Some(Value::String(name)) => Ok(s.env.get(name).cloned().map(Value::String).unwrap_or(Value::Null)),
+            None => Ok(Value::Object(
+                s.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+            )),
+            Some(_) => Err(ConvexError::coded(ErrorCode::InvalidArgument, "\"name\" must be a string")),
         })
     });
     respond(result)
