@@ -40,76 +40,33 @@ static void add_change(cvx_buf_t *b, const char *name, size_t nlen, const char *
     cvx_buf_append_char(b, '}');
 }
 
-static bool blank(char ch) { return ch == ' ' || ch == '\t'; }
+typedef struct {
+    cvx_buf_t *changes;
+    size_t count;
+} dotenv_ctx_t;
 
-/* The value after '=' as dotenv reads it: quoted ('...' as is, "..." with
- * \n, \r, \t, \" and \\ expanded), or bare up to a " #" comment; trailing
- * blanks dropped. Appends it to out; false when a quote is not closed. */
-static bool dotenv_value(const char *v, cvx_buf_t *out) {
-    while (blank(*v)) v++;
-    if (*v == '"' || *v == '\'') {
-        char q = *v++;
-        for (; *v && *v != q; v++) {
-            if (q == '"' && *v == '\\' && v[1]) {
-                v++;
-                cvx_buf_append_char(out, *v == 'n' ? '\n' : *v == 'r' ? '\r' : *v == 't' ? '\t' : *v);
-            } else {
-                cvx_buf_append_char(out, *v);
-            }
-        }
-        return *v == q; /* what follows the closing quote (a comment) is ignored */
-    }
-    size_t n = 0;
-    while (v[n] && !(v[n] == '#' && (n == 0 || blank(v[n - 1])))) n++;
-    while (n && blank(v[n - 1])) n--;
-    cvx_buf_append(out, v, n);
-    return true;
+static int dotenv_var(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen, int line,
+                      cvx_err_t *err) {
+    dotenv_ctx_t *d = ctx;
+    int rc = cvx_abi_env_check_name(name, nlen, err);
+    if (rc) return cvx_err_prefix(err, "line %d", line), rc;
+    add_change(d->changes, name, nlen, value, vlen);
+    d->count++;
+    return CVX_OK;
 }
 
-/* NAME=VALUE lines of a .env file as changes; the line number of the first
- * bad line in the error. */
+/* The NAME=VALUE lines of a .env file (util's dotenv.c) as changes; the
+ * file and line of the first bad line in the error. */
 static int parse_dotenv(const char *path, cvx_buf_t *changes, size_t *count, cvx_err_t *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return cvx_err_set(err, CVX_E_IO, "cannot read %s", path);
-    char line[16384];
-    int rc = CVX_OK;
-    for (int no = 1; rc == CVX_OK && fgets(line, sizeof line, f); no++) {
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
-            rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: the line is longer than 16 KiB", path, no);
-            break;
-        }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        char *p = line;
-        if (no == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
-            p += 3; /* a UTF-8 byte order mark */
-        while (blank(*p)) p++;
-        if (*p == '#' || *p == '\0') continue;
-        if (strncmp(p, "export", 6) == 0 && blank(p[6]))
-            for (p += 6; blank(*p);) p++;
-        char *eq = strchr(p, '=');
-        if (!eq) {
-            rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: expected NAME=VALUE", path, no);
-            break;
-        }
-        char *name_end = eq;
-        while (name_end > p && blank(name_end[-1])) name_end--;
-        rc = cvx_abi_env_check_name(p, (size_t)(name_end - p), err);
-        if (rc) {
-            cvx_err_prefix(err, "%s:%d", path, no);
-            break;
-        }
-        cvx_buf_t value = {0};
-        cvx_buf_append_str(&value, "");
-        if (!dotenv_value(eq + 1, &value)) {
-            rc = cvx_err_set(err, CVX_E_INVALID_ARGUMENT, "%s:%d: the value's quote is not closed", path, no);
-        } else {
-            add_change(changes, p, (size_t)(name_end - p), value.data, value.len);
-            (*count)++;
-        }
-        cvx_buf_free(&value);
-    }
-    fclose(f);
+    cvx_buf_t text = {0};
+    int rc = cvx_read_file(path, &text, err);
+    if (!rc && text.len > (4u << 20))
+        rc = cvx_err_set(err, CVX_E_LIMIT, "%s is %zu bytes; 100 variables of 8 KiB fit in far less", path, text.len);
+    dotenv_ctx_t d = {changes, 0};
+    if (!rc) rc = cvx_dotenv_parse(text.data ? text.data : "", text.len, dotenv_var, &d, err);
+    if (rc && rc != CVX_E_IO) cvx_err_prefix(err, "%s", path);
+    *count = d.count;
+    cvx_buf_free(&text);
     return rc;
 }
 

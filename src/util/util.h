@@ -228,6 +228,17 @@ void cvx_chacha_block(const uint32_t key[8], uint32_t counter, const uint32_t no
 /* Fills out with bytes from the OS generator; 0 or CVX_E_IO. */
 int cvx_os_random(void *out, size_t n);
 
+/* ---- .env files (dotenv.c) -------------------------------------------------- */
+
+/* Called for each NAME=VALUE of a .env text: the name as written (not
+ * checked), the value unquoted (NUL-terminated, may hold NULs), its line
+ * (from 1). A non-zero return stops the parse with that error. */
+typedef int (*cvx_dotenv_fn)(void *ctx, const char *name, size_t name_len, const char *value, size_t value_len,
+                             int line, cvx_err_t *err);
+/* Reads `text` in the dialect described in dotenv.c; a line without '='
+ * or with an unclosed quote is CVX_E_INVALID_ARGUMENT "line N: ...". */
+int cvx_dotenv_parse(const char *text, size_t len, cvx_dotenv_fn each, void *ctx, cvx_err_t *err);
+
 /* ---- clocks -------------------------------------------------------------- */
 
 uint64_t cvx_now_ns(void);       /* CLOCK_REALTIME, ns since the Unix epoch */

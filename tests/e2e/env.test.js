@@ -105,7 +105,7 @@ test("--from-file sets a .env file in one change; bad names and values change no
   writeFileSync(file, "D_FOUR=4\n9BAD=x\n");
   r = await env("set", "--from-file", file);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /\.env:2: invalid environment variable name "9BAD"/);
+  assert.match(r.stderr, /\.env: line 2: invalid environment variable name "9BAD"/);
   r = await env("set", "bad-name", "x");
   assert.equal(r.code, 2);
   assert.match(r.stderr, /invalid environment variable name "bad-name"/);
