@@ -322,24 +322,25 @@ static int services_with_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t
     return cvx_exec_with_txn(n->rt, fn, arg, out, err);
 }
 
-static int services_with_read_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t *, cvx_err_t *), void *arg,
-                                  cvx_buf_t *out, cvx_err_t *err) {
-    nested_ctx_t *n = ctx;
-    if (!n->rt->store) return cvx_err_set(err, CVX_E_INTERNAL, "no database is attached to this runtime");
+int cvx_exec_with_read_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
+                           void *arg, cvx_buf_t *out, cvx_err_t *err) {
+    if (!rt->store) return cvx_err_set(err, CVX_E_INTERNAL, "no database is attached to this runtime");
     cvx_txn_t *txn = NULL;
-    int rc = cvx_txn_begin(n->rt->store, CVX_TXN_READ, 0, &txn, err);
+    int rc = cvx_txn_begin(rt->store, CVX_TXN_READ, 0, &txn, err);
     if (!rc) rc = fn(txn, arg, out, err);
     cvx_txn_abort(txn);
     return rc;
 }
 
+static int services_with_read_txn(void *ctx, int (*fn)(cvx_txn_t *, void *, cvx_buf_t *, cvx_err_t *), void *arg,
+                                  cvx_buf_t *out, cvx_err_t *err) {
+    nested_ctx_t *n = ctx;
+    return cvx_exec_with_read_txn(n->rt, fn, arg, out, err);
+}
+
 static int services_get_document(void *ctx, const char *id, size_t len, cvx_buf_t *out, cvx_err_t *err) {
     nested_ctx_t *n = ctx;
-    cvx_txn_t *txn = NULL;
-    int rc = cvx_txn_begin(n->rt->store, CVX_TXN_READ, 0, &txn, err);
-    if (!rc) rc = cvx_txn_get(txn, id, len, out, err);
-    cvx_txn_abort(txn);
-    return rc;
+    return cvx_exec_read_document(n->rt, id, len, out, err);
 }
 
 /* A successful result against the function's return validator (declared

@@ -150,6 +150,10 @@ const cvx_storage_config_t *cvx_runtime_storage(cvx_runtime_t *rt);
  * conflict (bounded). For host-initiated writes (scheduler, uploads). */
 int cvx_exec_with_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
                       void *arg, cvx_buf_t *out, cvx_err_t *err);
+/* Runs fn in a read transaction at the latest snapshot, then ends it: the
+ * operator's reads and an action's environment variables. */
+int cvx_exec_with_read_txn(cvx_runtime_t *rt, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err),
+                           void *arg, cvx_buf_t *out, cvx_err_t *err);
 
 /* ---- scheduled functions and crons ------------------------------------------ */
 

@@ -39,6 +39,11 @@ typedef struct {
     const cvx_value_t *changes;
 } env_op_t;
 
+static int env_list(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
+    (void)arg;
+    return cvx_abi_env_read(txn, NULL, 0, out, err);
+}
+
 static int env_change(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err) {
     env_op_t *op = arg;
     int rc = cvx_abi_env_update(txn, op->changes, err);
@@ -47,15 +52,7 @@ static int env_change(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err)
 }
 
 int cvx_exec_env(cvx_runtime_t *rt, const char *changes_json, size_t len, cvx_buf_t *out_json, cvx_err_t *err) {
-    cvx_store_t *store = cvx_runtime_store(rt);
-    if (!store) return no_store(err);
-    if (!changes_json) {
-        cvx_txn_t *t = NULL;
-        int rc = cvx_txn_begin(store, CVX_TXN_READ, 0, &t, err);
-        if (!rc) rc = cvx_abi_env_read(t, NULL, 0, out_json, err);
-        cvx_txn_abort(t);
-        return rc;
-    }
+    if (!changes_json) return cvx_exec_with_read_txn(rt, env_list, NULL, out_json, err);
     cvx_arena_t *a = cvx_arena_new(4096);
     if (!a) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     cvx_value_t *body = NULL;

@@ -242,14 +242,7 @@ void cvx__qcache_put(cvx__qcache_t *c, const char *key, size_t len, uint64_t ts,
     bool fresh = ts == c->latest_seen;
     entry_t *old = fresh ? find(c, key, len, hash) : NULL;
     if (old) evict(c, old);
-    bool ok = fresh;
-    size_t filed = 0;
-    while (ok && filed < nregs) {
-        if (cvx_rindex_add(c->index, &e->regs[filed])) ok = false;
-        else filed++;
-    }
-    if (!ok)
-        while (filed) cvx_rindex_remove(c->index, &e->regs[--filed]);
+    bool ok = fresh && cvx_rindex_add_all(c->index, e->regs, nregs) == CVX_OK;
     if (ok) {
         cvx_cache_insert(&c->cache, &e->node, hash, bytes);
         while (cvx_cache_over(&c->cache, 0) && oldest(c) && oldest(c) != e) evict(c, oldest(c));

@@ -131,6 +131,15 @@ int cvx_rindex_add(cvx_rindex_t *x, cvx_rindex_reg_t *g) {
     return CVX_OK;
 }
 
+int cvx_rindex_add_all(cvx_rindex_t *x, cvx_rindex_reg_t *regs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (cvx_rindex_add(x, &regs[i]) == CVX_OK) continue;
+        while (i) cvx_rindex_remove(x, &regs[--i]);
+        return CVX_E_NOMEM;
+    }
+    return CVX_OK;
+}
+
 void cvx_rindex_remove(cvx_rindex_t *x, cvx_rindex_reg_t *g) {
     if (!g->filed) return; /* never filed, or already out */
     g->filed = false;

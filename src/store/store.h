@@ -326,6 +326,8 @@ int cvx_rindex_new(cvx_rindex_t **out);
 void cvx_rindex_free(cvx_rindex_t *x);
 /* Files a range; CVX_E_NOMEM leaves it out (and the index as it was). */
 int cvx_rindex_add(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
+/* Files n ranges, all or none (CVX_E_NOMEM: none). */
+int cvx_rindex_add_all(cvx_rindex_t *x, cvx_rindex_reg_t *regs, size_t n);
 /* Takes a filed range out (a range not filed is left alone). */
 void cvx_rindex_remove(cvx_rindex_t *x, cvx_rindex_reg_t *reg);
 /* Calls fn(owner, ctx) for every filed range that holds (index_id, key),

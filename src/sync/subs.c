@@ -161,17 +161,16 @@ static void file(cvx_sync_t *s, cvx__sub_t *u) {
     if (!u->readset) return;
     size_t n = cvx_readset_len(u->readset);
     u->regs = cvx_calloc(n ? n : 1, sizeof *u->regs);
-    size_t filed = 0;
-    while (u->regs && filed < n) {
-        cvx_rindex_reg_t *g = &u->regs[filed];
-        g->owner = u;
-        cvx_readset_range(u->readset, filed, &g->r);
-        if (cvx_rindex_add(s->index, g)) break;
-        filed++;
+    for (size_t i = 0; u->regs && i < n; i++) {
+        u->regs[i].owner = u;
+        cvx_readset_range(u->readset, i, &u->regs[i].r);
     }
-    u->nregs = filed;
-    if (filed == n) return;
-    unfile(s, u);
+    if (u->regs && cvx_rindex_add_all(s->index, u->regs, n) == CVX_OK) {
+        u->nregs = n;
+        return;
+    }
+    cvx_free(u->regs);
+    u->regs = NULL;
     u->unfiled = true;
     s->nunfiled++;
 }
