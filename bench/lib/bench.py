@@ -28,23 +28,12 @@ import time
 from openloop import open_loop
 from special import cold_start, idle_memory
 from systems import (BENCH, BUILD, CVX_SYSTEMS, N_USERS, NODE_VARIANTS, ROOT, app_file, call, check_invariants,
-                     children_cpu, cleanup, cpu_seconds, family, http_spec, log, post, run_httpload, run_raw, seed,
+                     children_cpu, cleanup, cpu_seconds, family, http_spec, log, median, post, run_httpload, run_raw, seed,
                      start_cvx, start_node, start_pocketbase, start_system, tcp_retransmits)
 import systems as system_defs
 from targets import evaluate_targets
 
 SYSTEMS = ["cvx", "cvx-ts", "node", "node-cluster", "node-batch", "pocketbase", "sqlite", "native"]
-LABEL = {
-    "cvx": "cvx",
-    "cvx-ts": "cvx, TypeScript app",
-    "node": "Node + better-sqlite3",
-    "node-cluster": "Node, 2-process cluster (reads)",
-    "node-batch": "Node, micro-batched commits (writes)",
-    "pocketbase": "PocketBase",
-    "sqlite": "raw SQLite (C loop)",
-    "sqlite64": "raw SQLite, 64 inserts/txn",
-    "native": "native C call",
-}
 
 # workload id -> description; the HTTP request for each system is in http_spec().
 WORKLOADS = [
@@ -66,7 +55,6 @@ WORKLOADS = [
     ("m_idle_memory", "(m) resident memory of an idle server per deployed app"),
 ]
 WORKLOAD_IDS = [w for w, _ in WORKLOADS]
-DESC = dict(WORKLOADS)
 # the HTTP workloads measured in paired rounds
 HTTP_WORKLOADS = ("a_get", "a_get_uncached", "b_range100", "c_insert", "d_counter", "e_action", "h_transfer_low",
                   "h_transfer_high", "i_mix", "j_get_1m", "j_get_1m_zipf")
@@ -85,12 +73,6 @@ RAW_MAP = {"a_get": "get", "a_get_uncached": "get", "b_range100": "range100", "c
 # the metrics summarised over rounds (median, min, max)
 METRICS = ("rps", "p50_us", "p99_us", "p999_us", "server_cpu_cores", "req_per_core_s", "cpu_us_per_req",
            "loadgen_cpu_cores", "other_cpu_cores", "errors", "ok2", "t2_p50_us", "t2_p99_us")
-
-
-def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return None if not n else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
 
 
 def aggregate(rl):

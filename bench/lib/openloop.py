@@ -6,7 +6,7 @@ and the p99 at one fixed rate every system is offered."""
 import os
 import shutil
 
-from systems import CVX_SYSTEMS, check_invariants, http_spec, log, run_httpload, start_system
+from systems import CVX_SYSTEMS, check_invariants, http_spec, log, median, run_httpload, start_system
 
 # the closed-loop workload each open-loop run sends, and the rates tried (per second)
 LADDERS = {
@@ -37,9 +37,8 @@ def climb(w, s, tpl, ids_file, datas, cvx_bin, n_accounts, warm, dur, seed):
             srv = start_system(s, d, cvx_bin, extra)
             r = run_httpload(srv, http_spec(w, s, ids_file, n_accounts) + ["--rate", str(rate)], CONNS, warm, dur,
                              seed=seed)
-            inv = check_invariants(w, s, srv, r, n_accounts)
-            ok = passed(r) and all(v.get("ok") is not False for v in inv.values())
-            step = {"rate": rate, "ok": ok, "invariants_ok": all(v.get("ok") is not False for v in inv.values())}
+            inv_ok = all(v.get("ok") is not False for v in check_invariants(w, s, srv, r, n_accounts).values())
+            step = {"rate": rate, "ok": passed(r) and inv_ok, "invariants_ok": inv_ok}
             for k in ("rps", "p50_us", "p99_us", "p999_us", "errors", "late", "unanswered", "offered", "backlog_max",
                       "server_cpu_cores", "cpu_us_per_req", "loadgen_cpu_cores"):
                 step[k] = r.get(k)
@@ -61,11 +60,6 @@ def climb(w, s, tpl, ids_file, datas, cvx_bin, n_accounts, warm, dur, seed):
     fixed = next((st for st in steps if st["rate"] == FIXED[w]), None)
     return {"steps": steps, "max_rate_p99_under_20ms": best, "top_rate_passed": best == LADDERS[w][-1],
             "p99_at_fixed_us": fixed.get("p99_us") if fixed and "p99_us" in fixed else None}
-
-
-def median(xs):
-    xs = sorted(xs)
-    return None if not xs else (xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2)
 
 
 def open_loop(systems, eligible, templates, ids, datas, cvx_bin, n_accounts, warm, dur, rounds, seed):
