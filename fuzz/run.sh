@@ -5,7 +5,7 @@
 #   fuzz/run.sh [seconds] [target...]
 #       targets: json_parse key_decode id_parse wasm_sections pkg_parse
 #                sourcemap_parse validator_compile http_head http_chunked
-#                ws_frames cursor sync_msg dotenv
+#                ws_frames cursor sync_msg dotenv jwt
 #
 # Seeds are read from fuzz/corpus/<name>/ and never modified: new inputs go
 # to $CVX_FUZZ_DIR/corpus-<target> (default dir ${TMPDIR:-/tmp}/cvx-fuzz),
@@ -15,7 +15,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames cursor sync_msg dotenv"}
+targets=${*:-"json_parse key_decode id_parse wasm_sections pkg_parse sourcemap_parse validator_compile http_head http_chunked ws_frames cursor sync_msg dotenv jwt"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -56,6 +56,9 @@ for t in $targets; do
         extra_src="$root/src/abi/sourcemap.c" ;;
     validator_compile) corpus=validator; extra="-dict=$here/validator.dict -max_len=4096" ;;
     dotenv) corpus=dotenv; extra="-max_len=2048" ;;
+    jwt)
+        corpus=jwt; extra="-max_len=8192"
+        extra_src="$root/src/auth/jwt.c $root/src/auth/identity.c" ;;
     http_head)
         corpus=http_head; extra="-max_len=8192"
         extra_src="$root/src/server/http_parse.c" ;;

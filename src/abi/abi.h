@@ -133,6 +133,10 @@ const cvx_fn_t *cvx_app_find(const cvx_app_t *app, const char *path, size_t len)
 const cvx_fn_t *cvx_app_find_http(const cvx_app_t *app, const char *method, const char *path);
 /* The module's cron jobs (valid as long as the app). */
 size_t cvx_app_crons(const cvx_app_t *app, const cvx_cron_t **out);
+/* The app's cvx.auth record (JSON text: {"abi":1,"providers":[...]}) and
+ * its length, or NULL when it declares no auth providers. Lives as long
+ * as the app. */
+const char *cvx_app_auth(const cvx_app_t *app, size_t *len);
 
 /* The cvx.schema record (NULL when the module declares none). */
 const cvx_value_t *cvx_app_schema(const cvx_app_t *app);
@@ -217,6 +221,10 @@ typedef struct {
     /* The journal of this query's last run (docs/abi.md "Pagination"):
      * JSON text of an array, or NULL. */
     const char *journal;
+    /* The caller's UserIdentity (JSON object text), or NULL: anonymous
+     * (docs/abi.md "Authentication"). */
+    const char *identity;
+    size_t identity_len;
 } cvx_abi_call_config_t;
 
 /* System tables the ABI's host functions write (scheduled functions, file

@@ -36,6 +36,9 @@ struct cvx_app {
     size_t ntables;
     cvx_cron_t *crons;
     size_t ncrons;
+    const char *auth;        /* the cvx.auth record's JSON, or NULL */
+    size_t auth_len;
+    const char *auth_origin;
     char *metadata_json;
 };
 
@@ -286,6 +289,23 @@ static int parse_schema(cvx_app_t *app, const char *json, size_t len, size_t ind
     return CVX_OK;
 }
 
+/* The cvx.auth record (docs/abi.md "Authentication"): kept as text; the
+ * server resolves and checks it (auth/providers.c), with the deployment's
+ * environment variables. */
+static int parse_auth(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
+    if (index > 0 || app->auth)
+        return cvx_err_set(err, CVX_E_BAD_MODULE, "the app declares auth providers in %s and in %s; keep them in one place",
+                           app->auth ? app->auth_origin : app->labels[app->loading], app->labels[app->loading]);
+    char *copy = cvx_arena_alloc(app->arena, len + 1);
+    if (!copy) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    app->auth = copy;
+    app->auth_len = len;
+    app->auth_origin = app->labels[app->loading];
+    return CVX_OK;
+}
+
 /* The cvx.crons record (docs/abi.md "Crons"). */
 static int parse_crons(cvx_app_t *app, const char *json, size_t len, size_t index, cvx_err_t *err) {
     if (index > 0) return cvx_err_set(err, CVX_E_BAD_MODULE, "module declares more than one cron section");
@@ -407,6 +427,7 @@ static int analyse(cvx_app_t *app, cvx_err_t *err) {
         rc = each_record(app, "cvx.fn", parse_fn, &ignored, err);
         if (!rc) rc = each_record(app, "cvx.schema", parse_schema, &ignored, err);
         if (!rc) rc = each_record(app, "cvx.crons", parse_crons, &ignored, err);
+        if (!rc) rc = each_record(app, "cvx.auth", parse_auth, &ignored, err);
     }
     if (!rc) {
         qsort(app->fns, app->nfns, sizeof *app->fns, cmp_fn);
@@ -534,6 +555,11 @@ const cvx_fn_t *cvx_app_find_http(const cvx_app_t *app, const char *method, cons
         }
     }
     return best;
+}
+
+const char *cvx_app_auth(const cvx_app_t *app, size_t *len) {
+    *len = app->auth_len;
+    return app->auth;
 }
 
 size_t cvx_app_crons(const cvx_app_t *app, const cvx_cron_t **out) {

@@ -163,6 +163,18 @@ static int h_call_info(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_w
     return 0;
 }
 
+/* {} -> the caller's UserIdentity, or null. */
+static int h_auth_identity(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
+    cvx__call_t *c = CALL(inst);
+    CVX__REQUEST("__convex_auth_identity", req);
+    (void)req;
+    cvx_buf_reset(&c->pending);
+    if (c->cfg->identity) cvx_buf_append(&c->pending, c->cfg->identity, c->cfg->identity_len);
+    else cvx_buf_append_str(&c->pending, "null");
+    r[0].i64 = ok_pending(c);
+    return 0;
+}
+
 static int h_now_ms(cvx_instance_t *inst, void *d, const cvx_wval_t *a, cvx_wval_t *r) {
     r[0].f64 = cvx__now_ms(CALL(inst));
     return 0;

@@ -278,6 +278,39 @@ static int write_body(const cvx_project_t *p, const char *path, cvx_err_t *err) 
     return rc;
 }
 
+/* The auth providers as the record has them: values this build could not
+ * know (process.env here has no deployment's variables, and env("NAME")
+ * is read by the server) are shown as such. */
+static void print_auth(const cvx_app_t *app) {
+    size_t len;
+    const char *rec = cvx_app_auth(app, &len);
+    if (!rec) return;
+    cvx_arena_t *a = cvx_arena_new(1024);
+    cvx_value_t *v;
+    cvx_err_t err;
+    const cvx_value_t *ps = NULL;
+    if (a && cvx_json_parse(a, rec, len, &v, &err) == CVX_OK && v->type == CVX_T_OBJECT)
+        ps = cvx_obj_get_cstr(v, "providers");
+    size_t n = ps && ps->type == CVX_T_ARRAY ? ps->u.arr.len : 0;
+    printf("auth: %zu provider%s%s\n", n, n == 1 ? "" : "s",
+           n ? "" : " (user tokens are refused; fields read from process.env are set when the server deploys)");
+    for (size_t i = 0; i < n; i++) {
+        const cvx_value_t *p = ps->u.arr.items[i];
+        cvx_buf_t line = {0};
+        for (size_t k = 0; p->type == CVX_T_OBJECT && k < p->u.obj.len; k++) {
+            const cvx_field_t *f = &p->u.obj.fields[k];
+            const cvx_value_t *env = f->value->type == CVX_T_OBJECT ? cvx_obj_get_cstr(f->value, "env") : NULL;
+            cvx_buf_printf(&line, "%s%s: ", k ? ", " : "", f->name);
+            if (f->value->type == CVX_T_STRING) cvx_buf_append(&line, f->value->u.str.ptr, f->value->u.str.len);
+            else if (env && env->type == CVX_T_STRING) cvx_buf_printf(&line, "$%s (set with cvx env set)", env->u.str.ptr);
+            else cvx_json_write(&line, f->value);
+        }
+        printf("  %s\n", line.data ? line.data : "{}");
+        cvx_buf_free(&line);
+    }
+    cvx_arena_free(a);
+}
+
 static int run_build(const cvx_args_t *cl) {
     int rc = 0;
     const char *dir = cl->npos ? cl->pos[0] : ".";
@@ -344,6 +377,7 @@ static int run_build(const cvx_args_t *cl) {
                 printf("%s\n", tables[i].nindexes ? ")" : "");
             }
         }
+        print_auth(app);
     }
     cvx_app_release(app);
     cvx_engine_free(engine);

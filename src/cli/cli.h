@@ -97,6 +97,9 @@ typedef struct {
     cvx_buf_t generated; /* where codegen writes (convex/_generated) */
     char *modules[CVX_PROJECT_MAX_MODULES]; /* under convex/, sorted: "users.ts" */
     size_t nmodules;
+    /* convex/auth.config.ts (or .js): the auth providers, evaluated when
+     * the server builds the bundle; empty when absent. */
+    char auth_config[24];
     cvx_buf_t rust_path, rust; /* after cvx_project_build */
     cvx_buf_t bundle, map;
 } cvx_project_t;

@@ -98,6 +98,13 @@ int cvx_project_open(const char *dir, cvx_project_t *p, cvx_err_t *err) {
         cvx_buf_append_str(&p->convex, probe);
         rc = walk(p, "", 0, err);
         qsort(p->modules, p->nmodules, sizeof *p->modules, cmp_str);
+        /* Convex's auth configuration: not a module of functions, but
+         * bundled with them so the server can evaluate it at deploy. */
+        static const char *const AUTH[] = {"auth.config.ts", "auth.config.js", "auth.config.mjs"};
+        for (size_t i = 0; i < CVX_ARRAY_LEN(AUTH) && p->nmodules && !p->auth_config[0]; i++) {
+            snprintf(probe, sizeof probe, "%s/convex/%s", dir, AUTH[i]);
+            if (exists(probe)) snprintf(p->auth_config, sizeof p->auth_config, "%s", AUTH[i]);
+        }
     }
     /* Generated code goes where Convex puts it: convex/_generated. */
     if (p->convex.len) cvx_buf_printf(&p->generated, "%s/_generated", p->convex.data);
@@ -226,7 +233,21 @@ static int write_entry(const cvx_project_t *p, const char *path, cvx_err_t *err)
             cvx_buf_free(&file);
         }
     }
-    cvx_buf_append_str(&b, " },\n  lib: { convexToJson, jsonToConvex, queryGeneric, internalQueryGeneric, mutationGeneric,\n"
+    cvx_buf_append_str(&b, " },\n");
+    /* A dynamic import is bundled as a module whose top level runs when
+     * it is called: the auth config's reads of process.env happen at the
+     * server's analysis, with the deployment's variables. */
+    if (p->auth_config[0]) {
+        cvx_buf_t abs = {0};
+        cvx_buf_printf(&abs, "%s/%s", p->convex.data, p->auth_config);
+        char real[4200];
+        const char *target = realpath(abs.data, real) ? real : abs.data;
+        cvx_buf_append_str(&b, "  authConfig: () => import(");
+        cvx_buf_append_json_string(&b, target, strlen(target));
+        cvx_buf_append_str(&b, "),\n");
+        cvx_buf_free(&abs);
+    }
+    cvx_buf_append_str(&b, "  lib: { convexToJson, jsonToConvex, queryGeneric, internalQueryGeneric, mutationGeneric,\n"
                            "    internalMutationGeneric, actionGeneric, internalActionGeneric } };\n");
     int rc = b.oom ? cvx_err_set(err, CVX_E_NOMEM, "out of memory") : cvx_write_file_atomic(path, b.data, b.len, err);
     cvx_buf_free(&b);
@@ -361,7 +382,7 @@ int cvx_project_load(cvx_project_t *p, cvx_engine_t *e, cvx_app_t **app, cvx_buf
         cvx_exec_limits_t l;
         cvx_exec_limits_default(&l);
         cvx_limits_t lim = {l.fuel[CVX_KIND_QUERY], l.memory_bytes[CVX_KIND_QUERY], l.timeout_ms[CVX_KIND_QUERY]};
-        cvx_js_source_t src = {p->bundle.data, p->bundle.len, p->map.len ? p->map.data : NULL, p->map.len};
+        cvx_js_source_t src = {p->bundle.data, p->bundle.len, p->map.len ? p->map.data : NULL, p->map.len, NULL};
         rc = cvx_js_build(e, &src, &lim, &js, logs, err);
         if (!rc) srcs[n++] = (cvx_app_source_t){(const uint8_t *)js.data, js.len, NULL, "convex/ (TypeScript)"};
     }

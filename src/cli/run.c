@@ -4,6 +4,8 @@
  * run. */
 #include "cli/cli.h"
 
+#include "auth/auth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@ static void run_usage(FILE *out) {
             "  --timeout MS      wall-time limit in ms (default 30000, actions 300000; 0 = none)\n"
             "  --request-id ID   request id (seeds the random generator of queries and mutations)\n"
             "  --json            print the whole response as JSON: status, value, errorMessage, errorData, logLines\n"
+            "  --identity JSON   run as this user: UserIdentity fields, e.g. '{\"subject\":\"u1\",\"issuer\":\"https://x\",\n"
+            "                    \"name\":\"Ada\"}' (tokenIdentifier is issuer|subject); with --url, needs the admin key\n"
             "  --url URL         run on a server instead (POST /api/run); no build, no local data\n"
             "  --admin-key KEY   with --url: the admin key, to call internal functions (or $CVX_ADMIN_KEY)\n\n"
             "Exit codes: 0 the function succeeded, 1 it failed, 2 usage, 3 build error, 4 system error.\n");
@@ -43,6 +47,19 @@ static void print_logs(const cvx_abi_result_t *r) {
 static int run_remote(const cvx_args_t *cl, const char *fn, const char *args) {
     char keybuf[256];
     const char *key = cvx_cli_admin_key(cvx_arg(cl, "admin-key"), NULL, keybuf, sizeof keybuf);
+    /* Acting as a user: "Convex <key>:<base64 of the identity>", as
+     * convex's setAdminAuth(key, identity) sends it. */
+    cvx_buf_t acting = {0};
+    const char *identity = cvx_arg(cl, "identity");
+    if (identity) {
+        if (!key) {
+            fprintf(stderr, "cvx run: --identity needs the admin key (--admin-key or $CVX_ADMIN_KEY)\n");
+            return CVX_EXIT_USAGE;
+        }
+        cvx_buf_printf(&acting, "%s:", key);
+        cvx_base64_encode(&acting, identity, strlen(identity));
+        key = acting.data;
+    }
     cvx_buf_t url = {0}, body = {0}, out = {0};
     cvx_buf_printf(&url, "%s/api/run/", cvx_arg(cl, "url"));
     for (const char *p = fn; *p; p++) cvx_buf_append_char(&url, *p == ':' ? '/' : *p);
@@ -93,6 +110,7 @@ static int run_remote(const cvx_args_t *cl, const char *fn, const char *args) {
     cvx_buf_free(&url);
     cvx_buf_free(&body);
     cvx_buf_free(&out);
+    cvx_buf_free(&acting);
     return exit_code;
 }
 
@@ -120,11 +138,28 @@ static int run_run(const cvx_args_t *cl) {
         return CVX_EXIT_USAGE;
     }
 
-    if (cvx_arg(cl, "url")) return run_remote(cl, fn, args);
+    /* Checked here, for a clear error before any build or request. */
+    cvx_buf_t identity = {0};
+    if (cvx_arg(cl, "identity")) {
+        cvx_err_t ierr;
+        const char *as = cvx_arg(cl, "identity");
+        if (cvx_auth_identity_from_attributes(as, strlen(as), &identity, &ierr)) {
+            fprintf(stderr, "cvx run: --identity: %s\n", ierr.msg);
+            cvx_buf_free(&identity);
+            return CVX_EXIT_USAGE;
+        }
+    }
+    if (cvx_arg(cl, "url")) {
+        cvx_buf_free(&identity);
+        return run_remote(cl, fn, args);
+    }
 
     cvx_exec_limits_t limits;
     cvx_exec_limits_default(&limits);
-    if (cvx_cli_limits(cl, &limits) != 0) return CVX_EXIT_USAGE;
+    if (cvx_cli_limits(cl, &limits) != 0) {
+        cvx_buf_free(&identity);
+        return CVX_EXIT_USAGE;
+    }
 
     cvx_err_t err;
     cvx_buf_t data_dir = {0};
@@ -141,6 +176,7 @@ static int run_run(const cvx_args_t *cl) {
     if (rc) {
         fprintf(stderr, "cvx run: %s\n", err.msg);
         cvx_project_free(&p);
+        cvx_buf_free(&identity);
         return err.code == CVX_E_IO || err.code == CVX_E_NOMEM ? CVX_EXIT_SYSTEM : CVX_EXIT_BUILD;
     }
     const char *data_opt = cvx_arg(cl, "data");
@@ -173,7 +209,9 @@ static int run_run(const cvx_args_t *cl) {
                          .args_json = args,
                          .args_len = strlen(args),
                          .request_id = cvx_arg(cl, "request-id"),
-                         .allow_internal = true};
+                         .allow_internal = true,
+                         .identity = identity.data,
+                         .identity_len = identity.len};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     rc = cvx_exec_call(rt, &req, &resp);
@@ -215,13 +253,14 @@ out:
     cvx_engine_free(engine);
     cvx_project_free(&p);
     cvx_buf_free(&data_dir);
+    cvx_buf_free(&identity);
     return exit_code;
 }
 
 const cvx_command_t cvx_cmd_run = {
     .name = "run",
     .summary = "run one function and print its result",
-    .options = "data= wasm= fuel= memory= timeout= request-id= json url= admin-key=",
+    .options = "data= wasm= fuel= memory= timeout= request-id= json url= admin-key= identity=",
     .max_pos = 3,
     .usage = run_usage,
     .run = run_run,

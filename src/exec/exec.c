@@ -255,7 +255,9 @@ static int nested_run(void *ctx, cvx_kind_t kind, const char *path, size_t path_
                          .args_len = args_len,
                          .expect_kind = kind,
                          .allow_internal = true,
-                         .app = n->app};
+                         .app = n->app,
+                         .identity = n->cfg->identity,
+                         .identity_len = n->cfg->identity_len};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     int rc = call_depth(n->rt, &req, &resp, n->depth + 1, n, NULL);
@@ -365,13 +367,18 @@ static int check_returns(const cvx_fn_t *fn, cvx_txn_t *txn, cvx_response_t *res
 static double frozen_now_ms(void) { return (double)(cvx_now_ns() / 1000000); }
 
 /* The cache key of a query call: the module (same code, same results),
- * the function and its arguments. */
+ * the function, its arguments and who calls (a result may depend on the
+ * identity: never shared across users). */
 static void cache_key(cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req, cvx_buf_t *key) {
     cvx_buf_append_str(key, cvx_app_hash(app));
     cvx_buf_append(key, "", 1);
     cvx_buf_append_str(key, fn->path);
     cvx_buf_append(key, "", 1);
     cvx_buf_append(key, req->args_json, req->args_len);
+    if (req->identity) {
+        cvx_buf_append(key, "", 1);
+        cvx_buf_append(key, req->identity, req->identity_len);
+    }
 }
 
 static int run_query(cvx_runtime_t *rt, cvx_app_t *app, const cvx_fn_t *fn, const cvx_request_t *req,
@@ -699,7 +706,9 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
                                  .max_log_lines = rt->limits.max_log_lines,
                                  .services = &services,
                                  .allow_private_fetch = rt->limits.allow_private_fetch,
-                                 .storage = rt->storage.dir ? &rt->storage : NULL};
+                                 .storage = rt->storage.dir ? &rt->storage : NULL,
+                                 .identity = req->identity,
+                                 .identity_len = req->identity_len};
     nctx.cfg = &cfg;
     if (caller) cvx_abi_nested_log_budget(caller->cfg, caller->res, &cfg);
     cvx_request_t with_args = *req;

@@ -91,6 +91,11 @@ typedef struct {
                                     protocol's (session, requestId)) */
     cvx_app_t *app;         /* run against this app instead of the deployed one */
     bool http;              /* an HTTP action (only reachable this way) */
+    /* The caller's UserIdentity (JSON object text, as cvx_auth_verify
+     * gives it), or NULL: anonymous. Part of a cached result's key, and
+     * passed on to the functions an action runs. */
+    const char *identity;
+    size_t identity_len;
     /* Mutations: runs inside the transaction after the function succeeded
      * and before the commit (the scheduler marks its job done atomically
      * with the job's writes). An error aborts the mutation with it. */

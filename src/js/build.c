@@ -58,7 +58,7 @@ static void frame(cvx_buf_t *sec, const cvx_value_t *v) {
 
 /* The analysis ({"functions", "schema", "crons", "warnings"}) as custom
  * sections. */
-static int sections_of(cvx_arena_t *a, const cvx_abi_result_t *res, cvx_buf_t secs[3], cvx_buf_t *logs,
+static int sections_of(cvx_arena_t *a, const cvx_abi_result_t *res, cvx_buf_t secs[4], cvx_buf_t *logs,
                        cvx_err_t *err) {
     cvx_value_t *v;
     if (cvx_json_parse(a, res->value.data, res->value.len, &v, err) || v->type != CVX_T_OBJECT)
@@ -67,6 +67,7 @@ static int sections_of(cvx_arena_t *a, const cvx_abi_result_t *res, cvx_buf_t se
     const cvx_value_t *schema = cvx_obj_get_cstr(v, "schema");
     const cvx_value_t *crons = cvx_obj_get_cstr(v, "crons");
     const cvx_value_t *warnings = cvx_obj_get_cstr(v, "warnings");
+    const cvx_value_t *auth = cvx_obj_get_cstr(v, "auth");
     if (!fns || fns->type != CVX_T_ARRAY)
         return cvx_err_set(err, CVX_E_BAD_MODULE, "the JavaScript engine's analysis lists no functions");
     if (fns->u.arr.len == 0)
@@ -81,6 +82,7 @@ static int sections_of(cvx_arena_t *a, const cvx_abi_result_t *res, cvx_buf_t se
             return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
         frame(&secs[2], rec);
     }
+    if (auth && auth->type == CVX_T_OBJECT) frame(&secs[3], auth);
     for (size_t i = 0; logs && warnings && warnings->type == CVX_T_ARRAY && i < warnings->u.arr.len; i++) {
         const cvx_value_t *w = warnings->u.arr.items[i];
         if (w->type != CVX_T_STRING) continue;
@@ -111,6 +113,7 @@ int cvx_js_build(cvx_engine_t *e, const cvx_js_source_t *src, const cvx_limits_t
      * database: frozen time, seeded randomness, no network. */
     cvx_abi_call_config_t cfg = {.kind = CVX_KIND_QUERY,
                                  .request_id = "deploy",
+                                 .services = src->services,
                                  .now_ms = (double)(cvx_now_ns() / 1000000),
                                  .sourcemap = map}; /* max_log_lines 0: the default, 256 */
     cvx_abi_result_t res = {0};
@@ -122,7 +125,7 @@ int cvx_js_build(cvx_engine_t *e, const cvx_js_source_t *src, const cvx_limits_t
         if (res.logs.len > 2) cvx_buf_append(logs, res.logs.data + 1, res.logs.len - 2);
     }
     cvx_arena_t *a = cvx_arena_new(16384);
-    cvx_buf_t secs[3] = {{0}, {0}, {0}};
+    cvx_buf_t secs[4] = {{0}, {0}, {0}, {0}};
     if (rc) {
         cvx_err_set(err, CVX_E_BAD_MODULE, "%s", res.message.data ? res.message.data : cvx_code_message(rc));
         rc = CVX_E_BAD_MODULE;
@@ -132,11 +135,12 @@ int cvx_js_build(cvx_engine_t *e, const cvx_js_source_t *src, const cvx_limits_t
         rc = sections_of(a, &res, secs, logs, err);
     }
     if (!rc) {
-        cvx_custom_section_t extra[4];
+        cvx_custom_section_t extra[5];
         size_t n = 0;
         extra[n++] = (cvx_custom_section_t){"cvx.fn", 6, (const uint8_t *)secs[0].data, secs[0].len};
         if (secs[1].len) extra[n++] = (cvx_custom_section_t){"cvx.schema", 10, (const uint8_t *)secs[1].data, secs[1].len};
         if (secs[2].len) extra[n++] = (cvx_custom_section_t){"cvx.crons", 9, (const uint8_t *)secs[2].data, secs[2].len};
+        if (secs[3].len) extra[n++] = (cvx_custom_section_t){"cvx.auth", 8, (const uint8_t *)secs[3].data, secs[3].len};
         if (src->sourcemap)
             extra[n++] = (cvx_custom_section_t){"cvx.js.sourcemap", 16, (const uint8_t *)src->sourcemap, src->sourcemap_len};
         size_t len;
@@ -144,7 +148,7 @@ int cvx_js_build(cvx_engine_t *e, const cvx_js_source_t *src, const cvx_limits_t
         rc = cvx_wasm_snapshot(engine, len, inst, extra, n, out, err);
     }
     if (logs) cvx_buf_append_char(logs, ']');
-    for (int i = 0; i < 3; i++) cvx_buf_free(&secs[i]);
+    for (int i = 0; i < 4; i++) cvx_buf_free(&secs[i]);
     cvx_arena_free(a);
     cvx_instance_free(inst);
     cvx_abi_result_free(&res);

@@ -30,6 +30,9 @@ typedef struct {
     size_t bundle_len;
     const char *sourcemap; /* its source map (v3 JSON), or NULL */
     size_t sourcemap_len;
+    /* Where convex/auth.config.ts reads environment variables from (its
+     * with_read_txn); NULL: none are set (a build without a server). */
+    const cvx_abi_services_t *services;
 } cvx_js_source_t;
 
 /* Builds the app's JavaScript module into `out` (appends the wasm bytes).

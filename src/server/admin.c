@@ -20,17 +20,6 @@
 
 bool cvx__is_deploy(const cvx__req_t *req) { return cvx__path_is(req, "/api/deploy"); }
 
-bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req) {
-    cvx_slice_t v = cvx__req_header(req, "authorization");
-    if (v.len < 7 || strncasecmp(v.ptr, "Convex ", 7) != 0) return false;
-    size_t klen = strlen(s->admin_key);
-    if (v.len - 7 != klen) return false;
-    /* Constant time: the key is a secret. */
-    unsigned char diff = 0;
-    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(v.ptr[7 + k] ^ s->admin_key[k]);
-    return diff == 0;
-}
-
 static size_t entry_bytes(const cvx__log_entry_t *e) {
     return (e->logs ? strlen(e->logs) : 0) + (e->message ? strlen(e->message) : 0);
 }
@@ -168,6 +157,8 @@ static void run_env(cvx__job_t *j) {
                         err.msg);
     } else {
         j->status = 200;
+        /* Providers may take their issuer from a variable. */
+        if (post) cvx__auth_refresh(j->srv);
     }
 }
 

@@ -47,7 +47,9 @@ static cvx_request_t job_request(const cvx__job_t *j) {
                            .args_len = j->args_len,
                            .expect_kind = j->expect,
                            .allow_internal = j->admin,
-                           .snapshot_ts = j->at_ts};
+                           .snapshot_ts = j->at_ts,
+                           .identity = j->identity,
+                           .identity_len = j->identity_len};
 }
 
 #define LOOP_ANSWER_MAX (64u << 10)
@@ -98,6 +100,10 @@ static void call_done(void *ctx, cvx_response_t *resp) {
 /* Runs on a worker, which goes on to the next call while a mutation's
  * answer waits for its commit's fsync. */
 static void run_call(cvx__job_t *j) {
+    if (!cvx__job_verify(j, true)) {
+        cvx__job_done(j->srv, j);
+        return;
+    }
     cvx_request_t req = job_request(j);
     cvx_exec_call_then(j->srv->rt, &req, call_done, j);
 }
@@ -214,10 +220,15 @@ static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const
     j->expect = expect;
     j->want_ts = want_ts;
     j->admin = cvx__is_admin(s, req);
+    if (cvx__job_auth(s, req, j) != 0) {
+        cvx__job_free(j);
+        return 0;
+    }
     j->run = run_call;
     j->completes_itself = true;
     j->lane = call_lane(s, j);
-    if (!at_ts && (expect == CVX_KIND_QUERY || expect == 0) && answer_cached(s, req, j)) {
+    /* A token is checked on the worker: its identity is not known here. */
+    if (!at_ts && !j->token && (expect == CVX_KIND_QUERY || expect == 0) && answer_cached(s, req, j)) {
         cvx__job_free(j);
         return 0;
     }

@@ -102,6 +102,11 @@ static void modules_free(modules_t *m) {
     cvx_buf_free(&m->js);
 }
 
+static int env_read_txn(void *ctx, int (*fn)(cvx_txn_t *txn, void *arg, cvx_buf_t *out, cvx_err_t *err), void *arg,
+                        cvx_buf_t *out, cvx_err_t *err) {
+    return cvx_exec_with_read_txn(ctx, fn, arg, out, err);
+}
+
 /* Splits `body` into modules, building the JavaScript one from a bundle;
  * hashes[] (may be NULL) vouch for the modules' bytes, in order. Console
  * lines of the bundle's top level go to `logs` (a JSON array). */
@@ -126,8 +131,10 @@ static int unpack(cvx_server_t *s, const uint8_t *body, size_t len, char hashes[
     if (bundle) {
         const cvx_exec_limits_t *l = cvx_runtime_limits(s->rt);
         cvx_limits_t lim = {l->fuel[CVX_KIND_QUERY], l->memory_bytes[CVX_KIND_QUERY], l->timeout_ms[CVX_KIND_QUERY]};
+        /* convex/auth.config.ts reads the deployment's variables. */
+        cvx_abi_services_t env = {.ctx = s->rt, .with_read_txn = env_read_txn};
         cvx_js_source_t src = {(const char *)bundle->data, bundle->len, map ? (const char *)map->data : NULL,
-                               map ? map->len : 0};
+                               map ? map->len : 0, &env};
         rc = cvx_js_build(s->engine, &src, &lim, &m->js, logs, err);
         if (rc) return rc;
         m->built = true;
@@ -170,7 +177,28 @@ static int deploy_now(cvx_server_t *s, const uint8_t *body, size_t len, cvx_buf_
     cvx_buf_t logs = {0};
     int rc = unpack(s, body, len, NULL, 0, &m, &logs, err);
     if (!rc) rc = cvx_app_load_modules(s->engine, m.srcs, m.n, &app, err);
+    /* Providers are checked before the code goes live (a variable they
+     * name may be unset), and set once it has. */
+    cvx_auth_t *check = NULL;
+    cvx_buf_t off = {0};
+    if (!rc) rc = cvx_auth_new(NULL, &check, err);
+    if (!rc && (rc = cvx__auth_apply(s, app, check, &off, err))) cvx_err_prefix(err, "auth");
+    cvx_auth_free(check);
     if (!rc) rc = cvx_runtime_deploy(s->rt, app, NULL, NULL, err);
+    if (!rc && cvx__auth_apply(s, app, NULL, NULL, err))
+        fprintf(s->log, "cvx: warning: the app's auth providers were not changed: %s\n", err->msg);
+    /* A provider that is off is news for whoever deploys. */
+    if (!rc && off.len) {
+        fprintf(s->log, "cvx: warning: %s\n", off.data);
+        cvx_buf_t line = {0};
+        cvx_buf_printf(&line, "[WARN] %s", off.data);
+        if (logs.len > 2) logs.data[--logs.len] = ',';
+        else cvx_buf_reset(&logs), cvx_buf_append_char(&logs, '[');
+        cvx_buf_append_json_string(&logs, line.data, line.len);
+        cvx_buf_append_char(&logs, ']');
+        cvx_buf_free(&line);
+    }
+    cvx_buf_free(&off);
     if (!rc && s->sync) cvx_sync_code_changed(s->sync);
     if (!rc) {
         save_app(s, body, len, &m, app);
@@ -251,6 +279,8 @@ void cvx__load_saved_app(cvx_server_t *s) {
         fprintf(s->log, "cvx: warning: the saved app %s was not loaded: %s\n", path, e2.msg);
     else if (!known)
         save_app_record(s, &st, app);
+    if (app && cvx__auth_apply(s, app, NULL, NULL, &e2))
+        fprintf(s->log, "cvx: warning: user tokens are refused until this is fixed: auth: %s\n", e2.msg);
     modules_free(&m);
     cvx_app_release(app);
     if (bytes) cvx_unmap_file(bytes, len);

@@ -29,7 +29,12 @@ static bool header_safe(const char *s, size_t n) {
 }
 
 static void run_http_action(cvx__job_t *j) {
-    cvx_request_t req = {.path = j->path, .args_json = j->args, .args_len = j->args_len, .http = true, .allow_internal = true};
+    /* A refused token is a 401, as for the other routes; but an app that
+     * declares no auth providers may take its own secrets as Bearer
+     * tokens (webhooks), and gets the header untouched. */
+    if (!cvx__job_verify(j, cvx_auth_count(j->srv->auth) > 0)) return;
+    cvx_request_t req = {.path = j->path, .args_json = j->args, .args_len = j->args_len, .http = true, .allow_internal = true,
+                         .identity = j->identity, .identity_len = j->identity_len};
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     int rc = cvx_exec_call(j->srv->rt, &req, &resp);
@@ -126,6 +131,12 @@ static int start_http_action(cvx_server_t *s, cvx__req_t *req) {
         return 0;
     }
     j->args = cvx_buf_detach(&a, &j->args_len);
+    /* A Bearer token is checked on the worker (ctx.auth); the admin key
+     * acts as nobody here. */
+    if (cvx__job_auth(s, req, j) != 0) {
+        cvx__job_free(j);
+        return 0;
+    }
     j->run = run_http_action;
     j->lane = CVX__LANE_HTTP;
     cvx__submit(s, req, j);

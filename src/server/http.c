@@ -97,6 +97,9 @@ void cvx__job_free(cvx__job_t *j) {
     cvx_free(j->path);
     cvx_free(j->args);
     cvx_free(j->file);
+    if (j->token) explicit_bzero(j->token, j->token_len);
+    cvx_free(j->token);
+    cvx_free(j->identity);
     cvx_buf_free(&j->body);
     cvx_free(j);
 }

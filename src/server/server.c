@@ -106,6 +106,7 @@ static void free_server(cvx_server_t *s) {
     cvx_scheduler_stop(s->scheduler);
     if (s->listen_fd >= 0) close(s->listen_fd);
     cvx_sync_free(s->sync);
+    cvx_auth_free(s->auth);
     cvx_runtime_free(s->rt);
     cvx_engine_free(s->engine);
     for (size_t i = 0; i < CVX__LOG_RING; i++) {
@@ -198,11 +199,18 @@ int cvx_server_start(const cvx_server_config_t *cfg, cvx_server_t **out, cvx_err
         rc = cvx_runtime_new(&rcfg, &s->rt, err);
     }
     if (!rc) {
+        rc = cvx_auth_new(NULL, &s->auth, err);
+    }
+    if (!rc) {
         cvx__load_saved_app(s);
     }
     if (!rc) rc = cvx_scheduler_start(s->rt, &s->scheduler, err);
     if (!rc) {
-        cvx_sync_hooks_t hooks = {.ctx = s, .submit = cvx__pool_task, .wake = cvx__ws_wake, .is_admin_key = is_admin_key};
+        cvx_sync_hooks_t hooks = {.ctx = s,
+                                  .submit = cvx__pool_task,
+                                  .wake = cvx__ws_wake,
+                                  .is_admin_key = is_admin_key,
+                                  .verify_token = cvx__verify_token};
         cvx_sync_config_t sc = {.max_queries_per_client = s->cfg.max_client_queries,
                                 .max_total_outbox_bytes = s->cfg.max_outbox_bytes,
                                 /* Subscription runs are CPU-bound: more at once

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "auth/auth.h"
 #include "server/http_parse.h"
 #include "server/server.h"
 #include "sync/sync.h"
@@ -128,6 +129,13 @@ struct cvx__job {
     char *path;
     char *args;
     size_t args_len;
+    /* Who calls: a user's token still to check on the worker (owned,
+     * wiped when freed), and the UserIdentity JSON it runs as (NULL:
+     * anonymous). */
+    char *token;
+    size_t token_len;
+    char *identity;
+    size_t identity_len;
     /* output */
     int status;
     bool raw;              /* status + headers + body as set (else JSON) */
@@ -210,6 +218,7 @@ struct cvx_server {
 
     /* sync */
     cvx_sync_t *sync;
+    cvx_auth_t *auth; /* the deployed app's auth providers */
     uv_timer_t ping_timer;
 
     /* call log for `cvx logs` */
@@ -257,7 +266,26 @@ bool cvx__upload_authorized(cvx_server_t *s, const cvx__req_t *req);
 
 /* admin.c: admin routes and the call log */
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
+/* auth.c: who calls. */
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req);
+/* On the loop: takes the call's Authorization header into j (j->admin
+ * set first): a Bearer token to check on the worker, or the identity the
+ * admin acts as. 0, or -1 with a 4xx sent. */
+int cvx__job_auth(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j);
+/* On the worker: checks j's token into j->identity. A refused one is a
+ * 401 set on j (false) when `refuse`, else the call runs anonymous (HTTP
+ * actions of an app without providers: the header is their own). */
+bool cvx__job_verify(cvx__job_t *j, bool refuse);
+/* The sync engine's verify_token hook. */
+int cvx__verify_token(void *ctx, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires,
+                      cvx_err_t *err);
+/* Sets the providers of `app` (NULL: none) into `into` (NULL: the
+ * server's), reading the environment variables its record names; why a
+ * provider is off goes to `warnings` (may be NULL). */
+int cvx__auth_apply(cvx_server_t *s, cvx_app_t *app, cvx_auth_t *into, cvx_buf_t *warnings, cvx_err_t *err);
+/* Re-reads the deployed app's providers (its variables changed); a failure
+ * is a warning in the log and keeps the providers as they were. */
+void cvx__auth_refresh(cvx_server_t *s);
 bool cvx__is_deploy(const cvx__req_t *req);
 /* deploy.c: loads data/app.wasm (the last deployed app) at start; a
  * failure is a warning in the log, not a failed start. */

@@ -491,6 +491,7 @@ void cvx__ws_upgrade(cvx_server_t *s, cvx__req_t *req) {
 static void on_ping_timer(uv_timer_t *t) {
     cvx_server_t *s = t->data;
     uint64_t now = now_ms();
+    if (s->sync) cvx_sync_expire(s->sync, (int64_t)(cvx_now_ns() / 1000000000u));
     for (cvx__conn_t *c = s->conns; c; c = c->next) {
         cvx__ws_t *w = c->ws;
         if (c->state == CVX__C_WS && w && now - w->last_send_ms >= PING_IDLE_MS) {
@@ -503,7 +504,8 @@ static void on_ping_timer(uv_timer_t *t) {
 void cvx__ws_init(cvx_server_t *s) {
     uv_timer_init(&s->loop, &s->ping_timer);
     s->ping_timer.data = s;
-    uv_timer_start(&s->ping_timer, on_ping_timer, 5000, 5000);
+    /* Every second: an expired token is told within a second. */
+    uv_timer_start(&s->ping_timer, on_ping_timer, 1000, 1000);
 }
 
 void cvx__ws_stop(cvx_server_t *s) { uv_timer_stop(&s->ping_timer); }

@@ -188,10 +188,33 @@ static int decode_authenticate(cvx__sync_msg_t *m, const cvx_value_t *v) {
     if (!strcmp(type, "Admin")) {
         m->token_type = CVX__SYNC_TOKEN_ADMIN;
         m->token = str(m, CVX__SYNC_FAULT, v, "value", NULL);
+        /* What the dashboard and `npx convex run --identity` send to act
+         * as a user. */
+        const cvx_value_t *as = cvx_obj_get_cstr(v, "impersonating");
+        if (as && as->type == CVX_T_OBJECT) {
+            cvx_buf_t j = {0};
+            cvx_json_write(&j, as);
+            if (j.oom) {
+                cvx_buf_free(&j);
+                return nomem(m);
+            }
+            char *copy = cvx_arena_alloc(m->arena, j.len + 1);
+            if (!copy) {
+                cvx_buf_free(&j);
+                return nomem(m);
+            }
+            memcpy(copy, j.data, j.len);
+            copy[j.len] = '\0';
+            m->impersonating = copy;
+            m->impersonating_len = j.len;
+            cvx_buf_free(&j);
+        } else if (as && as->type != CVX_T_NULL) {
+            return refuse(m, CVX__SYNC_FAULT, "Authenticate impersonating must be an object");
+        }
     } else if (!strcmp(type, "User")) {
-        /* Refused whatever it holds, but never one with a NUL. */
+        /* Never one with a NUL: it would verify as a shorter string. */
         m->token_type = CVX__SYNC_TOKEN_USER;
-        str(m, CVX__SYNC_FAULT, v, "value", NULL);
+        m->token = str(m, CVX__SYNC_FAULT, v, "value", NULL);
     } else if (!strcmp(type, "None")) {
         m->token_type = CVX__SYNC_TOKEN_NONE;
     } else {
@@ -281,10 +304,11 @@ void cvx__sync_put_fatal(cvx_buf_t *b, const char *text) {
     cvx_buf_append_char(b, '}');
 }
 
-void cvx__sync_put_auth_error(cvx_buf_t *b, const char *text, double base_version) {
+void cvx__sync_put_auth_error(cvx_buf_t *b, const char *text, double base_version, bool update_attempted) {
     cvx_buf_append_str(b, "{\"type\":\"AuthError\",\"error\":");
     cvx_buf_append_json_string(b, text, strlen(text));
-    cvx_buf_printf(b, ",\"baseVersion\":%.0f,\"authUpdateAttempted\":true}", base_version);
+    cvx_buf_printf(b, ",\"baseVersion\":%.0f,\"authUpdateAttempted\":%s}", base_version,
+                   update_attempted ? "true" : "false");
 }
 
 void cvx__sync_put_transition_start(cvx_buf_t *b, cvx__sync_version_t from, cvx__sync_version_t to) {

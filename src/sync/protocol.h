@@ -83,9 +83,13 @@ typedef struct {
     /* What the query limit is checked with, before any modification is
      * looked at: modifications whose type is "Add", and the others. */
     size_t adds, others;
-    /* Authenticate. token: Admin's key (NULL when absent or not a string). */
+    /* Authenticate. token: Admin's key or User's token (NULL when absent
+     * or not a string). impersonating: the identity an admin acts as (a
+     * JSON object's text), or NULL. */
     cvx__sync_token_t token_type;
     const char *token;
+    const char *impersonating;
+    size_t impersonating_len;
     /* Mutation, Action: request_id an integer in [0, 2^53). args: the args
      * object as canonical JSON, owned (the engine may detach it). */
     double request_id;
@@ -118,8 +122,10 @@ typedef struct {
 
 /* {"type":"FatalError","error":text} */
 void cvx__sync_put_fatal(cvx_buf_t *b, const char *text);
-/* {"type":"AuthError",...} for an Authenticate of base_version. */
-void cvx__sync_put_auth_error(cvx_buf_t *b, const char *text, double base_version);
+/* {"type":"AuthError",...} for an Authenticate of base_version;
+ * update_attempted is false when no Authenticate caused it (the token
+ * expired). */
+void cvx__sync_put_auth_error(cvx_buf_t *b, const char *text, double base_version, bool update_attempted);
 /* A Transition: its start, then each modification (the caller puts the
  * commas between them), then its end. */
 void cvx__sync_put_transition_start(cvx_buf_t *b, cvx__sync_version_t from, cvx__sync_version_t to);

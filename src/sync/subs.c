@@ -179,6 +179,7 @@ static void sub_free(cvx__sub_t *u) {
     cvx_free(u->path);
     cvx_free(u->args);
     cvx_free(u->key_journal);
+    cvx_free(u->identity);
     cvx_free(u->journal);
     cvx_buf_free(&u->value);
     cvx_buf_free(&u->data);
@@ -223,18 +224,22 @@ static void sub_table_grow(cvx_sync_t *s) {
     s->nbuckets = n;
 }
 
-/* Queries are shared by (path, args, journal): a client that comes back
- * with the journal it was sent gets the same pages again. The hash is
+/* Queries are shared by (path, args, journal, identity): a client that
+ * comes back with the journal it was sent gets the same pages again, and
+ * users never share a result (it may depend on who asks). The hash is
  * seeded: clients choose the args, and must not choose one chain. */
 static cvx__sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len,
-                      const char *journal) {
+                      const char *journal, const char *identity, size_t identity_len) {
     uint64_t h = cvx_fnv1a(cvx_fnv1a(s->seed, path, path_len) ^ 0xff, args, args_len);
     if (journal) h = cvx_fnv1a(h ^ 0xfe, journal, strlen(journal));
+    if (identity) h = cvx_fnv1a(h ^ 0xfd, identity, identity_len);
     h = cvx__sync_mix64(h ^ s->seed);
     for (cvx__sub_t *u = s->buckets[h & (s->nbuckets - 1)]; u; u = u->next)
         if (u->hash == h && strlen(u->path) == path_len && !memcmp(u->path, path, path_len) &&
             u->args_len == args_len && !memcmp(u->args, args, args_len) &&
-            (u->key_journal ? journal && !strcmp(u->key_journal, journal) : !journal)) {
+            (u->key_journal ? journal && !strcmp(u->key_journal, journal) : !journal) &&
+            (u->identity ? identity && u->identity_len == identity_len && !memcmp(u->identity, identity, identity_len)
+                         : !identity)) {
             u->refs++;
             return u;
         }
@@ -246,7 +251,11 @@ static cvx__sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, con
         u->key_journal = cvx_strdup(journal);
         u->journal = cvx_strdup(journal);
     }
-    if (!u->path || !u->args || (journal && (!u->key_journal || !u->journal))) {
+    if (identity) {
+        u->identity = cvx_strndup(identity, identity_len);
+        u->identity_len = identity_len;
+    }
+    if (!u->path || !u->args || (journal && (!u->key_journal || !u->journal)) || (identity && !u->identity)) {
         sub_free(u);
         return NULL;
     }
@@ -424,13 +433,17 @@ static void run_sub_task(void *arg) {
     char *args = cvx_strndup(u->args, u->args_len);
     char *journal = u->journal ? cvx_strdup(u->journal) : NULL;
     size_t args_len = u->args_len;
+    /* The key's identity never changes: the sub holds it while we run. */
+    const char *identity = u->identity;
+    size_t identity_len = u->identity_len;
     pthread_mutex_unlock(&s->mu);
 
     cvx_response_t resp;
     memset(&resp, 0, sizeof resp);
     if (path && args) {
         cvx_request_t req = {.path = path, .args_json = args, .args_len = args_len, .expect_kind = CVX_KIND_QUERY,
-                             .want_readset = true, .journal = journal};
+                             .want_readset = true, .journal = journal, .identity = identity,
+                             .identity_len = identity_len};
         cvx_exec_call(s->rt, &req, &resp);
     } else {
         resp.r.status = CVX_E_NOMEM;
@@ -620,7 +633,8 @@ static void add_query(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t
         cvx__sync_fatal(c, "server out of memory");
         return;
     }
-    cvx__sub_t *u = sub_get(s, mod->udf_path, mod->udf_path_len, mod->args, mod->args_len, mod->journal);
+    cvx__sub_t *u = sub_get(s, mod->udf_path, mod->udf_path_len, mod->args, mod->args_len, mod->journal, c->identity,
+                            c->identity_len);
     if (!u) {
         idmap_del(&c->qmap, id);
         cvx_free(q);
@@ -643,6 +657,47 @@ static void add_query(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t
     if (!u->fresh) c->nunfresh++;
     if (q->seen != u->seq) changed_push(c, q); /* else: its first result will be */
     c->queries[c->nq++] = q;
+}
+
+/* Moves q from its subscription to u (a reference the caller got for
+ * it), keeping the freshness counts exact; its result counts as changed. */
+static void move_query(cvx_sync_t *s, cvx_sync_client_t *c, cvx__cq_t *q, cvx__sub_t *u) {
+    cvx__sub_t *old = q->sub;
+    if (!old->fresh) c->nunfresh--;
+    if (q->wprev) q->wprev->wnext = q->wnext;
+    else old->watchers = q->wnext;
+    if (q->wnext) q->wnext->wprev = q->wprev;
+    q->wprev = NULL;
+    q->sub = u;
+    q->wnext = u->watchers;
+    if (u->watchers) u->watchers->wprev = q;
+    u->watchers = q;
+    if (!u->fresh) c->nunfresh++;
+    q->seen = 0;
+    changed_push(c, q);
+    sub_unref(s, old);
+}
+
+void cvx__sync_set_identity(cvx_sync_t *s, cvx_sync_client_t *c, char *identity, size_t len) {
+    bool same = c->identity ? identity && c->identity_len == len && !memcmp(c->identity, identity, len) : !identity;
+    if (same) {
+        cvx_free(identity);
+        return;
+    }
+    cvx_free(c->identity);
+    c->identity = identity;
+    c->identity_len = identity ? len : 0;
+    for (size_t i = 0; i < c->nq; i++) {
+        cvx__cq_t *q = c->queries[i];
+        const cvx__sub_t *old = q->sub;
+        cvx__sub_t *u = sub_get(s, old->path, strlen(old->path), old->args, old->args_len, old->key_journal, identity,
+                                c->identity_len);
+        if (!u) {
+            cvx__sync_fatal(c, "server out of memory");
+            return;
+        }
+        move_query(s, c, q, u);
+    }
 }
 
 /* Takes query `id` out of the client's set. O(1). */

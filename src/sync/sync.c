@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "sync/sync_int.h"
 
 /* ---- clients and their outboxes ----------------------------------------------- */
@@ -27,6 +28,12 @@ static void client_release(cvx_sync_client_t *c) {
     cvx__sync_idmap_free(&c->qmap);
     cvx_free(c->removed);
     cvx__sync_idmap_free(&c->rmap);
+    cvx_free(c->identity);
+    while (c->held) {
+        cvx__held_t *h = c->held;
+        c->held = h->next;
+        cvx_free(h);
+    }
     cvx_free(c);
 }
 
@@ -113,6 +120,8 @@ void cvx__sync_fatal(cvx_sync_client_t *c, const char *fmt, ...) {
  * call whose end wakes it. */
 static bool client_busy(const cvx_sync_client_t *c) {
     const cvx_sync_t *s = c->s;
+    /* Its messages wait for the token's check anyway; whose end wakes it. */
+    if (c->authenticating) return true;
     if (!c->calls) return false;
     return c->calls >= s->cfg.max_calls_per_client || c->call_bytes >= CVX__CLIENT_CALL_BYTES ||
            s->call_bytes >= s->cfg.max_total_call_bytes;
@@ -136,12 +145,15 @@ typedef struct cvx__call {
     char *args;
     size_t args_len;
     bool admin;
+    char *identity; /* the client's when the call came, or NULL */
+    size_t identity_len;
     char session[CVX__SYNC_SESSION_MAX + 1];
 } cvx__call_t;
 
 static void call_free(cvx__call_t *ca) {
     cvx_free(ca->path);
     cvx_free(ca->args);
+    cvx_free(ca->identity);
     cvx_free(ca);
 }
 
@@ -194,6 +206,8 @@ static void run_call(void *arg) {
     snprintf(key, sizeof key, "ws:%s:%.0f", ca->session, ca->request_id);
     cvx_request_t req = {.path = ca->path, .args_json = ca->args, .args_len = ca->args_len, .expect_kind = kind,
                          .allow_internal = ca->admin,
+                         .identity = ca->identity,
+                         .identity_len = ca->identity_len,
                          .idempotency_key = kind == CVX_KIND_MUTATION && ca->session[0] ? key : NULL};
     atomic_fetch_add(&c->refs, 1); /* ours; ca's goes with call_done */
     cvx_exec_call_then(s->rt, &req, call_done, ca);
@@ -226,29 +240,129 @@ static void run_call(void *arg) {
 
 /* ---- client messages ------------------------------------------------------------- */
 
+static void auth_error(cvx_sync_client_t *c, const char *msg, double base_version) {
+    cvx_buf_t b = {0};
+    cvx__sync_put_auth_error(&b, msg, base_version, true);
+    cvx__sync_enqueue(c, &b);
+}
+
+/* An Authenticate's outcome: the identity (NULL: anonymous; taken) its
+ * queries and calls run as from now on, announced by the next Transition's
+ * identity version. Under s->mu. */
+static void identity_applied(cvx_sync_t *s, cvx_sync_client_t *c, double base_version, char *identity, size_t len,
+                             int64_t expires) {
+    cvx__sync_set_identity(s, c, identity, len);
+    c->expires = expires;
+    c->auth_base = base_version;
+    c->ident = (uint32_t)base_version + 1;
+    cvx__sync_mark_dirty(s, c);
+}
+
+typedef struct {
+    cvx_sync_client_t *c; /* a reference */
+    char *token;
+    double base_version;
+} verify_t;
+
+static void handle(cvx_sync_t *s, cvx_sync_client_t *c, cvx__sync_msg_t *m);
+
+/* Messages that arrived during the check, in order, until one starts
+ * another check. Under s->mu. */
+static void replay_held(cvx_sync_t *s, cvx_sync_client_t *c) {
+    while (c->held && !c->authenticating && !cvx__sync_closing(c)) {
+        cvx__held_t *h = c->held;
+        c->held = h->next;
+        if (!c->held) c->held_tail = NULL;
+        c->held_bytes -= h->len;
+        cvx__sync_msg_t m;
+        cvx__sync_decode(h->msg, h->len, &m);
+        handle(s, c, &m);
+        cvx__sync_msg_free(&m);
+        cvx_free(h);
+    }
+}
+
+/* A user's token, checked on a worker (the issuer's keys may need a
+ * fetch): the client's later messages wait meanwhile. */
+static void verify_task(void *arg) {
+    verify_t *v = arg;
+    cvx_sync_client_t *c = v->c;
+    cvx_sync_t *s = c->s;
+    cvx_buf_t identity = {0};
+    int64_t expires = 0;
+    cvx_err_t err;
+    cvx_err_clear(&err);
+    int rc = s->hooks.verify_token(s->hooks.ctx, v->token, strlen(v->token), &identity, &expires, &err);
+    /* The token is a secret: not left in freed memory either. */
+    explicit_bzero(v->token, strlen(v->token));
+    pthread_mutex_lock(&s->mu);
+    c->authenticating = false;
+    if (!cvx__sync_closing(c)) {
+        if (rc == CVX_OK) {
+            size_t len;
+            char *id = cvx_buf_detach(&identity, &len);
+            c->admin = false;
+            identity_applied(s, c, v->base_version, id, len, expires);
+        } else {
+            auth_error(c, err.msg, v->base_version);
+        }
+        replay_held(s, c);
+        if (c->host_paused && !client_busy(c)) {
+            c->host_paused = false;
+            s->hooks.wake(s->hooks.ctx, c, c->conn);
+        }
+    }
+    cvx__sync_pump(s);
+    pthread_mutex_unlock(&s->mu);
+    cvx_buf_free(&identity);
+    cvx_free(v->token);
+    cvx_free(v);
+    client_release(c);
+}
+
 static void authenticate(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t *m) {
     switch (m->token_type) {
-    case CVX__SYNC_TOKEN_ADMIN:
+    case CVX__SYNC_TOKEN_ADMIN: {
         if (!m->token || !s->hooks.is_admin_key || !s->hooks.is_admin_key(s->hooks.ctx, m->token, strlen(m->token))) {
-            cvx_buf_t b = {0};
-            cvx__sync_put_auth_error(&b, "invalid admin key", m->base_version);
-            cvx__sync_enqueue(c, &b);
+            auth_error(c, "invalid admin key", m->base_version);
+            return;
+        }
+        cvx_buf_t id = {0};
+        cvx_err_t err;
+        if (m->impersonating &&
+            cvx_auth_identity_from_attributes(m->impersonating, m->impersonating_len, &id, &err) != CVX_OK) {
+            auth_error(c, err.msg, m->base_version);
             return;
         }
         c->admin = true;
-        break;
-    case CVX__SYNC_TOKEN_USER: {
-        cvx_buf_t b = {0};
-        cvx__sync_put_auth_error(&b,
-                                 "this server does not accept user tokens yet (no auth provider is configured)",
-                                 m->base_version);
-        cvx__sync_enqueue(c, &b);
+        size_t len;
+        char *identity = m->impersonating ? cvx_buf_detach(&id, &len) : NULL;
+        identity_applied(s, c, m->base_version, identity, identity ? len : 0, 0);
         return;
     }
-    case CVX__SYNC_TOKEN_NONE: c->admin = false; break;
+    case CVX__SYNC_TOKEN_USER: {
+        if (!s->hooks.verify_token) {
+            auth_error(c, "this server does not accept user tokens", m->base_version);
+            return;
+        }
+        verify_t *v = cvx_calloc(1, sizeof *v);
+        if (!v || !(v->token = cvx_strdup(m->token ? m->token : ""))) {
+            cvx_free(v);
+            cvx__sync_fatal(c, "server out of memory");
+            return;
+        }
+        v->c = c;
+        v->base_version = m->base_version;
+        atomic_fetch_add(&c->refs, 1);
+        c->authenticating = true;
+        s->hooks.submit(s->hooks.ctx, CVX_KIND_ACTION, verify_task, v);
+        return;
     }
-    c->ident = (uint32_t)m->base_version + 1;
-    cvx__sync_mark_dirty(s, c);
+    case CVX__SYNC_TOKEN_NONE:
+        c->admin = false;
+        identity_applied(s, c, m->base_version, NULL, 0, 0);
+        return;
+    }
 }
 
 /* Queues a Mutation or Action, taking its args from m. */
@@ -265,6 +379,12 @@ static void start_call(cvx_sync_t *s, cvx_sync_client_t *c, cvx__sync_msg_t *m) 
     ca->request_id = m->request_id;
     ca->args = cvx_buf_detach(&m->args, &ca->args_len);
     ca->admin = c->admin;
+    if (c->identity && !(ca->identity = cvx_strndup(c->identity, c->identity_len))) {
+        call_free(ca);
+        cvx__sync_fatal(c, "server out of memory");
+        return;
+    }
+    ca->identity_len = c->identity_len;
     snprintf(ca->session, sizeof ca->session, "%s", c->session);
     c->calls++;
     c->call_bytes += ca->args_len;
@@ -280,6 +400,41 @@ static void start_call(cvx_sync_t *s, cvx_sync_client_t *c, cvx__sync_msg_t *m) 
     s->hooks.submit(s->hooks.ctx, kind, run_call, ca);
 }
 
+/* One decoded message. Under s->mu. */
+static void handle(cvx_sync_t *s, cvx_sync_client_t *c, cvx__sync_msg_t *m) {
+    /* A ModifyQuerySet reports its fault among its state checks. */
+    if (m->type == CVX__SYNC_MODIFY_QUERY_SET) cvx__sync_modify(s, c, m);
+    else if (m->fault) cvx__sync_fatal(c, "%s", m->error);
+    else if (m->type == CVX__SYNC_CONNECT) snprintf(c->session, sizeof c->session, "%s", m->session_id);
+    else if (m->type == CVX__SYNC_AUTHENTICATE) authenticate(s, c, m);
+    else if (m->type == CVX__SYNC_MUTATION || m->type == CVX__SYNC_ACTION) start_call(s, c, m);
+    /* (An Event is client telemetry: ignored.) */
+}
+
+/* Messages a client may send while its token is checked: the host stops
+ * reading it then, so this bounds only what was already read. */
+#define HELD_MAX ((size_t)16 << 20)
+
+/* Keeps a message for after the token check. Under s->mu. */
+static void hold(cvx_sync_client_t *c, const char *msg, size_t len) {
+    if (c->held_bytes + len > HELD_MAX) {
+        cvx__sync_fatal(c, "more than 16 MiB of messages arrived while its Authenticate was being checked");
+        return;
+    }
+    cvx__held_t *h = cvx_malloc(sizeof *h + len);
+    if (!h) {
+        cvx__sync_fatal(c, "server out of memory");
+        return;
+    }
+    h->next = NULL;
+    h->len = len;
+    memcpy(h->msg, msg, len);
+    if (c->held_tail) c->held_tail->next = h;
+    else c->held = h;
+    c->held_tail = h;
+    c->held_bytes += len;
+}
+
 void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
     cvx_sync_t *s = c->s;
     /* Decoded before taking the engine's lock: a client's megabyte message
@@ -290,19 +445,34 @@ void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
     /* Once told to go (a protocol error, too slow), nothing more it sends
      * is acted on: frames already read may still arrive. */
     if (cvx__sync_closing(c)) goto out;
-    /* A ModifyQuerySet reports its fault among its state checks. */
-    if (m.type == CVX__SYNC_MODIFY_QUERY_SET) cvx__sync_modify(s, c, &m);
-    else if (m.fault) cvx__sync_fatal(c, "%s", m.error);
-    else if (m.type == CVX__SYNC_CONNECT) snprintf(c->session, sizeof c->session, "%s", m.session_id);
-    else if (m.type == CVX__SYNC_AUTHENTICATE) authenticate(s, c, &m);
-    else if (m.type == CVX__SYNC_MUTATION || m.type == CVX__SYNC_ACTION) start_call(s, c, &m);
-    /* (An Event is client telemetry: ignored.) Starts the runs this
-     * message created and looks at this client: the others are woken by
-     * their own runs and commits. */
+    /* Convex applies a client's messages in order: what follows an
+     * Authenticate runs as its identity, so it waits for the check. */
+    if (c->authenticating) hold(c, msg, len);
+    else handle(s, c, &m);
+    /* Starts the runs this message created and looks at this client: the
+     * others are woken by their own runs and commits. */
     cvx__sync_pump(s);
 out:
     pthread_mutex_unlock(&s->mu);
+    if (m.token) explicit_bzero((char *)m.token, strlen(m.token));
     cvx__sync_msg_free(&m);
+}
+
+void cvx_sync_expire(cvx_sync_t *s, int64_t now) {
+    pthread_mutex_lock(&s->mu);
+    for (cvx_sync_client_t *c = s->clients; c; c = c->next) {
+        if (!c->expires || now < c->expires || cvx__sync_closing(c)) continue;
+        /* The official client answers by fetching a fresh token and
+         * reconnecting with it; the socket closes so that no query or
+         * call of a client that does not goes on as the expired user. */
+        cvx_buf_t b = {0};
+        cvx__sync_put_auth_error(&b, "the auth token expired: the client must authenticate again", c->auth_base, false);
+        cvx__sync_enqueue(c, &b);
+        c->expires = 0;
+        if (!c->close_reason[0]) snprintf(c->close_reason, sizeof c->close_reason, "the auth token expired");
+        s->hooks.wake(s->hooks.ctx, c, c->conn);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- lifetime ---------------------------------------------------------------------- */

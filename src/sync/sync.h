@@ -49,6 +49,14 @@ typedef struct {
     void (*wake)(void *ctx, cvx_sync_client_t *c, void *conn);
     /* Is `key` the admin key? (Authenticate with tokenType "Admin".) */
     bool (*is_admin_key)(void *ctx, const char *key, size_t len);
+    /* Checks a user's token (Authenticate with tokenType "User"): appends
+     * the UserIdentity's JSON to `identity` and sets *expires (Unix
+     * seconds), or fails with the message the client's AuthError shows.
+     * Runs on a worker through `submit` (it may wait for the issuer's
+     * keys); the client's later messages wait for it, in order. NULL:
+     * user tokens are refused. */
+    int (*verify_token)(void *ctx, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires,
+                        cvx_err_t *err);
 } cvx_sync_hooks_t;
 
 /* Limits; a zero field takes its default. */
@@ -98,6 +106,11 @@ void cvx_sync_code_changed(cvx_sync_t *s);
  * The client holds one reference for the host; cvx_sync_disconnect drops
  * it. */
 cvx_sync_client_t *cvx_sync_connect(cvx_sync_t *s, void *conn);
+/* Clients whose identity's token expired by `now` (Unix seconds) get an
+ * AuthError and are closed: the official client reconnects with a fresh
+ * token. The host calls it every second or so. */
+void cvx_sync_expire(cvx_sync_t *s, int64_t now);
+
 /* The socket closed: queries are unsubscribed, pending work is dropped. */
 void cvx_sync_disconnect(cvx_sync_client_t *c);
 

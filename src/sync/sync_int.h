@@ -36,7 +36,9 @@ typedef struct cvx__sub {
     char *path;
     char *args;
     size_t args_len;
-    char *key_journal; /* the journal clients added it with (part of its identity), or NULL */
+    char *key_journal; /* the journal clients added it with (part of its key), or NULL */
+    char *identity;    /* the UserIdentity it runs as (part of its key), or NULL */
+    size_t identity_len;
     char *journal;     /* the last run's journal (its pages' ends), or NULL */
     uint64_t refs;     /* client queries + a running task */
     bool running, stale, has_result;
@@ -88,6 +90,13 @@ typedef struct {
 
 typedef struct cvx__call cvx__call_t; /* sync.c: a mutation or action to run */
 
+/* A client message received while an Authenticate is verified. */
+typedef struct cvx__held {
+    struct cvx__held *next;
+    size_t len;
+    char msg[]; /* len bytes */
+} cvx__held_t;
+
 struct cvx_sync_client {
     atomic_int refs;
     cvx_sync_t *s;
@@ -97,6 +106,18 @@ struct cvx_sync_client {
     bool queued;                      /* on s->dirty: try_transition is due */
     char session[CVX__SYNC_SESSION_MAX + 1];
     bool admin;
+    /* Who the client's queries and calls run as: a UserIdentity's JSON,
+     * or NULL (anonymous). expires: its token's exp (Unix seconds; 0
+     * never), auth_base: the baseVersion of the Authenticate that set it. */
+    char *identity;
+    size_t identity_len;
+    int64_t expires;
+    double auth_base;
+    /* A user token is being verified (on a worker): the messages that
+     * follow it wait, in order, until its outcome is applied. */
+    bool authenticating;
+    cvx__held_t *held, *held_tail;
+    size_t held_bytes;
     uint32_t qs, ident;           /* applied versions */
     uint32_t sent_qs, sent_ident; /* versions in the last Transition */
     uint64_t sent_ts;
@@ -192,6 +213,11 @@ void cvx__sync_modify(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t
  * disconnected). Under s->mu. */
 void cvx__sync_forget_client(cvx_sync_t *s, cvx_sync_client_t *c);
 void cvx__sync_idmap_free(cvx__idmap_t *m);
+/* Runs the client's queries as `identity` (NULL: anonymous) from now on:
+ * each moves to the subscription of its function and args under that
+ * identity, and its result is sent again. Takes identity (cvx_malloc'd).
+ * Under s->mu. */
+void cvx__sync_set_identity(cvx_sync_t *s, cvx_sync_client_t *c, char *identity, size_t len);
 /* The client is due a try_transition (at the next pump). Under s->mu. */
 void cvx__sync_mark_dirty(cvx_sync_t *s, cvx_sync_client_t *c);
 /* Sends the client a Transition if it needs one and can have one. Under s->mu. */

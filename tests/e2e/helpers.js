@@ -16,13 +16,12 @@ export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
   const proc = spawn(cvx, ["serve", "--data", dataDir, "--port", String(port), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stderr = "";
+  let stderr = "", stdout = "";
   proc.stderr.on("data", (d) => (stderr += d));
   const boundPort = await new Promise((resolve, reject) => {
-    let out = "";
     proc.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/CVX_PORT=(\d+)/);
+      stdout += d;
+      const m = stdout.match(/CVX_PORT=(\d+)/);
       if (m) resolve(Number(m[1]));
     });
     proc.on("exit", (code) => reject(new Error(`cvx serve exited with ${code}: ${stderr}`)));
@@ -37,6 +36,10 @@ export async function startServer({ app, args = [], dataDir, port = 0 } = {}) {
     proc,
     get stderr() {
       return stderr;
+    },
+    /** Everything the server printed on stdout, from its start. */
+    get stdout() {
+      return stdout;
     },
     deploy(appDir) {
       // A time limit: a blocking call would hold this process past node's

@@ -352,7 +352,7 @@ static void test_encoders(void **state) {
     cvx__sync_put_fatal(&b, "query \"7\" is\nbad");
     assert_string_equal(b.data, "{\"type\":\"FatalError\",\"error\":\"query \\\"7\\\" is\\nbad\"}");
     cvx_buf_reset(&b);
-    cvx__sync_put_auth_error(&b, "invalid admin key", 3);
+    cvx__sync_put_auth_error(&b, "invalid admin key", 3, true);
     assert_string_equal(b.data, "{\"type\":\"AuthError\",\"error\":\"invalid admin key\",\"baseVersion\":3,"
                                 "\"authUpdateAttempted\":true}");
 

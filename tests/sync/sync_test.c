@@ -775,8 +775,8 @@ static size_t drained(cvx_sync_client_t *c) {
  * closes and disconnects. */
 static void test_total_outbox_budget(void **state) {
     fx_t *f = *state;
-    const uint64_t L = strlen("{\"type\":\"AuthError\",\"error\":\"this server does not accept user tokens yet (no "
-                              "auth provider is configured)\",\"baseVersion\":0,\"authUpdateAttempted\":true}");
+    const uint64_t L = strlen("{\"type\":\"AuthError\",\"error\":\"this server does not accept user tokens\","
+                              "\"baseVersion\":0,\"authUpdateAttempted\":true}");
     const uint64_t k = 1000 / L; /* messages that fit */
     assert_true(k >= 4);
     assert_int_equal(outbox_bytes(f), 0);
@@ -850,6 +850,91 @@ static void test_client_outbox_bound(void **state) {
     assert_int_equal(drained(f->c), 0);
 }
 
+/* ---- user tokens ------------------------------------------------------------- */
+
+/* The host's token check: "good-<sub>" is that user, after a pause (as a
+ * key fetch would take); anything else is refused. */
+static int verify_hook(void *ctx, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires,
+                       cvx_err_t *err) {
+    (void)ctx;
+    usleep(50000);
+    if (len < 5 || memcmp(token, "good-", 5)) return cvx_err_set(err, CVX_E_AUTH, "refused: not a good token");
+    cvx_buf_printf(identity, "{\"tokenIdentifier\":\"https://i|%.*s\",\"subject\":\"%.*s\",\"issuer\":\"https://i\"}",
+                   (int)len - 5, token + 5, (int)len - 5, token + 5);
+    *expires = (int64_t)time(NULL) + (strstr(token, "short") ? 1 : 3600);
+    return CVX_OK;
+}
+
+static void send_str(cvx_sync_client_t *c, const char *m) { cvx_sync_receive(c, m, strlen(m)); }
+
+/* What follows an Authenticate waits for its check and runs as its user:
+ * the first Transition moves the identity and the query set together;
+ * users do not share a subscription, one user's two sockets do; a
+ * refused token is an AuthError and what follows runs as before; an
+ * expired identity gets an AuthError and the socket is closed. */
+static void test_user_tokens(void **state) {
+    fx_t *f = *state;
+    cvx_sync_hooks_t hooks = {.ctx = f, .submit = submit, .wake = wake, .verify_token = verify_hook};
+    cvx_sync_t *s;
+    cvx_err_t err;
+    if (cvx_sync_new(f->env.rt, &hooks, NULL, &s, &err)) fail_msg("sync: %s", err.msg);
+    cvx_sync_client_t *a = cvx_sync_connect(s, NULL), *b = cvx_sync_connect(s, NULL), *a2 = cvx_sync_connect(s, NULL);
+    const char *add = "{\"type\":\"ModifyQuerySet\",\"baseVersion\":0,\"newVersion\":1,\"modifications\":["
+                      "{\"type\":\"Add\",\"queryId\":1,\"udfPath\":\"users:count\",\"args\":[{}]}]}";
+    send_str(a, "{\"type\":\"Authenticate\",\"tokenType\":\"User\",\"value\":\"good-ada\",\"baseVersion\":0}");
+    send_str(a, add);
+    char *sent = drain_client(a);
+    assert_string_equal(sent, ""); /* held while the token is checked */
+    free(sent);
+    assert_true(cvx_sync_client_busy(a));
+    sent = wait_for_client(a, "Transition");
+    tu_assert_contains(sent, "\"endVersion\":{\"querySet\":1,\"identity\":1,");
+    tu_assert_contains(sent, "\"startVersion\":{\"querySet\":0,\"identity\":0,");
+    free(sent);
+    assert_false(cvx_sync_client_busy(a));
+
+    send_str(b, "{\"type\":\"Authenticate\",\"tokenType\":\"User\",\"value\":\"good-bob\",\"baseVersion\":0}");
+    send_str(b, add);
+    free(wait_for_client(b, "Transition"));
+    send_str(a2, "{\"type\":\"Authenticate\",\"tokenType\":\"User\",\"value\":\"good-ada\",\"baseVersion\":0}");
+    send_str(a2, add);
+    free(wait_for_client(a2, "Transition"));
+    cvx_sync_stats_t st;
+    cvx_sync_stats(s, &st);
+    assert_int_equal(st.subscriptions, 2); /* ada's (two sockets) and bob's */
+
+    /* Refused: an AuthError for that baseVersion; b stays bob. */
+    send_str(b, "{\"type\":\"Authenticate\",\"tokenType\":\"User\",\"value\":\"bad\",\"baseVersion\":1}");
+    sent = wait_for_client(b, "AuthError");
+    tu_assert_contains(sent, "\"error\":\"refused: not a good token\",\"baseVersion\":1,\"authUpdateAttempted\":true");
+    free(sent);
+    /* Signing out moves b's query to the anonymous subscription. */
+    send_str(b, "{\"type\":\"Authenticate\",\"tokenType\":\"None\",\"baseVersion\":1}");
+    sent = wait_for_client(b, "Transition");
+    tu_assert_contains(sent, "\"identity\":2,");
+    tu_assert_contains(sent, "QueryUpdated");
+    free(sent);
+    cvx_sync_stats(s, &st);
+    assert_int_equal(st.subscriptions, 2); /* ada's and the anonymous one */
+
+    /* A token that expires: AuthError (not an update), then closed. */
+    send_str(b, "{\"type\":\"Authenticate\",\"tokenType\":\"User\",\"value\":\"good-short\",\"baseVersion\":2}");
+    free(wait_for_client(b, "\"identity\":3,"));
+    cvx_sync_expire(s, (int64_t)time(NULL) + 5);
+    sent = drain_client(b);
+    tu_assert_contains(sent, "\"type\":\"AuthError\"");
+    tu_assert_contains(sent, "\"baseVersion\":2,\"authUpdateAttempted\":false");
+    free(sent);
+    assert_string_equal(cvx_sync_should_close(b), "the auth token expired");
+    assert_null(cvx_sync_should_close(a));
+
+    while (atomic_load(&f->tasks)) usleep(1000);
+    cvx_sync_disconnect(a);
+    cvx_sync_disconnect(b);
+    cvx_sync_disconnect(a2);
+    cvx_sync_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_response_waits_for_fsync, setup, teardown),
@@ -863,6 +948,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_default_query_limit, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_query_set_cost_is_linear, setup, teardown, (void *)&many_queries),
         cmocka_unit_test_setup_teardown(test_non_object_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_in_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_out_of_range, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_total_outbox_budget, setup, teardown,

@@ -202,7 +202,7 @@
       };
     },
     "1.0/count": (json) => (needsTxn("ctx.db"), new RawJson(host.call("db_count", json))),
-    "1.0/getUserIdentity": () => null,
+    "1.0/getUserIdentity": () => request("auth_identity", {}),
 
     // Scheduling: the library sends seconds since the epoch.
     "1.0/schedule": (a) => request("schedule", { path: pathOf(a), args: a.args, atMs: a.ts * 1000 }),

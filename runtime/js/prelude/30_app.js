@@ -149,8 +149,39 @@
         });
       }
     }
+    if (typeof app.authConfig === "function") out.auth = await authOf(app.authConfig);
     return JSON.stringify(out);
   };
+
+  // convex/auth.config.ts -> the cvx.auth record. Its module runs now, as
+  // a call would (so process.env reads the deployment's variables, which
+  // Convex apps use for their issuer); a field it leaves undefined is left
+  // out, and the server says which one when it deploys.
+  const PROVIDER_FIELDS = ["type", "domain", "issuer", "jwks", "algorithm", "applicationID"];
+  async function authOf(load) {
+    cvx.call = { path: "auth.config", kind: "query", visibility: "internal", requestId: "deploy" };
+    let config;
+    try {
+      config = (await load()).default;
+    } finally {
+      cvx.call = null;
+    }
+    if (config === null || typeof config !== "object" || !Array.isArray(config.providers))
+      throw new Error("convex/auth.config.ts must export default an object with a providers array");
+    return {
+      abi: 1,
+      providers: config.providers.map((p, i) => {
+        if (p === null || typeof p !== "object") throw new Error(`convex/auth.config.ts: provider ${i + 1} is not an object`);
+        const out = {};
+        for (const k of PROVIDER_FIELDS) {
+          if (p[k] === undefined || p[k] === null) continue;
+          if (typeof p[k] !== "string") throw new Error(`convex/auth.config.ts: provider ${i + 1}'s ${k} is not a string`);
+          out[k] = p[k];
+        }
+        return out;
+      }),
+    };
+  }
 
   // ---- HTTP actions ---------------------------------------------------------
 

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::Auth;
 use crate::error::{ConvexError, ErrorCode};
 use crate::rt::{Context, Kind};
 use crate::scheduler::Scheduler;
@@ -12,8 +13,9 @@ use crate::value::Value;
 
 /// The context of an action: it runs queries, mutations and other actions
 /// by path (each in its own transaction), since an action has no database
-/// of its own; [`scheduler`](Self::scheduler) and
-/// [`storage`](Self::storage) reach the scheduler and file storage.
+/// of its own; [`scheduler`](Self::scheduler),
+/// [`storage`](Self::storage) and [`auth`](Self::auth) reach the
+/// scheduler, file storage and the caller's identity.
 ///
 /// Take it as a parameter of an `#[action]` function (type `ActionCtx`); it
 /// is not a client argument.
@@ -105,5 +107,12 @@ impl ActionCtx {
     /// The file [`Storage`] (same as taking a `storage: Storage` parameter).
     pub fn storage(&self) -> Storage {
         Storage::__convex_new(Kind::Action)
+    }
+
+    /// The caller's [`Auth`] (same as taking an `auth: Auth` parameter):
+    /// `ctx.auth().user_identity().await?`. Queries, mutations and actions
+    /// this action runs by path see the same caller.
+    pub fn auth(&self) -> Auth {
+        Auth::__convex_new(Kind::Action)
     }
 }

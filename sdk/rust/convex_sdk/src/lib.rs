@@ -53,8 +53,8 @@
 //!   `{ "name": ..., "email": ... }`. Any `serde::Deserialize` type works;
 //!   `Option<T>` arguments may be left out. Parameters of type [`Database`]
 //!   (queries, mutations), [`ActionCtx`] (actions), [`Scheduler`]
-//!   (mutations, actions) and [`Storage`] (all) are not arguments: the SDK
-//!   supplies them.
+//!   (mutations, actions), [`Storage`] and [`Auth`] (all) are not
+//!   arguments: the SDK supplies them.
 //! - **Result**: any `serde::Serialize` type, or a `Result<T, E>` where `E`
 //!   converts into [`ConvexError`]. An `Err` reaches the client as an error
 //!   with its message, and with `data` for [`ConvexError::Application`].
@@ -63,13 +63,15 @@
 //! - **Visibility.** `#[mutation(internal)]` functions can be called by
 //!   other functions and the admin CLI, not by clients.
 //!
-//! # Scheduling, files, HTTP, crons
+//! # Scheduling, files, HTTP, crons, authentication
 //!
 //! A [`Scheduler`] runs a mutation or an action later
 //! ([`run_after`](Scheduler::run_after), [`run_at`](Scheduler::run_at));
 //! [`Storage`] stores and serves files; an
-//! [`#[http_action]`](http_action) answers `METHOD /http<route>`; and
-//! [`crons!`] declares functions the server runs on a schedule.
+//! [`#[http_action]`](http_action) answers `METHOD /http<route>`;
+//! [`crons!`] declares functions the server runs on a schedule; and
+//! [`Auth::user_identity`] says who is calling, checked against the
+//! providers [`auth_config!`] declares.
 //!
 //! # Values
 //!
@@ -99,6 +101,7 @@ extern crate self as convex_sdk;
 mod action;
 #[cfg(target_arch = "wasm32")]
 mod alloc;
+mod auth;
 mod base64;
 mod db;
 mod de;
@@ -120,6 +123,7 @@ mod value;
 pub mod testing;
 
 pub use crate::action::ActionCtx;
+pub use crate::auth::{Auth, UserIdentity};
 pub use crate::db::{Database, Expr, FilterBuilder, IndexRange, Order, PaginationOpts, PaginationResult, Query};
 pub use crate::de::from_value;
 pub use crate::document::{Bytes, Document, DocumentId};
@@ -339,6 +343,63 @@ pub use convex_sdk_macros::json;
 ///
 /// Declare the schema once per crate (the host accepts at most one).
 pub use convex_sdk_macros::schema;
+
+/// Declares the app's authentication providers: whose JSON Web Tokens the
+/// server accepts, Convex's `auth.config.ts`.
+///
+/// ```
+/// convex_sdk::auth_config! {
+///     providers: [
+///         // An OpenID Connect provider (Clerk, Auth0, WorkOS, ...): the issuer's
+///         // URL, taken here from the deployment (`cvx env set AUTH_ISSUER ...`).
+///         { domain: env("AUTH_ISSUER"), application_id: "my-app" },
+///         // A custom JWT issuer with its key set.
+///         {
+///             custom_jwt: {
+///                 issuer: "https://auth.example.com",
+///                 jwks: "https://auth.example.com/.well-known/jwks.json",
+///                 algorithm: "RS256",
+///                 application_id: "my-app",
+///             }
+///         },
+///     ]
+/// }
+/// # fn main() {
+/// # assert!(__CONVEX_AUTH_JSON.starts_with(r#"{"abi":1,"providers":[{"domain":{"env":"AUTH_ISSUER"},"applicationID":"my-app"},"#));
+/// # }
+/// ```
+///
+/// A client that signed its user in sends the provider's token (the
+/// `convex` client's `setAuth`, or `Authorization: Bearer` to an HTTP
+/// action); the server checks its signature, issuer, audience and
+/// expiry, and functions read the user with [`Auth::user_identity`].
+///
+/// Each provider is one of:
+///
+/// - `{ domain: URL, application_id: ID }`: an **OpenID Connect**
+///   provider. `domain` is its issuer (the token's `iss`); the server finds
+///   its keys through `<domain>/.well-known/openid-configuration`.
+///   `application_id` is the audience (`aud`) its tokens carry.
+/// - `{ custom_jwt: { issuer: URL, jwks: URL, algorithm: ALG, application_id: ID } }`:
+///   a **custom JWT** issuer, whose keys are at `jwks` (a URL, or a
+///   `data:` URI holding the key set); `algorithm` is `"RS256"` or
+///   `"ES256"`; `application_id` is optional (without it the audience is
+///   not checked).
+///
+/// Each value is a string literal or `env("NAME")`: the deployment's
+/// environment variable `NAME`, read by the server when the app is
+/// deployed, so one build serves several issuers. URLs are `https://`
+/// (`http://` only for a local test issuer).
+///
+/// Unknown or repeated keys, a missing `domain`, `application_id`,
+/// `issuer`, `jwks` or `algorithm`, an algorithm other than `RS256` or
+/// `ES256`, and a literal URL that is not `http(s)://` are compile errors.
+/// The providers become the `cvx.auth` custom section (Convex's names:
+/// `{"abi":1,"providers":[{"domain":..,"applicationID":..},
+/// {"type":"customJwt","issuer":..,"jwks":..,"algorithm":..}]}`,
+/// `env("NAME")` as `{"env":"NAME"}`); the record's JSON is also the
+/// constant `__CONVEX_AUTH_JSON`. Declare them once per crate.
+pub use convex_sdk_macros::auth_config;
 
 /// Implementation details of the macros. Not public API: no stability
 /// guarantees.

@@ -30,7 +30,7 @@ use crate::value::Value;
 
 pub use crate::function::FunctionKind as Kind;
 
-/// A context parameter (`Database`, `ActionCtx`, `Scheduler`, `Storage`)
+/// A context parameter (`Database`, `ActionCtx`, `Scheduler`, `Storage`, `Auth`)
 /// that the generated code creates instead of reading it from the
 /// arguments.
 #[doc(hidden)]

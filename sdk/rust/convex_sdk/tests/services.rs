@@ -454,3 +454,162 @@ fn env_var_reads_what_set_env_set() {
         json!(null)
     );
 }
+
+// ---- authentication ---------------------------------------------------------
+
+#[query]
+async fn whoami(auth: Auth) -> Result<Option<UserIdentity>, ConvexError> {
+    auth.user_identity().await
+}
+
+#[mutation]
+async fn whoami_mutation(auth: Auth) -> Result<Option<UserIdentity>, ConvexError> {
+    auth.user_identity().await
+}
+
+/// The action's own caller, and the caller a query it runs sees.
+#[action]
+async fn whoami_action(ctx: ActionCtx) -> Result<Value, ConvexError> {
+    let own = ctx.auth().user_identity().await?;
+    let nested: Value = ctx.run_query(<whoami as ConvexFunction>::PATH, ()).await?;
+    Ok(json!({ "own": own, "nested": nested }))
+}
+
+#[http_action(method = "GET", route = "/whoami")]
+async fn whoami_http(auth: Auth) -> Result<HttpResponse, ConvexError> {
+    let user = auth.user_identity().await?;
+    Ok(HttpResponse::from_text(
+        user.map_or("anonymous".to_string(), |u| u.subject),
+    ))
+}
+
+/// Records its caller's subject (null when anonymous).
+#[mutation]
+async fn record_caller(db: Database, auth: Auth) -> Result<DocumentId, ConvexError> {
+    let subject = auth.user_identity().await?.map(|u| u.subject);
+    db.insert("callers", json!({ "subject": subject })).await
+}
+
+#[mutation]
+async fn schedule_record_caller(scheduler: Scheduler) -> Result<DocumentId, ConvexError> {
+    scheduler
+        .run_after(0, <record_caller as ConvexFunction>::PATH, ())
+        .await
+}
+
+fn ada() -> UserIdentity {
+    UserIdentity {
+        name: Some("Ada Lovelace".into()),
+        email: Some("ada@example.com".into()),
+        email_verified: Some(true),
+        ..UserIdentity::new("https://issuer.example", "user_1")
+    }
+    .with_claim("org", json!({ "id": "acme", "roles": ["admin"] }))
+}
+
+// The same against the real server: tests/e2e (whoami, whoami_mutation and
+// whoami_action of tests/fixtures/guest).
+#[test]
+fn anonymous_caller_has_no_identity() {
+    testing::reset();
+    testing::register::<whoami>();
+    assert_eq!(testing::call::<whoami>(json!({})).unwrap(), json!(null));
+    assert_eq!(testing::call::<whoami_mutation>(json!({})).unwrap(), json!(null));
+    assert_eq!(
+        testing::call::<whoami_action>(json!({})).unwrap(),
+        json!({ "own": null, "nested": null })
+    );
+    let response = testing::call_http::<whoami_http>(HttpRequest::new("GET", "/whoami")).unwrap();
+    assert_eq!(response.text(), "anonymous");
+    assert_eq!(testing::block_on(Auth::for_tests().user_identity()).unwrap(), None);
+}
+
+#[test]
+fn set_identity_is_what_every_kind_sees() {
+    testing::reset();
+    testing::register::<whoami>();
+    testing::set_identity(ada());
+    let expected = json!({
+        "tokenIdentifier": "https://issuer.example|user_1",
+        "subject": "user_1",
+        "issuer": "https://issuer.example",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "emailVerified": true,
+        "org": { "id": "acme", "roles": ["admin"] },
+    });
+    assert_eq!(testing::call::<whoami>(json!({})).unwrap(), expected);
+    assert_eq!(testing::call::<whoami_mutation>(json!({})).unwrap(), expected);
+    assert_eq!(
+        testing::call::<whoami_action>(json!({})).unwrap(),
+        json!({ "own": expected.clone(), "nested": expected.clone() })
+    );
+    let response = testing::call_http::<whoami_http>(HttpRequest::new("GET", "/whoami")).unwrap();
+    assert_eq!(response.text(), "user_1");
+
+    // Read directly: the fields and the custom claim.
+    let user = testing::block_on(Auth::for_tests().user_identity()).unwrap().unwrap();
+    assert_eq!(user, ada());
+    assert_eq!(user.token_identifier, "https://issuer.example|user_1");
+    assert_eq!(user.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(user.email_verified, Some(true));
+    assert_eq!(user.given_name, None);
+    assert_eq!(user.claim("org").unwrap()["roles"][0], json!("admin"));
+    assert_eq!(user.claim("missing"), None);
+
+    testing::set_identity(None);
+    assert_eq!(testing::call::<whoami>(json!({})).unwrap(), json!(null));
+}
+
+#[test]
+fn scheduled_functions_run_anonymously() {
+    testing::reset();
+    testing::register::<record_caller>();
+    testing::set_identity(ada());
+    testing::call::<record_caller>(json!({})).unwrap();
+    testing::call::<schedule_record_caller>(json!({})).unwrap();
+    assert_eq!(testing::run_scheduled(), 1);
+    let subjects: Vec<Value> = testing::documents("callers")
+        .iter()
+        .map(|d| d["subject"].clone())
+        .collect();
+    assert_eq!(subjects, [json!("user_1"), json!(null)]);
+    // The caller's identity is back after the job.
+    assert_eq!(testing::call::<whoami>(json!({})).unwrap()["subject"], json!("user_1"));
+}
+
+mod auth_providers {
+    convex_sdk::auth_config! {
+        providers: [
+            { domain: env("AUTH_ISSUER"), application_id: "my-app" },
+            {
+                custom_jwt: {
+                    issuer: "https://x",
+                    jwks: "https://x/jwks.json",
+                    algorithm: "ES256",
+                    application_id: "my-app",
+                },
+            },
+            { custom_jwt: { issuer: "https://y", jwks: "https://y/jwks.json", algorithm: "RS256" } },
+        ]
+    }
+
+    #[test]
+    fn auth_config_record() {
+        assert_eq!(
+            __CONVEX_AUTH_JSON,
+            concat!(
+                r#"{"abi":1,"providers":["#,
+                r#"{"domain":{"env":"AUTH_ISSUER"},"applicationID":"my-app"},"#,
+                r#"{"type":"customJwt","issuer":"https://x","jwks":"https://x/jwks.json","algorithm":"ES256","applicationID":"my-app"},"#,
+                r#"{"type":"customJwt","issuer":"https://y","jwks":"https://y/jwks.json","algorithm":"RS256"}"#,
+                r#"]}"#
+            )
+        );
+        // The section's framing (ABI §4): a u32 length, then the JSON.
+        let json = __CONVEX_AUTH_JSON.as_bytes();
+        assert_eq!(__CONVEX_AUTH[..4], (json.len() as u32).to_le_bytes());
+        assert_eq!(&__CONVEX_AUTH[4..], json);
+        convex_sdk::Value::from_json(__CONVEX_AUTH_JSON).unwrap();
+    }
+}

@@ -235,11 +235,12 @@ fn suggested_name(ty: &str) -> &'static str {
         "Database" => "db",
         "ActionCtx" => "ctx",
         "Scheduler" => "scheduler",
+        "Auth" => "auth",
         _ => "storage",
     }
 }
 
-const CONTEXT_TYPES: [&str; 4] = ["Database", "ActionCtx", "Scheduler", "Storage"];
+const CONTEXT_TYPES: [&str; 5] = ["Database", "ActionCtx", "Scheduler", "Storage", "Auth"];
 
 fn check_context(kind: Kind, name: &str, ty: &Type) -> syn::Result<()> {
     match (kind, name) {
@@ -317,7 +318,7 @@ fn classify(kind: Kind, arg: &FnArg) -> syn::Result<Param> {
             return Err(syn::Error::new(
                 arg.span(),
                 "an #[http_action] has no client arguments: it takes the request (`req: HttpRequest`) \
-                 and, optionally, `ctx: ActionCtx`, `scheduler: Scheduler` or `storage: Storage`",
+                 and, optionally, `ctx: ActionCtx`, `scheduler: Scheduler`, `storage: Storage` or `auth: Auth`",
             ));
         }
         return match &*pat_type.pat {

@@ -1,6 +1,7 @@
 //! Procedural macros of [`convex_sdk`](https://docs.rs/convex_sdk): the
 //! function attributes `#[query]`, `#[mutation]`, `#[action]`,
-//! `#[http_action]`, and the function-like `json!`, `schema!` and `crons!`.
+//! `#[http_action]`, and the function-like `json!`, `schema!`, `crons!` and
+//! `auth_config!`.
 //!
 //! Use them through `convex_sdk` (`use convex_sdk::*;`), which documents
 //! them; the code they generate names `::convex_sdk` and needs it as a
@@ -9,6 +10,7 @@
 
 use proc_macro::TokenStream;
 
+mod auth;
 mod crons;
 mod function;
 mod json;
@@ -64,6 +66,15 @@ pub fn json(input: TokenStream) -> TokenStream {
 pub fn schema(input: TokenStream) -> TokenStream {
     match syn::parse::<schema::Schema>(input) {
         Ok(s) => s.expand().into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Declares the app's authentication providers. See `convex_sdk::auth_config`.
+#[proc_macro]
+pub fn auth_config(input: TokenStream) -> TokenStream {
+    match syn::parse::<auth::AuthConfig>(input) {
+        Ok(c) => c.expand().into(),
         Err(e) => e.to_compile_error().into(),
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct State {
     uploads: u64,
     /// The deployment's environment variables ([`super::set_env`]).
     pub(crate) env: std::collections::BTreeMap<String, String>,
+    /// The caller's identity ([`super::set_identity`]); `None`: anonymous.
+    pub(crate) identity: Option<crate::UserIdentity>,
 }
 
 impl Default for State {
@@ -77,6 +79,7 @@ impl Default for State {
             functions: HashMap::new(),
             uploads: 0,
             env: Default::default(),
+            identity: None,
         }
     }
 }
@@ -340,6 +343,11 @@ pub(crate) unsafe fn __convex_env_get(ptr: *const u8, len: i32) -> i64 {
             Some(_) => Err(ConvexError::coded(ErrorCode::InvalidArgument, "\"name\" must be a string")),
         })
     });
+    respond(result)
+}
+
+pub(crate) unsafe fn __convex_auth_identity(ptr: *const u8, len: i32) -> i64 {
+    let result = request(ptr, len).map(|_| with(|s| s.identity.as_ref().map_or(Value::Null, |id| id.to_value())));
     respond(result)
 }
 

@@ -6,7 +6,8 @@
 //! ranges, filters, ordering and pagination; a log; a seeded random
 //! generator; a settable clock; hooks for `fetch` and for the functions
 //! an action runs; a scheduler whose due jobs [`run_scheduled`] runs; file
-//! storage; and [`call_http`] for HTTP actions. It follows `docs/abi.md`
+//! storage; environment variables ([`set_env`]); the caller's identity
+//! ([`set_identity`]); and [`call_http`] for HTTP actions. It follows `docs/abi.md`
 //! (the same JSON requests, system tables, error codes and kind rules: a
 //! write in a query or a database call in an action is
 //! [`ErrorCode::Forbidden`]), but it is a test double, not the server: no
@@ -151,7 +152,7 @@ pub fn run_scheduled() -> usize {
         );
         set_job_state(id.as_str(), [("kind", Value::from("inProgress"))], false);
         let outcome = host::lookup(&path).and_then(|(kind, export)| match kind {
-            FunctionKind::Mutation | FunctionKind::Action => host::call_export(kind, export, args),
+            FunctionKind::Mutation | FunctionKind::Action => anonymously(|| host::call_export(kind, export, args)),
             other => Err(ConvexError::coded(
                 ErrorCode::InvalidArgument,
                 format!(
@@ -197,7 +198,7 @@ pub fn run_cron(crons_json: &str, name: &str) -> Result<Value, ConvexError> {
         .find(|c| c["name"].as_str() == Some(name))
         .unwrap_or_else(|| panic!("testing::run_cron: there is no cron named \"{name}\""));
     let (kind, export) = host::lookup(cron["path"].as_str().unwrap_or_default())?;
-    host::call_export(kind, export, cron["args"].clone())
+    anonymously(|| host::call_export(kind, export, cron["args"].clone()))
 }
 
 /// Stores a file as a client upload would (to a URL from
@@ -255,7 +256,8 @@ pub fn register<F: ConvexFunction>() {
 }
 
 /// Clears this thread's fake host: data, files, scheduled jobs, logs,
-/// hooks, registered functions, clock and random seed.
+/// hooks, registered functions, environment variables, the caller's
+/// identity, clock and random seed.
 pub fn reset() {
     host::with(|s| *s = host::State::default());
 }
@@ -289,6 +291,49 @@ pub fn set_env(name: &str, value: Option<&str>) {
         Some(v) => s.env.insert(name.to_string(), v.to_string()),
         None => s.env.remove(name),
     });
+}
+
+/// Makes the following calls (until the next `set_identity` or
+/// [`reset`]) come from the user `identity` (`Some`, or a
+/// [`UserIdentity`](crate::UserIdentity) as is) or from an anonymous
+/// caller (`None`, the default): what [`Auth::user_identity`] answers, as
+/// if the client had sent a valid token of that user.
+///
+/// Functions an action runs by path see the same caller; jobs that
+/// [`run_scheduled`] and [`run_cron`] run are anonymous, as on Convex.
+///
+/// [`Auth::user_identity`]: crate::Auth::user_identity
+///
+/// ```
+/// use convex_sdk::*;
+///
+/// #[query]
+/// async fn whoami(auth: Auth) -> Result<Option<String>, ConvexError> {
+///     Ok(auth.user_identity().await?.and_then(|user| user.email))
+/// }
+///
+/// # fn main() {
+/// assert_eq!(testing::call::<whoami>(json!({})).unwrap(), json!(null));
+/// testing::set_identity(UserIdentity {
+///     email: Some("ada@example.com".into()),
+///     ..UserIdentity::new("https://issuer.example", "user_1")
+/// });
+/// assert_eq!(testing::call::<whoami>(json!({})).unwrap(), json!("ada@example.com"));
+/// testing::set_identity(None);
+/// assert_eq!(testing::call::<whoami>(json!({})).unwrap(), json!(null));
+/// # }
+/// ```
+pub fn set_identity(identity: impl Into<Option<crate::UserIdentity>>) {
+    let identity = identity.into();
+    host::with(|s| s.identity = identity);
+}
+
+/// Runs `f` as an anonymous caller (scheduled jobs and crons).
+fn anonymously<R>(f: impl FnOnce() -> R) -> R {
+    let saved = host::with(|s| s.identity.take());
+    let out = f();
+    host::with(|s| s.identity = saved);
+    out
 }
 
 /// Reseeds the random generator.

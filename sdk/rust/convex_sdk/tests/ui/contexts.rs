@@ -28,6 +28,13 @@ async fn all_mutation_contexts(_db: Database, _scheduler: Scheduler, _storage: S
 #[action]
 async fn two_storages(_ctx: ActionCtx, _a: Storage, _b: Storage) {}
 
+// Fine: `Auth` in every kind.
+#[query]
+async fn query_auth(_db: Database, _auth: Auth, _storage: Storage) {}
+
+#[action]
+async fn borrowed_auth(_ctx: ActionCtx, _auth: &Auth) {}
+
 #[mutation]
 async fn request_in_mutation(_db: Database, _req: HttpRequest) {}
 
