@@ -68,10 +68,17 @@ size_t cvx_auth_count(cvx_auth_t *a);
 /* Checks a token (its compact form, without "Bearer "). On success appends
  * the caller's UserIdentity (a JSON object: tokenIdentifier, subject,
  * issuer, the standard claims present in Convex's names, then custom
- * claims) to `identity` and sets *expires to its exp (Unix seconds). On
+ * claims) to `identity` and sets *expires to the last second it is
+ * accepted (Unix seconds: its exp plus the clock skew). On
  * refusal CVX_E_AUTH with the reason. May fetch keys (see Threads). */
 int cvx_auth_verify(cvx_auth_t *a, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires,
                     cvx_err_t *err);
+
+/* Answers from the tokens verified lately only: true with the identity
+ * appended and *expires set when this very token verified under the
+ * current providers and has not expired since; never parses, checks a
+ * signature or touches the network, so the event loop may call it. */
+bool cvx_auth_lookup(cvx_auth_t *a, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires);
 
 /* The identity an admin acts as (`cvx run --identity`, the dashboard):
  * UserIdentity attributes (a JSON object, e.g. {"subject", "issuer",

@@ -8,6 +8,7 @@
 #define CVX_AUTH_INT_H
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "auth/auth.h"
 #include "value/value.h"
@@ -48,6 +49,23 @@ void cvx__keys_free(cvx__key_t *keys, size_t n);
 
 /* base64url without padding -> bytes (appended). */
 int cvx__b64url_decode(cvx_buf_t *out, const char *s, size_t n, cvx_err_t *err);
+
+/* ---- tokens.c: tokens verified lately ---------------------------------------- */
+
+#define CVX__TOKEN_CACHE_BYTES ((size_t)4 << 20)
+
+typedef struct cvx_auth cvx_auth_t;
+/* The providers' generation (bumped when they change). */
+uint64_t cvx__auth_gen(cvx_auth_t *a);
+/* Remembers that `token` verified, under providers of generation `gen`,
+ * as `identity`, accepted until `exp` (the skew included). */
+void cvx__tokens_put(cvx_auth_t *a, const char *token, size_t len, uint64_t gen, int64_t exp, const char *identity,
+                     size_t identity_len);
+/* Frees every entry (cvx_auth_free). */
+void cvx__tokens_clear(cvx_auth_t *a);
+/* The cache itself, for tokens.c (providers.c owns the struct). */
+pthread_mutex_t *cvx__tokens_lock(cvx_auth_t *a);
+cvx_cache_t *cvx__tokens_cache(cvx_auth_t *a);
 
 /* The UserIdentity of verified claims (iss and sub are strings). */
 int cvx__identity_of_claims(const cvx_value_t *claims, cvx_buf_t *out, cvx_err_t *err);

@@ -9,10 +9,12 @@
  * provider's lock; its tokens wait for it, others' do not. */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/auth_int.h"
 
@@ -27,12 +29,17 @@ typedef struct {
     cvx__alg_t alg;  /* customJwt: the one algorithm accepted */
     char *record;    /* resolved JSON: what describe shows, and what a
                         provider is the same as across deploys */
-    pthread_mutex_t mu; /* keys and the fetch times; held across a fetch */
+    /* Keys and the fetch state. Not held across a fetch: one thread
+     * fetches (fetching), the others that need keys wait on cv for its
+     * outcome instead of fetching again. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool fetching;
+    uint64_t fetches;    /* fetches ended, for waiters to see one did */
     cvx__key_t *keys;
     size_t nkeys;
-    uint64_t fetched_ns; /* monotonic time of the last good fetch, 0 never */
-    uint64_t tried_ns;   /* of the last attempt */
-    char fetch_error[300];
+    uint64_t fetched_ns; /* monotonic time the last good fetch ended, 0 never */
+    uint64_t tried_ns;   /* the last attempt ended */
 } provider_t;
 
 struct cvx_auth {
@@ -40,6 +47,12 @@ struct cvx_auth {
     pthread_mutex_t mu; /* the providers array (each provider has its own lock) */
     provider_t **providers;
     size_t n;
+    uint64_t gen; /* bumped by every cvx_auth_set_providers */
+    /* Tokens verified lately (tokens.c), so that a client sending the same
+     * one with every HTTP call pays a hash, not a signature check, and its
+     * cached query results can be answered on the event loop. */
+    pthread_mutex_t tmu;
+    cvx_cache_t tokens;
     /* Why providers of the record are off (a variable they name is not
      * set), for the message a refused token gets; "" when none is. */
     char off[400];
@@ -53,6 +66,7 @@ static void provider_release(provider_t *p) {
     cvx_free(p->record);
     cvx__keys_free(p->keys, p->nkeys);
     pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     cvx_free(p);
 }
 
@@ -65,6 +79,11 @@ int cvx_auth_new(const cvx_auth_config_t *cfg, cvx_auth_t **out, cvx_err_t *err)
     if (!a->cfg.keys_ttl_s) a->cfg.keys_ttl_s = 3600;
     if (!a->cfg.fetch_timeout_ms) a->cfg.fetch_timeout_ms = 10000;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->tmu, NULL);
+    if (cvx_cache_init(&a->tokens, CVX__TOKEN_CACHE_BYTES)) {
+        cvx_auth_free(a);
+        return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
+    }
     *out = a;
     return CVX_OK;
 }
@@ -76,6 +95,9 @@ static void release_all(provider_t **ps, size_t n) {
 
 void cvx_auth_free(cvx_auth_t *a) {
     if (!a) return;
+    cvx__tokens_clear(a);
+    cvx_cache_destroy(&a->tokens);
+    pthread_mutex_destroy(&a->tmu);
     release_all(a->providers, a->n);
     pthread_mutex_destroy(&a->mu);
     cvx_free(a);
@@ -83,16 +105,44 @@ void cvx_auth_free(cvx_auth_t *a) {
 
 /* ---- the providers' record ----------------------------------------------------- */
 
-/* Plain http only to this machine (a test issuer) unless allowed. */
+/* Plain http only to this machine (a test issuer) unless allowed. The
+ * authority must be exactly localhost, [::1] or 127.x.y.z with an optional
+ * port: anything else (userinfo as in http://127.0.0.1@evil.example,
+ * backslashes, escapes) would let libcurl reach another host in the
+ * clear, where anyone on the path could swap the keys. */
+static bool loopback_authority(const char *h, size_t n) {
+    size_t host = n;
+    const char *colon = NULL;
+    if (n && h[0] == '[') {
+        if (n < 5 || strncmp(h, "[::1]", 5)) return false;
+        host = 5;
+        if (n > 5) colon = h + 5;
+    } else {
+        colon = memchr(h, ':', n);
+        if (colon) host = (size_t)(colon - h);
+    }
+    if (colon && (colon[0] != ':' || (size_t)(colon + 1 - h) >= n ||
+                  strspn(colon + 1, "0123456789") < n - (size_t)(colon + 1 - h)))
+        return false; /* a port is digits only */
+    if (host == 9 && !strncmp(h, "localhost", 9)) return true;
+    if (host == 5 && h[0] == '[') return true;
+    if (host < 7 || strncmp(h, "127.", 4)) return false;
+    int dots = 0;
+    for (size_t i = 0; i < host; i++) {
+        if (h[i] == '.') dots++;
+        else if (h[i] < '0' || h[i] > '9') return false;
+    }
+    return dots == 3;
+}
+
 static bool url_allowed(const cvx_auth_t *a, const char *url) {
-    if (!strncmp(url, "https://", 8)) return url[8] != '\0';
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == '\\' || *c == 0x7f) return false;
+    if (!strncmp(url, "https://", 8)) return url[8] != '\0' && url[8] != '/';
     if (strncmp(url, "http://", 7)) return false;
     if (a->cfg.allow_http) return url[7] != '\0';
     const char *h = url + 7;
-    size_t n = strcspn(h, ":/?#");
-    if (h[0] == '[') n = strcspn(h, "]") + 1;
-    return (n == 9 && !strncmp(h, "localhost", 9)) || (n == 5 && !strncmp(h, "[::1]", 5)) ||
-           (n >= 9 && !strncmp(h, "127.", 4) && strspn(h, "0123456789.") == n);
+    return loopback_authority(h, strcspn(h, "/?#"));
 }
 
 typedef struct {
@@ -184,6 +234,7 @@ static int provider_of(const cvx_auth_t *a, const resolve_t *r, const cvx_value_
         if (p) {
             p->refs = 1;
             pthread_mutex_init(&p->mu, NULL);
+            pthread_cond_init(&p->cv, NULL);
             provider_release(p);
         }
         return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
@@ -193,6 +244,7 @@ static int provider_of(const cvx_auth_t *a, const resolve_t *r, const cvx_value_
     p->alg = a_id;
     p->record = cvx_buf_detach(&b, NULL);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     *out = p;
     return CVX_OK;
 }
@@ -256,6 +308,7 @@ int cvx_auth_set_providers(cvx_auth_t *a, const char *record, size_t len, const 
     size_t nold = a->n;
     a->providers = ps;
     a->n = n;
+    a->gen++; /* tokens verified under the old providers count no more */
     memcpy(a->off, off, sizeof off);
     pthread_mutex_unlock(&a->mu);
     release_all(old, nold);
@@ -368,9 +421,28 @@ static int fetch_jwks(const cvx_auth_t *a, const provider_t *p, cvx_buf_t *doc, 
     return rc;
 }
 
-/* Refetches p's keys (under p->mu). On failure the keys it had stay. */
-static void refetch(const cvx_auth_t *a, provider_t *p) {
-    p->tried_ns = cvx_monotonic_ns();
+/* Brings p's keys up to date: fetches them, or, when another thread is
+ * already fetching, waits for that fetch's outcome (at most as long as a
+ * fetch may take). Under p->mu, which is released while waiting or
+ * fetching, so tokens of this provider that need no fetch go on. On
+ * failure the keys it had stay, and the reason goes to the log. */
+static void refresh_keys(const cvx_auth_t *a, provider_t *p) {
+    uint64_t limit_ns = (uint64_t)a->cfg.fetch_timeout_ms * 2000000u + 1000000000u; /* discovery + JWKS */
+    cvx_blocking(true);
+    if (p->fetching) {
+        uint64_t seen = p->fetches;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + limit_ns;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        while (p->fetching && p->fetches == seen)
+            if (pthread_cond_timedwait(&p->cv, &p->mu, &until)) break;
+        cvx_blocking(false);
+        return;
+    }
+    p->fetching = true;
+    pthread_mutex_unlock(&p->mu);
     cvx_buf_t doc = {0};
     cvx_err_t err;
     cvx_err_clear(&err);
@@ -379,17 +451,23 @@ static void refetch(const cvx_auth_t *a, provider_t *p) {
     int rc = fetch_jwks(a, p, &doc, &err);
     if (!rc) rc = cvx__jwks_parse(doc.data ? doc.data : "", doc.len, &keys, &n, &err);
     cvx_buf_free(&doc);
+    if (rc) fprintf(stderr, "cvx: auth: the signing keys of %s could not be fetched: %s\n", p->issuer, err.msg);
+    pthread_mutex_lock(&p->mu);
+    /* Stamped at the end: a fetch slower than refetch_ms is not followed
+     * at once by another. */
+    p->tried_ns = cvx_monotonic_ns();
     if (rc) {
         cvx__keys_free(keys, n);
-        snprintf(p->fetch_error, sizeof p->fetch_error, "%.299s", err.msg);
-        fprintf(stderr, "cvx: auth: the signing keys of %s could not be fetched: %s\n", p->issuer, err.msg);
-        return;
+    } else {
+        cvx__keys_free(p->keys, p->nkeys);
+        p->keys = keys;
+        p->nkeys = n;
+        p->fetched_ns = p->tried_ns;
     }
-    cvx__keys_free(p->keys, p->nkeys);
-    p->keys = keys;
-    p->nkeys = n;
-    p->fetched_ns = p->tried_ns;
-    p->fetch_error[0] = '\0';
+    p->fetching = false;
+    p->fetches++;
+    pthread_cond_broadcast(&p->cv);
+    cvx_blocking(false);
 }
 
 typedef enum { KEY_NONE, KEY_BAD_SIG, KEY_OK } key_result_t;
@@ -410,21 +488,25 @@ static key_result_t try_keys(const provider_t *p, const cvx__jwt_t *t) {
 static int check_signature(const cvx_auth_t *a, provider_t *p, const cvx__jwt_t *t, cvx_err_t *err) {
     pthread_mutex_lock(&p->mu);
     uint64_t now = cvx_monotonic_ns();
-    bool may_fetch = !p->tried_ns || now - p->tried_ns >= (uint64_t)a->cfg.refetch_ms * 1000000u;
+    /* A fetch in flight is joined; a new one starts at most once per
+     * refetch_ms. */
+    bool may_fetch = p->fetching || !p->tried_ns || now - p->tried_ns >= (uint64_t)a->cfg.refetch_ms * 1000000u;
     bool old = !p->fetched_ns || now - p->fetched_ns >= (uint64_t)a->cfg.keys_ttl_s * 1000000000u;
-    if (old && may_fetch) refetch(a, p);
+    if (old && may_fetch) refresh_keys(a, p);
     key_result_t r = try_keys(p, t);
     /* An unknown key: the issuer may have rotated to one published since. */
     if (r == KEY_NONE && !old && may_fetch) {
-        refetch(a, p);
+        refresh_keys(a, p);
         r = try_keys(p, t);
     }
     int rc = CVX_OK;
     if (r == KEY_BAD_SIG) {
         rc = cvx_err_set(err, CVX_E_AUTH, "the token's signature does not verify with the key of %s", p->issuer);
     } else if (r == KEY_NONE && !p->fetched_ns) {
-        rc = cvx_err_set(err, CVX_E_AUTH, "the signing keys of %s could not be fetched: %s", p->issuer,
-                         p->fetch_error[0] ? p->fetch_error : "not tried yet");
+        /* Why is for the operator (the log): a URL or a network error is
+         * nothing to tell whoever sent a token. */
+        rc = cvx_err_set(err, CVX_E_AUTH, "the signing keys of %s could not be fetched (the server's log says why)",
+                         p->issuer);
     } else if (r == KEY_NONE) {
         rc = cvx_err_set(err, CVX_E_AUTH, "unknown key: %s publishes no %s key%s%.100s%s", p->issuer,
                          t->alg == CVX__ALG_RS256 ? "RS256" : "ES256", t->kid ? " with kid \"" : "",
@@ -460,6 +542,9 @@ static int number_claim(const cvx_value_t *claims, const char *name, bool requir
     if (v->type == CVX_T_FLOAT64) *out = v->u.f;
     else if (v->type == CVX_T_INT64) *out = (double)v->u.i;
     else return cvx_err_set(err, CVX_E_AUTH, "malformed token: its %s is not a number", name);
+    /* Seconds since 1970 that a double and an int64 both hold exactly. */
+    if (!isfinite(*out) || *out < 0 || *out > 9007199254740992.0)
+        return cvx_err_set(err, CVX_E_AUTH, "malformed token: its %s is out of range", name);
     return CVX_OK;
 }
 
@@ -470,6 +555,8 @@ static int check_times(const cvx_auth_t *a, const cvx_value_t *claims, int64_t *
         (rc = number_claim(claims, "iat", false, &iat, err)))
         return rc;
     if (now > exp + skew) return cvx_err_set(err, CVX_E_AUTH, "the token expired %.0f s ago", now - exp);
+    /* What the caller keeps it for: as long as it is accepted. */
+    exp += skew;
     if (nbf && now + skew < nbf) return cvx_err_set(err, CVX_E_AUTH, "the token is not valid yet (nbf is %.0f s from now)", nbf - now);
     if (iat && now + skew < iat)
         return cvx_err_set(err, CVX_E_AUTH, "the token is not valid yet: it was issued %.0f s in the future (iat)", iat - now);
@@ -515,8 +602,18 @@ static provider_t *provider_for(cvx_auth_t *a, const cvx__jwt_t *t, cvx_err_t *e
     return NULL;
 }
 
+uint64_t cvx__auth_gen(cvx_auth_t *a) {
+    pthread_mutex_lock(&a->mu);
+    uint64_t g = a->gen;
+    pthread_mutex_unlock(&a->mu);
+    return g;
+}
+
+
 int cvx_auth_verify(cvx_auth_t *a, const char *token, size_t len, cvx_buf_t *identity, int64_t *expires,
                     cvx_err_t *err) {
+    if (cvx_auth_lookup(a, token, len, identity, expires)) return CVX_OK;
+    uint64_t gen = cvx__auth_gen(a);
     cvx_arena_t *ar = cvx_arena_new(2048);
     if (!ar) return cvx_err_set(err, CVX_E_NOMEM, "out of memory");
     cvx__jwt_t t;
@@ -528,9 +625,14 @@ int cvx_auth_verify(cvx_auth_t *a, const char *token, size_t len, cvx_buf_t *ide
                          p->alg == CVX__ALG_RS256 ? "RS256" : "ES256");
     if (rc == CVX_OK) rc = check_times(a, t.claims, expires, err);
     if (rc == CVX_OK) rc = check_signature(a, p, &t, err);
+    size_t start = identity->len;
     if (rc == CVX_OK) rc = cvx__identity_of_claims(t.claims, identity, err);
+    if (rc == CVX_OK) cvx__tokens_put(a, token, len, gen, *expires, identity->data + start, identity->len - start);
     provider_release(p);
     cvx__jwt_free(&t);
     cvx_arena_free(ar);
     return rc;
 }
+
+pthread_mutex_t *cvx__tokens_lock(cvx_auth_t *a) { return &a->tmu; }
+cvx_cache_t *cvx__tokens_cache(cvx_auth_t *a) { return &a->tokens; }

@@ -68,25 +68,30 @@ int cvx_gzip(const void *data, size_t len, cvx_buf_t *out, cvx_err_t *err) {
     return zr == Z_STREAM_END ? CVX_OK : cvx_err_set(err, CVX_E_INTERNAL, "compression failed");
 }
 
-/* Reads the admin key: --admin-key, $CVX_ADMIN_KEY, or DIR/admin_key of a
- * local data directory given with --data. */
+static const char *key_file(const char *data_dir, char *buf, size_t cap) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/admin_key", data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    buf[n] = '\0';
+    return n ? buf : NULL;
+}
+
+/* Reads the admin key: --admin-key, $CVX_ADMIN_KEY, DIR/admin_key of a
+ * local data directory given with --data, or else the key of a `cvx dev`
+ * run from here (its data is in .cvx/data, or convex/.cvx/data for an
+ * app whose crate is in convex/), so that `cvx env set` and friends work
+ * in an app's directory as they are. */
 const char *cvx_cli_admin_key(const char *opt, const char *data_dir, char *buf, size_t cap) {
     if (opt) return opt;
     const char *env = getenv("CVX_ADMIN_KEY");
     if (env && *env) return env;
-    if (data_dir) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/admin_key", data_dir);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            size_t n = fread(buf, 1, cap - 1, f);
-            fclose(f);
-            while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
-            buf[n] = '\0';
-            if (n) return buf;
-        }
-    }
-    return NULL;
+    if (data_dir) return key_file(data_dir, buf, cap);
+    const char *k = key_file(".cvx/data", buf, cap);
+    return k ? k : key_file("convex/.cvx/data", buf, cap);
 }
 
 const char *cvx_cli_url(const cvx_args_t *cl) {

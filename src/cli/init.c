@@ -1,7 +1,8 @@
 /* `cvx init`: a new app from the embedded templates (templates/): the
- * seed's users example as backend functions in Rust, in TypeScript, or
- * both side by side (--lang), with a schema, and a React page using the
- * official `convex` client. Builds and runs unedited. */
+ * seed's users example and notes kept per signed-in user, as backend
+ * functions in Rust, in TypeScript, or both side by side (--lang), with a
+ * schema, auth providers taken from $AUTH_ISSUER, and a React page using
+ * the official `convex` client. Builds and runs unedited. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -18,11 +19,11 @@ static void init_usage(FILE *out) {
     fprintf(out,
             "usage: cvx init DIR [--lang rust|typescript|mixed] [--sdk PATH]\n\n"
             "Creates a new app in DIR (which must not exist or be empty):\n"
-            "  DIR/convex/        the backend functions, the seed's users example:\n"
-            "                       rust        a functions crate (convex_sdk), convex/src/users.rs (default)\n"
-            "                       typescript  convex/users.ts and convex/schema.ts, the Convex way\n"
-            "                       mixed       both: the TypeScript query users.list in convex/users.ts,\n"
-            "                                   the Rust mutation users.create in convex/src/users.rs\n"
+            "  DIR/convex/        the backend functions: the seed's users example, and notes per signed-in user:\n"
+            "                       rust        a functions crate (convex_sdk): convex/src/users.rs, notes.rs (default)\n"
+            "                       typescript  convex/users.ts, notes.ts, schema.ts, auth.config.ts, the Convex way\n"
+            "                       mixed       both: users.list, notes.* and auth.config.ts in TypeScript,\n"
+            "                                   users.create and users.me in Rust (convex/src/users.rs)\n"
             "  DIR/src/, index.html, package.json   a React page using convex/react\n\n"
             "  --sdk PATH   the convex_sdk crate a Rust crate depends on (default: the one next to this\n"
             "               cvx: %s/sdk/rust/convex_sdk). A copy outside the cvx source tree builds\n"

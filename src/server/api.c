@@ -227,6 +227,9 @@ static int start_call(cvx_server_t *s, cvx__req_t *req, cvx_kind_t expect, const
     j->run = run_call;
     j->completes_itself = true;
     j->lane = call_lane(s, j);
+    /* Checking a token not seen lately may wait for the issuer's keys:
+     * that waits among the actions, not ahead of every query. */
+    if (j->token) j->lane = CVX__LANE_ACTIONS;
     /* A token is checked on the worker: its identity is not known here. */
     if (!at_ts && !j->token && (expect == CVX_KIND_QUERY || expect == 0) && answer_cached(s, req, j)) {
         cvx__job_free(j);

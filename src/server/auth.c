@@ -17,15 +17,28 @@
 
 #include "abi/abi.h"
 
-/* The admin key's part of "Convex <key>[:<identity>]"; the identity (base64
- * JSON) after it, if any. */
-static cvx_slice_t admin_part(const cvx__req_t *req, cvx_slice_t *identity) {
+/* Constant time: the key is a secret. */
+static bool key_is(const cvx_server_t *s, const char *p, size_t n) {
+    size_t klen = strlen(s->admin_key);
+    if (n != klen) return false;
+    unsigned char diff = 0;
+    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(p[k] ^ s->admin_key[k]);
+    return diff == 0;
+}
+
+/* "Convex <key>" or "Convex <key>:<identity>": the key's part, and the
+ * identity (base64 JSON, which has no ':') after the last ':' if the
+ * whole value is not the key (a configured key may hold ':'). */
+static cvx_slice_t admin_part(const cvx_server_t *s, const cvx__req_t *req, cvx_slice_t *identity) {
     cvx_slice_t v = cvx__req_header(req, "authorization");
     cvx_slice_t none = {0};
     if (identity) *identity = none;
     if (v.len < 7 || strncasecmp(v.ptr, "Convex ", 7) != 0) return none;
     cvx_slice_t key = {v.ptr + 7, v.len - 7};
-    const char *colon = memchr(key.ptr, ':', key.len);
+    if (key_is(s, key.ptr, key.len)) return key;
+    const char *colon = NULL;
+    for (size_t i = key.len; i > 0 && !colon; i--)
+        if (key.ptr[i - 1] == ':') colon = key.ptr + i - 1;
     if (colon) {
         if (identity) *identity = (cvx_slice_t){colon + 1, key.len - (size_t)(colon + 1 - key.ptr)};
         key.len = (size_t)(colon - key.ptr);
@@ -34,18 +47,22 @@ static cvx_slice_t admin_part(const cvx__req_t *req, cvx_slice_t *identity) {
 }
 
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req) {
-    cvx_slice_t key = admin_part(req, NULL);
-    size_t klen = strlen(s->admin_key);
-    if (!key.ptr || key.len != klen) return false;
-    /* Constant time: the key is a secret. */
-    unsigned char diff = 0;
-    for (size_t k = 0; k < klen; k++) diff |= (unsigned char)(key.ptr[k] ^ s->admin_key[k]);
-    return diff == 0;
+    cvx_slice_t key = admin_part(s, req, NULL);
+    return key.ptr && key_is(s, key.ptr, key.len);
 }
 
 int cvx__job_auth(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
     cvx_slice_t v = cvx__req_header(req, "authorization");
     if (v.len >= 7 && !strncasecmp(v.ptr, "Bearer ", 7)) {
+        /* A token verified lately is known here, without a worker: its
+         * cached query results can be answered on the loop. */
+        cvx_buf_t id = {0};
+        int64_t expires;
+        if (cvx_auth_lookup(s->auth, v.ptr + 7, v.len - 7, &id, &expires)) {
+            j->identity = cvx_buf_detach(&id, &j->identity_len);
+            return 0;
+        }
+        cvx_buf_free(&id);
         j->token = cvx_strndup(v.ptr + 7, v.len - 7);
         j->token_len = v.len - 7;
         if (!j->token) {
@@ -55,7 +72,7 @@ int cvx__job_auth(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {
         return 0;
     }
     cvx_slice_t as;
-    admin_part(req, &as);
+    admin_part(s, req, &as);
     if (!as.ptr || !j->admin) return 0;
     cvx_buf_t json = {0}, id = {0};
     cvx_err_t err;
@@ -121,6 +138,10 @@ int cvx__auth_apply(cvx_server_t *s, cvx_app_t *app, cvx_auth_t *into, cvx_buf_t
 }
 
 void cvx__auth_refresh(cvx_server_t *s) {
+    /* Serialised with deploys (and other refreshes): one that read the
+     * old app or old variables must not install its providers after a
+     * newer one did. */
+    pthread_mutex_lock(&s->deploy_mu);
     cvx_app_t *app = cvx_runtime_app(s->rt);
     cvx_err_t err;
     cvx_buf_t off = {0};
@@ -130,4 +151,5 @@ void cvx__auth_refresh(cvx_server_t *s) {
         fprintf(s->log, "cvx: warning: %s\n", off.data);
     cvx_buf_free(&off);
     cvx_app_release(app);
+    pthread_mutex_unlock(&s->deploy_mu);
 }

@@ -18,6 +18,13 @@
 
 /* ---- clients and their outboxes ----------------------------------------------- */
 
+/* Frees a decoded message, wiping the token or key it carried first:
+ * secrets are not left in freed memory. */
+static void msg_dispose(cvx__sync_msg_t *m) {
+    if (m->token) explicit_bzero((char *)m->token, strlen(m->token));
+    cvx__sync_msg_free(m);
+}
+
 /* Drops one reference; frees the client at zero. */
 static void client_release(cvx_sync_client_t *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1) return;
@@ -32,6 +39,7 @@ static void client_release(cvx_sync_client_t *c) {
     while (c->held) {
         cvx__held_t *h = c->held;
         c->held = h->next;
+        msg_dispose(&h->m);
         cvx_free(h);
     }
     cvx_free(c);
@@ -274,10 +282,8 @@ static void replay_held(cvx_sync_t *s, cvx_sync_client_t *c) {
         c->held = h->next;
         if (!c->held) c->held_tail = NULL;
         c->held_bytes -= h->len;
-        cvx__sync_msg_t m;
-        cvx__sync_decode(h->msg, h->len, &m);
-        handle(s, c, &m);
-        cvx__sync_msg_free(&m);
+        handle(s, c, &h->m);
+        msg_dispose(&h->m);
         cvx_free(h);
     }
 }
@@ -293,7 +299,7 @@ static void verify_task(void *arg) {
     cvx_err_t err;
     cvx_err_clear(&err);
     int rc = s->hooks.verify_token(s->hooks.ctx, v->token, strlen(v->token), &identity, &expires, &err);
-    /* The token is a secret: not left in freed memory either. */
+    /* The token is a secret: wiped before its memory is freed. */
     explicit_bzero(v->token, strlen(v->token));
     pthread_mutex_lock(&s->mu);
     c->authenticating = false;
@@ -415,24 +421,27 @@ static void handle(cvx_sync_t *s, cvx_sync_client_t *c, cvx__sync_msg_t *m) {
  * reading it then, so this bounds only what was already read. */
 #define HELD_MAX ((size_t)16 << 20)
 
-/* Keeps a message for after the token check. Under s->mu. */
-static void hold(cvx_sync_client_t *c, const char *msg, size_t len) {
+/* Keeps a decoded message for after the token check, taking it over
+ * (true), or closes the client (false: the caller still owns m). Under
+ * s->mu. */
+static bool hold(cvx_sync_client_t *c, cvx__sync_msg_t *m, size_t len) {
     if (c->held_bytes + len > HELD_MAX) {
         cvx__sync_fatal(c, "more than 16 MiB of messages arrived while its Authenticate was being checked");
-        return;
+        return false;
     }
-    cvx__held_t *h = cvx_malloc(sizeof *h + len);
+    cvx__held_t *h = cvx_malloc(sizeof *h);
     if (!h) {
         cvx__sync_fatal(c, "server out of memory");
-        return;
+        return false;
     }
     h->next = NULL;
     h->len = len;
-    memcpy(h->msg, msg, len);
+    h->m = *m;
     if (c->held_tail) c->held_tail->next = h;
     else c->held = h;
     c->held_tail = h;
     c->held_bytes += len;
+    return true;
 }
 
 void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
@@ -444,18 +453,18 @@ void cvx_sync_receive(cvx_sync_client_t *c, const char *msg, size_t len) {
     pthread_mutex_lock(&s->mu);
     /* Once told to go (a protocol error, too slow), nothing more it sends
      * is acted on: frames already read may still arrive. */
+    bool kept = false;
     if (cvx__sync_closing(c)) goto out;
     /* Convex applies a client's messages in order: what follows an
      * Authenticate runs as its identity, so it waits for the check. */
-    if (c->authenticating) hold(c, msg, len);
+    if (c->authenticating) kept = hold(c, &m, len);
     else handle(s, c, &m);
     /* Starts the runs this message created and looks at this client: the
      * others are woken by their own runs and commits. */
     cvx__sync_pump(s);
 out:
     pthread_mutex_unlock(&s->mu);
-    if (m.token) explicit_bzero((char *)m.token, strlen(m.token));
-    cvx__sync_msg_free(&m);
+    if (!kept) msg_dispose(&m);
 }
 
 void cvx_sync_expire(cvx_sync_t *s, int64_t now) {

@@ -90,11 +90,12 @@ typedef struct {
 
 typedef struct cvx__call cvx__call_t; /* sync.c: a mutation or action to run */
 
-/* A client message received while an Authenticate is verified. */
+/* A client message received while an Authenticate is verified, kept
+ * decoded (replaying it under the engine's lock then costs no parse). */
 typedef struct cvx__held {
     struct cvx__held *next;
-    size_t len;
-    char msg[]; /* len bytes */
+    size_t len;        /* the message's bytes, counted against the bound */
+    cvx__sync_msg_t m; /* owned */
 } cvx__held_t;
 
 struct cvx_sync_client {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "support/testutil.h"
@@ -262,6 +263,16 @@ static void test_refusals(void **state) {
     cvx_buf_printf(&q, "{\"iss\":\"https://rs.example\",\"sub\":\"u1\",\"aud\":\"app-rs\"}");
     TOKEN(rs, q.data, f->rsa);
     refused(f, &tok, "no expiry");
+    /* Times a double or an int64 cannot hold are refused before any use
+     * (1e300 once reached a float-to-int cast). */
+    const char *times[] = {"\"exp\":1e300", "\"exp\":-5", "\"exp\":4e9,\"nbf\":1e300", "\"exp\":4e9,\"iat\":-1e300"};
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+        cvx_buf_reset(&q);
+        cvx_buf_printf(&q, "{\"iss\":\"https://rs.example\",\"sub\":\"u1\",\"aud\":\"app-rs\",%s}", times[i]);
+        TOKEN(rs, q.data, NULL);
+        cvx_buf_append_str(&tok, "AAAA"); /* no real signature: the times are looked at first */
+        refused(f, &tok, "out of range");
+    }
 
     /* Signed by another key under the right kid; a flipped byte. */
     TOKEN(rs, p.data, f->rsa_other);
@@ -295,6 +306,61 @@ static void test_refusals(void **state) {
     cvx_buf_free(&q);
     cvx_buf_free(&tok);
     cvx_buf_free(&id);
+}
+
+/* A token that verified is known by cvx_auth_lookup (no parse, no
+ * signature) until its exp passes or the providers change; one that was
+ * refused never is. */
+static void test_token_cache(void **state) {
+    fx_t *f = *state;
+    cvx_buf_t p = {0}, tok = {0}, id = {0}, id2 = {0};
+    rs_claims(&p, "\"name\":\"Cy\"");
+    sign(&tok, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", p.data, f->rsa);
+    int64_t exp = 0;
+    cvx_err_t err;
+    assert_false(cvx_auth_lookup(f->auth, tok.data, tok.len, &id, &exp));
+    if (verify(f, &tok, &id, &err)) fail_msg("%s", err.msg);
+    assert_true(cvx_auth_lookup(f->auth, tok.data, tok.len, &id2, &exp));
+    assert_string_equal(id.data, id2.data);
+    assert_true(exp > now_s());
+    /* A flipped signature byte is another token: checked, and refused. */
+    char was = tok.data[tok.len - 3];
+    tok.data[tok.len - 3] = was == 'A' ? 'B' : 'A';
+    assert_false(cvx_auth_lookup(f->auth, tok.data, tok.len, &id2, &exp));
+    refused(f, &tok, "signature");
+    assert_false(cvx_auth_lookup(f->auth, tok.data, tok.len, &id2, &exp));
+    /* An expired one leaves (past the skew). */
+    cvx_buf_t q = {0}, old = {0};
+    cvx_buf_printf(&q, "{\"iss\":\"https://rs.example\",\"sub\":\"u1\",\"aud\":\"app-rs\",\"exp\":%ld}", now_s() - 29);
+    sign(&old, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", q.data, f->rsa);
+    cvx_buf_reset(&id);
+    if (verify(f, &old, &id, &err)) fail_msg("%s", err.msg);
+    sleep(2);
+    cvx_buf_reset(&id2);
+    assert_false(cvx_auth_lookup(f->auth, old.data, old.len, &id2, &exp));
+    /* New providers: what the old ones accepted is checked again. */
+    tok.data[tok.len - 3] = was; /* the good token again */
+    assert_true(cvx_auth_lookup(f->auth, tok.data, tok.len, &id2, &exp));
+    cvx_auth_t *a = f->auth;
+    const char *none = "{\"abi\":1,\"providers\":[]}";
+    cvx_buf_t desc = {0};
+    cvx_auth_describe(a, &desc);
+    cvx_buf_t rec = {0};
+    cvx_buf_printf(&rec, "{\"abi\":1,\"providers\":%s}", desc.data);
+    if (cvx_auth_set_providers(a, rec.data, rec.len, NULL, 0, NULL, &err)) fail_msg("%s", err.msg);
+    assert_false(cvx_auth_lookup(a, tok.data, tok.len, &id2, &exp));
+    if (cvx_auth_set_providers(a, none, strlen(none), NULL, 0, NULL, &err)) fail_msg("%s", err.msg);
+    refused(f, &tok, "declares no auth provider");
+    if (cvx_auth_set_providers(a, rec.data, rec.len, NULL, 0, NULL, &err)) fail_msg("%s", err.msg);
+    if (verify(f, &tok, &id, &err)) fail_msg("%s", err.msg);
+    cvx_buf_free(&rec);
+    cvx_buf_free(&desc);
+    cvx_buf_free(&q);
+    cvx_buf_free(&old);
+    cvx_buf_free(&p);
+    cvx_buf_free(&tok);
+    cvx_buf_free(&id);
+    cvx_buf_free(&id2);
 }
 
 static void test_provider_records(void **state) {
@@ -333,7 +399,25 @@ static void test_provider_records(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(cvx_auth_set_providers(a, bad[i], strlen(bad[i]), NULL, 0, NULL, &err), CVX_E_BAD_MODULE);
     assert_int_equal(cvx_auth_count(a), 1);
-    /* Plain http is for this machine only. */
+    /* Plain http is for this machine only, and only as its whole authority:
+     * userinfo would send libcurl elsewhere. */
+    const char *remote[] = {"http://localhost:80@evil.example/", "http://127.0.0.1:x@evil.example/",
+                            "http://[::1]@evil.example/", "http://127.0.0.1.evil.example/", "http://127.0.0.1\\@evil.example/",
+                            "http://localhost:80:90/", "http://127.0.0.1 .evil.example/", "https:///x"};
+    for (size_t i = 0; i < sizeof remote / sizeof *remote; i++) {
+        cvx_buf_t r = {0};
+        cvx_buf_printf(&r, "{\"abi\":1,\"providers\":[{\"domain\":\"%s\",\"applicationID\":\"a\"}]}", remote[i]);
+        if (cvx_auth_set_providers(a, r.data, r.len, NULL, 0, NULL, &err) != CVX_E_BAD_MODULE)
+            fail_msg("%s was accepted as an issuer", remote[i]);
+        cvx_buf_free(&r);
+    }
+    const char *local_ok[] = {"http://localhost:8080", "http://[::1]:9/x", "http://127.0.0.1/"};
+    for (size_t i = 0; i < sizeof local_ok / sizeof *local_ok; i++) {
+        cvx_buf_t r = {0};
+        cvx_buf_printf(&r, "{\"abi\":1,\"providers\":[{\"domain\":\"%s\",\"applicationID\":\"a\"}]}", local_ok[i]);
+        if (cvx_auth_set_providers(a, r.data, r.len, NULL, 0, NULL, &err)) fail_msg("%s: %s", local_ok[i], err.msg);
+        cvx_buf_free(&r);
+    }
     const char *local = "{\"abi\":1,\"providers\":[{\"domain\":\"http://127.0.0.1:9/\",\"applicationID\":\"a\"}]}";
     if (cvx_auth_set_providers(a, local, strlen(local), NULL, 0, NULL, &err)) fail_msg("%s", err.msg);
     /* Its keys cannot be fetched (nothing listens on port 9): refused, with why. */
@@ -372,6 +456,7 @@ int main(void) {
         cmocka_unit_test(test_rs256_identity),
         cmocka_unit_test(test_es256_identity),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_token_cache),
         cmocka_unit_test(test_provider_records),
         cmocka_unit_test(test_acting_as),
     };
