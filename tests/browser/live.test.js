@@ -8,70 +8,31 @@
 // test artifacts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { createServer } from "node:http";
 import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
 import { startServer, repo, cvx } from "../e2e/helpers.js";
+import { artifacts, guestTarget, run, launchBrowser, openPage, buildPage } from "./helpers.js";
 
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const artifacts = process.env.CVX_ARTIFACTS ?? path.join(repo, "build-asan/test-artifacts");
-const guestTarget = process.env.CARGO_TARGET_DIR ?? path.join(repo, "build/guest-target");
 let work, browser;
 const cleanup = [];
 
-// Each step has a time limit: a blocking call would otherwise hold this
-// process past node's own per-test timeout (a stalled npm registry did).
-function run(cmd, args, cwd, env = {}) {
-  return execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 600000 }).toString();
-}
-
-/** Deploys the app in `app` to a server of its own, writes its typed
- * client code, type-checks and builds its page, and serves the page.
- * Resolves with { server, url }. */
+/** Deploys the app in `app` to a server of its own, builds its page (see
+ * buildPage) and serves it. Resolves with { server, url }. */
 async function serveApp(app) {
   const server = await startServer();
   cleanup.push(() => server.stop());
   run(cvx, ["deploy", app, "--url", server.url, "--admin-key", server.adminKey], app, { CARGO_TARGET_DIR: guestTarget });
-  run(cvx, ["codegen", app, "--url", server.url, "--admin-key", server.adminKey], app);
-  if (!existsSync(path.join(app, "node_modules/vite"))) run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app);
-  // The generated api.d.ts must type-check against the real `convex` package.
-  run("npx", ["tsc", "--noEmit"], app);
-  run("npx", ["vite", "build"], app, { VITE_CONVEX_URL: server.url });
-  const dist = path.join(app, "dist");
-  const web = createServer((req, res) => {
-    const file = path.join(dist, req.url === "/" ? "index.html" : req.url.split("?")[0]);
-    if (!file.startsWith(dist) || !existsSync(file)) {
-      res.statusCode = 404;
-      return res.end("not found");
-    }
-    res.setHeader("content-type", file.endsWith(".js") ? "text/javascript" : file.endsWith(".html") ? "text/html" : "application/octet-stream");
-    res.end(readFileSync(file));
-  });
-  await new Promise((r) => web.listen(0, "127.0.0.1", r));
-  cleanup.push(() => web.close());
-  return { server, url: `http://127.0.0.1:${web.address().port}/` };
+  const web = await buildPage(app, server);
+  cleanup.push(web.close);
+  return { server, url: web.url };
 }
 
-/** A page whose console lines are printed if the test process fails. */
-const consoleLines = [];
-process.on("exit", (code) => code && consoleLines.length && console.error(consoleLines.join("\n")));
-async function page(name) {
-  const p = await browser.newPage();
-  p.on("console", (m) => consoleLines.push(`${name} ${m.type()}: ${m.text()}`));
-  p.on("pageerror", (e) => consoleLines.push(`${name} pageerror: ${e.message}`));
-  return p;
-}
+const page = (name) => openPage(browser, name);
 
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), "cvx-browser-"));
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 }, { timeout: 120000 });
 
 after(async () => {
@@ -93,7 +54,7 @@ async function liveAcrossPages(url, shot) {
   const before = await b.locator("#users li").count();
   await a.fill("input[aria-label=name]", "Grace Hopper");
   await a.fill("input[aria-label=email]", "grace@navy.mil");
-  await a.click("button[type=submit]");
+  await a.click("button:text-is('Add user')");
   await b.waitForSelector("text=Grace Hopper", { timeout: 10000 });
   assert.equal(await b.locator("#users li").count(), before + 1);
   assert.match(await b.locator("#users li").first().innerText(), /Grace Hopper <grace@navy\.mil>/);

@@ -1,7 +1,7 @@
 import { query } from "./_generated/server";
 
 // The TypeScript half of the `users` module: `api.users.list`. The Rust half,
-// `api.users.create`, is in src/users.rs.
+// `api.users.create` and `api.users.me`, is in src/users.rs.
 
 /** The newest users first (what the page shows, live). */
 export const list = query({

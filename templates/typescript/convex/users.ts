@@ -34,3 +34,14 @@ export const create = mutation({
     return await ctx.db.insert("users", { name, email });
   },
 });
+
+/** Who is signed in: the caller's identity from the token the page sent,
+ * or null for an anonymous caller. */
+export const me = query({
+  args: {},
+  handler: async (ctx) => {
+    const user = await ctx.auth.getUserIdentity();
+    if (!user) return null;
+    return { name: user.name ?? null, email: user.email ?? null, tokenIdentifier: user.tokenIdentifier };
+  },
+});

@@ -42,3 +42,11 @@ async fn create(db: Database, name: String, email: String) -> Result<DocumentId,
     }
     db.insert("users", json!({ "name": name, "email": email })).await
 }
+
+/// Who is signed in: the caller's identity from the token the page sent,
+/// or null for an anonymous caller.
+#[query]
+async fn me(auth: Auth) -> Result<Option<Value>, ConvexError> {
+    let user = auth.user_identity().await?;
+    Ok(user.map(|u| json!({ "name": u.name, "email": u.email, "tokenIdentifier": u.token_identifier })))
+}
