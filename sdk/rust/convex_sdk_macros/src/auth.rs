@@ -18,8 +18,7 @@
 //! deployment's variable at deploy. Everything is known at expansion time,
 //! so the record is a byte string literal in a `#[used]` static.
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::quote;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, bracketed, parenthesized, Ident, LitStr, Token};
 
@@ -398,24 +397,13 @@ impl AuthConfig {
     }
 
     pub(crate) fn expand(&self) -> TokenStream {
-        let json = self.to_json();
-        let mut record = (json.len() as u32).to_le_bytes().to_vec();
-        record.extend_from_slice(json.as_bytes());
-        let len = record.len();
-        let bytes = Literal::byte_string(&record);
-        quote! {
-            /// The `cvx.auth` record of this crate (ABI "Authentication").
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, dead_code)]
-            #[cfg_attr(target_arch = "wasm32", unsafe(link_section = "cvx.auth"))]
-            #[used]
-            static __CONVEX_AUTH: [u8; #len] = *#bytes;
-
-            /// The auth providers as JSON (the `cvx.auth` record).
-            #[doc(hidden)]
-            #[allow(dead_code)]
-            pub const __CONVEX_AUTH_JSON: &str = #json;
-        }
+        crate::record::framed(
+            "cvx.auth",
+            "__CONVEX_AUTH",
+            "__CONVEX_AUTH_JSON",
+            "ABI \"Authentication\"",
+            &self.to_json(),
+        )
     }
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod crons;
 mod function;
 mod json;
+mod record;
 mod schema;
 mod types;
 

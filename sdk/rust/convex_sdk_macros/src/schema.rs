@@ -17,8 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::quote;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, parenthesized, Ident, LitBool, Token};
 
@@ -360,23 +359,13 @@ impl Schema {
     }
 
     pub(crate) fn expand(&self) -> TokenStream {
-        let json = self.to_json();
-        let mut record = (json.len() as u32).to_le_bytes().to_vec();
-        record.extend_from_slice(json.as_bytes());
-        let len = record.len();
-        let bytes = Literal::byte_string(&record);
-        quote! {
-            /// The `cvx.schema` record of this crate (ABI §4).
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, dead_code)]
-            #[cfg_attr(target_arch = "wasm32", unsafe(link_section = "cvx.schema"))]
-            #[used]
-            static __CONVEX_SCHEMA: [u8; #len] = *#bytes;
-
-            /// The schema as JSON (ABI §4), e.g. for `convex_sdk::testing::use_schema`.
-            #[doc(hidden)]
-            #[allow(dead_code)]
-            pub const __CONVEX_SCHEMA_JSON: &str = #json;
-        }
+        // __CONVEX_SCHEMA_JSON is also what `convex_sdk::testing::use_schema` reads.
+        crate::record::framed(
+            "cvx.schema",
+            "__CONVEX_SCHEMA",
+            "__CONVEX_SCHEMA_JSON",
+            "ABI §4",
+            &self.to_json(),
+        )
     }
 }

@@ -338,9 +338,15 @@ pub(crate) unsafe fn __convex_env_get(ptr: *const u8, len: i32) -> i64 {
         with(|s| match req.get("name") {
             Some(Value::String(name)) => Ok(s.env.get(name).cloned().map(Value::String).unwrap_or(Value::Null)),
             None => Ok(Value::Object(
-                s.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
+                s.env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
             )),
-            Some(_) => Err(ConvexError::coded(ErrorCode::InvalidArgument, "\"name\" must be a string")),
+            Some(_) => Err(ConvexError::coded(
+                ErrorCode::InvalidArgument,
+                "\"name\" must be a string",
+            )),
         })
     });
     respond(result)
