@@ -223,6 +223,23 @@ int cvx_build_crate(const char *dir, const cvx_build_opts_t *o, cvx_buf_t *wasm_
         argv[n++] = "--config";
         argv[n++] = "target.wasm32-wasip1.rustflags=[\"-C\",\"link-self-contained=no\",\"-L\",\"/usr/lib/wasm32-wasi\"]";
     }
+    /* Cargo names a crate's build by its package name and its path from
+     * the workspace root, so every crate `cvx init` writes ("app", the
+     * root) is the same build to it: with one CARGO_TARGET_DIR shared by
+     * two apps, the second finds the first's build fresh and deploys its
+     * code. An argument naming this crate's manifest is part of the
+     * build's fingerprint, so each crate rebuilds when the other built
+     * last (its dependencies stay shared). */
+    char real[4096], metadata[80];
+    if (!realpath(manifest, real)) snprintf(real, sizeof real, "%s", manifest);
+    uint8_t digest[32];
+    cvx_sha256(real, strlen(real), digest);
+    char hex[65];
+    cvx_hex(digest, 8, hex);
+    snprintf(metadata, sizeof metadata, "metadata=cvx-%s", hex);
+    argv[n++] = "--";
+    argv[n++] = "-C";
+    argv[n++] = metadata;
     argv[n] = NULL;
     cvx_buf_t out = {0};
     int status = cvx_run_command(NULL, argv, t.env, o && o->quiet ? &out : NULL);

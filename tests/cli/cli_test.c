@@ -217,6 +217,68 @@ static void write_file(const char *dir, const char *name, const char *text) {
     fclose(f);
 }
 
+/* Two crates of the same name sharing one CARGO_TARGET_DIR (every crate
+ * `cvx init` writes is "app"): cargo took the second for the first's
+ * build, fresh, and `cvx build` deployed the first's code. Each build is
+ * now its own. */
+static void copy_hello(const char *dir, const char *fn_name) {
+    char path[4300], sdk[4300];
+    snprintf(path, sizeof path, "%s/src", dir);
+    assert_int_equal(cvx_mkdirs(path, &(cvx_err_t){0}), CVX_OK);
+    cvx_buf_t text = {0};
+    snprintf(path, sizeof path, "%s/Cargo.toml", g_hello);
+    tu_read(path, &text);
+    snprintf(sdk, sizeof sdk, "path = \"%s/sdk/rust/convex_sdk\"", CVX_TEST_SOURCE_DIR);
+    char *rel = strstr(text.data, "path = \"../../sdk/rust/convex_sdk\"");
+    assert_non_null(rel);
+    cvx_buf_t out = {0};
+    cvx_buf_append(&out, text.data, (size_t)(rel - text.data));
+    cvx_buf_append_str(&out, sdk);
+    cvx_buf_append_str(&out, rel + strlen("path = \"../../sdk/rust/convex_sdk\""));
+    /* Named "twin", not "hello": the two twins share a name with each
+     * other only, not with the crate other tests build in this target
+     * dir at the same time. */
+    char *name = strstr(out.data, "name = \"hello\"");
+    assert_non_null(name);
+    memcpy(name, "name = \"twin\" ", 14);
+    write_file(dir, "Cargo.toml", out.data);
+    cvx_buf_free(&text);
+    cvx_buf_free(&out);
+    snprintf(path, sizeof path, "%s/Cargo.lock", g_hello);
+    tu_read(path, &text);
+    write_file(dir, "Cargo.lock", text.data);
+    cvx_buf_free(&text);
+    snprintf(path, sizeof path, "%s/src/lib.rs", g_hello);
+    tu_read(path, &text);
+    char *fn = strstr(text.data, "fn add(");
+    assert_non_null(fn);
+    cvx_buf_append(&out, text.data, (size_t)(fn - text.data));
+    cvx_buf_printf(&out, "fn %s(", fn_name);
+    cvx_buf_append_str(&out, fn + strlen("fn add("));
+    snprintf(path, sizeof path, "%s/src", dir);
+    write_file(path, "lib.rs", out.data);
+    cvx_buf_free(&text);
+    cvx_buf_free(&out);
+}
+
+static void test_build_same_name_crates(void **state) {
+    char target[4200], a[4200], b[4200];
+    snprintf(target, sizeof target, "%s/guest-target", CVX_TEST_BINARY_DIR);
+    setenv("CARGO_TARGET_DIR", target, 0);
+    snprintf(a, sizeof a, "%s/twin-a", g_tmp);
+    snprintf(b, sizeof b, "%s/twin-b", g_tmp);
+    copy_hello(a, "add_a");
+    copy_hello(b, "add_b");
+    const char *order[] = {a, b, a, b};
+    for (int i = 0; i < 4; i++) {
+        run_t r;
+        cvx(&r, "build", "--quiet", order[i], NULL);
+        expect_status(&r, 0);
+        tu_assert_contains(out_of(&r), order[i] == a ? "twin:add_a(a, b)" : "twin:add_b(a, b)");
+        run_free(&r);
+    }
+}
+
 static void test_build_not_a_crate(void **state) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/empty", g_tmp);
@@ -449,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_build_hello),
+        cmocka_unit_test(test_build_same_name_crates),
         cmocka_unit_test(test_build_not_a_crate),
         cmocka_unit_test(test_build_rejected),
         cmocka_unit_test(test_run_add),
