@@ -105,9 +105,15 @@ static void check_accepted(cvx_arena_t *a, const cvx__sync_msg_t *m) {
         CHECK(integral(m->base_version, (double)(UINT32_MAX - 1)));
         CHECK(m->token_type == CVX__SYNC_TOKEN_NONE || m->token_type == CVX__SYNC_TOKEN_ADMIN ||
               m->token_type == CVX__SYNC_TOKEN_USER);
-        if (m->token_type != CVX__SYNC_TOKEN_ADMIN) CHECK(m->token == NULL);
+        if (m->token_type == CVX__SYNC_TOKEN_NONE) CHECK(m->token == NULL);
+        /* Only an admin acts as someone, and what it names is an object. */
+        if (m->impersonating) {
+            CHECK(m->token_type == CVX__SYNC_TOKEN_ADMIN);
+            const cvx_value_t *as = parse(a, m->impersonating, m->impersonating_len);
+            CHECK(as && as->type == CVX_T_OBJECT && strlen(m->impersonating) == m->impersonating_len);
+        }
         cvx_buf_t b = {0};
-        cvx__sync_put_auth_error(&b, m->token ? m->token : "", m->base_version);
+        cvx__sync_put_auth_error(&b, m->token ? m->token : "", m->base_version, m->token_type == CVX__SYNC_TOKEN_USER);
         CHECK(parse(a, b.data, b.len) != NULL);
         cvx_buf_free(&b);
         break;
