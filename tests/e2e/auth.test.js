@@ -712,8 +712,9 @@ test("Rust functions see the same identity (a mixed app: the Rust fixture beside
       path.join(dir, "convex/Cargo.toml"),
       readFileSync(path.join(guest, "Cargo.toml"), "utf8").replace(/path = "[^"]*"/, `path = "${path.join(repo, "sdk/rust/convex_sdk")}"`),
     );
-    // No schema.ts: the crate declares the app's schema (one per app).
-    for (const file of ["auth.config.ts", "authz.ts", "_generated"])
+    // No schema.ts: the crate declares the app's schema (one per app). No
+    // _generated either: the build writes it (a clean clone has none).
+    for (const file of ["auth.config.ts", "authz.ts"])
       cpSync(path.join(fixture, "convex", file), path.join(dir, "convex", file), { recursive: true });
     cpSync(path.join(fixture, "package.json"), path.join(dir, "package.json"));
     symlinkSync(path.join(fixture, "node_modules"), path.join(dir, "node_modules"));
