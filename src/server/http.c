@@ -229,6 +229,56 @@ static void preflight(cvx__req_t *req) {
     cvx_buf_free(&h);
 }
 
+/* Routes of Convex's own backend that its CLI and dashboard call, and what
+ * to use with cvx instead: a tool pointed at cvx gets a way forward, not a
+ * bare 404. Matched by prefix. */
+static const struct {
+    const char *prefix, *instead;
+} CONVEX_ROUTES[] = {
+    {"/api/deploy2/", "`npx convex dev` and `npx convex deploy` push code through it; with cvx, deploy with `cvx deploy` "
+                      "(or `cvx dev`, which also watches)"},
+    {"/api/push_config", "deploy with `cvx deploy` (or `cvx dev`)"},
+    {"/api/get_config_hashes", "deploy with `cvx deploy` (or `cvx dev`)"},
+    {"/api/update_environment_variables", "set variables with `cvx env set NAME VALUE` (or POST /api/admin/env)"},
+    {"/api/v1/update_environment_variables", "set variables with `cvx env set NAME VALUE` (or POST /api/admin/env)"},
+    {"/api/run_test_function", "run a function with `cvx run FUNCTION ARGS`"},
+    {"/api/shapes2", "list tables with `cvx data` and documents with `cvx data TABLE`"},
+    {"/api/import/", "cvx has no snapshot import yet: write documents with a mutation (`cvx run`)"},
+    {"/api/perform_import", "cvx has no snapshot import yet: write documents with a mutation (`cvx run`)"},
+    {"/api/export/", "cvx has no snapshot export yet: `cvx data TABLE` prints a table's documents"},
+    {"/api/stream_function_logs", "follow function logs with `cvx logs`"},
+    {"/api/app_metrics/", "follow function logs with `cvx logs`; counters are at GET /api/admin/stats"},
+};
+
+static void not_found(cvx__req_t *req) {
+    /* The path as the message shows it: printable ASCII only (a client
+     * may send any bytes), and not all of a long one. */
+    char shown_path[201];
+    size_t k = 0;
+    for (; k < req->path.len && k < sizeof shown_path - 1; k++) {
+        unsigned char ch = (unsigned char)req->path.ptr[k];
+        shown_path[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    shown_path[k] = '\0';
+    cvx_slice_t p = {shown_path, k};
+    int shown = (int)k;
+    char msg[900];
+    for (size_t i = 0; i < CVX_ARRAY_LEN(CONVEX_ROUTES); i++) {
+        size_t n = strlen(CONVEX_ROUTES[i].prefix);
+        if (p.len >= n && !memcmp(p.ptr, CONVEX_ROUTES[i].prefix, n)) {
+            snprintf(msg, sizeof msg, "%.*s is a route of Convex's own backend that cvx does not serve: %s", shown, p.ptr,
+                     CONVEX_ROUTES[i].instead);
+            cvx__send_error(req, 404, "NotFound", msg);
+            return;
+        }
+    }
+    snprintf(msg, sizeof msg,
+             "no route %.*s on this cvx server: functions are called at /api/query, /api/mutation, /api/action and "
+             "/api/run/<module>/<function>, HTTP actions are served under /http/, and the sync WebSocket is /api/sync",
+             shown, p.ptr);
+    cvx__send_error(req, 404, "NotFound", msg);
+}
+
 void cvx__handle_request(cvx_server_t *s, cvx__req_t *req) {
     if (cvx__req_method_is(req, "OPTIONS")) {
         preflight(req);
@@ -245,7 +295,7 @@ void cvx__handle_request(cvx_server_t *s, cvx__req_t *req) {
     if (cvx__route_api(s, req) == 0) return;
     if (cvx__route_files(s, req) == 0) return;
     if (cvx__route_admin(s, req) == 0) return;
-    cvx__send_error(req, 404, "NotFound", "no such route");
+    not_found(req);
 }
 
 /* ---- the loop --------------------------------------------------------------------- */

@@ -169,3 +169,27 @@ test("the users example's HTTP action creates a user from a webhook", { timeout:
   assert.equal(bad.status, 400);
   assert.ok((await bad.json()).error.length > 0);
 });
+
+test("routes Convex's own tools call, and unknown ones, answer 404 with what to use instead", { timeout: 30000 }, async () => {
+  const cases = [
+    ["POST", "/api/deploy2/start_push", "cvx deploy"],
+    ["GET", "/api/get_config_hashes", "cvx deploy"],
+    ["POST", "/api/update_environment_variables", "cvx env set"],
+    ["POST", "/api/run_test_function", "cvx run"],
+    ["GET", "/api/shapes2", "cvx data"],
+    ["POST", "/api/import/start_upload", "no snapshot import"],
+    ["GET", "/api/stream_function_logs", "cvx logs"],
+  ];
+  for (const [method, route, instead] of cases) {
+    const r = await fetch(`${users.url}${route}`, { method, headers: { authorization: `Convex ${users.adminKey}` } });
+    assert.equal(r.status, 404, route);
+    const body = await r.json();
+    assert.equal(body.code, "NotFound");
+    assert.ok(body.message.startsWith(`${route} is a route of Convex's own backend`), body.message);
+    assert.ok(body.message.includes(instead), `${route}: ${body.message}`);
+  }
+  const r = await fetch(`${users.url}/nope/%FF?x=1`);
+  assert.equal(r.status, 404);
+  const body = await r.json();
+  assert.match(body.message, /^no route \/nope\/%FF on this cvx server: .*\/api\/query/);
+});
