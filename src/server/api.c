@@ -1,6 +1,7 @@
 /* The client API (§3 of docs/protocol.md):
  *
  *   POST /api/query | /api/mutation | /api/action   {path, format, args: [obj]}
+ *   POST /api/function                              the same, for a function of any kind
  *   POST /api/run/<dir/module/function>             {args: obj, format}
  *   POST /api/query_ts                              like /api/query, plus "ts"
  *   POST /api/query_at_ts                           {path, args, ts}
@@ -251,6 +252,8 @@ int cvx__route_api(cvx_server_t *s, cvx__req_t *req) {
     if (cvx__path_is(req, "/api/query")) return start_call(s, req, CVX_KIND_QUERY, NULL, false, false);
     if (cvx__path_is(req, "/api/mutation")) return start_call(s, req, CVX_KIND_MUTATION, NULL, false, false);
     if (cvx__path_is(req, "/api/action")) return start_call(s, req, CVX_KIND_ACTION, NULL, false, false);
+    /* Any kind: what ConvexHttpClient.function() and `npx convex run` call. */
+    if (cvx__path_is(req, "/api/function")) return start_call(s, req, 0, NULL, false, false);
     if (cvx__path_is(req, "/api/query_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, false);
     if (cvx__path_is(req, "/api/query_at_ts")) return start_call(s, req, CVX_KIND_QUERY, NULL, true, true);
     cvx_slice_t path = req->path;
