@@ -648,6 +648,12 @@ static int call_depth(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_
     else new_request_id(resp->request_id);
 
     size_t path_len = req->path_len ? req->path_len : (req->path ? strlen(req->path) : 0);
+    /* The host's own queries (system.c): no app needed. */
+    if (req->path && cvx__is_system_path(req->path, path_len)) {
+        int rc = cvx__system_call(rt, req, path_len, resp);
+        resp->duration_ms = (double)(cvx_monotonic_ns() - t0) / 1e6;
+        return rc;
+    }
     cvx_app_t *app = req->app;
     if (app) cvx_app_retain(app);
     else app = cvx_runtime_app(rt);

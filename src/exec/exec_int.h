@@ -36,6 +36,12 @@ cvx__completions_t *cvx__runtime_completions(cvx_runtime_t *rt);
 /* cvx_exec_call, except that a mutation returns once its commit is written
  * with *wait_ts the ts its answer must wait for (0: none). */
 int cvx__exec_call_deferred(cvx_runtime_t *rt, const cvx_request_t *req, cvx_response_t *resp, uint64_t *wait_ts);
+
+/* system.c: `_system/...` queries, answered by the host for admin calls. */
+bool cvx__is_system_path(const char *path, size_t len);
+/* Runs one (resp as cvx_exec_call fills it); CVX_E_NO_FUNCTION for an
+ * unknown one, or for a caller that is not the admin. */
+int cvx__system_call(cvx_runtime_t *rt, const cvx_request_t *req, size_t path_len, cvx_response_t *resp);
 /* Makes resp the answer of a call whose commit (or the snapshot it read)
  * will never be durable: CVX_E_IO with err's message behind the
  * request-id header (resp->request_id is kept), and no value or logs

@@ -249,10 +249,20 @@ static void send_stats(cvx_server_t *s, cvx__req_t *req) {
     cvx_buf_free(&b);
 }
 
+/* Convex's route for `npx convex env set/remove`: the same body as POST
+ * /api/admin/env ({"changes": [{"name", "value": string or null}]}). */
+static bool is_convex_env(const cvx__req_t *req) {
+    return cvx__path_is(req, "/api/update_environment_variables") ||
+           cvx__path_is(req, "/api/v1/update_environment_variables");
+}
+
+bool cvx__is_admin_path(const cvx__req_t *req) {
+    return cvx__is_deploy(req) || is_convex_env(req) ||
+           (req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0);
+}
+
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
-    bool deploy = cvx__is_deploy(req);
-    bool admin_route = req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0;
-    if (!deploy && !admin_route) return -1;
+    if (!cvx__is_admin_path(req)) return -1;
     if (!cvx__is_admin(s, req)) {
         cvx__send_error(req, 401, "Unauthorized", CVX__ADMIN_KEY_NEEDED);
         return 0;
@@ -262,7 +272,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
         cvx__send_error(req, 500, "OutOfMemory", "out of memory");
         return 0;
     }
-    if (deploy) {
+    if (cvx__is_deploy(req)) {
         if (!cvx__req_method_is(req, "POST") || req->body.len == 0) {
             cvx__job_free(j);
             cvx__send_error(req, 400, "BadRequest", "POST the module (wasm or gzip-compressed wasm) as the body");
@@ -286,7 +296,7 @@ int cvx__route_admin(cvx_server_t *s, cvx__req_t *req) {
         long n = strtol(limit, NULL, 10);
         j->at_ts = (uint64_t)(n < 1 ? 1 : n > 10000 ? 10000 : n);
         j->run = run_documents;
-    } else if (cvx__path_is(req, "/api/admin/env")) {
+    } else if (cvx__path_is(req, "/api/admin/env") || is_convex_env(req)) {
         bool post = cvx__req_method_is(req, "POST");
         if ((!post && !cvx__req_method_is(req, "GET")) || (post && req->body.len == 0)) {
             cvx__job_free(j);

@@ -191,7 +191,7 @@ uint64_t cvx__body_limit(cvx_server_t *s, const cvx__req_t *req, bool *to_file) 
 
 bool cvx__authorize_head(cvx_server_t *s, const cvx__req_t *req, const char **code, const char **message) {
     if (cvx__req_method_is(req, "OPTIONS")) return false;
-    bool admin_route = cvx__is_deploy(req) || (req->path.len >= 11 && memcmp(req->path.ptr, "/api/admin/", 11) == 0);
+    bool admin_route = cvx__is_admin_path(req);
     if (admin_route && !cvx__is_admin(s, req)) {
         *code = "Unauthorized";
         *message = CVX__ADMIN_KEY_NEEDED;
@@ -239,8 +239,6 @@ static const struct {
                       "(or `cvx dev`, which also watches)"},
     {"/api/push_config", "deploy with `cvx deploy` (or `cvx dev`)"},
     {"/api/get_config_hashes", "deploy with `cvx deploy` (or `cvx dev`)"},
-    {"/api/update_environment_variables", "set variables with `cvx env set NAME VALUE` (or POST /api/admin/env)"},
-    {"/api/v1/update_environment_variables", "set variables with `cvx env set NAME VALUE` (or POST /api/admin/env)"},
     {"/api/run_test_function", "run a function with `cvx run FUNCTION ARGS`"},
     {"/api/shapes2", "list tables with `cvx data` and documents with `cvx data TABLE`"},
     {"/api/import/", "cvx has no snapshot import yet: write documents with a mutation (`cvx run`)"},

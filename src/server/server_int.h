@@ -287,6 +287,8 @@ int cvx__auth_apply(cvx_server_t *s, cvx_app_t *app, cvx_auth_t *into, cvx_buf_t
  * is a warning in the log and keeps the providers as they were. */
 void cvx__auth_refresh(cvx_server_t *s);
 bool cvx__is_deploy(const cvx__req_t *req);
+/* Routes only the admin key may use (refused from their head without it). */
+bool cvx__is_admin_path(const cvx__req_t *req);
 /* deploy.c: loads data/app.wasm (the last deployed app) at start; a
  * failure is a warning in the log, not a failed start. */
 void cvx__load_saved_app(cvx_server_t *s);

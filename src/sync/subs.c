@@ -229,17 +229,19 @@ static void sub_table_grow(cvx_sync_t *s) {
  * users never share a result (it may depend on who asks). The hash is
  * seeded: clients choose the args, and must not choose one chain. */
 static cvx__sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, const char *args, size_t args_len,
-                      const char *journal, const char *identity, size_t identity_len) {
+                      const char *journal, const char *identity, size_t identity_len, bool admin) {
     uint64_t h = cvx_fnv1a(cvx_fnv1a(s->seed, path, path_len) ^ 0xff, args, args_len);
     if (journal) h = cvx_fnv1a(h ^ 0xfe, journal, strlen(journal));
     if (identity) h = cvx_fnv1a(h ^ 0xfd, identity, identity_len);
+    if (admin) h ^= 0xfc;
     h = cvx__sync_mix64(h ^ s->seed);
     for (cvx__sub_t *u = s->buckets[h & (s->nbuckets - 1)]; u; u = u->next)
         if (u->hash == h && strlen(u->path) == path_len && !memcmp(u->path, path, path_len) &&
             u->args_len == args_len && !memcmp(u->args, args, args_len) &&
             (u->key_journal ? journal && !strcmp(u->key_journal, journal) : !journal) &&
             (u->identity ? identity && u->identity_len == identity_len && !memcmp(u->identity, identity, identity_len)
-                         : !identity)) {
+                         : !identity) &&
+            u->admin == admin) {
             u->refs++;
             return u;
         }
@@ -260,6 +262,7 @@ static cvx__sub_t *sub_get(cvx_sync_t *s, const char *path, size_t path_len, con
         return NULL;
     }
     u->args_len = args_len;
+    u->admin = admin;
     u->hash = h;
     u->refs = 1;
     u->all_next = s->all;
@@ -436,6 +439,7 @@ static void run_sub_task(void *arg) {
     /* The key's identity never changes: the sub holds it while we run. */
     const char *identity = u->identity;
     size_t identity_len = u->identity_len;
+    bool admin = u->admin;
     pthread_mutex_unlock(&s->mu);
 
     cvx_response_t resp;
@@ -443,7 +447,7 @@ static void run_sub_task(void *arg) {
     if (path && args) {
         cvx_request_t req = {.path = path, .args_json = args, .args_len = args_len, .expect_kind = CVX_KIND_QUERY,
                              .want_readset = true, .journal = journal, .identity = identity,
-                             .identity_len = identity_len};
+                             .identity_len = identity_len, .allow_internal = admin};
         cvx_exec_call(s->rt, &req, &resp);
     } else {
         resp.r.status = CVX_E_NOMEM;
@@ -634,7 +638,7 @@ static void add_query(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t
         return;
     }
     cvx__sub_t *u = sub_get(s, mod->udf_path, mod->udf_path_len, mod->args, mod->args_len, mod->journal, c->identity,
-                            c->identity_len);
+                            c->identity_len, c->admin);
     if (!u) {
         idmap_del(&c->qmap, id);
         cvx_free(q);
@@ -682,16 +686,17 @@ void cvx__sync_set_identity(cvx_sync_t *s, cvx_sync_client_t *c, char *identity,
     bool same = c->identity ? identity && c->identity_len == len && !memcmp(c->identity, identity, len) : !identity;
     if (same) {
         cvx_free(identity);
-        return;
+    } else {
+        cvx_free(c->identity);
+        c->identity = identity;
+        c->identity_len = identity ? len : 0;
     }
-    cvx_free(c->identity);
-    c->identity = identity;
-    c->identity_len = identity ? len : 0;
     for (size_t i = 0; i < c->nq; i++) {
         cvx__cq_t *q = c->queries[i];
         const cvx__sub_t *old = q->sub;
-        cvx__sub_t *u = sub_get(s, old->path, strlen(old->path), old->args, old->args_len, old->key_journal, identity,
-                                c->identity_len);
+        if (same && old->admin == c->admin) continue; /* nothing changed for it */
+        cvx__sub_t *u = sub_get(s, old->path, strlen(old->path), old->args, old->args_len, old->key_journal,
+                                c->identity, c->identity_len, c->admin);
         if (!u) {
             cvx__sync_fatal(c, "server out of memory");
             return;

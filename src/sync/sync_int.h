@@ -39,6 +39,8 @@ typedef struct cvx__sub {
     char *key_journal; /* the journal clients added it with (part of its key), or NULL */
     char *identity;    /* the UserIdentity it runs as (part of its key), or NULL */
     size_t identity_len;
+    bool admin;        /* runs as an admin call: internal and system
+                          functions are reachable (part of its key) */
     char *journal;     /* the last run's journal (its pages' ends), or NULL */
     uint64_t refs;     /* client queries + a running task */
     bool running, stale, has_result;
@@ -214,10 +216,10 @@ void cvx__sync_modify(cvx_sync_t *s, cvx_sync_client_t *c, const cvx__sync_msg_t
  * disconnected). Under s->mu. */
 void cvx__sync_forget_client(cvx_sync_t *s, cvx_sync_client_t *c);
 void cvx__sync_idmap_free(cvx__idmap_t *m);
-/* Runs the client's queries as `identity` (NULL: anonymous) from now on:
- * each moves to the subscription of its function and args under that
- * identity, and its result is sent again. Takes identity (cvx_malloc'd).
- * Under s->mu. */
+/* Runs the client's queries as `identity` (NULL: anonymous) and as the
+ * client's c->admin from now on: each moves to the subscription of its
+ * function and args under those, and its result is sent again. Takes
+ * identity (cvx_malloc'd). Under s->mu. */
 void cvx__sync_set_identity(cvx_sync_t *s, cvx_sync_client_t *c, char *identity, size_t len);
 /* The client is due a try_transition (at the next pump). Under s->mu. */
 void cvx__sync_mark_dirty(cvx_sync_t *s, cvx_sync_client_t *c);

@@ -88,3 +88,28 @@ test("npx convex run --watch: a subscription (over the WebSocket) as the given u
     proc.kill();
   }
 });
+
+/** `npx convex ARGS`: its stdout as text. */
+async function convexText(...args) {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: app, env: cliEnv(), timeout: 60000 });
+  return stdout;
+}
+
+test("npx convex env set / list / get / remove, and a query reads what it set", { timeout: 120000 }, async () => {
+  await convexText("env", "set", "NPX_GREETING", "hello from npx");
+  await convexText("env", "set", "NPX_OTHER", "x=1 y");
+  const list = await convexText("env", "list");
+  assert.match(list, /^NPX_GREETING=hello from npx$/m);
+  assert.match(list, /^NPX_OTHER=x=1 y$/m);
+  assert.equal((await convexText("env", "get", "NPX_GREETING")).trim(), "hello from npx");
+  // the same variables a function sees (tests/fixtures/ts/convex/env.ts)
+  const r = await fetch(`${server.url}/api/admin/env`, { headers: { authorization: `Convex ${server.adminKey}` } });
+  assert.equal((await r.json()).NPX_GREETING, "hello from npx");
+  await convexText("env", "remove", "NPX_GREETING");
+  // (the CLI reports a missing variable on stderr; whether it also exits
+  // non-zero depends on its version)
+  const gone = await promisify(execFile)(process.execPath, [CLI, "env", "get", "NPX_GREETING"], { cwd: app, env: cliEnv(), timeout: 60000 }).catch((e) => e);
+  assert.equal(gone.stdout, "");
+  assert.match(gone.stderr, /not found/);
+  assert.doesNotMatch(await convexText("env", "list"), /NPX_GREETING/);
+});
