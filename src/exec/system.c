@@ -6,10 +6,13 @@
 
 #include "exec/exec_int.h"
 
-typedef int (*sysfn_t)(cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out, cvx_err_t *err);
+typedef int (*sysfn_t)(cvx_runtime_t *rt, cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out,
+                       cvx_err_t *err);
 
 /* _system/cli/queryEnvironmentVariables: every variable, [{name, value}]. */
-static int env_list(cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out, cvx_err_t *err) {
+static int env_list(cvx_runtime_t *rt, cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out,
+                    cvx_err_t *err) {
+    (void)rt;
     (void)args;
     cvx_buf_t all = {0};
     cvx_value_t *v = NULL;
@@ -32,7 +35,9 @@ static int env_list(cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx
 }
 
 /* _system/cli/queryEnvironmentVariables:get {name}: {name, value} or null. */
-static int env_get(cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out, cvx_err_t *err) {
+static int env_get(cvx_runtime_t *rt, cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out,
+                   cvx_err_t *err) {
+    (void)rt;
     (void)a;
     const cvx_value_t *name = cvx_obj_get_cstr(args, "name");
     if (!name || name->type != CVX_T_STRING) return cvx_err_set(err, CVX_E_ARGS, "\"name\" must be a string");
@@ -52,10 +57,68 @@ static int env_get(cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_
     return rc;
 }
 
+/* The size of a page when the caller names none, and the most it gets. */
+#define PAGE_MAX 1000
+
+/* paginationOpts {cursor, numItems} -> cursor (NULL: the start), limit. */
+static int page_opts(const cvx_value_t *args, const char **cursor, int64_t *limit, cvx_err_t *err) {
+    const cvx_value_t *po = cvx_obj_get_cstr(args, "paginationOpts");
+    *cursor = NULL;
+    *limit = PAGE_MAX;
+    if (!po || po->type == CVX_T_NULL) return CVX_OK;
+    if (po->type != CVX_T_OBJECT) return cvx_err_set(err, CVX_E_ARGS, "\"paginationOpts\" must be an object");
+    const cvx_value_t *c = cvx_obj_get_cstr(po, "cursor"), *n = cvx_obj_get_cstr(po, "numItems");
+    if (c && c->type == CVX_T_STRING && c->u.str.len) *cursor = c->u.str.ptr;
+    double want = n && n->type == CVX_T_FLOAT64 ? n->u.f : n && n->type == CVX_T_INT64 ? (double)n->u.i : PAGE_MAX;
+    if (want >= 1 && want < PAGE_MAX) *limit = (int64_t)want;
+    return CVX_OK;
+}
+
+/* _system/cli/tables {paginationOpts}: one page of every table, [{name}]
+ * (the `npx convex data` listing). Tables are few: one page holds them. */
+static int tables(cvx_runtime_t *rt, cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out,
+                  cvx_err_t *err) {
+    (void)txn;
+    (void)args;
+    cvx_buf_t list = {0};
+    cvx_value_t *v = NULL;
+    int rc = cvx_exec_list_tables(rt, &list, err);
+    if (!rc) rc = cvx_json_parse(a, list.data ? list.data : "[]", list.len ? list.len : 2, &v, err);
+    cvx_buf_free(&list);
+    if (rc) return rc;
+    cvx_buf_append_str(out, "{\"page\":[");
+    size_t shown = 0;
+    for (size_t i = 0; v->type == CVX_T_ARRAY && i < v->u.arr.len; i++) {
+        const cvx_value_t *name = cvx_obj_get_cstr(v->u.arr.items[i], "name");
+        if (!name || name->type != CVX_T_STRING || name->u.str.ptr[0] == '_') continue; /* the host's own */
+        cvx_buf_append_str(out, shown++ ? ",{\"name\":" : "{\"name\":");
+        cvx_json_write(out, name);
+        cvx_buf_append_char(out, '}');
+    }
+    cvx_buf_append_str(out, "],\"isDone\":true,\"continueCursor\":\"\"}");
+    return CVX_OK;
+}
+
+/* _system/cli/tableData {table, order, paginationOpts}: a page of a
+ * table's documents by creation time. */
+static int table_data(cvx_runtime_t *rt, cvx_txn_t *txn, const cvx_value_t *args, cvx_arena_t *a, cvx_buf_t *out,
+                      cvx_err_t *err) {
+    (void)rt;
+    (void)a;
+    const cvx_value_t *table = cvx_obj_get_cstr(args, "table"), *order = cvx_obj_get_cstr(args, "order");
+    if (!table || table->type != CVX_T_STRING) return cvx_err_set(err, CVX_E_ARGS, "\"table\" must be a string");
+    cvx_query_t q = {.table = table->u.str.ptr,
+                     .desc = !order || order->type != CVX_T_STRING || strcmp(order->u.str.ptr, "asc") != 0};
+    int rc = page_opts(args, &q.cursor, &q.limit, err);
+    return rc ? rc : cvx_txn_query(txn, &q, out, err);
+}
+
 static const struct {
     const char *path;
     sysfn_t fn;
 } SYSTEM[] = {
+    {"_system/cli/tables:default", tables},
+    {"_system/cli/tableData:default", table_data},
     {"_system/cli/queryEnvironmentVariables:default", env_list},
     {"_system/cli/queryEnvironmentVariables:get", env_get},
 };
@@ -88,7 +151,7 @@ int cvx__system_call(cvx_runtime_t *rt, const cvx_request_t *req, size_t path_le
     if (!rc) rc = cvx_txn_begin(store, CVX_TXN_READ, req->snapshot_ts, &txn, &err);
     if (!rc) {
         resp->ts = cvx_txn_snapshot_ts(txn);
-        rc = fn(txn, args, a, &resp->r.value, &err);
+        rc = fn(rt, txn, args, a, &resp->r.value, &err);
         if (!rc && resp->r.value.oom) rc = cvx_err_set(&err, CVX_E_NOMEM, "out of memory");
         if (!rc && req->want_readset) resp->readset = cvx_txn_readset(txn);
         cvx_txn_abort(txn);

@@ -113,3 +113,21 @@ test("npx convex env set / list / get / remove, and a query reads what it set", 
   assert.match(gone.stderr, /not found/);
   assert.doesNotMatch(await convexText("env", "list"), /NPX_GREETING/);
 });
+
+test("npx convex data: the tables, then a table's newest documents, as a table or JSON lines", { timeout: 120000 }, async () => {
+  const author = `data-${Date.now()}`;
+  await convex("run", "messages:send", JSON.stringify({ body: "older", author }));
+  const newest = await convex("run", "messages:send", JSON.stringify({ body: "newest", author }));
+  const tables = (await convexText("data")).trim().split("\n");
+  assert.ok(tables.includes("messages"), tables.join(","));
+  assert.ok(!tables.some((t) => t.startsWith("_")), "system tables are not listed");
+  const lines = (await convexText("data", "messages", "--limit", "1", "--format", "jsonl")).trim().split("\n");
+  assert.equal(lines.length, 1);
+  const doc = JSON.parse(lines[0]);
+  assert.equal(doc._id, newest);
+  assert.equal(doc.body, "newest");
+  const oldestFirst = (await convexText("data", "messages", "--order", "asc", "--format", "jsonl")).trim().split("\n").map((l) => JSON.parse(l));
+  const ours = oldestFirst.filter((d) => d.author === author).map((d) => d.body);
+  assert.deepEqual(ours, ["older", "newest"]);
+  assert.match(await convexText("data", "messages", "--limit", "2"), /_creationTime/);
+});
