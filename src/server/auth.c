@@ -17,8 +17,7 @@
 
 #include "abi/abi.h"
 
-/* Constant time: the key is a secret. */
-static bool key_is(const cvx_server_t *s, const char *p, size_t n) {
+bool cvx__admin_key_is(const cvx_server_t *s, const char *p, size_t n) {
     size_t klen = strlen(s->admin_key);
     if (n != klen) return false;
     unsigned char diff = 0;
@@ -35,7 +34,7 @@ static cvx_slice_t admin_part(const cvx_server_t *s, const cvx__req_t *req, cvx_
     if (identity) *identity = none;
     if (v.len < 7 || strncasecmp(v.ptr, "Convex ", 7) != 0) return none;
     cvx_slice_t key = {v.ptr + 7, v.len - 7};
-    if (key_is(s, key.ptr, key.len)) return key;
+    if (cvx__admin_key_is(s, key.ptr, key.len)) return key;
     const char *colon = NULL;
     for (size_t i = key.len; i > 0 && !colon; i--)
         if (key.ptr[i - 1] == ':') colon = key.ptr + i - 1;
@@ -48,7 +47,7 @@ static cvx_slice_t admin_part(const cvx_server_t *s, const cvx__req_t *req, cvx_
 
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req) {
     cvx_slice_t key = admin_part(s, req, NULL);
-    return key.ptr && key_is(s, key.ptr, key.len);
+    return key.ptr && cvx__admin_key_is(s, key.ptr, key.len);
 }
 
 int cvx__job_auth(cvx_server_t *s, cvx__req_t *req, cvx__job_t *j) {

@@ -80,13 +80,7 @@ static int load_admin_key(cvx_server_t *s, cvx_err_t *err) {
     return CVX_OK;
 }
 
-static bool is_admin_key(void *ctx, const char *key, size_t len) {
-    cvx_server_t *s = ctx;
-    size_t klen = strlen(s->admin_key);
-    unsigned char diff = len != klen;
-    for (size_t i = 0; i < len && i < klen; i++) diff |= (unsigned char)(key[i] ^ s->admin_key[i]);
-    return diff == 0;
-}
+static bool is_admin_key(void *ctx, const char *key, size_t len) { return cvx__admin_key_is(ctx, key, len); }
 
 /* Uploads being received when the process died: never referenced. */
 static void remove_partial_uploads(const char *dir) {

@@ -267,6 +267,8 @@ bool cvx__upload_authorized(cvx_server_t *s, const cvx__req_t *req);
 /* admin.c: admin routes and the call log */
 int cvx__route_admin(cvx_server_t *s, cvx__req_t *req);
 /* auth.c: who calls. */
+/* Is [p, p+n) the admin key? In constant time: the key is a secret. */
+bool cvx__admin_key_is(const cvx_server_t *s, const char *p, size_t n);
 bool cvx__is_admin(cvx_server_t *s, const cvx__req_t *req);
 /* On the loop: takes the call's Authorization header into j (j->admin
  * set first): a Bearer token to check on the worker, or the identity the
